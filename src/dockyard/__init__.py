@@ -1,0 +1,24 @@
+"""dockyard: a lean workflow orchestrator in which every task runs as a container.
+
+DAG files use Airflow's authoring API::
+
+    from dockyard import DAG, DockerOperator
+"""
+
+from dockyard.dag import DAG
+from dockyard.errors import DockyardError
+from dockyard.operators import BaseOperator, DockerOperator, EmptyOperator, TriggerRule, chain, cross_downstream
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DAG",
+    "BaseOperator",
+    "DockerOperator",
+    "DockyardError",
+    "EmptyOperator",
+    "TriggerRule",
+    "__version__",
+    "chain",
+    "cross_downstream",
+]

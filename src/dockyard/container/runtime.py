@@ -1,0 +1,405 @@
+"""The Docker runtime: runs one :class:`ContainerSpec` to the end and reports what happened.
+
+One try, in order: (pull if asked or missing) -> create (labelled) -> start -> stream the output
+line by line to the caller -> wait for the exit code -> read the result file -> remove per
+``auto_remove``. Whatever happens in between (a timeout, Ctrl-C, a cancel from another thread, an
+engine error), the container is stopped before :meth:`DockerRuntime.run` returns or raises.
+
+docker-py and requests errors are translated into :mod:`dockyard.errors` here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import collections
+import heapq
+import io
+import logging
+import shutil
+import tarfile
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import docker
+import docker.errors
+import requests
+from docker.auth import resolve_repository_name
+from docker.types import Mount
+from docker.utils import parse_repository_tag
+
+from dockyard import defaults
+from dockyard.container.engine import EngineClients
+from dockyard.container.output import LineSplitter, decode_result
+from dockyard.container.spec import ContainerSpec
+from dockyard.errors import (
+    ContainerSpecError,
+    EngineError,
+    EngineUnreachableError,
+    ImageError,
+    OutputError,
+    TaskCancelledError,
+    TaskTimeoutError,
+)
+
+logger = logging.getLogger(__name__)
+
+LinesCallback = Callable[[list[str]], None]
+MessageCallback = Callable[[str], None]
+
+
+@dataclass
+class ContainerResult:
+    """How a container ended and what it left behind."""
+
+    container_id: str
+    exit_code: int
+    last_lines: list[str]
+    all_lines: list[str] | None
+    output_value: Any = None
+    removed: bool = False
+    skipped: bool = False
+    duration: float = 0.0
+
+    @property
+    def last_line(self) -> str | None:
+        return self.last_lines[-1] if self.last_lines else None
+
+
+class RunControl:
+    """Lets another thread (a timeout, a UI request, shutdown) stop a running try.
+
+    ``cancel()`` before the container exists is remembered, and the container is stopped as soon as it
+    is created, so there is no window in which a cancelled try can start a container that keeps running.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stopper: Callable[[], None] | None = None
+        self.reason: str | None = None
+
+    @property
+    def cancelled(self) -> bool:
+        return self.reason is not None
+
+    def cancel(self, reason: str = "cancelled") -> None:
+        with self._lock:
+            if self.reason is None:
+                self.reason = reason
+            stopper = self._stopper
+        if stopper is not None:
+            stopper()
+
+    def _attach(self, stopper: Callable[[], None]) -> None:
+        with self._lock:
+            self._stopper = stopper
+            cancelled = self.reason is not None
+        if cancelled:
+            stopper()
+
+    def _detach(self) -> None:
+        with self._lock:
+            self._stopper = None
+
+
+class Watchdog:
+    """One thread that fires deadlines for every running try (a timeout costs no thread of its own)."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, Callable[[], None]]] = []
+        self._cancelled: set[int] = set()
+        self._cond = threading.Condition()
+        self._seq = 0
+        self._thread: threading.Thread | None = None
+
+    def schedule(self, delay: float, action: Callable[[], None]) -> int:
+        with self._cond:
+            self._seq += 1
+            heapq.heappush(self._heap, (time.monotonic() + delay, self._seq, action))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="dockyard-watchdog", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+            return self._seq
+
+    def unschedule(self, token: int) -> None:
+        with self._cond:
+            self._cancelled.add(token)
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._heap or self._heap[0][0] > time.monotonic():
+                    wait = self._heap[0][0] - time.monotonic() if self._heap else None
+                    self._cond.wait(wait)
+                _, token, action = heapq.heappop(self._heap)
+                if token in self._cancelled:
+                    self._cancelled.discard(token)
+                    continue
+            try:
+                action()
+            except Exception:  # the watchdog must outlive a failing action
+                logger.exception("watchdog action failed")
+
+
+class DockerRuntime:
+    """Runs container specs on Docker engines. Thread-safe: one instance serves every executor thread."""
+
+    def __init__(
+        self,
+        *,
+        docker_host: str | None = None,
+        max_pool_size: int = defaults.DEFAULT_MAX_POOL_SIZE,
+        stop_grace_seconds: int = defaults.DEFAULT_STOP_GRACE_SECONDS,
+        tail_lines: int = defaults.DEFAULT_ERROR_TAIL_LINES,
+    ) -> None:
+        self.clients = EngineClients(docker_host=docker_host, max_pool_size=max_pool_size)
+        self.stop_grace_seconds = stop_grace_seconds
+        self.tail_lines = tail_lines
+        self._watchdog = Watchdog()
+
+    def close(self) -> None:
+        self.clients.close()
+
+    # -- images --------------------------------------------------------------------------------
+    def pull(self, spec: ContainerSpec, say: MessageCallback) -> None:
+        """Pull ``spec.image``; layer progress goes to ``say``, a failure is an :class:`ImageError`."""
+        client = self.clients.get(spec.engine)
+        repository, tag = parse_repository_tag(spec.image)
+        registry, _ = resolve_repository_name(repository)
+        say(f"Pulling image {spec.image} from {registry}")
+        seen: set[tuple[str, str]] = set()
+        try:
+            for event in client.pull(repository, tag=tag or "latest", stream=True, decode=True,
+                                     auth_config=spec.registry_auth):
+                if "error" in event:
+                    raise ImageError(_pull_failure(spec.image, registry, str(event["error"])))
+                status, layer = str(event.get("status", "")), str(event.get("id", ""))
+                if status and "progress" not in event and (layer, status) not in seen:
+                    seen.add((layer, status))
+                    say(f"  {layer + ': ' if layer else ''}{status}")
+        except docker.errors.APIError as exc:
+            raise ImageError(_pull_failure(spec.image, registry, _explain(exc))) from exc
+        except requests.RequestException as exc:
+            raise EngineUnreachableError(f"the engine stopped answering while pulling {spec.image}: {exc}") from exc
+
+    # -- one try ---------------------------------------------------------------------------------
+    def run(
+        self,
+        spec: ContainerSpec,
+        on_lines: LinesCallback,
+        *,
+        say: MessageCallback = lambda message: None,
+        timeout: float | None = None,
+        control: RunControl | None = None,
+    ) -> ContainerResult:
+        """Run ``spec`` to its end; ``on_lines`` gets its output as it comes, ``say`` dockyard's own messages.
+
+        Raises :class:`TaskTimeoutError` after ``timeout`` seconds and :class:`TaskCancelledError` when
+        ``control`` is cancelled; the container is stopped (and removed per ``auto_remove``) either way.
+        """
+        control = control or RunControl()
+        client = self.clients.get(spec.engine)
+        if spec.force_pull:
+            self.pull(spec, say)
+        tmp_host = None
+        if spec.mount_tmp_dir:
+            tmp_host = tempfile.mkdtemp(prefix="airflowtmp", dir=spec.host_tmp_dir)
+        started = time.monotonic()
+        container_id: str | None = None
+        finished = False
+        exit_code: int | None = None
+        token: int | None = None
+        try:
+            container_id = self._create(client, spec, tmp_host, say)
+            control._attach(lambda: self._stop(client, container_id or ""))
+            if timeout is not None:
+                token = self._watchdog.schedule(timeout, lambda: control.cancel("timeout"))
+            try:
+                client.start(container_id)
+            except docker.errors.APIError as exc:
+                raise EngineError(f"the engine could not start the container of {spec.image}: {_explain(exc)}") from exc
+            say(f"Started container {container_id[:12]} (image {spec.image}, command {spec.command_text()})")
+            tail: collections.deque[str] = collections.deque(maxlen=self.tail_lines)
+            everything: list[str] | None = [] if spec.collect_all_lines else None
+            self._stream(client, container_id, tail, everything, on_lines)
+            exit_code = self._wait(client, container_id)
+            finished = True
+            if control.cancelled:
+                if control.reason == "timeout":
+                    raise TaskTimeoutError(
+                        f"the container of {spec.image} ran longer than its execution_timeout of {timeout:g} s "
+                        "and was stopped"
+                    )
+                raise TaskCancelledError(f"the container of {spec.image} was stopped ({control.reason})")
+            result = ContainerResult(
+                container_id=container_id,
+                exit_code=exit_code,
+                last_lines=list(tail),
+                all_lines=everything,
+                skipped=exit_code in spec.skip_on_exit_code,
+            )
+            if exit_code == 0 and spec.retrieve_output_path:
+                result.output_value = self._retrieve(client, container_id, spec.retrieve_output_path, say)
+            result.duration = time.monotonic() - started
+            return result
+        except (docker.errors.DockerException, requests.RequestException) as exc:
+            raise EngineError(f"the engine failed while running {spec.image}: {_explain(exc)}") from exc
+        finally:
+            if token is not None:
+                self._watchdog.unschedule(token)
+            control._detach()
+            if container_id is not None:
+                if not finished:
+                    self._stop(client, container_id)
+                ok = finished and exit_code is not None and (exit_code == 0 or exit_code in spec.skip_on_exit_code)
+                if spec.auto_remove == "force" or (spec.auto_remove == "success" and ok and not control.cancelled):
+                    self._remove(client, container_id)
+            if tmp_host is not None:
+                shutil.rmtree(tmp_host, ignore_errors=True)
+
+    def _create(self, client: docker.APIClient, spec: ContainerSpec, tmp_host: str | None, say: MessageCallback) -> str:
+        mounts = list(spec.mounts)
+        env = dict(spec.environment)
+        if tmp_host is not None:
+            mounts.append(Mount(target=spec.tmp_dir, source=tmp_host, type="bind"))
+            env["AIRFLOW_TMP_DIR"] = env["DOCKYARD_TMP_DIR"] = spec.tmp_dir
+        try:
+            return self._create_once(client, spec, mounts, env)
+        except docker.errors.ImageNotFound:
+            self.pull(spec, say)
+            return self._create_once(client, spec, mounts, env)
+        except docker.errors.APIError as exc:
+            if tmp_host is not None and tmp_host in str(exc):
+                # A remote engine (or Docker-in-Docker) cannot see this host's folder: run without it, as Airflow does.
+                say(
+                    f"WARNING: the engine cannot mount the host folder {tmp_host} (a remote engine?); running "
+                    "without the temporary directory. Set mount_tmp_dir=False to silence this warning."
+                )
+                mounts.pop()
+                env.pop("AIRFLOW_TMP_DIR", None)
+                env.pop("DOCKYARD_TMP_DIR", None)
+                return self._create_once(client, spec, mounts, env)
+            raise
+
+    def _create_once(self, client: docker.APIClient, spec: ContainerSpec, mounts: list[Mount], env: dict[str, Any]) -> str:
+        host_config_args = dict(spec.host_config)
+        ports = list(host_config_args.get("port_bindings") or {}) or None
+        try:
+            host_config = client.create_host_config(mounts=mounts or None, auto_remove=False, **host_config_args)
+        except (docker.errors.InvalidArgument, TypeError, ValueError) as exc:
+            raise ContainerSpecError(f"container options for {spec.image} are not valid: {exc}") from exc
+        try:
+            created = client.create_container(
+                image=spec.image,
+                command=spec.command,
+                entrypoint=spec.entrypoint,
+                environment=env or None,
+                working_dir=spec.working_dir,
+                user=spec.user,
+                hostname=spec.hostname,
+                name=spec.name,
+                labels=spec.labels,
+                tty=spec.tty,
+                ports=ports,
+                host_config=host_config,
+                use_config_proxy=False,
+            )
+        except docker.errors.ImageNotFound:
+            raise
+        except docker.errors.APIError as exc:
+            if exc.status_code == 409:
+                raise EngineError(
+                    f"a container named {spec.name!r} already exists on the engine; pick another container_name "
+                    f"or remove it (docker rm {spec.name})"
+                ) from exc
+            if exc.status_code == 400 or exc.status_code == 500 and "invalid" in _explain(exc).lower():
+                raise ContainerSpecError(f"the engine refused the container options for {spec.image}: {_explain(exc)}") from exc
+            raise
+        return str(created["Id"])
+
+    def _stream(
+        self,
+        client: docker.APIClient,
+        container_id: str,
+        tail: collections.deque[str],
+        everything: list[str] | None,
+        on_lines: LinesCallback,
+    ) -> None:
+        splitter = LineSplitter()
+        stream = client.logs(container_id, stdout=True, stderr=True, stream=True, follow=True)
+        for chunk in stream:
+            lines = splitter.feed(chunk)
+            if lines:
+                tail.extend(lines)
+                if everything is not None:
+                    everything.extend(lines)
+                on_lines(lines)
+        rest = splitter.close()
+        if rest:
+            tail.extend(rest)
+            if everything is not None:
+                everything.extend(rest)
+            on_lines(rest)
+
+    def _wait(self, client: docker.APIClient, container_id: str) -> int:
+        while True:
+            try:
+                return int(client.wait(container_id)["StatusCode"])
+            except requests.exceptions.ReadTimeout:
+                continue  # a long-running container outlives the API timeout: keep waiting
+
+    def _retrieve(self, client: docker.APIClient, container_id: str, path: str, say: MessageCallback) -> Any:
+        try:
+            chunks, stat = client.get_archive(container_id, path)
+            data = b"".join(chunks)
+        except docker.errors.NotFound:
+            say(f"WARNING: retrieve_output_path {path} does not exist in the container; the XCom value is None")
+            return None
+        if stat.get("size", 0) == 0 and not data:
+            return None
+        with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+            member = archive.getmember(stat["name"]) if stat.get("name") in archive.getnames() else archive.next()
+            if member is None or not member.isfile():
+                raise OutputError(f"retrieve_output_path {path} is not a regular file in the container")
+            handle = archive.extractfile(member)
+            content = handle.read() if handle is not None else b""
+        return decode_result(content, path)
+
+    def _stop(self, client: docker.APIClient, container_id: str) -> None:
+        if not container_id:
+            return
+        try:
+            client.stop(container_id, timeout=self.stop_grace_seconds)
+        except docker.errors.NotFound:
+            pass
+        except (docker.errors.APIError, requests.RequestException) as exc:
+            logger.warning("could not stop container %s: %s; killing it", container_id[:12], exc)
+            try:
+                client.kill(container_id)
+            except (docker.errors.APIError, requests.RequestException):
+                logger.exception("could not kill container %s", container_id[:12])
+
+    def _remove(self, client: docker.APIClient, container_id: str) -> None:
+        try:
+            client.remove_container(container_id, v=True, force=True)
+        except docker.errors.NotFound:
+            pass
+        except (docker.errors.APIError, requests.RequestException) as exc:
+            logger.warning("could not remove container %s: %s", container_id[:12], exc)
+
+
+def _explain(exc: BaseException) -> str:
+    if isinstance(exc, docker.errors.APIError):
+        return str(exc.explanation or exc)
+    return str(exc)
+
+
+def _pull_failure(image: str, registry: str, reason: str) -> str:
+    return (
+        f"could not pull image {image!r} from {registry}: {reason}. Check the image name and tag, that the "
+        f"registry is reachable from the engine, and (for a private registry) the task's docker_conn_id"
+    )
+

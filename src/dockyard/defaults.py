@@ -1,0 +1,44 @@
+"""Every default value of dockyard, each named and explained in one place.
+
+Settings read the environment (see :mod:`dockyard.settings`); when a variable is not set, the value
+here applies. Operator defaults that mirror Airflow's live beside their operator's signature.
+"""
+
+from __future__ import annotations
+
+DEFAULT_HOME = "~/dockyard"
+"""Where dockyard keeps its files (task logs, later the database) unless ``DOCKYARD_HOME`` is set."""
+
+DEFAULT_DOCKER_URL = "unix:///var/run/docker.sock"
+"""The engine used when neither the task's ``docker_url`` nor ``DOCKER_HOST`` names one."""
+
+DEFAULT_DOCKER_TIMEOUT = 60
+"""Seconds an Engine API call may take before it fails (Airflow's ``DockerOperator(timeout=60)``)."""
+
+DEFAULT_TMP_DIR = "/tmp/airflow"
+"""Where the host's temporary directory is mounted inside the container (Airflow's ``tmp_dir``)."""
+
+DEFAULT_AUTO_REMOVE = "success"
+"""Remove a container once its exit code, output and XCom are collected, if it succeeded.
+
+Airflow's default is ``"never"``, which leaves one dead container per task try on the engine; the task
+log outlives the container here, so nothing is lost by removing it.
+"""
+
+DEFAULT_STOP_GRACE_SECONDS = 10
+"""Seconds a container gets between SIGTERM and SIGKILL when dockyard stops it."""
+
+DEFAULT_ERROR_TAIL_LINES = 20
+"""How many of the last output lines a failed task's error message carries."""
+
+DEFAULT_MIN_SECRET_LENGTH = 3
+"""Secrets shorter than this are not masked: masking ``"1"`` would turn every digit of a log into ``***``."""
+
+DEFAULT_MAX_POOL_SIZE = 64
+"""HTTP connections kept open to one engine; each running task holds one while it streams its log."""
+
+DEFAULT_LOG_FLUSH_SECONDS = 0.5
+"""How long a task log line may sit in a buffer before it reaches the log file."""
+
+MASK = "***"
+"""What a secret is replaced by wherever a person could read it."""

@@ -1,0 +1,125 @@
+"""The exceptions dockyard raises. Every one names what was wrong and what would be right.
+
+::
+
+    DockyardError
+    ├── ConfigError                  a setting or environment variable has a bad value
+    ├── DagDefinitionError           a DAG or operator is defined wrongly
+    │   ├── UnknownArgumentError     an operator got an argument it does not take
+    │   └── DagFileError             a DAG file cannot be loaded (file, line, reason)
+    ├── TemplateError                a templated field does not render
+    ├── ContainerSpecError           an option cannot become a valid container (a bad mount, size, ...)
+    ├── EngineError                  the Docker engine refused or failed a call
+    │   ├── EngineUnreachableError   no engine answers at the URL(s) tried
+    │   └── ImageError               the image is missing and cannot be pulled
+    ├── TaskError                    a task try did not succeed
+    │   ├── ContainerFailedError     the container exited non-zero (code, image, command, last lines)
+    │   ├── TaskTimeoutError         execution_timeout passed; the container was stopped
+    │   └── TaskCancelledError       the try was stopped from outside (Ctrl-C, SIGTERM, a request)
+    ├── OutputError                  the result file could not be read back or decoded safely
+    └── TaskSkipped                  not a failure: the task ends as ``skipped`` (skip_on_exit_code)
+
+Errors from docker-py and requests are translated in :mod:`dockyard.container.runtime` only,
+always with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class DockyardError(Exception):
+    """Base of every error dockyard raises on purpose."""
+
+
+class ConfigError(DockyardError):
+    """A setting has a value dockyard cannot use."""
+
+
+class DagDefinitionError(DockyardError):
+    """A DAG, task or operator argument is defined wrongly."""
+
+
+class UnknownArgumentError(DagDefinitionError, TypeError):
+    """An operator was given a keyword argument it does not accept."""
+
+
+class DagFileError(DagDefinitionError):
+    """A DAG file could not be loaded; ``path`` and ``lineno`` point at the cause."""
+
+    def __init__(self, path: str, reason: str, lineno: int | None = None) -> None:
+        self.path = path
+        self.reason = reason
+        self.lineno = lineno
+        where = f"{path}:{lineno}" if lineno else path
+        super().__init__(f"{where}: {reason}")
+
+
+class TemplateError(DockyardError):
+    """A templated field failed to render."""
+
+
+class ContainerSpecError(DockyardError):
+    """An operator option cannot be turned into a valid container configuration."""
+
+
+class EngineError(DockyardError):
+    """The Docker engine refused or failed a request."""
+
+
+class EngineUnreachableError(EngineError):
+    """No Docker engine answered at any of the URLs tried."""
+
+
+class ImageError(EngineError):
+    """The image is not on the engine and could not be pulled."""
+
+
+class TaskError(DockyardError):
+    """A task try ended without success."""
+
+
+class ContainerFailedError(TaskError):
+    """The container exited with a non-zero code.
+
+    Carries what a person needs to act on it: the exit code, the image, the command and the
+    last lines of output (secrets already masked).
+    """
+
+    def __init__(
+        self,
+        *,
+        exit_code: int,
+        image: str,
+        command: Sequence[str] | str | None,
+        last_lines: Sequence[str],
+        task_id: str = "",
+    ) -> None:
+        self.exit_code = exit_code
+        self.image = image
+        self.command = command
+        self.last_lines = list(last_lines)
+        self.task_id = task_id
+        shown = " ".join(command) if isinstance(command, (list, tuple)) else command
+        tail = "\n".join(f"    {line}" for line in self.last_lines) or "    (no output)"
+        who = f"task {task_id!r}: " if task_id else ""
+        super().__init__(
+            f"{who}container exited with code {exit_code} (image {image!r}, "
+            f"command {shown!r}); last lines of output:\n{tail}"
+        )
+
+
+class TaskTimeoutError(TaskError):
+    """The task ran longer than its ``execution_timeout``; its container was stopped."""
+
+
+class TaskCancelledError(TaskError):
+    """The task try was stopped from outside; its container was stopped."""
+
+
+class OutputError(DockyardError):
+    """The output file could not be read back from the container or decoded safely."""
+
+
+class TaskSkipped(DockyardError):
+    """Raised to end a task as ``skipped``, e.g. when its exit code is in ``skip_on_exit_code``."""

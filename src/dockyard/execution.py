@@ -1,0 +1,233 @@
+"""One task try, from template to result: render -> spec -> container -> state, XCom and log.
+
+Used by ``dockyard tasks test`` and, through the same :class:`TaskRunner`, by the scheduler's
+executor threads. Every line a person can read (the log file, the terminal, error messages) passes
+through the try's :class:`~dockyard.masking.SecretsMasker` first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import quote
+
+from dockyard import defaults
+from dockyard.container import ContainerResult, DockerRuntime, RunControl, build_spec, labels_for
+from dockyard.container.output import json_default
+from dockyard.dag import DAG
+from dockyard.errors import ContainerFailedError, DagDefinitionError, DockyardError, TaskSkipped
+from dockyard.masking import SecretsMasker
+from dockyard.operators.base import BaseOperator, EmptyOperator
+from dockyard.operators.docker import DockerOperator
+from dockyard.settings import Settings
+from dockyard.templating import build_context, make_environment, render_fields
+
+XComLookup = Callable[[str, str, str], Any]
+"""``(dag_id, task_id, key) -> value`` for ``ti.xcom_pull`` within the same run."""
+
+
+class TryState(str, enum.Enum):
+    SUCCESS = "success"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+@dataclass
+class TaskTry:
+    """The ``ti`` of the template context: which try this is, and its access to upstream XComs."""
+
+    dag_id: str
+    task_id: str
+    run_id: str
+    try_number: int
+    logical_date: dt.datetime
+    map_index: int = -1
+    xcom_lookup: XComLookup | None = None
+
+    def xcom_pull(
+        self,
+        task_ids: str | list[str] | None = None,
+        key: str = "return_value",
+        dag_id: str | None = None,
+        **_: Any,
+    ) -> Any:
+        """The XCom of ``task_ids`` in this run (a list for a list of ids), as Airflow's ``ti.xcom_pull``."""
+        if self.xcom_lookup is None or task_ids is None:
+            return None
+        if isinstance(task_ids, str):
+            return self.xcom_lookup(dag_id or self.dag_id, task_ids, key)
+        return [self.xcom_lookup(dag_id or self.dag_id, t, key) for t in task_ids]
+
+
+@dataclass
+class TryOutcome:
+    state: TryState
+    xcom: Any = None
+    error: DockyardError | None = None
+    message: str = ""
+    """The error, masked: what a person may be shown."""
+    container_id: str | None = None
+    exit_code: int | None = None
+    log_path: Path | None = None
+    duration: float = 0.0
+    rendered: dict[str, Any] = field(default_factory=dict)
+
+
+def log_path_for(logs_folder: Path, dag_id: str, run_id: str, task_id: str, try_number: int) -> Path:
+    """Airflow's layout: ``dag_id=X/run_id=Y/task_id=Z/attempt=N.log`` (run ids made safe for paths)."""
+    return (
+        logs_folder / f"dag_id={dag_id}" / f"run_id={quote(run_id, safe='')}" / f"task_id={task_id}"
+        / f"attempt={try_number}.log"
+    )
+
+
+def _stamp() -> str:
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+
+
+class TaskLog:
+    """A try's log file: each line stamped with the time it arrived, masked, optionally echoed."""
+
+    def __init__(self, path: Path, masker: SecretsMasker, echo: Callable[[str], None] | None = None) -> None:
+        self.path = path
+        self.masker = masker
+        self.echo = echo
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file: IO[str] = path.open("a", encoding="utf-8", errors="replace")
+        self._last_flush = time.monotonic()
+
+    def lines(self, lines: list[str]) -> None:
+        stamp = _stamp()
+        text = "".join(f"{stamp} {line}\n" for line in self.masker.mask_lines(lines))
+        self._file.write(text)
+        if self.echo is not None:
+            self.echo(text)
+        now = time.monotonic()
+        if now - self._last_flush >= defaults.DEFAULT_LOG_FLUSH_SECONDS:
+            self._file.flush()
+            self._last_flush = now
+
+    def say(self, message: str) -> None:
+        """dockyard's own messages, marked so they stand apart from the container's output."""
+        stamp = _stamp()
+        text = "".join(f"{stamp} [dockyard] {line}\n" for line in self.masker.mask(message).splitlines())
+        self._file.write(text)
+        self._file.flush()
+        if self.echo is not None:
+            self.echo(text)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def xcom_value(task: DockerOperator, result: ContainerResult) -> Any:
+    """Airflow's rules: nothing without do_xcom_push; the result file; every line; or the last line."""
+    if not task.do_xcom_push:
+        return None
+    if task.retrieve_output:
+        return result.output_value
+    if task.xcom_all:
+        return [line.strip() for line in result.all_lines or []]
+    last = result.last_line
+    return last.strip() if last is not None else None
+
+
+def describe(value: Any) -> str:
+    """A value as a person reads it: JSON where it can be."""
+    return json.dumps(value, default=json_default)
+
+
+class TaskRunner:
+    """Runs task tries. Thread-safe; one instance serves every executor thread."""
+
+    def __init__(self, settings: Settings, runtime: DockerRuntime | None = None) -> None:
+        self.settings = settings
+        self.runtime = runtime or DockerRuntime(docker_host=settings.docker_host)
+
+    def run(
+        self,
+        dag: DAG,
+        task: BaseOperator,
+        *,
+        logical_date: dt.datetime,
+        run_id: str,
+        try_number: int = 1,
+        params: Mapping[str, Any] | None = None,
+        data_interval: tuple[dt.datetime, dt.datetime] | None = None,
+        xcom_lookup: XComLookup | None = None,
+        echo: Callable[[str], None] | None = None,
+        control: RunControl | None = None,
+    ) -> TryOutcome:
+        """Run one try of ``task`` and return how it ended; it raises only on Ctrl-C."""
+        masker = SecretsMasker()
+        for value in getattr(task, "private_environment", {}).values():
+            masker.add(value)
+        path = log_path_for(self.settings.logs_folder, dag.dag_id, run_id, task.task_id, try_number)
+        log = TaskLog(path, masker, echo)
+        started = time.monotonic()
+        outcome = TryOutcome(state=TryState.FAILED, log_path=path)
+        try:
+            if isinstance(task, EmptyOperator):
+                outcome.state = TryState.SUCCESS
+                return outcome
+            if not isinstance(task, DockerOperator):
+                raise DagDefinitionError(
+                    f"task {task.task_id!r} is a {type(task).__name__}; dockyard runs DockerOperator and "
+                    "EmptyOperator tasks: move the work into an image and use DockerOperator"
+                )
+            ti = TaskTry(dag.dag_id, task.task_id, run_id, try_number, logical_date, xcom_lookup=xcom_lookup)
+            context = build_context(
+                dag=dag, task=task, logical_date=logical_date, run_id=run_id, ti=ti,
+                data_interval=data_interval, params=params, conf=params,
+            )
+            searchpath = [str(Path(dag.fileloc).parent)] if dag.fileloc else []
+            rendered = render_fields(task, context, make_environment(dag, searchpath))
+            outcome.rendered = masker.mask_value(rendered)
+            values = task.spec_values()
+            values.update(rendered)
+            spec = build_spec(
+                values,
+                labels=labels_for(dag.dag_id, task.task_id, run_id, try_number),
+                default_docker_url=self.settings.default_docker_url,
+            )
+            for secret in spec.secrets:
+                masker.add(secret)
+            log.say(f"Running task {dag.dag_id}.{task.task_id} (run {run_id}, try {try_number})")
+            timeout = task.execution_timeout.total_seconds() if task.execution_timeout else None
+            result = self.runtime.run(spec, log.lines, say=log.say, timeout=timeout, control=control)
+            outcome.container_id = result.container_id
+            outcome.exit_code = result.exit_code
+            if result.skipped:
+                raise TaskSkipped(f"exit code {result.exit_code} is in skip_on_exit_code: the task is skipped")
+            if result.exit_code != 0:
+                raise ContainerFailedError(
+                    exit_code=result.exit_code,
+                    image=spec.image,
+                    command=masker.mask(spec.command_text()),
+                    last_lines=masker.mask_lines(result.last_lines),
+                    task_id=task.task_id,
+                )
+            outcome.xcom = xcom_value(task, result)
+            outcome.state = TryState.SUCCESS
+            log.say(f"Container exited with code 0; XCom: {masker.mask(describe(outcome.xcom))}")
+        except TaskSkipped as exc:
+            outcome.state = TryState.SKIPPED
+            log.say(f"Skipped: {exc}")
+        except DockyardError as exc:
+            outcome.error = exc
+            outcome.message = masker.mask(str(exc))
+            log.say(f"ERROR: {exc}")
+        except KeyboardInterrupt:
+            log.say("Interrupted: the container was stopped")
+            raise
+        finally:
+            outcome.duration = time.monotonic() - started
+            log.close()
+        return outcome

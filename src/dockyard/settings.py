@@ -1,0 +1,63 @@
+"""dockyard's configuration: one frozen :class:`Settings`, built from the environment in one place.
+
+Nothing else in dockyard reads ``os.environ``; code that needs a setting is handed a ``Settings``.
+
+Example::
+
+    settings = Settings.from_env()          # DOCKYARD_HOME=/srv/dockyard ...
+    settings.logs_folder                    # PosixPath('/srv/dockyard/logs')
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dockyard import defaults
+from dockyard.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything dockyard can be configured with, and where each value came from."""
+
+    home: Path
+    """``DOCKYARD_HOME``: where logs (and later the database) live."""
+
+    dags_folder: Path
+    """``DOCKYARD_DAGS_FOLDER``: where DAG files are looked up by ``dag_id``."""
+
+    docker_host: str | None = None
+    """``DOCKER_HOST``: the engine used when a task names none."""
+
+    engine_env: Mapping[str, str] = field(default_factory=dict)
+    """Process environment handed to templates and to connections by environment variable."""
+
+    @property
+    def logs_folder(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def default_docker_url(self) -> str:
+        return self.docker_host or defaults.DEFAULT_DOCKER_URL
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``environ`` (default: the process environment)."""
+        env = dict(os.environ if environ is None else environ)
+        home_raw = env.get("DOCKYARD_HOME") or defaults.DEFAULT_HOME
+        home = Path(home_raw).expanduser()
+        if not home.is_absolute():
+            home = Path.cwd() / home
+        if home.exists() and not home.is_dir():
+            raise ConfigError(f"DOCKYARD_HOME={home_raw!r} is a file; point it at a folder (it is created if missing)")
+        dags_raw = env.get("DOCKYARD_DAGS_FOLDER")
+        dags_folder = Path(dags_raw).expanduser() if dags_raw else home / "dags"
+        return cls(
+            home=home,
+            dags_folder=dags_folder,
+            docker_host=env.get("DOCKER_HOST") or None,
+            engine_env={k: v for k, v in env.items() if k.startswith(("DOCKYARD_", "AIRFLOW_"))},
+        )
