@@ -41,9 +41,7 @@ def current_dag() -> DAG | None:
 def validate_id(kind: str, value: object) -> str:
     """Return ``value`` if it is a valid id, or raise an error saying what an id may contain."""
     if not isinstance(value, str) or not ID_PATTERN.match(value):
-        raise DagDefinitionError(
-            f"{kind} {value!r} is not valid: use 1 to 250 letters, digits, '_', '-' or '.'"
-        )
+        raise DagDefinitionError(f"{kind} {value!r} is not valid: use 1 to 250 letters, digits, '_', '-' or '.'")
     return value
 
 
@@ -68,14 +66,42 @@ class DAG:
     """
 
     _ACCEPTED = (
-        "dag_id", "description", "schedule", "schedule_interval", "timetable", "start_date",
-        "end_date", "default_args", "params", "catchup", "tags", "max_active_runs",
-        "max_active_tasks", "concurrency", "dagrun_timeout", "doc_md", "is_paused_upon_creation",
-        "template_searchpath", "template_undefined", "user_defined_macros", "user_defined_filters",
-        "render_template_as_native_obj", "on_success_callback", "on_failure_callback",
-        "access_control", "owner_links", "fileloc", "jinja_environment_kwargs", "sla_miss_callback",
-        "default_view", "orientation", "full_filepath", "auto_register", "fail_stop",
-        "dag_display_name", "max_consecutive_failed_dag_runs",
+        "dag_id",
+        "description",
+        "schedule",
+        "schedule_interval",
+        "timetable",
+        "start_date",
+        "end_date",
+        "default_args",
+        "params",
+        "catchup",
+        "tags",
+        "max_active_runs",
+        "max_active_tasks",
+        "concurrency",
+        "dagrun_timeout",
+        "doc_md",
+        "is_paused_upon_creation",
+        "template_searchpath",
+        "template_undefined",
+        "user_defined_macros",
+        "user_defined_filters",
+        "render_template_as_native_obj",
+        "on_success_callback",
+        "on_failure_callback",
+        "access_control",
+        "owner_links",
+        "fileloc",
+        "jinja_environment_kwargs",
+        "sla_miss_callback",
+        "default_view",
+        "orientation",
+        "full_filepath",
+        "auto_register",
+        "fail_stop",
+        "dag_display_name",
+        "max_consecutive_failed_dag_runs",
     )
 
     def __init__(self, dag_id: str, *args: Any, **kwargs: Any) -> None:
@@ -123,7 +149,9 @@ class DAG:
         if _collected:
             _collected[-1].append(self)
         if "default_args" in kwargs and not isinstance(kwargs["default_args"], Mapping):
-            raise DagDefinitionError(f"DAG {dag_id!r}: default_args must be a dict, got {type(kwargs['default_args']).__name__}")
+            raise DagDefinitionError(
+                f"DAG {dag_id!r}: default_args must be a dict, got {type(kwargs['default_args']).__name__}"
+            )
         if self.start_date is None and "start_date" in self.default_args:
             self.start_date = as_utc(self.default_args["start_date"])
 
@@ -183,7 +211,7 @@ class DAG:
                     order.append(self.task_dict[node])
                 elif state.get(nxt) == 1:
                     path = [n for n, _ in stack]
-                    cycle = path[path.index(nxt):] + [nxt]
+                    cycle = [*path[path.index(nxt) :], nxt]
                     raise DagDefinitionError(
                         f"DAG {self.dag_id!r} has a cycle: {' <- '.join(cycle)}; remove one of these dependencies"
                     )

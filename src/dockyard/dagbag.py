@@ -124,9 +124,14 @@ class DagBag:
             return self.dags[dag_id]
         except KeyError:
             hint = closest(dag_id, sorted(self.dags))
-            errors = f"; {len(self.import_errors)} file(s) failed to load (dockyard dags list-import-errors)" if self.import_errors else ""
+            errors = (
+                f"; {len(self.import_errors)} file(s) failed to load (dockyard dags list-import-errors)"
+                if self.import_errors
+                else ""
+            )
             raise DagDefinitionError(
-                f"no DAG {dag_id!r} in {self.folder}{hint}{errors}. Known DAGs: {', '.join(sorted(self.dags)) or '(none)'}"
+                f"no DAG {dag_id!r} in {self.folder}{hint}{errors}. "
+                f"Known DAGs: {', '.join(sorted(self.dags)) or '(none)'}"
             ) from None
 
 
@@ -148,6 +153,6 @@ def find_dag(dag_file_or_id: str, folder: Path) -> DAG:
         )
     bag = DagBag.from_folder(folder)
     if dag_file_or_id not in bag.dags:
-        for path, error in bag.import_errors.items():
+        for error in bag.import_errors.values():
             log.error("%s", error)
     return bag.get_dag(dag_file_or_id)

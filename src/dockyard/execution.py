@@ -82,7 +82,10 @@ class TryOutcome:
 def log_path_for(logs_folder: Path, dag_id: str, run_id: str, task_id: str, try_number: int) -> Path:
     """Airflow's layout: ``dag_id=X/run_id=Y/task_id=Z/attempt=N.log`` (run ids made safe for paths)."""
     return (
-        logs_folder / f"dag_id={dag_id}" / f"run_id={quote(run_id, safe='')}" / f"task_id={task_id}"
+        logs_folder
+        / f"dag_id={dag_id}"
+        / f"run_id={quote(run_id, safe='')}"
+        / f"task_id={task_id}"
         / f"attempt={try_number}.log"
     )
 
@@ -184,8 +187,14 @@ class TaskRunner:
                 )
             ti = TaskTry(dag.dag_id, task.task_id, run_id, try_number, logical_date, xcom_lookup=xcom_lookup)
             context = build_context(
-                dag=dag, task=task, logical_date=logical_date, run_id=run_id, ti=ti,
-                data_interval=data_interval, params=params, conf=params,
+                dag=dag,
+                task=task,
+                logical_date=logical_date,
+                run_id=run_id,
+                ti=ti,
+                data_interval=data_interval,
+                params=params,
+                conf=params,
             )
             searchpath = [str(Path(dag.fileloc).parent)] if dag.fileloc else []
             rendered = render_fields(task, context, make_environment(dag, searchpath))

@@ -48,8 +48,14 @@ def ds_format(ds: str, input_format: str, output_format: str) -> str:
 
 
 MACROS = SimpleNamespace(
-    ds_add=ds_add, ds_format=ds_format, datetime=dt.datetime, timedelta=dt.timedelta, time=time,
-    uuid=uuid, random=random, json=json,
+    ds_add=ds_add,
+    ds_format=ds_format,
+    datetime=dt.datetime,
+    timedelta=dt.timedelta,
+    time=time,
+    uuid=uuid,
+    random=random,
+    json=json,
 )
 
 
@@ -96,9 +102,15 @@ def build_context(
         "ti": ti,
         "task_instance": ti,
         "run_id": run_id,
-        "dag_run": SimpleNamespace(dag_id=dag.dag_id, run_id=run_id, logical_date=logical_date,
-                                   execution_date=logical_date, conf=dict(conf or {}),
-                                   data_interval_start=start, data_interval_end=end),
+        "dag_run": SimpleNamespace(
+            dag_id=dag.dag_id,
+            run_id=run_id,
+            logical_date=logical_date,
+            execution_date=logical_date,
+            conf=dict(conf or {}),
+            data_interval_start=start,
+            data_interval_end=end,
+        ),
         "params": merged_params,
         "conf": SimpleNamespace(),
         "logical_date": logical_date,
@@ -162,10 +174,10 @@ def render_fields(task: BaseOperator, context: Mapping[str, Any], env: jinja2.En
                 "template_searchpath (add a trailing space to use the value as is)"
             ) from exc
         except jinja2.TemplateError as exc:
-            where = f" (line {exc.lineno})" if getattr(exc, "lineno", None) else ""
+            lineno = getattr(exc, "lineno", None)
+            where = f" (line {lineno})" if lineno else ""
             raise TemplateError(
                 f"task {task.task_id!r}: the template in {field} does not render{where}: {exc.message or exc}. "
                 f"Known names: {', '.join(sorted(k for k in context if not k.startswith('_')))}"
             ) from exc
     return rendered
-

@@ -12,7 +12,6 @@ import datetime as dt
 import json
 import signal
 import sys
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -76,7 +75,12 @@ def tasks() -> None:
 @click.option("-q", "--quiet", is_flag=True, help="Do not stream the task log to the terminal.")
 @click.pass_obj
 def tasks_test(
-    settings: Settings, dag_file_or_id: str, task_id: str, logical_date: str | None, task_params: str | None, quiet: bool
+    settings: Settings,
+    dag_file_or_id: str,
+    task_id: str,
+    logical_date: str | None,
+    task_params: str | None,
+    quiet: bool,
 ) -> None:
     """Run one task of a DAG now, streaming its log, then print its XCom value.
 
@@ -90,7 +94,9 @@ def tasks_test(
         try:
             params = json.loads(task_params)
         except ValueError as exc:
-            raise click.BadParameter(f"not valid JSON ({exc}); e.g. '{{\"n\": 3}}'", param_hint="--task-params") from None
+            raise click.BadParameter(
+                f"not valid JSON ({exc}); e.g. '{{\"n\": 3}}'", param_hint="--task-params"
+            ) from None
         if not isinstance(params, dict):
             raise click.BadParameter("must be a JSON object, e.g. '{\"n\": 3}'", param_hint="--task-params")
     try:

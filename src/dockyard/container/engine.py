@@ -25,9 +25,13 @@ from dockyard.errors import ConfigError, EngineUnreachableError
 log = logging.getLogger(__name__)
 
 _SSL_VERSIONS = {
-    "tlsv1": ssl.TLSVersion.TLSv1, "tlsv1_1": ssl.TLSVersion.TLSv1_1, "tlsv1_2": ssl.TLSVersion.TLSv1_2,
-    "tlsv1_3": ssl.TLSVersion.TLSv1_3, "protocol_tlsv1": ssl.TLSVersion.TLSv1,
-    "protocol_tlsv1_1": ssl.TLSVersion.TLSv1_1, "protocol_tlsv1_2": ssl.TLSVersion.TLSv1_2,
+    "tlsv1": ssl.TLSVersion.TLSv1,
+    "tlsv1_1": ssl.TLSVersion.TLSv1_1,
+    "tlsv1_2": ssl.TLSVersion.TLSv1_2,
+    "tlsv1_3": ssl.TLSVersion.TLSv1_3,
+    "protocol_tlsv1": ssl.TLSVersion.TLSv1,
+    "protocol_tlsv1_1": ssl.TLSVersion.TLSv1_1,
+    "protocol_tlsv1_2": ssl.TLSVersion.TLSv1_2,
 }
 
 
@@ -101,8 +105,11 @@ class EngineClients:
                 base_url=url, version=version, timeout=int(engine.timeout), tls=tls, max_pool_size=self._max_pool_size
             )
         client = docker.APIClient(
-            base_url=url, version="1.24" if version == "auto" else version, timeout=int(engine.timeout),
-            tls=tls, max_pool_size=self._max_pool_size,
+            base_url=url,
+            version="1.24" if version == "auto" else version,
+            timeout=int(engine.timeout),
+            tls=tls,
+            max_pool_size=self._max_pool_size,
         )
         client.mount("https://", adapter())
         return client
@@ -114,9 +121,7 @@ class EngineClients:
             if engine.tls_client_cert or engine.tls_client_key:
                 cert = (engine.tls_client_cert, engine.tls_client_key)
             try:
-                tls = docker.tls.TLSConfig(
-                    client_cert=cert, ca_cert=engine.tls_ca_cert, verify=engine.tls_verify
-                )
+                tls = docker.tls.TLSConfig(client_cert=cert, ca_cert=engine.tls_ca_cert, verify=engine.tls_verify)
             except docker.errors.TLSParameterError as exc:
                 raise ConfigError(
                     f"TLS options for {url} are not usable: {exc}. Give tls_ca_cert, tls_client_cert and "

@@ -19,6 +19,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from docker.errors import InvalidArgument
 from docker.types import Mount
 
 from dockyard.errors import ContainerSpecError
@@ -32,8 +33,17 @@ PROPAGATIONS = {"shared", "slave", "private", "rshared", "rslave", "rprivate"}
 MOUNT_TYPES = {"bind", "volume", "tmpfs", "npipe"}
 _API_KEYS = {"Target", "Source", "Type", "ReadOnly", "Consistency", "BindOptions", "VolumeOptions", "TmpfsOptions"}
 _ARG_KEYS = {
-    "target", "source", "type", "read_only", "consistency", "propagation", "no_copy", "labels",
-    "driver_config", "tmpfs_size", "tmpfs_mode",
+    "target",
+    "source",
+    "type",
+    "read_only",
+    "consistency",
+    "propagation",
+    "no_copy",
+    "labels",
+    "driver_config",
+    "tmpfs_size",
+    "tmpfs_mode",
 }
 
 
@@ -76,8 +86,11 @@ def parse_mount_string(text: str) -> Mount:
         elif option == "nocopy" and kind == "volume":
             no_copy = True
         else:
-            raise _bad(text, f"the option {option!r} is not one of ro, rw" + (
-                ", " + ", ".join(sorted(PROPAGATIONS)) if kind == "bind" else ", nocopy"))
+            raise _bad(
+                text,
+                f"the option {option!r} is not one of ro, rw"
+                + (", " + ", ".join(sorted(PROPAGATIONS)) if kind == "bind" else ", nocopy"),
+            )
     if kind == "bind":
         return Mount(target=target, source=source, type="bind", read_only=read_only, propagation=propagation)
     return Mount(target=target, source=source, type="volume", read_only=read_only, no_copy=no_copy)
@@ -85,11 +98,21 @@ def parse_mount_string(text: str) -> Mount:
 
 def _from_dict(item: Mapping[str, Any]) -> Mount:
     keys = set(item)
+    kind = item.get("Type", item.get("type", "volume"))
+    if kind not in MOUNT_TYPES:
+        raise _bad(dict(item), f"the type {kind!r} is not one of {', '.join(sorted(MOUNT_TYPES))}")
     if keys <= _API_KEYS:
         if "Target" not in item:
             raise _bad(dict(item), "it has no 'Target'")
-        mount = Mount(target=item["Target"], source=item.get("Source"), type=item.get("Type", "volume"),
-                      read_only=bool(item.get("ReadOnly", False)))
+        try:
+            mount = Mount(
+                target=item["Target"],
+                source=item.get("Source"),
+                type=item.get("Type", "volume"),
+                read_only=bool(item.get("ReadOnly", False)),
+            )
+        except InvalidArgument as exc:
+            raise _bad(dict(item), str(exc)) from exc
         for key in ("Consistency", "BindOptions", "VolumeOptions", "TmpfsOptions"):
             if key in item:
                 mount[key] = item[key]
@@ -97,7 +120,10 @@ def _from_dict(item: Mapping[str, Any]) -> Mount:
         if "target" not in item:
             raise _bad(dict(item), "it has no 'target'")
         args = dict(item)
-        mount = Mount(target=args.pop("target"), source=args.pop("source", None), **args)
+        try:
+            mount = Mount(target=args.pop("target"), source=args.pop("source", None), **args)
+        except (InvalidArgument, TypeError) as exc:
+            raise _bad(dict(item), str(exc)) from exc
     else:
         unknown = sorted(keys - _API_KEYS - _ARG_KEYS) or sorted(keys)
         raise _bad(dict(item), f"unknown key(s) {', '.join(map(repr, unknown))}")
@@ -137,5 +163,7 @@ def parse_mounts(items: Iterable[object] | None) -> list[Mount]:
     targets = [m["Target"] for m in result]
     duplicates = sorted({t for t in targets if targets.count(t) > 1})
     if duplicates:
-        raise ContainerSpecError(f"mounts: the container path {duplicates[0]!r} is mounted twice; give each mount its own target")
+        raise ContainerSpecError(
+            f"mounts: the container path {duplicates[0]!r} is mounted twice; give each mount its own target"
+        )
     return result

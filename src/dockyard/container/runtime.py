@@ -172,8 +172,9 @@ class DockerRuntime:
         say(f"Pulling image {spec.image} from {registry}")
         seen: set[tuple[str, str]] = set()
         try:
-            for event in client.pull(repository, tag=tag or "latest", stream=True, decode=True,
-                                     auth_config=spec.registry_auth):
+            for event in client.pull(
+                repository, tag=tag or "latest", stream=True, decode=True, auth_config=spec.registry_auth
+            ):
                 if "error" in event:
                     raise ImageError(_pull_failure(spec.image, registry, str(event["error"])))
                 status, layer = str(event.get("status", "")), str(event.get("id", ""))
@@ -284,7 +285,9 @@ class DockerRuntime:
                 return self._create_once(client, spec, mounts, env)
             raise
 
-    def _create_once(self, client: docker.APIClient, spec: ContainerSpec, mounts: list[Mount], env: dict[str, Any]) -> str:
+    def _create_once(
+        self, client: docker.APIClient, spec: ContainerSpec, mounts: list[Mount], env: dict[str, Any]
+    ) -> str:
         host_config_args = dict(spec.host_config)
         ports = list(host_config_args.get("port_bindings") or {}) or None
         try:
@@ -315,8 +318,10 @@ class DockerRuntime:
                     f"a container named {spec.name!r} already exists on the engine; pick another container_name "
                     f"or remove it (docker rm {spec.name})"
                 ) from exc
-            if exc.status_code == 400 or exc.status_code == 500 and "invalid" in _explain(exc).lower():
-                raise ContainerSpecError(f"the engine refused the container options for {spec.image}: {_explain(exc)}") from exc
+            if exc.status_code == 400 or (exc.status_code == 500 and "invalid" in _explain(exc).lower()):
+                raise ContainerSpecError(
+                    f"the engine refused the container options for {spec.image}: {_explain(exc)}"
+                ) from exc
             raise
         return str(created["Id"])
 
@@ -402,4 +407,3 @@ def _pull_failure(image: str, registry: str, reason: str) -> str:
         f"could not pull image {image!r} from {registry}: {reason}. Check the image name and tag, that the "
         f"registry is reachable from the engine, and (for a private registry) the task's docker_conn_id"
     )
-

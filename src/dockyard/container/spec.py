@@ -16,8 +16,8 @@ from typing import Any
 
 from docker.types import DeviceRequest, LogConfig, Mount, Ulimit
 
-from dockyard.errors import ContainerSpecError
 from dockyard.container.mounts import parse_mounts
+from dockyard.errors import ContainerSpecError
 
 AUTO_REMOVE_CHOICES = ("never", "success", "force")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([bkmg]?)b?\s*$", re.IGNORECASE)
@@ -82,7 +82,9 @@ def parse_size(option: str, value: object) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool):
-        raise ContainerSpecError(f"{option}={value!r} is not a size; give bytes (an integer) or a string like '512m' or '2g'")
+        raise ContainerSpecError(
+            f"{option}={value!r} is not a size; give bytes (an integer) or a string like '512m' or '2g'"
+        )
     if isinstance(value, (int, float)):
         if value <= 0:
             raise ContainerSpecError(f"{option}={value!r} must be greater than zero")
@@ -93,7 +95,9 @@ def parse_size(option: str, value: object) -> int | None:
             size = int(float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()])
             if size > 0:
                 return size
-    raise ContainerSpecError(f"{option}={value!r} is not a size; give bytes (an integer) or a string like '512m' or '2g'")
+    raise ContainerSpecError(
+        f"{option}={value!r} is not a size; give bytes (an integer) or a string like '512m' or '2g'"
+    )
 
 
 def parse_command(option: str, value: object) -> list[str] | None:
@@ -119,7 +123,9 @@ def parse_command(option: str, value: object) -> list[str] | None:
             try:
                 return shlex.split(text)
             except ValueError as exc:
-                raise ContainerSpecError(f"{option} {value!r} cannot be split into arguments: {exc} (check the quotes)") from exc
+                raise ContainerSpecError(
+                    f"{option} {value!r} cannot be split into arguments: {exc} (check the quotes)"
+                ) from exc
     if isinstance(value, (list, tuple)):
         if not all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value):
             raise ContainerSpecError(f"{option} {value!r}: every item must be a string")
@@ -137,7 +143,7 @@ def parse_env_file(text: str | None) -> dict[str, str]:
         if not line or line.startswith("#"):
             continue
         if line.startswith("export "):
-            line = line[len("export "):].lstrip()
+            line = line[len("export ") :].lstrip()
         key, sep, val = line.partition("=")
         key = key.strip()
         if not sep or not re.match(r"^[A-Za-z_][A-Za-z0-9_.]*$", key):
@@ -200,7 +206,8 @@ def _ulimits(value: object) -> list[Ulimit] | None:
             result.append(Ulimit(name=item["name"], soft=item.get("soft"), hard=item.get("hard")))
         else:
             raise ContainerSpecError(
-                f"ulimits item {item!r} is not valid: use docker.types.Ulimit or {{'name': 'nofile', 'soft': 1024, 'hard': 2048}}"
+                f"ulimits item {item!r} is not valid: use docker.types.Ulimit or "
+                "{'name': 'nofile', 'soft': 1024, 'hard': 2048}"
             )
     return result
 
@@ -256,8 +263,8 @@ def build_spec(values: Mapping[str, Any], *, labels: Mapping[str, str], default_
     image = values.get("image")
     if not isinstance(image, str) or not image.strip():
         raise ContainerSpecError(f"image must be a non-empty string such as 'python:3.12-slim', got {image!r}")
-    environment = parse_env_file(values.get("env_file"))
-    environment.update(_environment("environment", values.get("environment")))  # type: ignore[arg-type]
+    environment: dict[str, str | None] = dict(parse_env_file(values.get("env_file")))
+    environment.update(_environment("environment", values.get("environment")))
     private = _environment("private_environment", values.get("private_environment"))
     environment.update(private)
     secrets = frozenset(v for v in private.values() if v)
@@ -279,7 +286,9 @@ def build_spec(values: Mapping[str, Any], *, labels: Mapping[str, str], default_
     if not isinstance(cpus, (int, float)) or isinstance(cpus, bool) or cpus <= 0:
         raise ContainerSpecError(f"cpus={cpus!r} must be a positive number (CPU shares = cpus x 1024)")
     cpu_limit = values.get("cpu_limit")
-    if cpu_limit is not None and (not isinstance(cpu_limit, (int, float)) or isinstance(cpu_limit, bool) or cpu_limit <= 0):
+    if cpu_limit is not None and (
+        not isinstance(cpu_limit, (int, float)) or isinstance(cpu_limit, bool) or cpu_limit <= 0
+    ):
         raise ContainerSpecError(f"cpu_limit={cpu_limit!r} must be a positive number of CPUs, e.g. 0.5 or 2")
 
     log_config = None
@@ -295,7 +304,7 @@ def build_spec(values: Mapping[str, Any], *, labels: Mapping[str, str], default_
     host_config: dict[str, Any] = {
         "mem_limit": parse_size("mem_limit", values.get("mem_limit")),
         "shm_size": parse_size("shm_size", values.get("shm_size")),
-        "cpu_shares": int(round(float(cpus) * 1024)),
+        "cpu_shares": round(float(cpus) * 1024),
         "nano_cpus": int(float(cpu_limit) * 1e9) if cpu_limit else None,
         "network_mode": network_mode,
         "dns": _list_of_str("dns", values.get("dns")),
@@ -316,7 +325,9 @@ def build_spec(values: Mapping[str, Any], *, labels: Mapping[str, str], default_
     all_labels.update(labels)
     retrieve_path = values.get("retrieve_output_path") if values.get("retrieve_output") else None
     if values.get("retrieve_output") and not retrieve_path:
-        raise ContainerSpecError("retrieve_output=True needs retrieve_output_path, the file inside the container to read back")
+        raise ContainerSpecError(
+            "retrieve_output=True needs retrieve_output_path, the file inside the container to read back"
+        )
     urls = values.get("docker_url") or default_docker_url
     url_list = (urls,) if isinstance(urls, str) else tuple(urls)
     timeout = values.get("timeout", 60)
@@ -364,9 +375,11 @@ def build_spec(values: Mapping[str, Any], *, labels: Mapping[str, str], default_
 def _normalize_url(url: str) -> str:
     """Accept the spellings real DAG files use for the local socket (``unix:/``, ``unix://var/...``)."""
     if not isinstance(url, str) or not url:
-        raise ContainerSpecError(f"docker_url {url!r} must be a URL like unix:///var/run/docker.sock or tcp://host:2376")
+        raise ContainerSpecError(
+            f"docker_url {url!r} must be a URL like unix:///var/run/docker.sock or tcp://host:2376"
+        )
     if url.startswith("unix:"):
-        path = url[len("unix:"):].lstrip("/")
+        path = url[len("unix:") :].lstrip("/")
         return f"unix:///{path}"
     if not re.match(r"^(tcp|http|https|ssh|npipe)://", url):
         raise ContainerSpecError(
@@ -384,4 +397,3 @@ def labels_for(dag_id: str, task_id: str, run_id: str, try_number: int) -> dict[
         f"{LABEL_PREFIX}run_id": run_id,
         f"{LABEL_PREFIX}try_number": str(try_number),
     }
-

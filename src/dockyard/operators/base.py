@@ -7,6 +7,7 @@ its class hierarchy) fills that argument unless the task sets it explicitly; oth
 from __future__ import annotations
 
 import inspect
+import itertools
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
@@ -273,7 +274,7 @@ class EmptyOperator(BaseOperator):
 
 def chain(*tasks: BaseOperator | Sequence[BaseOperator]) -> None:
     """Set ``tasks[0] >> tasks[1] >> ...``; lists of equal length are linked pairwise, as in Airflow."""
-    for up, down in zip(tasks, tasks[1:]):
+    for up, down in itertools.pairwise(tasks):
         if isinstance(up, BaseOperator) or isinstance(down, BaseOperator):
             if isinstance(up, BaseOperator):
                 up.set_downstream(down)
@@ -285,7 +286,7 @@ def chain(*tasks: BaseOperator | Sequence[BaseOperator]) -> None:
                 f"chain: cannot link lists of different lengths ({len(up)} and {len(down)}); "
                 "use cross_downstream to link every task of one list to every task of the other"
             )
-        for a, b in zip(up, down):
+        for a, b in zip(up, down, strict=True):
             a.set_downstream(b)
 
 

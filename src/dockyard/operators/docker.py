@@ -30,13 +30,54 @@ from dockyard.errors import ContainerSpecError, DagDefinitionError
 from dockyard.operators.base import BaseOperator
 
 SPEC_FIELDS = (
-    "image", "api_version", "command", "container_name", "cpus", "cpu_limit", "docker_url", "environment",
-    "private_environment", "env_file", "force_pull", "mem_limit", "host_tmp_dir", "network_mode",
-    "tls_ca_cert", "tls_client_cert", "tls_client_key", "tls_verify", "tls_hostname", "tls_ssl_version",
-    "mount_tmp_dir", "tmp_dir", "user", "mounts", "entrypoint", "working_dir", "xcom_all", "docker_conn_id",
-    "dns", "dns_search", "auto_remove", "shm_size", "tty", "hostname", "privileged", "cap_add", "extra_hosts",
-    "retrieve_output", "retrieve_output_path", "timeout", "device_requests", "log_opts_max_size",
-    "log_opts_max_file", "ipc_mode", "skip_on_exit_code", "port_bindings", "ulimits", "labels",
+    "image",
+    "api_version",
+    "command",
+    "container_name",
+    "cpus",
+    "cpu_limit",
+    "docker_url",
+    "environment",
+    "private_environment",
+    "env_file",
+    "force_pull",
+    "mem_limit",
+    "host_tmp_dir",
+    "network_mode",
+    "tls_ca_cert",
+    "tls_client_cert",
+    "tls_client_key",
+    "tls_verify",
+    "tls_hostname",
+    "tls_ssl_version",
+    "mount_tmp_dir",
+    "tmp_dir",
+    "user",
+    "mounts",
+    "entrypoint",
+    "working_dir",
+    "xcom_all",
+    "docker_conn_id",
+    "dns",
+    "dns_search",
+    "auto_remove",
+    "shm_size",
+    "tty",
+    "hostname",
+    "privileged",
+    "cap_add",
+    "extra_hosts",
+    "retrieve_output",
+    "retrieve_output_path",
+    "timeout",
+    "device_requests",
+    "log_opts_max_size",
+    "log_opts_max_file",
+    "ipc_mode",
+    "skip_on_exit_code",
+    "port_bindings",
+    "ulimits",
+    "labels",
 )
 """The operator attributes that describe the container (everything :func:`build_spec` reads)."""
 
@@ -44,7 +85,14 @@ SPEC_FIELDS = (
 class DockerOperator(BaseOperator):
     """Run a command inside a Docker container; its output becomes the task log and its XCom."""
 
-    template_fields: ClassVar[Sequence[str]] = ("image", "command", "environment", "env_file", "container_name", "mounts")
+    template_fields: ClassVar[Sequence[str]] = (
+        "image",
+        "command",
+        "environment",
+        "env_file",
+        "container_name",
+        "mounts",
+    )
     template_fields_renderers: ClassVar[dict[str, str]] = {"env_file": "yaml"}
     template_ext: ClassVar[Sequence[str]] = (".sh", ".bash", ".env")
     ui_color = "#d8e8ff"
@@ -173,7 +221,9 @@ class DockerOperator(BaseOperator):
         if self.port_bindings and self.network_mode == "host":
             raise ContainerSpecError("port_bindings cannot be used with network_mode='host'; drop one of them")
         if self.retrieve_output and not self.retrieve_output_path:
-            raise ContainerSpecError("retrieve_output=True needs retrieve_output_path, the file in the container to read back")
+            raise ContainerSpecError(
+                "retrieve_output=True needs retrieve_output_path, the file in the container to read back"
+            )
 
     def spec_values(self) -> dict[str, Any]:
         """The container-describing attributes, as :func:`dockyard.container.build_spec` takes them."""
