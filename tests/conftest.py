@@ -7,24 +7,17 @@ the same label and are removed too.
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import docker
 import docker.errors
 import pytest
 
-from dockyard import DAG, DockerOperator
 from dockyard.execution import TaskRunner, TryOutcome
 from dockyard.settings import Settings
-
-IMAGE = "dockyard/busybox:latest"
-TEST_LABEL = "dockyard.test"
-TOKEN = uuid.uuid4().hex[:12]
-LOGICAL_DATE = dt.datetime(2024, 1, 31, 6, 30, tzinfo=dt.timezone.utc)
+from tests.helpers import IMAGE, LOGICAL_DATE, TEST_LABEL, TOKEN, RunTask, docker_task, make_dag
 
 
 @pytest.fixture(scope="session")
@@ -49,7 +42,8 @@ def engine() -> Iterator[docker.APIClient]:
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     home = tmp_path_factory.mktemp("dockyard-home")
-    return Settings.from_env({"DOCKYARD_HOME": str(home)})
+    # A short grace keeps the tests that stop containers (sleep as PID 1 ignores SIGTERM) fast.
+    return Settings.from_env({"DOCKYARD_HOME": str(home), "DOCKYARD_STOP_GRACE_SECONDS": "1"})
 
 
 @pytest.fixture(scope="session")
@@ -57,23 +51,6 @@ def runner(settings: Settings, engine: docker.APIClient) -> Iterator[TaskRunner]
     runner = TaskRunner(settings)
     yield runner
     runner.runtime.close()
-
-
-def make_dag(dag_id: str | None = None, **kwargs: Any) -> DAG:
-    kwargs.setdefault("start_date", dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc))
-    return DAG(dag_id or f"test_{uuid.uuid4().hex[:8]}", **kwargs)
-
-
-def docker_task(dag: DAG, task_id: str = "task", **kwargs: Any) -> DockerOperator:
-    """A DockerOperator with the test image, no network and the cleanup label unless told otherwise."""
-    kwargs.setdefault("image", IMAGE)
-    kwargs.setdefault("network_mode", "none")
-    labels = dict(kwargs.pop("labels", None) or {})
-    labels[TEST_LABEL] = TOKEN
-    return DockerOperator(task_id=task_id, dag=dag, labels=labels, **kwargs)
-
-
-RunTask = Callable[..., TryOutcome]
 
 
 @pytest.fixture
@@ -86,23 +63,3 @@ def run_task(runner: TaskRunner) -> RunTask:
         return runner.run(dag, task, logical_date=LOGICAL_DATE, run_id=f"test_{uuid.uuid4().hex[:8]}", echo=echo)
 
     return run
-
-
-def log_text(outcome: TryOutcome) -> str:
-    assert outcome.log_path is not None
-    return Path(outcome.log_path).read_text(encoding="utf-8")
-
-
-def output_lines(outcome: TryOutcome) -> list[str]:
-    """The container's own lines of the task log, without timestamps and dockyard's messages."""
-    lines = []
-    for line in log_text(outcome).splitlines():
-        _, _, text = line.partition(" ")
-        if not text.startswith("[dockyard]"):
-            lines.append(text)
-    return lines
-
-
-def labelled(engine: docker.APIClient, **labels: str) -> list[dict[str, Any]]:
-    filters = [f"{TEST_LABEL}={TOKEN}", *(f"dockyard.{k}={v}" for k, v in labels.items())]
-    return list(engine.containers(all=True, filters={"label": filters}))

@@ -152,7 +152,9 @@ class TaskRunner:
 
     def __init__(self, settings: Settings, runtime: DockerRuntime | None = None) -> None:
         self.settings = settings
-        self.runtime = runtime or DockerRuntime(docker_host=settings.docker_host)
+        self.runtime = runtime or DockerRuntime(
+            docker_host=settings.docker_host, stop_grace_seconds=settings.stop_grace_seconds
+        )
 
     def run(
         self,

@@ -32,6 +32,9 @@ class Settings:
     docker_host: str | None = None
     """``DOCKER_HOST``: the engine used when a task names none."""
 
+    stop_grace_seconds: int = defaults.DEFAULT_STOP_GRACE_SECONDS
+    """``DOCKYARD_STOP_GRACE_SECONDS``: between SIGTERM and SIGKILL when dockyard stops a container."""
+
     engine_env: Mapping[str, str] = field(default_factory=dict)
     """Process environment handed to templates and to connections by environment variable."""
 
@@ -55,8 +58,18 @@ class Settings:
             raise ConfigError(f"DOCKYARD_HOME={home_raw!r} is a file; point it at a folder (it is created if missing)")
         dags_raw = env.get("DOCKYARD_DAGS_FOLDER")
         dags_folder = Path(dags_raw).expanduser() if dags_raw else home / "dags"
+        grace_raw = env.get("DOCKYARD_STOP_GRACE_SECONDS", str(defaults.DEFAULT_STOP_GRACE_SECONDS))
+        try:
+            grace = int(grace_raw)
+            if grace < 0:
+                raise ValueError
+        except ValueError:
+            raise ConfigError(
+                f"DOCKYARD_STOP_GRACE_SECONDS={grace_raw!r} is not a whole number of seconds (0 or more)"
+            ) from None
         return cls(
             home=home,
+            stop_grace_seconds=grace,
             dags_folder=dags_folder,
             docker_host=env.get("DOCKER_HOST") or None,
             engine_env={k: v for k, v in env.items() if k.startswith(("DOCKYARD_", "AIRFLOW_"))},

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import ssl
 import threading
 from collections.abc import Callable
@@ -83,6 +84,9 @@ class EngineClients:
     def _connect(self, engine: EngineConfig) -> docker.APIClient:
         failures: list[str] = []
         for url in engine.urls:
+            if url.startswith("unix://") and not os.path.exists(url[len("unix://") :]):
+                failures.append(f"{url}: no such socket (is the engine running on this machine?)")
+                continue
             try:
                 return self._client(url, engine)
             except ConfigError:

@@ -19,7 +19,7 @@ import tarfile
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -218,14 +218,23 @@ class DockerRuntime:
             control._attach(lambda: self._stop(client, container_id or ""))
             if timeout is not None:
                 token = self._watchdog.schedule(timeout, lambda: control.cancel("timeout"))
-            try:
-                client.start(container_id)
-            except docker.errors.APIError as exc:
-                raise EngineError(f"the engine could not start the container of {spec.image}: {_explain(exc)}") from exc
-            say(f"Started container {container_id[:12]} (image {spec.image}, command {spec.command_text()})")
+            # Attach before start, as `docker run` does: the output comes straight from the container's
+            # stdio, so nothing is lost however fast it exits (following the log file can miss the last
+            # unterminated chunk when the container stops).
+            output = client.attach(container_id, stdout=True, stderr=True, stream=True, logs=False)
             tail: collections.deque[str] = collections.deque(maxlen=self.tail_lines)
             everything: list[str] | None = [] if spec.collect_all_lines else None
-            self._stream(client, container_id, tail, everything, on_lines)
+            try:
+                try:
+                    client.start(container_id)
+                except docker.errors.APIError as exc:
+                    raise EngineError(
+                        f"the engine could not start the container of {spec.image}: {_explain(exc)}"
+                    ) from exc
+                say(f"Started container {container_id[:12]} (image {spec.image}, command {spec.command_text()})")
+                self._stream(output, tail, everything, on_lines)
+            finally:
+                _close_stream(output)
             exit_code = self._wait(client, container_id)
             finished = True
             if control.cancelled:
@@ -327,14 +336,12 @@ class DockerRuntime:
 
     def _stream(
         self,
-        client: docker.APIClient,
-        container_id: str,
+        stream: Iterable[bytes],
         tail: collections.deque[str],
         everything: list[str] | None,
         on_lines: LinesCallback,
     ) -> None:
         splitter = LineSplitter()
-        stream = client.logs(container_id, stdout=True, stderr=True, stream=True, follow=True)
         for chunk in stream:
             lines = splitter.feed(chunk)
             if lines:
@@ -394,6 +401,15 @@ class DockerRuntime:
             pass
         except (docker.errors.APIError, requests.RequestException) as exc:
             logger.warning("could not remove container %s: %s", container_id[:12], exc)
+
+
+def _close_stream(stream: Any) -> None:
+    """Close an attach stream and its HTTP response: docker-py's ``close()`` alone leaves the socket's
+    file object open (a ResourceWarning, and one file descriptor per try until garbage collection)."""
+    stream.close()
+    response = getattr(stream, "_response", None)
+    if response is not None:
+        response.close()
 
 
 def _explain(exc: BaseException) -> str:

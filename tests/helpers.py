@@ -1,0 +1,62 @@
+"""Constants and helpers the tests share (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import docker
+
+from dockyard import DAG, DockerOperator
+from dockyard.execution import TryOutcome
+
+IMAGE = "dockyard/busybox:latest"
+TEST_LABEL = "dockyard.test"
+TOKEN = uuid.uuid4().hex[:12]
+"""This test session's value of TEST_LABEL: what it created, it removes."""
+LOGICAL_DATE = dt.datetime(2024, 1, 31, 6, 30, tzinfo=dt.timezone.utc)
+
+RunTask = Callable[..., TryOutcome]
+
+
+def make_dag(dag_id: str | None = None, **kwargs: Any) -> DAG:
+    kwargs.setdefault("start_date", dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc))
+    return DAG(dag_id or f"test_{uuid.uuid4().hex[:8]}", **kwargs)
+
+
+def docker_task(dag: DAG, task_id: str = "task", **kwargs: Any) -> DockerOperator:
+    """A DockerOperator with the test image, no network and the cleanup label unless told otherwise."""
+    kwargs.setdefault("image", IMAGE)
+    kwargs.setdefault("network_mode", "none")
+    labels = dict(kwargs.pop("labels", None) or {})
+    labels[TEST_LABEL] = TOKEN
+    return DockerOperator(task_id=task_id, dag=dag, labels=labels, **kwargs)
+
+
+def log_text(outcome: TryOutcome) -> str:
+    assert outcome.log_path is not None
+    return Path(outcome.log_path).read_text(encoding="utf-8")
+
+
+def output_lines(outcome: TryOutcome) -> list[str]:
+    """The container's own lines of the task log, without timestamps and dockyard's messages."""
+    lines = []
+    for line in log_text(outcome).splitlines():
+        _, _, text = line.partition(" ")
+        if not text.startswith("[dockyard]"):
+            lines.append(text)
+    return lines
+
+
+def labelled(engine: docker.APIClient, **labels: str) -> list[dict[str, Any]]:
+    filters = [f"{TEST_LABEL}={TOKEN}", *(f"dockyard.{k}={v}" for k, v in labels.items())]
+    return list(engine.containers(all=True, filters={"label": filters}))
+
+
+def dag_id_of(outcome: TryOutcome) -> str:
+    """The dag_id of a try, read from its log path (``.../dag_id=X/run_id=.../task_id=.../attempt=N.log``)."""
+    assert outcome.log_path is not None
+    return Path(outcome.log_path).parts[-4].removeprefix("dag_id=")
