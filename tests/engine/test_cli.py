@@ -50,7 +50,8 @@ def env_for(home: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def dag_file(tmp_path: Path) -> Path:
+def dag_file(tmp_path: Path, engine: docker.APIClient) -> Path:
+    """A DAG file whose containers carry this session's label (the engine fixture removes them)."""
     path = tmp_path / "dags" / "cli_dag.py"
     path.parent.mkdir()
     dag_id = f"cli_{tmp_path.name[-8:]}".replace("-", "_")

@@ -68,7 +68,7 @@ def tasks() -> None:
 
 
 @tasks.command("test")
-@click.argument("dag_file_or_id")
+@click.argument("dag_file_or_id", metavar="DAG_FILE_OR_DAG_ID")
 @click.argument("task_id")
 @click.argument("logical_date", required=False)
 @click.option("-t", "--task-params", "task_params", help="JSON object of params for this run, e.g. '{\"n\": 3}'.")
