@@ -25,6 +25,18 @@ Airflow's default is ``"never"``, which leaves one dead container per task try o
 log outlives the container here, so nothing is lost by removing it.
 """
 
+DEFAULT_PARALLELISM = 16
+"""Task tries that run at once. A waiting container costs one thread, so hundreds are cheap."""
+
+DEFAULT_SCHEDULER_HEARTBEAT_SECONDS = 2.0
+"""The longest the scheduler sleeps when nothing wakes it (a finished task or a trigger wakes it at once)."""
+
+DEFAULT_DAG_FOLDER_SCAN_SECONDS = 2.0
+"""How often the scheduler looks for changed DAG files."""
+
+DEFAULT_POOL_SLOTS = 128
+"""Slots of ``default_pool``, which every task uses unless it names another pool."""
+
 DEFAULT_STOP_GRACE_SECONDS = 10
 """Seconds a container gets between SIGTERM and SIGKILL when dockyard stops it."""
 

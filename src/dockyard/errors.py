@@ -17,6 +17,9 @@
     │   ├── TaskTimeoutError         execution_timeout passed; the container was stopped
     │   └── TaskCancelledError       the try was stopped from outside (Ctrl-C, SIGTERM, a request)
     ├── OutputError                  the result file could not be read back or decoded safely
+    ├── StoreError                   the metadata database cannot be reached or used
+    │   └── NotFoundError            a DAG, run, task instance or variable that does not exist
+    ├── ConflictError                the thing exists already, or its state forbids the change
     └── TaskSkipped                  not a failure: the task ends as ``skipped`` (skip_on_exit_code)
 
 Errors from docker-py and requests are translated in :mod:`dockyard.container.runtime` only,
@@ -119,6 +122,18 @@ class TaskCancelledError(TaskError):
 
 class OutputError(DockyardError):
     """The output file could not be read back from the container or decoded safely."""
+
+
+class StoreError(DockyardError):
+    """The metadata database cannot be reached or refused a change."""
+
+
+class NotFoundError(StoreError, LookupError):
+    """A DAG, run, task instance, variable or connection that does not exist."""
+
+
+class ConflictError(DockyardError):
+    """Something with that id exists already, or its current state forbids the change."""
 
 
 class TaskSkipped(DockyardError):

@@ -32,6 +32,12 @@ class Settings:
     docker_host: str | None = None
     """``DOCKER_HOST``: the engine used when a task names none."""
 
+    database_url: str = ""
+    """``DOCKYARD_DATABASE_URL``: the metadata database (default: SQLite file ``$DOCKYARD_HOME/dockyard.db``)."""
+
+    parallelism: int = defaults.DEFAULT_PARALLELISM
+    """``DOCKYARD_PARALLELISM``: task tries running at once (each waits in a thread, not a process)."""
+
     stop_grace_seconds: int = defaults.DEFAULT_STOP_GRACE_SECONDS
     """``DOCKYARD_STOP_GRACE_SECONDS``: between SIGTERM and SIGKILL when dockyard stops a container."""
 
@@ -58,19 +64,26 @@ class Settings:
             raise ConfigError(f"DOCKYARD_HOME={home_raw!r} is a file; point it at a folder (it is created if missing)")
         dags_raw = env.get("DOCKYARD_DAGS_FOLDER")
         dags_folder = Path(dags_raw).expanduser() if dags_raw else home / "dags"
-        grace_raw = env.get("DOCKYARD_STOP_GRACE_SECONDS", str(defaults.DEFAULT_STOP_GRACE_SECONDS))
-        try:
-            grace = int(grace_raw)
-            if grace < 0:
-                raise ValueError
-        except ValueError:
-            raise ConfigError(
-                f"DOCKYARD_STOP_GRACE_SECONDS={grace_raw!r} is not a whole number of seconds (0 or more)"
-            ) from None
+        grace = _whole_number(env, "DOCKYARD_STOP_GRACE_SECONDS", defaults.DEFAULT_STOP_GRACE_SECONDS, minimum=0)
+        parallelism = _whole_number(env, "DOCKYARD_PARALLELISM", defaults.DEFAULT_PARALLELISM, minimum=1)
+        database_url = env.get("DOCKYARD_DATABASE_URL") or f"sqlite:///{home / 'dockyard.db'}"
         return cls(
             home=home,
+            database_url=database_url,
+            parallelism=parallelism,
             stop_grace_seconds=grace,
             dags_folder=dags_folder,
             docker_host=env.get("DOCKER_HOST") or None,
             engine_env={k: v for k, v in env.items() if k.startswith(("DOCKYARD_", "AIRFLOW_"))},
         )
+
+
+def _whole_number(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
+    raw = env.get(name, str(default))
+    try:
+        value = int(raw)
+    except ValueError:
+        value = minimum - 1
+    if value < minimum:
+        raise ConfigError(f"{name}={raw!r} is not a whole number of {minimum} or more")
+    return value

@@ -130,6 +130,50 @@ def build_context(
     return context
 
 
+def neighbour_dates(prev: dt.datetime | None, nxt: dt.datetime | None) -> dict[str, Any]:
+    """Airflow's ``prev_ds``/``next_ds`` family, from the schedule's previous and next logical dates."""
+    return {
+        "prev_ds": prev.strftime("%Y-%m-%d") if prev else None,
+        "prev_ds_nodash": prev.strftime("%Y%m%d") if prev else None,
+        "next_ds": nxt.strftime("%Y-%m-%d") if nxt else None,
+        "next_ds_nodash": nxt.strftime("%Y%m%d") if nxt else None,
+        "prev_execution_date": prev,
+        "next_execution_date": nxt,
+    }
+
+
+class _MissingVariable(KeyError):
+    pass
+
+
+class VariableAccessor:
+    """``{{ var.value.name }}`` and ``{{ var.json.name }}``; ``var.value.get('name', 'default')`` too."""
+
+    def __init__(self, getter: Callable[[str], str | None], *, as_json: bool = False) -> None:
+        self._getter = getter
+        self._as_json = as_json
+
+    def get(self, name: str, default_var: Any = _MissingVariable) -> Any:
+        raw = self._getter(name)
+        if raw is None:
+            if default_var is _MissingVariable:
+                raise _MissingVariable(
+                    f"variable {name!r} does not exist; set it with `dockyard variables set {name} VALUE`"
+                )
+            return default_var
+        return json.loads(raw) if self._as_json else raw
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self.get(name)
+
+
+def variables_namespace(getter: Callable[[str], str | None]) -> SimpleNamespace:
+    """The ``var`` context entry, reading variables through ``getter`` (None when a variable is missing)."""
+    return SimpleNamespace(value=VariableAccessor(getter), json=VariableAccessor(getter, as_json=True))
+
+
 def make_environment(dag: DAG, searchpath: list[str]) -> jinja2.Environment:
     """The Jinja environment of a DAG: its folder and ``template_searchpath``, its macros and filters."""
     cls = jinja2.nativetypes.NativeEnvironment if dag.render_template_as_native_obj else jinja2.Environment
@@ -172,6 +216,10 @@ def render_fields(task: BaseOperator, context: Mapping[str, Any], env: jinja2.En
                 f"task {task.task_id!r}: {field} {value!r} ends with one of {', '.join(task.template_ext)} so it is "
                 f"read as a template file, but {exc.name!r} was not found next to the DAG file or in "
                 "template_searchpath (add a trailing space to use the value as is)"
+            ) from exc
+        except _MissingVariable as exc:
+            raise TemplateError(
+                f"task {task.task_id!r}: the template in {field} does not render: {exc.args[0]}"
             ) from exc
         except jinja2.TemplateError as exc:
             lineno = getattr(exc, "lineno", None)

@@ -23,7 +23,7 @@ def test_defaults_and_overrides(tmp_path: Path) -> None:
 
 
 def test_bad_values_are_named(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="DOCKYARD_STOP_GRACE_SECONDS='soon' is not a whole number"):
+    with pytest.raises(ConfigError, match="DOCKYARD_STOP_GRACE_SECONDS=.soon. is not a whole number of 0 or more"):
         Settings.from_env({"DOCKYARD_HOME": str(tmp_path), "DOCKYARD_STOP_GRACE_SECONDS": "soon"})
     afile = tmp_path / "file"
     afile.write_text("")

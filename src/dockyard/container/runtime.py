@@ -14,6 +14,7 @@ import collections
 import heapq
 import io
 import logging
+import os
 import shutil
 import tarfile
 import tempfile
@@ -33,7 +34,7 @@ from docker.utils import parse_repository_tag
 from dockyard import defaults
 from dockyard.container.engine import EngineClients
 from dockyard.container.output import LineSplitter, decode_result
-from dockyard.container.spec import ContainerSpec
+from dockyard.container.spec import LABEL_PREFIX, ContainerSpec, EngineConfig
 from dockyard.errors import (
     ContainerSpecError,
     EngineError,
@@ -68,8 +69,13 @@ class ContainerResult:
         return self.last_lines[-1] if self.last_lines else None
 
 
+class Abandoned(Exception):
+    """The supervisor let go of a running container on purpose (a scheduler shutting down without
+    stopping its tasks); the container keeps running and a later scheduler re-attaches to it."""
+
+
 class RunControl:
-    """Lets another thread (a timeout, a UI request, shutdown) stop a running try.
+    """Lets another thread stop a running try (a timeout, a UI request, shutdown) or let go of it.
 
     ``cancel()`` before the container exists is remembered, and the container is stopped as soon as it
     is created, so there is no window in which a cancelled try can start a container that keeps running.
@@ -78,7 +84,9 @@ class RunControl:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._stopper: Callable[[], None] | None = None
+        self._closer: Callable[[], None] | None = None
         self.reason: str | None = None
+        self.abandoned = False
 
     @property
     def cancelled(self) -> bool:
@@ -92,16 +100,28 @@ class RunControl:
         if stopper is not None:
             stopper()
 
-    def _attach(self, stopper: Callable[[], None]) -> None:
+    def abandon(self) -> None:
+        """Stop watching the container without stopping it (its output stream is closed)."""
+        with self._lock:
+            self.abandoned = True
+            closer = self._closer
+        if closer is not None:
+            closer()
+
+    def _attach(self, stopper: Callable[[], None], closer: Callable[[], None]) -> None:
         with self._lock:
             self._stopper = stopper
-            cancelled = self.reason is not None
-        if cancelled:
+            self._closer = closer
+            cancelled, abandoned = self.reason is not None, self.abandoned
+        if abandoned:
+            closer()
+        elif cancelled:
             stopper()
 
     def _detach(self) -> None:
         with self._lock:
             self._stopper = None
+            self._closer = None
 
 
 class Watchdog:
@@ -195,6 +215,7 @@ class DockerRuntime:
         say: MessageCallback = lambda message: None,
         timeout: float | None = None,
         control: RunControl | None = None,
+        on_created: Callable[[str], None] | None = None,
     ) -> ContainerResult:
         """Run ``spec`` to its end; ``on_lines`` gets its output as it comes, ``say`` dockyard's own messages.
 
@@ -205,26 +226,22 @@ class DockerRuntime:
         client = self.clients.get(spec.engine)
         if spec.force_pull:
             self.pull(spec, say)
-        tmp_host = None
-        if spec.mount_tmp_dir:
-            tmp_host = tempfile.mkdtemp(prefix="airflowtmp", dir=spec.host_tmp_dir)
-        started = time.monotonic()
-        container_id: str | None = None
-        finished = False
-        exit_code: int | None = None
-        token: int | None = None
+        tmp_host = tempfile.mkdtemp(prefix="airflowtmp", dir=spec.host_tmp_dir) if spec.mount_tmp_dir else None
         try:
-            container_id = self._create(client, spec, tmp_host, say)
-            control._attach(lambda: self._stop(client, container_id or ""))
-            if timeout is not None:
-                token = self._watchdog.schedule(timeout, lambda: control.cancel("timeout"))
+            try:
+                container_id = self._create(client, spec, tmp_host, say)
+            except (docker.errors.DockerException, requests.RequestException) as exc:
+                raise EngineError(
+                    f"the engine failed while creating a container of {spec.image}: {_explain(exc)}"
+                ) from exc
+            if on_created is not None:
+                on_created(container_id)
             # Attach before start, as `docker run` does: the output comes straight from the container's
             # stdio, so nothing is lost however fast it exits (following the log file can miss the last
             # unterminated chunk when the container stops).
             output = client.attach(container_id, stdout=True, stderr=True, stream=True, logs=False)
-            tail: collections.deque[str] = collections.deque(maxlen=self.tail_lines)
-            everything: list[str] | None = [] if spec.collect_all_lines else None
-            try:
+
+            def start() -> None:
                 try:
                     client.start(container_id)
                 except docker.errors.APIError as exc:
@@ -232,11 +249,104 @@ class DockerRuntime:
                         f"the engine could not start the container of {spec.image}: {_explain(exc)}"
                     ) from exc
                 say(f"Started container {container_id[:12]} (image {spec.image}, command {spec.command_text()})")
-                self._stream(output, tail, everything, on_lines)
+
+            return self._supervise(
+                client, spec, container_id, output, on_lines, start=start, timeout=timeout, control=control, say=say
+            )
+        finally:
+            if tmp_host is not None and not control.abandoned:
+                shutil.rmtree(tmp_host, ignore_errors=True)
+
+    def resume(
+        self,
+        spec: ContainerSpec,
+        container_id: str,
+        on_lines: LinesCallback,
+        *,
+        skip_lines: int = 0,
+        say: MessageCallback = lambda message: None,
+        timeout: float | None = None,
+        control: RunControl | None = None,
+    ) -> ContainerResult:
+        """Re-attach to a container a previous supervisor started (after a crash) and finish its try.
+
+        The first ``skip_lines`` lines of its output were already delivered; the rest follow as they come.
+        A container that already exited is finished from its exit code and log.
+        """
+        control = control or RunControl()
+        client = self.clients.get(spec.engine)
+        try:
+            info = client.inspect_container(container_id)
+            state = info["State"]["Status"]
+            say(f"Re-attached to container {container_id[:12]} ({state}) after a restart of the scheduler")
+            output = client.logs(container_id, stdout=True, stderr=True, stream=True, follow=state == "running")
+        except (docker.errors.DockerException, requests.RequestException) as exc:
+            raise EngineError(
+                f"the engine failed while re-attaching to container {container_id[:12]}: {_explain(exc)}"
+            ) from exc
+        try:
+            return self._supervise(
+                client,
+                spec,
+                container_id,
+                output,
+                on_lines,
+                start=None,
+                timeout=timeout,
+                control=control,
+                say=say,
+                skip_lines=skip_lines,
+            )
+        finally:
+            if not control.abandoned:
+                for mount in info.get("Mounts", []):
+                    source = str(mount.get("Source", ""))
+                    if mount.get("Type") == "bind" and os.path.basename(source).startswith("airflowtmp"):
+                        shutil.rmtree(source, ignore_errors=True)
+
+    def _supervise(
+        self,
+        client: docker.APIClient,
+        spec: ContainerSpec,
+        container_id: str,
+        output: Any,
+        on_lines: LinesCallback,
+        *,
+        start: Callable[[], None] | None,
+        timeout: float | None,
+        control: RunControl,
+        say: MessageCallback,
+        skip_lines: int | None = None,
+    ) -> ContainerResult:
+        started = time.monotonic()
+        finished = False
+        exit_code: int | None = None
+        token: int | None = None
+        tail: collections.deque[str] = collections.deque(maxlen=self.tail_lines)
+        everything: list[str] | None = [] if spec.collect_all_lines else None
+        sink = _LineSink(tail, everything, on_lines, skip=skip_lines or 0)
+        try:
+            control._attach(lambda: self._stop(client, container_id), lambda: _close_stream(output))
+            if timeout is not None:
+                token = self._watchdog.schedule(max(timeout, 0.0), lambda: control.cancel("timeout"))
+            try:
+                if start is not None:
+                    start()
+                sink.consume(output)
+            except Exception:
+                if control.abandoned:  # the stream was closed under the reader on purpose
+                    raise Abandoned(container_id) from None
+                raise
             finally:
                 _close_stream(output)
+            if control.abandoned:
+                raise Abandoned(container_id)
             exit_code = self._wait(client, container_id)
             finished = True
+            if skip_lines is not None:
+                # Re-attached through the log: read it once more after the exit, so that a last chunk the
+                # engine wrote after the follow stream ended is not lost.
+                sink.catch_up(client.logs(container_id, stdout=True, stderr=True, stream=False))
             if control.cancelled:
                 if control.reason == "timeout":
                     raise TaskTimeoutError(
@@ -256,19 +366,35 @@ class DockerRuntime:
             result.duration = time.monotonic() - started
             return result
         except (docker.errors.DockerException, requests.RequestException) as exc:
+            if control.abandoned:
+                raise Abandoned(container_id) from exc
             raise EngineError(f"the engine failed while running {spec.image}: {_explain(exc)}") from exc
         finally:
             if token is not None:
                 self._watchdog.unschedule(token)
             control._detach()
-            if container_id is not None:
+            if not control.abandoned:
                 if not finished:
                     self._stop(client, container_id)
                 ok = finished and exit_code is not None and (exit_code == 0 or exit_code in spec.skip_on_exit_code)
                 if spec.auto_remove == "force" or (spec.auto_remove == "success" and ok and not control.cancelled):
                     self._remove(client, container_id)
-            if tmp_host is not None:
-                shutil.rmtree(tmp_host, ignore_errors=True)
+
+    # -- finding containers again ---------------------------------------------------------------
+    def managed_containers(self, engine: EngineConfig) -> list[dict[str, Any]]:
+        """Every container dockyard labelled on ``engine``: id, state and labels."""
+        client = self.clients.get(engine)
+        try:
+            found = client.containers(all=True, filters={"label": f"{LABEL_PREFIX}managed=true"})
+        except (docker.errors.DockerException, requests.RequestException) as exc:
+            raise EngineError(f"the engine failed while listing dockyard's containers: {_explain(exc)}") from exc
+        return [{"id": c["Id"], "state": c["State"], "labels": c.get("Labels") or {}} for c in found]
+
+    def discard(self, engine: EngineConfig, container_id: str) -> None:
+        """Stop and remove a container (one that belongs to no live task try)."""
+        client = self.clients.get(engine)
+        self._stop(client, container_id)
+        self._remove(client, container_id)
 
     def _create(self, client: docker.APIClient, spec: ContainerSpec, tmp_host: str | None, say: MessageCallback) -> str:
         mounts = list(spec.mounts)
@@ -334,28 +460,6 @@ class DockerRuntime:
             raise
         return str(created["Id"])
 
-    def _stream(
-        self,
-        stream: Iterable[bytes],
-        tail: collections.deque[str],
-        everything: list[str] | None,
-        on_lines: LinesCallback,
-    ) -> None:
-        splitter = LineSplitter()
-        for chunk in stream:
-            lines = splitter.feed(chunk)
-            if lines:
-                tail.extend(lines)
-                if everything is not None:
-                    everything.extend(lines)
-                on_lines(lines)
-        rest = splitter.close()
-        if rest:
-            tail.extend(rest)
-            if everything is not None:
-                everything.extend(rest)
-            on_lines(rest)
-
     def _wait(self, client: docker.APIClient, container_id: str) -> int:
         while True:
             try:
@@ -401,6 +505,45 @@ class DockerRuntime:
             pass
         except (docker.errors.APIError, requests.RequestException) as exc:
             logger.warning("could not remove container %s: %s", container_id[:12], exc)
+
+
+class _LineSink:
+    """Turns output chunks into lines for the caller, keeping the tail (and every line when asked).
+
+    ``skip`` lines are counted but not delivered: they reached the task log before a restart.
+    """
+
+    def __init__(
+        self, tail: collections.deque[str], everything: list[str] | None, on_lines: LinesCallback, *, skip: int = 0
+    ) -> None:
+        self.tail = tail
+        self.everything = everything
+        self.on_lines = on_lines
+        self.skip = skip
+        self.seen = 0
+
+    def _deliver(self, lines: list[str]) -> None:
+        if not lines:
+            return
+        self.tail.extend(lines)
+        if self.everything is not None:
+            self.everything.extend(lines)
+        first_new = max(0, self.skip - self.seen)
+        self.seen += len(lines)
+        if first_new < len(lines):
+            self.on_lines(lines[first_new:] if first_new else lines)
+
+    def consume(self, stream: Iterable[bytes]) -> None:
+        splitter = LineSplitter()
+        for chunk in stream:
+            self._deliver(splitter.feed(chunk))
+        self._deliver(splitter.close())
+
+    def catch_up(self, whole_log: bytes) -> None:
+        """Deliver what a complete copy of the output has beyond the lines already seen."""
+        splitter = LineSplitter()
+        lines = splitter.feed(whole_log) + splitter.close()
+        self._deliver(lines[self.seen :])
 
 
 def _close_stream(stream: Any) -> None:

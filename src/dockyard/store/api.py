@@ -1,0 +1,605 @@
+"""``Store``: every read and write of dockyard's metadata, as named operations.
+
+The CLI, the web app and the scheduler all go through these methods, so one rule (for instance "a
+try's result counts only if the task instance is still running that try") holds everywhere.
+Each method is one transaction; database errors become :class:`~dockyard.errors.StoreError`.
+
+Example::
+
+    store = Store.open(settings)              # migrates a new database
+    run = store.create_run("etl", "manual__2024-01-31", logical_date=..., run_type="manual")
+    store.list_task_instances("etl", run.run_id)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from dockyard.errors import ConflictError, NotFoundError, StoreError
+from dockyard.settings import Settings
+from dockyard.store.db import create_db_engine, migrate, safe_url
+from dockyard.store.models import (
+    FINISHED_STATES,
+    DagModel,
+    DagRunModel,
+    ImportErrorModel,
+    PoolModel,
+    RunState,
+    TaskInstanceModel,
+    TaskState,
+    TaskTryModel,
+    VariableModel,
+    XComModel,
+)
+
+UTC = dt.timezone.utc
+HOSTNAME = socket.gethostname()
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(UTC)
+
+
+@dataclass
+class DagRecord:
+    """What the scheduler tells the store about a parsed DAG."""
+
+    dag_id: str
+    fileloc: str
+    schedule: str | None
+    description: str | None
+    tags: list[str]
+    max_active_runs: int
+    max_active_tasks: int
+    is_paused_upon_creation: bool | None
+    structure: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TryResult:
+    """How a try ended, as the executor reports it."""
+
+    state: TaskState
+    xcom: Any = None
+    push_xcom: bool = False
+    container_id: str | None = None
+    exit_code: int | None = None
+    error: str | None = None
+    rendered: dict[str, Any] | None = None
+
+
+class Store:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @classmethod
+    def open(cls, settings: Settings, *, migrate_schema: bool = True) -> Store:
+        engine = create_db_engine(settings.database_url)
+        if migrate_schema:
+            migrate(engine)
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @property
+    def url(self) -> str:
+        return safe_url(str(self.engine.url))
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """One transaction: committed when the block ends, rolled back on an error."""
+        session = self._sessions()
+        try:
+            with session.begin():
+                yield session
+        except sa.exc.IntegrityError:
+            raise
+        except sa.exc.OperationalError as exc:
+            raise StoreError(f"the database {self.url} failed: {exc.orig}") from exc
+        finally:
+            session.close()
+
+    # -- DAGs ------------------------------------------------------------------------------------
+    def sync_dags(
+        self, records: Sequence[DagRecord], import_errors: dict[str, str], *, paused_at_creation: bool = False
+    ) -> None:
+        """Record what a parse of the DAG folder found; DAGs no longer defined become inactive."""
+        now = utcnow()
+        with self.session() as s:
+            existing = {d.dag_id: d for d in s.scalars(sa.select(DagModel))}
+            seen = set()
+            for record in records:
+                seen.add(record.dag_id)
+                row = existing.get(record.dag_id)
+                if row is None:
+                    paused = record.is_paused_upon_creation
+                    row = DagModel(dag_id=record.dag_id, is_paused=paused_at_creation if paused is None else paused)
+                    s.add(row)
+                row.fileloc = record.fileloc
+                row.is_active = True
+                row.schedule = record.schedule
+                row.description = record.description
+                row.tags = list(record.tags)
+                row.max_active_runs = record.max_active_runs
+                row.max_active_tasks = record.max_active_tasks
+                row.structure = record.structure
+                row.last_parsed_at = now
+            for dag_id, row in existing.items():
+                if dag_id not in seen and row.is_active:
+                    row.is_active = False
+            s.execute(sa.delete(ImportErrorModel))
+            for filename, message in import_errors.items():
+                s.add(ImportErrorModel(filename=filename, message=message, timestamp=now))
+
+    def list_dags(self, *, active_only: bool = True) -> list[DagModel]:
+        with self.session() as s:
+            query = sa.select(DagModel).order_by(DagModel.dag_id)
+            if active_only:
+                query = query.where(DagModel.is_active.is_(True))
+            return list(s.scalars(query))
+
+    def get_dag(self, dag_id: str) -> DagModel:
+        with self.session() as s:
+            row = s.get(DagModel, dag_id)
+            if row is None:
+                known = ", ".join(s.scalars(sa.select(DagModel.dag_id).order_by(DagModel.dag_id))) or "(none)"
+                raise NotFoundError(f"no DAG {dag_id!r} in the database; known DAGs: {known}")
+            return row
+
+    def set_paused(self, dag_id: str, paused: bool) -> None:
+        with self.session() as s:
+            row = s.get(DagModel, dag_id)
+            if row is None:
+                raise NotFoundError(f"no DAG {dag_id!r}; `dockyard dags list` shows the DAGs dockyard knows")
+            row.is_paused = paused
+
+    def set_next_dagrun(self, dag_id: str, when: dt.datetime | None) -> None:
+        with self.session() as s:
+            s.execute(sa.update(DagModel).where(DagModel.dag_id == dag_id).values(next_dagrun=when))
+
+    def list_import_errors(self) -> list[ImportErrorModel]:
+        with self.session() as s:
+            return list(s.scalars(sa.select(ImportErrorModel).order_by(ImportErrorModel.filename)))
+
+    # -- runs ------------------------------------------------------------------------------------
+    def create_run(
+        self,
+        dag_id: str,
+        run_id: str,
+        *,
+        logical_date: dt.datetime,
+        run_type: str,
+        data_interval: tuple[dt.datetime, dt.datetime] | None = None,
+        conf: dict[str, Any] | None = None,
+    ) -> DagRunModel:
+        """A new run in state ``queued``; an existing run id or logical date is a :class:`ConflictError`."""
+        row = DagRunModel(
+            dag_id=dag_id,
+            run_id=run_id,
+            logical_date=logical_date,
+            data_interval_start=data_interval[0] if data_interval else logical_date,
+            data_interval_end=data_interval[1] if data_interval else logical_date,
+            run_type=run_type,
+            state=RunState.QUEUED.value,
+            conf=dict(conf or {}),
+            queued_at=utcnow(),
+            external_trigger=run_type != "scheduled",
+        )
+        try:
+            with self.session() as s:
+                s.add(row)
+        except sa.exc.IntegrityError as exc:
+            raise ConflictError(
+                f"DAG {dag_id!r} already has a run with run_id {run_id!r} or logical date {logical_date.isoformat()}; "
+                "pick another run_id or logical date"
+            ) from exc
+        return row
+
+    def get_run(self, dag_id: str, run_id: str) -> DagRunModel:
+        with self.session() as s:
+            row = s.scalars(
+                sa.select(DagRunModel).where(DagRunModel.dag_id == dag_id, DagRunModel.run_id == run_id)
+            ).first()
+            if row is None:
+                raise NotFoundError(
+                    f"DAG {dag_id!r} has no run {run_id!r}; `dockyard dags list-runs {dag_id}` lists them"
+                )
+            return row
+
+    def list_runs(
+        self, dag_id: str | None = None, *, states: Iterable[str] | None = None, limit: int = 100
+    ) -> list[DagRunModel]:
+        with self.session() as s:
+            query = sa.select(DagRunModel).order_by(DagRunModel.logical_date.desc(), DagRunModel.id.desc()).limit(limit)
+            if dag_id is not None:
+                query = query.where(DagRunModel.dag_id == dag_id)
+            if states is not None:
+                query = query.where(DagRunModel.state.in_([str(x) for x in states]))
+            return list(s.scalars(query))
+
+    def last_scheduled_run(self, dag_id: str) -> DagRunModel | None:
+        with self.session() as s:
+            return s.scalars(
+                sa.select(DagRunModel)
+                .where(DagRunModel.dag_id == dag_id, DagRunModel.run_type == "scheduled")
+                .order_by(DagRunModel.logical_date.desc())
+                .limit(1)
+            ).first()
+
+    def start_run(self, dag_id: str, run_id: str, tasks: Sequence[dict[str, Any]]) -> None:
+        """Move a queued run to running and create its task instances (``tasks``: id, operator, retries, ...)."""
+        with self.session() as s:
+            run = s.scalars(
+                sa.select(DagRunModel).where(DagRunModel.dag_id == dag_id, DagRunModel.run_id == run_id)
+            ).one()
+            if run.state != RunState.QUEUED.value:
+                return
+            run.state = RunState.RUNNING.value
+            run.start_date = utcnow()
+            have = set(
+                s.scalars(
+                    sa.select(TaskInstanceModel.task_id).where(
+                        TaskInstanceModel.dag_id == dag_id, TaskInstanceModel.run_id == run_id
+                    )
+                )
+            )
+            for task in tasks:
+                if task["task_id"] in have:
+                    continue
+                s.add(
+                    TaskInstanceModel(
+                        dag_id=dag_id,
+                        run_id=run_id,
+                        task_id=task["task_id"],
+                        state=None,
+                        try_number=0,
+                        max_tries=task.get("retries", 0),
+                        operator=task.get("operator"),
+                        pool=task.get("pool", "default_pool"),
+                        pool_slots=task.get("pool_slots", 1),
+                        priority_weight=task.get("priority_weight", 1),
+                    )
+                )
+
+    def finish_run(self, dag_id: str, run_id: str, state: RunState) -> None:
+        with self.session() as s:
+            s.execute(
+                sa.update(DagRunModel)
+                .where(DagRunModel.dag_id == dag_id, DagRunModel.run_id == run_id)
+                .values(state=state.value, end_date=utcnow())
+            )
+
+    def delete_run(self, dag_id: str, run_id: str) -> None:
+        with self.session() as s:
+            for model in (XComModel, TaskTryModel, TaskInstanceModel):
+                s.execute(sa.delete(model).where(model.dag_id == dag_id, model.run_id == run_id))
+            result = s.execute(sa.delete(DagRunModel).where(DagRunModel.dag_id == dag_id, DagRunModel.run_id == run_id))
+            if result.rowcount == 0:  # type: ignore[attr-defined]
+                raise NotFoundError(f"DAG {dag_id!r} has no run {run_id!r}")
+
+    # -- task instances --------------------------------------------------------------------------
+    def list_task_instances(
+        self, dag_id: str | None = None, run_id: str | None = None, *, states: Iterable[str | None] | None = None
+    ) -> list[TaskInstanceModel]:
+        with self.session() as s:
+            query = sa.select(TaskInstanceModel).order_by(
+                TaskInstanceModel.dag_id, TaskInstanceModel.run_id, TaskInstanceModel.task_id
+            )
+            if dag_id is not None:
+                query = query.where(TaskInstanceModel.dag_id == dag_id)
+            if run_id is not None:
+                query = query.where(TaskInstanceModel.run_id == run_id)
+            if states is not None:
+                query = query.where(_state_in(states))
+            return list(s.scalars(query))
+
+    def get_task_instance(self, dag_id: str, run_id: str, task_id: str) -> TaskInstanceModel:
+        with self.session() as s:
+            row = s.get(TaskInstanceModel, (dag_id, run_id, task_id))
+            if row is None:
+                raise NotFoundError(f"run {run_id!r} of DAG {dag_id!r} has no task {task_id!r}")
+            return row
+
+    def set_ti_state(
+        self,
+        dag_id: str,
+        run_id: str,
+        task_ids: Iterable[str],
+        state: TaskState | None,
+        *,
+        only_if: Iterable[str | None] | None = None,
+    ) -> int:
+        """Set the state of several task instances (e.g. upstream_failed); returns how many changed."""
+        ids = list(task_ids)
+        if not ids:
+            return 0
+        with self.session() as s:
+            query = sa.update(TaskInstanceModel).where(
+                TaskInstanceModel.dag_id == dag_id,
+                TaskInstanceModel.run_id == run_id,
+                TaskInstanceModel.task_id.in_(ids),
+            )
+            if only_if is not None:
+                query = query.where(_state_in(only_if))
+            values: dict[str, Any] = {"state": state.value if state else None}
+            if state in FINISHED_STATES:
+                values["end_date"] = utcnow()
+            return int(s.execute(query.values(**values)).rowcount)  # type: ignore[attr-defined]
+
+    def claim_try(self, dag_id: str, run_id: str, task_id: str) -> int:
+        """Mark a scheduled/queued task instance running with a new try number, before its container exists.
+
+        Committed before the container is created, so that after a crash the labels on any container
+        name a try the store knows. Raises :class:`ConflictError` if another scheduler got there first.
+        """
+        now = utcnow()
+        with self.session() as s:
+            ti = s.get(TaskInstanceModel, (dag_id, run_id, task_id), with_for_update=True)
+            if ti is None or ti.state not in (TaskState.SCHEDULED.value, TaskState.QUEUED.value):
+                raise ConflictError(f"task {task_id!r} of run {run_id!r} is no longer waiting to run")
+            ti.try_number += 1
+            ti.state = TaskState.RUNNING.value
+            ti.start_date = now
+            ti.end_date = None
+            ti.duration = None
+            ti.container_id = None
+            ti.exit_code = None
+            ti.next_retry_at = None
+            ti.hostname = HOSTNAME
+            s.execute(
+                sa.delete(XComModel).where(
+                    XComModel.dag_id == dag_id, XComModel.run_id == run_id, XComModel.task_id == task_id
+                )
+            )
+            s.merge(
+                TaskTryModel(
+                    dag_id=dag_id,
+                    run_id=run_id,
+                    task_id=task_id,
+                    try_number=ti.try_number,
+                    state=TaskState.RUNNING.value,
+                    start_date=now,
+                    hostname=HOSTNAME,
+                )
+            )
+            return ti.try_number
+
+    def record_container(self, dag_id: str, run_id: str, task_id: str, try_number: int, container_id: str) -> None:
+        with self.session() as s:
+            s.execute(
+                sa.update(TaskInstanceModel)
+                .where(
+                    TaskInstanceModel.dag_id == dag_id,
+                    TaskInstanceModel.run_id == run_id,
+                    TaskInstanceModel.task_id == task_id,
+                    TaskInstanceModel.try_number == try_number,
+                )
+                .values(container_id=container_id)
+            )
+            s.execute(
+                sa.update(TaskTryModel)
+                .where(
+                    TaskTryModel.dag_id == dag_id,
+                    TaskTryModel.run_id == run_id,
+                    TaskTryModel.task_id == task_id,
+                    TaskTryModel.try_number == try_number,
+                )
+                .values(container_id=container_id)
+            )
+
+    def finish_try(
+        self,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        try_number: int,
+        result: TryResult,
+        *,
+        retry_at: dt.datetime | None = None,
+    ) -> bool:
+        """Record how a try ended. Ignored (returns False) if the task instance has moved on meanwhile
+        (cleared, or marked by a person), so a late result never overwrites a newer decision."""
+        now = utcnow()
+        with self.session() as s:
+            ti = s.get(TaskInstanceModel, (dag_id, run_id, task_id), with_for_update=True)
+            if ti is None or ti.try_number != try_number or ti.state != TaskState.RUNNING.value:
+                self._close_try(s, dag_id, run_id, task_id, try_number, result, now)
+                return False
+            state = result.state
+            if state is TaskState.FAILED and retry_at is not None:
+                state = TaskState.UP_FOR_RETRY
+            ti.state = state.value
+            ti.end_date = now
+            ti.duration = (now - ti.start_date).total_seconds() if ti.start_date else None
+            ti.container_id = result.container_id or ti.container_id
+            ti.exit_code = result.exit_code
+            ti.next_retry_at = retry_at
+            if result.rendered is not None:
+                ti.rendered = result.rendered
+            if result.push_xcom and state is TaskState.SUCCESS:
+                s.merge(
+                    XComModel(
+                        dag_id=dag_id,
+                        run_id=run_id,
+                        task_id=task_id,
+                        key="return_value",
+                        value=result.xcom,
+                        timestamp=now,
+                    )
+                )
+            self._close_try(s, dag_id, run_id, task_id, try_number, result, now, state=state)
+            return True
+
+    @staticmethod
+    def _close_try(
+        s: Session,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        try_number: int,
+        result: TryResult,
+        now: dt.datetime,
+        state: TaskState | None = None,
+    ) -> None:
+        s.execute(
+            sa.update(TaskTryModel)
+            .where(
+                TaskTryModel.dag_id == dag_id,
+                TaskTryModel.run_id == run_id,
+                TaskTryModel.task_id == task_id,
+                TaskTryModel.try_number == try_number,
+            )
+            .values(
+                state=(state or result.state).value,
+                end_date=now,
+                container_id=result.container_id,
+                exit_code=result.exit_code,
+                error=result.error,
+            )
+        )
+
+    def requeue_unstarted(self, dag_id: str, run_id: str, task_id: str, try_number: int, reason: str) -> None:
+        """A try whose container never started (the scheduler died first): give the try back, run it again."""
+        with self.session() as s:
+            ti = s.get(TaskInstanceModel, (dag_id, run_id, task_id), with_for_update=True)
+            if ti is None or ti.try_number != try_number or ti.state != TaskState.RUNNING.value:
+                return
+            ti.try_number -= 1
+            ti.state = TaskState.SCHEDULED.value
+            ti.start_date = None
+            s.execute(
+                sa.delete(TaskTryModel).where(
+                    TaskTryModel.dag_id == dag_id,
+                    TaskTryModel.run_id == run_id,
+                    TaskTryModel.task_id == task_id,
+                    TaskTryModel.try_number == try_number,
+                )
+            )
+
+    def list_tries(self, dag_id: str, run_id: str, task_id: str) -> list[TaskTryModel]:
+        with self.session() as s:
+            return list(
+                s.scalars(
+                    sa.select(TaskTryModel)
+                    .where(
+                        TaskTryModel.dag_id == dag_id, TaskTryModel.run_id == run_id, TaskTryModel.task_id == task_id
+                    )
+                    .order_by(TaskTryModel.try_number)
+                )
+            )
+
+    def clear(self, dag_id: str, run_id: str, task_ids: Iterable[str]) -> int:
+        """Clear task instances so they run again (each gets its retries anew); their run runs again too."""
+        ids = list(task_ids)
+        with self.session() as s:
+            tis = list(
+                s.scalars(
+                    sa.select(TaskInstanceModel).where(
+                        TaskInstanceModel.dag_id == dag_id,
+                        TaskInstanceModel.run_id == run_id,
+                        TaskInstanceModel.task_id.in_(ids),
+                    )
+                )
+            )
+            for ti in tis:
+                if ti.state == TaskState.RUNNING.value:
+                    raise ConflictError(f"task {ti.task_id!r} is running; stop it before clearing it")
+                ti.max_tries = ti.try_number + (ti.max_tries - ti.try_number if ti.max_tries > ti.try_number else 0)
+                ti.max_tries = max(ti.max_tries, ti.try_number)
+                ti.state = None
+                ti.end_date = None
+                ti.next_retry_at = None
+            s.execute(
+                sa.delete(XComModel).where(
+                    XComModel.dag_id == dag_id, XComModel.run_id == run_id, XComModel.task_id.in_(ids)
+                )
+            )
+            if tis:
+                s.execute(
+                    sa.update(DagRunModel)
+                    .where(DagRunModel.dag_id == dag_id, DagRunModel.run_id == run_id)
+                    .values(state=RunState.RUNNING.value, end_date=None)
+                )
+            return len(tis)
+
+    def running_counts(self) -> tuple[dict[str, int], dict[str, int]]:
+        """Running or queued task instances per DAG and used slots per pool."""
+        with self.session() as s:
+            busy = (TaskState.RUNNING.value, TaskState.QUEUED.value)
+            per_dag = dict(
+                s.execute(
+                    sa.select(TaskInstanceModel.dag_id, sa.func.count())
+                    .where(TaskInstanceModel.state.in_(busy))
+                    .group_by(TaskInstanceModel.dag_id)
+                ).all()
+            )
+            per_pool = dict(
+                s.execute(
+                    sa.select(TaskInstanceModel.pool, sa.func.sum(TaskInstanceModel.pool_slots))
+                    .where(TaskInstanceModel.state.in_(busy))
+                    .group_by(TaskInstanceModel.pool)
+                ).all()
+            )
+            return {k: int(v) for k, v in per_dag.items()}, {k: int(v) for k, v in per_pool.items()}
+
+    # -- XCom ------------------------------------------------------------------------------------
+    def get_xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
+        with self.session() as s:
+            row = s.get(XComModel, (dag_id, run_id, task_id, key))
+            return None if row is None else row.value
+
+    def list_xcoms(self, dag_id: str, run_id: str, task_id: str | None = None) -> list[XComModel]:
+        with self.session() as s:
+            query = sa.select(XComModel).where(XComModel.dag_id == dag_id, XComModel.run_id == run_id)
+            if task_id is not None:
+                query = query.where(XComModel.task_id == task_id)
+            return list(s.scalars(query.order_by(XComModel.task_id, XComModel.key)))
+
+    # -- variables and pools ---------------------------------------------------------------------
+    def set_variable(self, key: str, value: str, description: str | None = None) -> None:
+        with self.session() as s:
+            s.merge(VariableModel(key=key, val=value, description=description))
+
+    def get_variable(self, key: str) -> str:
+        with self.session() as s:
+            row = s.get(VariableModel, key)
+            if row is None:
+                raise NotFoundError(f"no variable {key!r}; set it with `dockyard variables set {key} VALUE`")
+            return row.val
+
+    def list_variables(self) -> list[VariableModel]:
+        with self.session() as s:
+            return list(s.scalars(sa.select(VariableModel).order_by(VariableModel.key)))
+
+    def delete_variable(self, key: str) -> None:
+        with self.session() as s:
+            if s.execute(sa.delete(VariableModel).where(VariableModel.key == key)).rowcount == 0:  # type: ignore[attr-defined]
+                raise NotFoundError(f"no variable {key!r}")
+
+    def pool_slots(self) -> dict[str, int]:
+        with self.session() as s:
+            return {p.name: p.slots for p in s.scalars(sa.select(PoolModel))}
+
+    def set_pool(self, name: str, slots: int, description: str | None = None) -> None:
+        with self.session() as s:
+            s.merge(PoolModel(name=name, slots=slots, description=description))
+
+
+def _state_in(states: Iterable[str | None]) -> sa.ColumnElement[bool]:
+    """A filter on task instance states, where ``None`` means "not yet scheduled"."""
+    wanted = list(states)
+    condition: sa.ColumnElement[bool] = TaskInstanceModel.state.in_([str(x) for x in wanted if x is not None])
+    if None in wanted:
+        condition = sa.or_(condition, TaskInstanceModel.state.is_(None))
+    return condition

@@ -1,0 +1,223 @@
+"""The metadata schema: DAGs, runs, task instances with every try, XComs, variables, pools, parse errors.
+
+Times are stored in UTC and always come back timezone-aware (:class:`UtcDateTime`), on SQLite as on
+PostgreSQL. The schema is created and changed only by the Alembic migrations next to this module.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+UTC = dt.timezone.utc
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """A datetime stored as UTC and returned timezone-aware; naive values are refused."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} cannot be stored; give it a timezone")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class TaskState(str, enum.Enum):
+    """States of a task instance (Airflow's names). ``None`` in the table means "not yet scheduled"."""
+
+    SCHEDULED = "scheduled"
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCESS = "success"
+    FAILED = "failed"
+    UP_FOR_RETRY = "up_for_retry"
+    UPSTREAM_FAILED = "upstream_failed"
+    SKIPPED = "skipped"
+    REMOVED = "removed"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+FINISHED_STATES = frozenset(
+    {TaskState.SUCCESS, TaskState.FAILED, TaskState.UPSTREAM_FAILED, TaskState.SKIPPED, TaskState.REMOVED}
+)
+
+
+class RunState(str, enum.Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCESS = "success"
+    FAILED = "failed"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dt.datetime: UtcDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class DagModel(Base):
+    __tablename__ = "dag"
+
+    dag_id: Mapped[str] = mapped_column(String(250), primary_key=True)
+    fileloc: Mapped[str] = mapped_column(Text)
+    is_paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    schedule: Mapped[str | None] = mapped_column(String(250))
+    description: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[list[Any]] = mapped_column(default=list)
+    max_active_runs: Mapped[int] = mapped_column(Integer, default=16)
+    max_active_tasks: Mapped[int] = mapped_column(Integer, default=16)
+    next_dagrun: Mapped[dt.datetime | None]
+    last_parsed_at: Mapped[dt.datetime | None]
+    structure: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """The serialized DAG: its tasks, their operators, trigger rules and upstream ids (for UI and CLI)."""
+
+
+class ImportErrorModel(Base):
+    __tablename__ = "import_error"
+
+    filename: Mapped[str] = mapped_column(String(1000), primary_key=True)
+    message: Mapped[str] = mapped_column(Text)
+    timestamp: Mapped[dt.datetime]
+
+
+class DagRunModel(Base):
+    __tablename__ = "dag_run"
+    __table_args__ = (
+        UniqueConstraint("dag_id", "run_id", name="dag_run_dag_id_run_id_key"),
+        UniqueConstraint("dag_id", "logical_date", name="dag_run_dag_id_logical_date_key"),
+        Index("idx_dag_run_state", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dag_id: Mapped[str] = mapped_column(String(250))
+    run_id: Mapped[str] = mapped_column(String(250))
+    logical_date: Mapped[dt.datetime]
+    data_interval_start: Mapped[dt.datetime | None]
+    data_interval_end: Mapped[dt.datetime | None]
+    run_type: Mapped[str] = mapped_column(String(50))
+    state: Mapped[str] = mapped_column(String(50))
+    conf: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    queued_at: Mapped[dt.datetime | None]
+    start_date: Mapped[dt.datetime | None]
+    end_date: Mapped[dt.datetime | None]
+    external_trigger: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class TaskInstanceModel(Base):
+    __tablename__ = "task_instance"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["dag_id", "run_id"],
+            ["dag_run.dag_id", "dag_run.run_id"],
+            name="task_instance_dag_run_fkey",
+            ondelete="CASCADE",
+        ),
+        Index("idx_task_instance_state", "state"),
+    )
+
+    dag_id: Mapped[str] = mapped_column(String(250), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(250), primary_key=True)
+    task_id: Mapped[str] = mapped_column(String(250), primary_key=True)
+    state: Mapped[str | None] = mapped_column(String(50))
+    try_number: Mapped[int] = mapped_column(Integer, default=0)
+    max_tries: Mapped[int] = mapped_column(Integer, default=0)
+    operator: Mapped[str | None] = mapped_column(String(100))
+    pool: Mapped[str] = mapped_column(String(256), default="default_pool")
+    pool_slots: Mapped[int] = mapped_column(Integer, default=1)
+    priority_weight: Mapped[int] = mapped_column(Integer, default=1)
+    queued_at: Mapped[dt.datetime | None]
+    start_date: Mapped[dt.datetime | None]
+    end_date: Mapped[dt.datetime | None]
+    duration: Mapped[float | None] = mapped_column(Float)
+    next_retry_at: Mapped[dt.datetime | None]
+    container_id: Mapped[str | None] = mapped_column(String(100))
+    exit_code: Mapped[int | None] = mapped_column(Integer)
+    hostname: Mapped[str | None] = mapped_column(String(1000))
+    rendered: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """The rendered template fields of the last try, secrets masked."""
+
+
+class TaskTryModel(Base):
+    """One row per try of a task instance: the history the UI and ``tasks logs --try`` show."""
+
+    __tablename__ = "task_try"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["dag_id", "run_id"], ["dag_run.dag_id", "dag_run.run_id"], name="task_try_dag_run_fkey", ondelete="CASCADE"
+        ),
+    )
+
+    dag_id: Mapped[str] = mapped_column(String(250), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(250), primary_key=True)
+    task_id: Mapped[str] = mapped_column(String(250), primary_key=True)
+    try_number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    state: Mapped[str] = mapped_column(String(50))
+    start_date: Mapped[dt.datetime | None]
+    end_date: Mapped[dt.datetime | None]
+    container_id: Mapped[str | None] = mapped_column(String(100))
+    exit_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    hostname: Mapped[str | None] = mapped_column(String(1000))
+
+
+class XComModel(Base):
+    __tablename__ = "xcom"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["dag_id", "run_id"], ["dag_run.dag_id", "dag_run.run_id"], name="xcom_dag_run_fkey", ondelete="CASCADE"
+        ),
+    )
+
+    dag_id: Mapped[str] = mapped_column(String(250), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(250), primary_key=True)
+    task_id: Mapped[str] = mapped_column(String(250), primary_key=True)
+    key: Mapped[str] = mapped_column(String(512), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON, nullable=True)
+    timestamp: Mapped[dt.datetime]
+
+
+class VariableModel(Base):
+    __tablename__ = "variable"
+
+    key: Mapped[str] = mapped_column(String(250), primary_key=True)
+    val: Mapped[str] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+
+
+class PoolModel(Base):
+    __tablename__ = "pool"
+
+    name: Mapped[str] = mapped_column(String(256), primary_key=True)
+    slots: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str | None] = mapped_column(Text)
