@@ -20,6 +20,7 @@ from urllib.parse import quote
 from dockyard import defaults
 from dockyard.container import ContainerResult, DockerRuntime, RunControl, build_spec, labels_for
 from dockyard.container.output import json_default
+from dockyard.container.runtime import Abandoned
 from dockyard.dag import DAG
 from dockyard.errors import ContainerFailedError, DagDefinitionError, DockyardError, TaskSkipped
 from dockyard.masking import SecretsMasker
@@ -147,14 +148,50 @@ def describe(value: Any) -> str:
     return json.dumps(value, default=json_default)
 
 
+@dataclass
+class TryRequest:
+    """Everything that identifies one try and feeds its template context."""
+
+    dag: DAG
+    task: BaseOperator
+    logical_date: dt.datetime
+    run_id: str
+    try_number: int = 1
+    params: Mapping[str, Any] | None = None
+    conf: Mapping[str, Any] | None = None
+    data_interval: tuple[dt.datetime, dt.datetime] | None = None
+    xcom_lookup: XComLookup | None = None
+    extra_context: Mapping[str, Any] | None = None
+    timeout: float | None = None
+    """Seconds left of ``execution_timeout`` (default: all of it)."""
+
+
+def count_output_lines(path: Path) -> int:
+    """How many container output lines a try's log already holds (dockyard's own lines not counted)."""
+    if not path.exists():
+        return 0
+    count = 0
+    with path.open("r", encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            if not line.partition(" ")[2].startswith("[dockyard] "):
+                count += 1
+    return count
+
+
 class TaskRunner:
     """Runs task tries. Thread-safe; one instance serves every executor thread."""
 
-    def __init__(self, settings: Settings, runtime: DockerRuntime | None = None) -> None:
+    def __init__(
+        self, settings: Settings, runtime: DockerRuntime | None = None, *, instance: str | None = None
+    ) -> None:
         self.settings = settings
+        self.instance = instance
         self.runtime = runtime or DockerRuntime(
             docker_host=settings.docker_host, stop_grace_seconds=settings.stop_grace_seconds
         )
+
+    def log_path(self, dag_id: str, run_id: str, task_id: str, try_number: int) -> Path:
+        return log_path_for(self.settings.logs_folder, dag_id, run_id, task_id, try_number)
 
     def run(
         self,
@@ -171,10 +208,40 @@ class TaskRunner:
         control: RunControl | None = None,
     ) -> TryOutcome:
         """Run one try of ``task`` and return how it ended; it raises only on Ctrl-C."""
+        request = TryRequest(
+            dag=dag,
+            task=task,
+            logical_date=logical_date,
+            run_id=run_id,
+            try_number=try_number,
+            params=params,
+            conf=params,
+            data_interval=data_interval,
+            xcom_lookup=xcom_lookup,
+        )
+        return self.execute(request, echo=echo, control=control)
+
+    def execute(
+        self,
+        request: TryRequest,
+        *,
+        echo: Callable[[str], None] | None = None,
+        control: RunControl | None = None,
+        on_created: Callable[[str], None] | None = None,
+        resume_container: str | None = None,
+    ) -> TryOutcome:
+        """Run a try (or, with ``resume_container``, finish one whose container is already there).
+
+        Raises only :class:`KeyboardInterrupt` and :class:`~dockyard.container.runtime.Abandoned`.
+        """
+        dag, task = request.dag, request.task
         masker = SecretsMasker()
         for value in getattr(task, "private_environment", {}).values():
             masker.add(value)
-        path = log_path_for(self.settings.logs_folder, dag.dag_id, run_id, task.task_id, try_number)
+        for secret in (request.extra_context or {}).get("_secrets", ()):
+            masker.add(secret)
+        path = self.log_path(dag.dag_id, request.run_id, task.task_id, request.try_number)
+        skip = count_output_lines(path) if resume_container else 0
         log = TaskLog(path, masker, echo)
         started = time.monotonic()
         outcome = TryOutcome(state=TryState.FAILED, log_path=path)
@@ -187,16 +254,24 @@ class TaskRunner:
                     f"task {task.task_id!r} is a {type(task).__name__}; dockyard runs DockerOperator and "
                     "EmptyOperator tasks: move the work into an image and use DockerOperator"
                 )
-            ti = TaskTry(dag.dag_id, task.task_id, run_id, try_number, logical_date, xcom_lookup=xcom_lookup)
+            ti = TaskTry(
+                dag.dag_id,
+                task.task_id,
+                request.run_id,
+                request.try_number,
+                request.logical_date,
+                xcom_lookup=request.xcom_lookup,
+            )
             context = build_context(
                 dag=dag,
                 task=task,
-                logical_date=logical_date,
-                run_id=run_id,
+                logical_date=request.logical_date,
+                run_id=request.run_id,
                 ti=ti,
-                data_interval=data_interval,
-                params=params,
-                conf=params,
+                data_interval=request.data_interval,
+                params=request.params,
+                conf=request.conf,
+                extra={k: v for k, v in (request.extra_context or {}).items() if not k.startswith("_")},
             )
             searchpath = [str(Path(dag.fileloc).parent)] if dag.fileloc else []
             rendered = render_fields(task, context, make_environment(dag, searchpath))
@@ -205,14 +280,23 @@ class TaskRunner:
             values.update(rendered)
             spec = build_spec(
                 values,
-                labels=labels_for(dag.dag_id, task.task_id, run_id, try_number),
+                labels=labels_for(dag.dag_id, task.task_id, request.run_id, request.try_number, self.instance),
                 default_docker_url=self.settings.default_docker_url,
             )
             for secret in spec.secrets:
                 masker.add(secret)
-            log.say(f"Running task {dag.dag_id}.{task.task_id} (run {run_id}, try {try_number})")
-            timeout = task.execution_timeout.total_seconds() if task.execution_timeout else None
-            result = self.runtime.run(spec, log.lines, say=log.say, timeout=timeout, control=control)
+            timeout = request.timeout
+            if timeout is None and task.execution_timeout:
+                timeout = task.execution_timeout.total_seconds()
+            if resume_container is None:
+                log.say(f"Running task {dag.dag_id}.{task.task_id} (run {request.run_id}, try {request.try_number})")
+                result = self.runtime.run(
+                    spec, log.lines, say=log.say, timeout=timeout, control=control, on_created=on_created
+                )
+            else:
+                result = self.runtime.resume(
+                    spec, resume_container, log.lines, skip_lines=skip, say=log.say, timeout=timeout, control=control
+                )
             outcome.container_id = result.container_id
             outcome.exit_code = result.exit_code
             if result.skipped:
@@ -235,6 +319,9 @@ class TaskRunner:
             outcome.error = exc
             outcome.message = masker.mask(str(exc))
             log.say(f"ERROR: {exc}")
+        except Abandoned:
+            log.say("The scheduler stopped watching this container; it keeps running and will be re-attached")
+            raise
         except KeyboardInterrupt:
             log.say("Interrupted: the container was stopped")
             raise

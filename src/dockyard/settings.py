@@ -10,6 +10,7 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -44,6 +45,12 @@ class Settings:
     engine_env: Mapping[str, str] = field(default_factory=dict)
     """Process environment handed to templates and to connections by environment variable."""
 
+    example_dags_folder: Path | None = None
+    """The example DAGs shipped with dockyard (used by ``standalone`` when no DAG folder exists)."""
+
+    def with_dags_folder(self, folder: Path) -> Settings:
+        return dataclasses.replace(self, dags_folder=folder)
+
     @property
     def logs_folder(self) -> Path:
         return self.home / "logs"
@@ -68,6 +75,7 @@ class Settings:
         parallelism = _whole_number(env, "DOCKYARD_PARALLELISM", defaults.DEFAULT_PARALLELISM, minimum=1)
         database_url = env.get("DOCKYARD_DATABASE_URL") or f"sqlite:///{home / 'dockyard.db'}"
         return cls(
+            example_dags_folder=_example_dags(),
             home=home,
             database_url=database_url,
             parallelism=parallelism,
@@ -87,3 +95,12 @@ def _whole_number(env: Mapping[str, str], name: str, default: int, *, minimum: i
     if value < minimum:
         raise ConfigError(f"{name}={raw!r} is not a whole number of {minimum} or more")
     return value
+
+
+def _example_dags() -> Path | None:
+    """``examples/dags`` of a source checkout, or the copy a wheel carries as ``dockyard/example_dags``."""
+    package = Path(__file__).resolve().parent
+    for candidate in (package / "example_dags", package.parents[1] / "examples" / "dags"):
+        if candidate.is_dir():
+            return candidate
+    return None

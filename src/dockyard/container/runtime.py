@@ -381,11 +381,12 @@ class DockerRuntime:
                     self._remove(client, container_id)
 
     # -- finding containers again ---------------------------------------------------------------
-    def managed_containers(self, engine: EngineConfig) -> list[dict[str, Any]]:
-        """Every container dockyard labelled on ``engine``: id, state and labels."""
+    def managed_containers(self, engine: EngineConfig, instance: str) -> list[dict[str, Any]]:
+        """Every container this installation (``instance``) labelled on ``engine``: id, state and labels."""
         client = self.clients.get(engine)
         try:
-            found = client.containers(all=True, filters={"label": f"{LABEL_PREFIX}managed=true"})
+            wanted = [f"{LABEL_PREFIX}managed=true", f"{LABEL_PREFIX}instance={instance}"]
+            found = client.containers(all=True, filters={"label": wanted})
         except (docker.errors.DockerException, requests.RequestException) as exc:
             raise EngineError(f"the engine failed while listing dockyard's containers: {_explain(exc)}") from exc
         return [{"id": c["Id"], "state": c["State"], "labels": c.get("Labels") or {}} for c in found]

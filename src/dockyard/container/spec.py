@@ -328,23 +328,7 @@ def build_spec(values: Mapping[str, Any], *, labels: Mapping[str, str], default_
         raise ContainerSpecError(
             "retrieve_output=True needs retrieve_output_path, the file inside the container to read back"
         )
-    urls = values.get("docker_url") or default_docker_url
-    url_list = (urls,) if isinstance(urls, str) else tuple(urls)
-    timeout = values.get("timeout", 60)
-    if not isinstance(timeout, (int, float)) or timeout <= 0:
-        raise ContainerSpecError(f"timeout={timeout!r} must be a positive number of seconds for Engine API calls")
-    api_version = values.get("api_version")
-    engine = EngineConfig(
-        urls=tuple(_normalize_url(u) for u in url_list),
-        api_version=None if api_version in (None, "auto") else str(api_version),
-        timeout=float(timeout),
-        tls_ca_cert=values.get("tls_ca_cert"),
-        tls_client_cert=values.get("tls_client_cert"),
-        tls_client_key=values.get("tls_client_key"),
-        tls_verify=bool(values.get("tls_verify", True)),
-        tls_hostname=values.get("tls_hostname"),
-        tls_ssl_version=values.get("tls_ssl_version"),
-    )
+    engine = engine_config(values, default_docker_url)
     mount_items = list(values.get("mounts") or [])
     return ContainerSpec(
         image=image.strip(),
@@ -372,6 +356,27 @@ def build_spec(values: Mapping[str, Any], *, labels: Mapping[str, str], default_
     )
 
 
+def engine_config(values: Mapping[str, Any], default_docker_url: str) -> EngineConfig:
+    """The engine a task's container runs on: ``docker_url`` (or the default), API version, timeout, TLS."""
+    urls = values.get("docker_url") or default_docker_url
+    url_list = (urls,) if isinstance(urls, str) else tuple(urls)
+    timeout = values.get("timeout", 60)
+    if not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise ContainerSpecError(f"timeout={timeout!r} must be a positive number of seconds for Engine API calls")
+    api_version = values.get("api_version")
+    return EngineConfig(
+        urls=tuple(_normalize_url(u) for u in url_list),
+        api_version=None if api_version in (None, "auto") else str(api_version),
+        timeout=float(timeout),
+        tls_ca_cert=values.get("tls_ca_cert"),
+        tls_client_cert=values.get("tls_client_cert"),
+        tls_client_key=values.get("tls_client_key"),
+        tls_verify=bool(values.get("tls_verify", True)),
+        tls_hostname=values.get("tls_hostname"),
+        tls_ssl_version=values.get("tls_ssl_version"),
+    )
+
+
 def _normalize_url(url: str) -> str:
     """Accept the spellings real DAG files use for the local socket (``unix:/``, ``unix://var/...``)."""
     if not isinstance(url, str) or not url:
@@ -388,9 +393,15 @@ def _normalize_url(url: str) -> str:
     return url
 
 
-def labels_for(dag_id: str, task_id: str, run_id: str, try_number: int) -> dict[str, str]:
-    """dockyard's labels on every container, used to find a task's container again after a crash."""
+def labels_for(dag_id: str, task_id: str, run_id: str, try_number: int, instance: str | None = None) -> dict[str, str]:
+    """dockyard's labels on every container, used to find a task's container again after a crash.
+
+    ``instance`` names the installation (its database), so that two dockyards sharing an engine never
+    take each other's containers for their own.
+    """
+    extra = {f"{LABEL_PREFIX}instance": instance} if instance else {}
     return {
+        **extra,
         f"{LABEL_PREFIX}managed": "true",
         f"{LABEL_PREFIX}dag_id": dag_id,
         f"{LABEL_PREFIX}task_id": task_id,

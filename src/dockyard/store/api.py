@@ -32,6 +32,7 @@ from dockyard.store.models import (
     DagModel,
     DagRunModel,
     ImportErrorModel,
+    MetaModel,
     PoolModel,
     RunState,
     TaskInstanceModel,
@@ -112,7 +113,12 @@ class Store:
 
     # -- DAGs ------------------------------------------------------------------------------------
     def sync_dags(
-        self, records: Sequence[DagRecord], import_errors: dict[str, str], *, paused_at_creation: bool = False
+        self,
+        records: Sequence[DagRecord],
+        import_errors: dict[str, str],
+        *,
+        paused_at_creation: bool = False,
+        keep_others: bool = False,
     ) -> None:
         """Record what a parse of the DAG folder found; DAGs no longer defined become inactive."""
         now = utcnow()
@@ -135,6 +141,8 @@ class Store:
                 row.max_active_tasks = record.max_active_tasks
                 row.structure = record.structure
                 row.last_parsed_at = now
+            if keep_others:  # a partial view (one DAG under `dags test`): leave the rest as it is
+                return
             for dag_id, row in existing.items():
                 if dag_id not in seen and row.is_active:
                     row.is_active = False
@@ -499,8 +507,8 @@ class Store:
                 )
             )
 
-    def clear(self, dag_id: str, run_id: str, task_ids: Iterable[str]) -> int:
-        """Clear task instances so they run again (each gets its retries anew); their run runs again too."""
+    def clear(self, dag_id: str, run_id: str, task_ids: Iterable[str], retries: dict[str, int] | None = None) -> int:
+        """Clear task instances so they run again, each with its ``retries`` anew; their run runs again too."""
         ids = list(task_ids)
         with self.session() as s:
             tis = list(
@@ -515,8 +523,7 @@ class Store:
             for ti in tis:
                 if ti.state == TaskState.RUNNING.value:
                     raise ConflictError(f"task {ti.task_id!r} is running; stop it before clearing it")
-                ti.max_tries = ti.try_number + (ti.max_tries - ti.try_number if ti.max_tries > ti.try_number else 0)
-                ti.max_tries = max(ti.max_tries, ti.try_number)
+                ti.max_tries = ti.try_number + (retries or {}).get(ti.task_id, 0)
                 ti.state = None
                 ti.end_date = None
                 ti.next_retry_at = None
@@ -586,6 +593,14 @@ class Store:
         with self.session() as s:
             if s.execute(sa.delete(VariableModel).where(VariableModel.key == key)).rowcount == 0:  # type: ignore[attr-defined]
                 raise NotFoundError(f"no variable {key!r}")
+
+    def instance_id(self) -> str:
+        """This installation's id: every container it starts carries it as ``dockyard.instance``."""
+        with self.session() as s:
+            row = s.get(MetaModel, "instance_id")
+            if row is None:
+                raise StoreError("the database has no instance_id; run `dockyard db migrate`")
+            return row.value
 
     def pool_slots(self) -> dict[str, int]:
         with self.session() as s:

@@ -215,6 +215,15 @@ class VariableModel(Base):
     description: Mapped[str | None] = mapped_column(Text)
 
 
+class MetaModel(Base):
+    """Facts about this installation, such as its ``instance_id`` (a label on every container it starts)."""
+
+    __tablename__ = "dockyard_meta"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
 class PoolModel(Base):
     __tablename__ = "pool"
 

@@ -4,6 +4,8 @@ Revision ID: 0001
 Revises:
 """
 
+import uuid
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -118,6 +120,15 @@ def upgrade() -> None:
         sa.Column("slots", sa.Integer, nullable=False),
         sa.Column("description", sa.Text),
     )
+    op.create_table(
+        "dockyard_meta",
+        sa.Column("key", sa.String(100), primary_key=True),
+        sa.Column("value", sa.Text, nullable=False),
+    )
+    op.bulk_insert(
+        sa.table("dockyard_meta", sa.column("key", sa.String), sa.column("value", sa.Text)),
+        [{"key": "instance_id", "value": uuid.uuid4().hex}],
+    )
     op.bulk_insert(
         sa.table(
             "pool", sa.column("name", sa.String), sa.column("slots", sa.Integer), sa.column("description", sa.Text)
@@ -127,5 +138,15 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("pool", "variable", "xcom", "task_try", "task_instance", "dag_run", "import_error", "dag"):
+    for table in (
+        "dockyard_meta",
+        "pool",
+        "variable",
+        "xcom",
+        "task_try",
+        "task_instance",
+        "dag_run",
+        "import_error",
+        "dag",
+    ):
         op.drop_table(table)

@@ -1,0 +1,224 @@
+"""``dockyard db|variables|scheduler|standalone``: the database, variables, and the long-running processes."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from dockyard.cli.common import fail, friendly, open_store
+from dockyard.cli.output import emit, output_option
+from dockyard.masking import SecretsMasker
+from dockyard.scheduler import Scheduler
+from dockyard.settings import Settings
+from dockyard.store.db import create_db_engine, current_revision, head_revision, migrate, safe_url
+
+SENSITIVE_WORDS = (
+    "password",
+    "secret",
+    "passwd",
+    "authorization",
+    "api_key",
+    "apikey",
+    "access_token",
+    "private_key",
+    "token",
+    "credential",
+)
+"""A variable whose key contains one of these is shown as ``***`` (Airflow's list, roughly)."""
+
+
+def is_sensitive(key: str) -> bool:
+    lowered = key.lower()
+    return any(word in lowered for word in SENSITIVE_WORDS)
+
+
+@click.group()
+def db() -> None:
+    """The metadata database."""
+
+
+@db.command("migrate")
+@click.pass_obj
+@friendly
+def db_migrate(settings: Settings) -> None:
+    """Create or upgrade the database schema (safe to run any number of times)."""
+    engine = create_db_engine(settings.database_url)
+    changed = migrate(engine, force=True)
+    state = "upgraded to" if changed else "already at"
+    click.echo(
+        f"Database {safe_url(settings.database_url)} {state} revision {current_revision(engine)} "
+        f"(head {head_revision()})."
+    )
+    engine.dispose()
+
+
+@db.command("check")
+@click.pass_obj
+@friendly
+def db_check(settings: Settings) -> None:
+    """Check that the database answers and is migrated."""
+    engine = create_db_engine(settings.database_url)
+    revision = current_revision(engine)
+    engine.dispose()
+    if revision != head_revision():
+        fail(
+            f"database {safe_url(settings.database_url)} is at revision {revision}, not {head_revision()}: "
+            "run `dockyard db migrate`"
+        )
+    click.echo(f"Database {safe_url(settings.database_url)} answers and is at revision {revision}.")
+
+
+@click.group()
+def variables() -> None:
+    """Variables that templates read as {{ var.value.KEY }} and {{ var.json.KEY }}."""
+
+
+@variables.command("set")
+@click.argument("key")
+@click.argument("value")
+@click.option("--description", help="What the variable is for.")
+@click.option("-j", "--json", "as_json", is_flag=True, help="Check that VALUE is valid JSON.")
+@click.pass_obj
+@friendly
+def variables_set(settings: Settings, key: str, value: str, description: str | None, as_json: bool) -> None:
+    """Set variable KEY to VALUE."""
+    if as_json:
+        try:
+            json.loads(value)
+        except ValueError as exc:
+            raise click.BadParameter(f"not valid JSON ({exc})", param_hint="VALUE") from None
+    open_store(settings).set_variable(key, value, description)
+    click.echo(f"Variable {key} set.")
+
+
+@variables.command("get")
+@click.argument("key")
+@click.option("-d", "--default", "default", help="Print this when the variable does not exist.")
+@click.option("-j", "--json", "as_json", is_flag=True, help="Parse the value as JSON and print it indented.")
+@click.pass_obj
+@friendly
+def variables_get(settings: Settings, key: str, default: str | None, as_json: bool) -> None:
+    """Print the value of variable KEY (values of sensitive keys are printed too: you asked for them)."""
+    store = open_store(settings)
+    try:
+        value = store.get_variable(key)
+    except Exception:
+        if default is None:
+            raise
+        value = default
+    click.echo(json.dumps(json.loads(value), indent=2) if as_json else value)
+
+
+@variables.command("list")
+@output_option
+@click.pass_obj
+@friendly
+def variables_list(settings: Settings, output: str) -> None:
+    """Every variable; values of sensitive keys (password, secret, token, ...) are shown as ***."""
+    masker = SecretsMasker()
+    rows = []
+    for row in open_store(settings).list_variables():
+        shown = "***" if is_sensitive(row.key) else row.val
+        rows.append({"key": row.key, "val": shown, "description": row.description})
+        if is_sensitive(row.key):
+            masker.add(row.val)
+    emit(
+        [{k: masker.mask(v) if isinstance(v, str) else v for k, v in r.items()} for r in rows],
+        output,
+        empty="No variables.",
+    )
+
+
+@variables.command("delete")
+@click.argument("key")
+@click.pass_obj
+@friendly
+def variables_delete(settings: Settings, key: str) -> None:
+    """Delete variable KEY."""
+    open_store(settings).delete_variable(key)
+    click.echo(f"Variable {key} deleted.")
+
+
+@variables.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_obj
+@friendly
+def variables_import(settings: Settings, path: Path) -> None:
+    """Set every variable of a JSON file ({"key": value, ...})."""
+    try:
+        data = json.loads(path.read_text())
+    except ValueError as exc:
+        fail(f'{path} is not JSON ({exc}); write an object like {{"key": "value"}}')
+    if not isinstance(data, dict):
+        fail(f'{path} must hold a JSON object like {{"key": "value"}}')
+    store = open_store(settings)
+    for key, value in data.items():
+        store.set_variable(key, value if isinstance(value, str) else json.dumps(value))
+    click.echo(f"{len(data)} variable(s) imported.")
+
+
+@variables.command("export")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_obj
+@friendly
+def variables_export(settings: Settings, path: Path) -> None:
+    """Write every variable to a JSON file (values in clear: keep the file safe)."""
+    data = {row.key: row.val for row in open_store(settings).list_variables()}
+    path.write_text(json.dumps(data, indent=2))
+    path.chmod(0o600)
+    click.echo(f"{len(data)} variable(s) exported to {path}.")
+
+
+def _serve(settings: Settings, stop_running: bool) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    store = open_store(settings)
+    scheduler = Scheduler(settings, store)
+    scheduler.start()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        click.echo(f"Received signal {signum}: shutting down.", err=True)
+        scheduler.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    click.echo(
+        f"Scheduler running on {settings.dags_folder} with {safe_url(settings.database_url)} "
+        f"(parallelism {settings.parallelism}). Ctrl-C stops it.",
+        err=True,
+    )
+    try:
+        scheduler.serve_forever()
+    finally:
+        scheduler.shutdown(stop_running=stop_running)
+        what = "stopped" if stop_running else "left running; the next scheduler re-attaches to"
+        click.echo(f"Scheduler stopped; running containers were {what} them.", err=True)
+
+
+@click.command("scheduler")
+@click.option("--stop-running", is_flag=True, help="On shutdown, stop running containers instead of leaving them.")
+@click.pass_obj
+@friendly
+def scheduler_command(settings: Settings, stop_running: bool) -> None:
+    """Run the scheduler: parse DAGs, create runs on schedule, run tasks, until SIGTERM or Ctrl-C."""
+    _serve(settings, stop_running)
+
+
+@click.command("standalone")
+@click.option("--stop-running", is_flag=True, help="On shutdown, stop running containers instead of leaving them.")
+@click.pass_obj
+@friendly
+def standalone_command(settings: Settings, stop_running: bool) -> None:
+    """Everything in one process: migrate the database, then run the scheduler.
+
+    Without DOCKYARD_DAGS_FOLDER (and with no $DOCKYARD_HOME/dags), the example DAGs are used.
+    """
+    migrate(create_db_engine(settings.database_url))
+    if not settings.dags_folder.exists() and settings.example_dags_folder is not None:
+        settings = settings.with_dags_folder(settings.example_dags_folder)
+        click.echo(f"No DAG folder: using the example DAGs in {settings.dags_folder}", err=True)
+    _serve(settings, stop_running)
