@@ -7,16 +7,21 @@ the same label and are removed too.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import docker
 import docker.errors
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 
 from dockyard.execution import TaskRunner, TryOutcome
 from dockyard.settings import Settings
+from dockyard.store import Store
 from tests.helpers import IMAGE, LOGICAL_DATE, TEST_LABEL, TOKEN, RunTask, docker_task, make_dag
 
 
@@ -37,6 +42,40 @@ def engine() -> Iterator[docker.APIClient]:
     for volume in client.volumes(filters={"label": f"{TEST_LABEL}={TOKEN}"}).get("Volumes") or []:
         client.remove_volume(volume["Name"], force=True)
     client.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> str:
+    """The PostgreSQL server the suite uses (scripts/start-postgres); fails, never skips, without one."""
+    url = os.environ.get("DOCKYARD_TEST_POSTGRES_URL")
+    if not url:
+        pytest.fail('DOCKYARD_TEST_POSTGRES_URL is not set; run eval "$(scripts/start-postgres)" first', pytrace=False)
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A new, empty database of each kind for one test."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'dockyard.db'}"
+        return
+    admin_url = request.getfixturevalue("postgres_admin_url")
+    name = f"dockyard_t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"CREATE DATABASE {name}")
+    yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin.dispose()
+
+
+@pytest.fixture
+def store(database_url: str, tmp_path: Path) -> Iterator[Store]:
+    settings = Settings.from_env({"DOCKYARD_HOME": str(tmp_path), "DOCKYARD_DATABASE_URL": database_url})
+    opened = Store.open(settings)
+    yield opened
+    opened.close()
 
 
 @pytest.fixture(scope="session")

@@ -206,12 +206,9 @@ def tasks_clear(
     plan: list[tuple[str, list[str]]] = []
     for run in store.list_runs(dag_id, limit=100_000):
         if (
-            (run_ids
-            and run.run_id not in run_ids)
-            or (start
-            and run.logical_date < start)
-            or (end
-            and run.logical_date > end)
+            (run_ids and run.run_id not in run_ids)
+            or (start and run.logical_date < start)
+            or (end and run.logical_date > end)
         ):
             continue
         chosen = set()

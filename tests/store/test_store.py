@@ -1,0 +1,170 @@
+"""The store on real SQLite and real PostgreSQL: every test runs on both."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from dockyard.errors import ConflictError, NotFoundError
+from dockyard.store import DagRecord, RunState, Store, TaskState, TryResult
+from dockyard.store.db import create_db_engine, current_revision, head_revision, migrate
+from dockyard.store.models import Base
+
+UTC = dt.timezone.utc
+WHEN = dt.datetime(2024, 1, 31, tzinfo=UTC)
+TASKS = [{"task_id": "a", "retries": 1}, {"task_id": "b", "retries": 0}]
+
+
+def record(dag_id: str = "etl", paused: bool | None = None) -> DagRecord:
+    return DagRecord(
+        dag_id=dag_id,
+        fileloc=f"/dags/{dag_id}.py",
+        schedule="@daily",
+        description=None,
+        tags=["t"],
+        max_active_runs=2,
+        max_active_tasks=4,
+        is_paused_upon_creation=paused,
+        structure={"tasks": [{"task_id": "a"}]},
+    )
+
+
+def started_run(store: Store, run_id: str = "r1") -> None:
+    store.sync_dags([record()], {})
+    when = WHEN if run_id == "r1" else WHEN + dt.timedelta(days=1)
+    store.create_run("etl", run_id, logical_date=when, run_type="manual")
+    store.start_run("etl", run_id, TASKS)
+    store.set_ti_state("etl", run_id, ["a", "b"], TaskState.SCHEDULED)
+
+
+def test_migrations_are_idempotent_and_match_the_models(store: Store) -> None:
+    assert current_revision(store.engine) == head_revision()
+    assert migrate(store.engine, force=True) is False
+    with store.engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+    assert len(store.instance_id()) == 32
+    assert store.pool_slots() == {"default_pool": 128}
+
+
+def test_times_come_back_timezone_aware(store: Store) -> None:
+    started_run(store)
+    run = store.get_run("etl", "r1")
+    assert run.logical_date == WHEN and run.logical_date.tzinfo is not None
+    local = dt.datetime(2024, 2, 1, 7, tzinfo=dt.timezone(dt.timedelta(hours=7)))
+    store.create_run("etl", "r2", logical_date=local, run_type="manual")
+    assert store.get_run("etl", "r2").logical_date == WHEN + dt.timedelta(days=1)
+
+
+def test_dag_sync_keeps_paused_state_and_records_import_errors(store: Store) -> None:
+    store.sync_dags([record("a"), record("b", paused=True)], {"/dags/bad.py": "bad.py:3: NameError"})
+    assert {d.dag_id: d.is_paused for d in store.list_dags()} == {"a": False, "b": True}
+    store.set_paused("a", True)
+    store.sync_dags([record("a")], {})
+    assert [(d.dag_id, d.is_paused) for d in store.list_dags()] == [("a", True)]  # b vanished: inactive
+    assert store.list_import_errors() == []
+    with pytest.raises(NotFoundError, match="no DAG 'zz'"):
+        store.set_paused("zz", True)
+
+
+def test_a_run_id_or_logical_date_twice_is_a_conflict(store: Store) -> None:
+    started_run(store)
+    with pytest.raises(ConflictError, match="already has a run with run_id 'r1'"):
+        store.create_run("etl", "r1", logical_date=WHEN + dt.timedelta(hours=1), run_type="manual")
+    with pytest.raises(ConflictError, match="or logical date 2024-01-31T00:00:00"):
+        store.create_run("etl", "other", logical_date=WHEN, run_type="manual")
+
+
+def test_a_try_is_claimed_once_and_a_late_result_is_ignored(store: Store) -> None:
+    started_run(store)
+    assert store.claim_try("etl", "r1", "a") == 1
+    with pytest.raises(ConflictError, match="no longer waiting to run"):
+        store.claim_try("etl", "r1", "a")
+    store.record_container("etl", "r1", "a", 1, "c0ffee")
+    assert store.get_task_instance("etl", "r1", "a").container_id == "c0ffee"
+    # A person marks it failed meanwhile: the try's own result no longer counts.
+    store.set_ti_state("etl", "r1", ["a"], TaskState.FAILED)
+    late = TryResult(state=TaskState.SUCCESS, xcom="x", push_xcom=True)
+    assert store.finish_try("etl", "r1", "a", 1, late) is False
+    assert store.get_task_instance("etl", "r1", "a").state == "failed"
+    assert store.get_xcom("etl", "r1", "a") is None
+    assert [t.state for t in store.list_tries("etl", "r1", "a")] == ["success"]
+
+
+def test_retry_then_success_keeps_every_try_and_the_xcom(store: Store) -> None:
+    started_run(store)
+    store.claim_try("etl", "r1", "a")
+    failed = TryResult(state=TaskState.FAILED, exit_code=3, error="exited with code 3")
+    assert store.finish_try("etl", "r1", "a", 1, failed, retry_at=WHEN) is True
+    assert store.get_task_instance("etl", "r1", "a").state == "up_for_retry"
+    store.set_ti_state("etl", "r1", ["a"], TaskState.SCHEDULED, only_if=[TaskState.UP_FOR_RETRY])
+    assert store.claim_try("etl", "r1", "a") == 2
+    value = {"rows": [1, 2], "note": None}
+    store.finish_try("etl", "r1", "a", 2, TryResult(state=TaskState.SUCCESS, xcom=value, push_xcom=True, exit_code=0))
+    assert store.get_xcom("etl", "r1", "a") == value
+    tries = store.list_tries("etl", "r1", "a")
+    assert [(t.try_number, t.state, t.exit_code, t.error) for t in tries] == [
+        (1, "up_for_retry", 3, "exited with code 3"),
+        (2, "success", 0, None),
+    ]
+
+
+def test_a_try_that_never_started_is_given_back(store: Store) -> None:
+    started_run(store)
+    store.claim_try("etl", "r1", "b")
+    store.requeue_unstarted("etl", "r1", "b", 1, "restart")
+    ti = store.get_task_instance("etl", "r1", "b")
+    assert (ti.state, ti.try_number) == ("scheduled", 0)
+    assert store.list_tries("etl", "r1", "b") == []
+
+
+def test_clear_gives_retries_anew_and_reopens_the_run(store: Store) -> None:
+    started_run(store)
+    store.claim_try("etl", "r1", "a")
+    store.finish_try("etl", "r1", "a", 1, TryResult(state=TaskState.SUCCESS, xcom=1, push_xcom=True))
+    store.finish_run("etl", "r1", RunState.SUCCESS)
+    assert store.clear("etl", "r1", ["a"], {"a": 2}) == 1
+    ti = store.get_task_instance("etl", "r1", "a")
+    assert (ti.state, ti.try_number, ti.max_tries) == (None, 1, 3)
+    assert store.get_xcom("etl", "r1", "a") is None
+    assert store.get_run("etl", "r1").state == "running"
+    store.set_ti_state("etl", "r1", ["a"], TaskState.SCHEDULED)
+    store.claim_try("etl", "r1", "a")
+    with pytest.raises(ConflictError, match="is running; stop it before clearing it"):
+        store.clear("etl", "r1", ["a"])
+
+
+def test_running_counts_and_delete(store: Store) -> None:
+    started_run(store)
+    store.claim_try("etl", "r1", "a")
+    assert store.running_counts() == ({"etl": 1}, {"default_pool": 1})
+    store.delete_run("etl", "r1")
+    assert store.list_task_instances("etl") == []
+    with pytest.raises(NotFoundError, match="has no run 'r1'"):
+        store.get_run("etl", "r1")
+
+
+def test_variables(store: Store) -> None:
+    store.set_variable("bucket", "s3://x", "where data goes")
+    store.set_variable("bucket", "s3://y")
+    assert store.get_variable("bucket") == "s3://y"
+    assert [v.key for v in store.list_variables()] == ["bucket"]
+    store.delete_variable("bucket")
+    with pytest.raises(NotFoundError, match="set it with `dockyard variables set bucket VALUE`"):
+        store.get_variable("bucket")
+
+
+def test_a_bad_database_url_is_a_clear_error() -> None:
+    from dockyard.errors import StoreError
+
+    with pytest.raises(StoreError, match="is not a database URL"):
+        create_db_engine("not a url")
+    with pytest.raises(StoreError, match="is not supported; use SQLite or PostgreSQL"):
+        create_db_engine("mysql://u:p@h/db")
+    engine = create_db_engine("postgresql+psycopg://u:secretpw@127.0.0.1:1/db")
+    with pytest.raises(StoreError) as info:
+        migrate(engine)
+    assert "cannot reach the database postgresql+psycopg://u:***@127.0.0.1:1/db" in str(info.value)
+    assert "secretpw" not in str(info.value)
