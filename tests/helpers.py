@@ -60,3 +60,35 @@ def dag_id_of(outcome: TryOutcome) -> str:
     """The dag_id of a try, read from its log path (``.../dag_id=X/run_id=.../task_id=.../attempt=N.log``)."""
     assert outcome.log_path is not None
     return Path(outcome.log_path).parts[-4].removeprefix("dag_id=")
+
+
+DAG_HEADER = f'''
+import datetime as dt
+from dockyard import DAG, DockerOperator, EmptyOperator, Param, TriggerRule
+
+ARGS = {{"image": "{IMAGE}", "network_mode": "none", "labels": {{"{TEST_LABEL}": "{TOKEN}"}}, "retry_delay": 0}}
+START = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+'''
+"""The top of every DAG file the orchestration tests write: the test image, no network, the cleanup label."""
+
+
+def write_dag(folder: Path, name: str, body: str) -> Path:
+    """Write a DAG file (``DAG_HEADER`` + ``body``) into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.py"
+    path.write_text(DAG_HEADER + body)
+    return path
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 60, what: str = "the condition") -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail the test after ``timeout`` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.2)

@@ -8,6 +8,7 @@ DAG files use Airflow's authoring API::
 from dockyard.dag import DAG
 from dockyard.errors import DockyardError
 from dockyard.operators import BaseOperator, DockerOperator, EmptyOperator, TriggerRule, chain, cross_downstream
+from dockyard.params import Param
 
 __version__ = "0.1.0"
 
@@ -17,6 +18,7 @@ __all__ = [
     "DockerOperator",
     "DockyardError",
     "EmptyOperator",
+    "Param",
     "TriggerRule",
     "__version__",
     "chain",

@@ -1,0 +1,263 @@
+"""The scheduler on the real engine and a real SQLite database: runs, XComs, retries, trigger rules,
+timeouts, schedules, limits, stop requests and DAG folder changes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+
+from dockyard.errors import ConflictError
+from dockyard.scheduler import Scheduler, scheduler_running, trigger_run
+from dockyard.settings import Settings
+from dockyard.store import Store, TaskState
+from tests.helpers import labelled, wait_for, write_dag
+
+pytestmark = pytest.mark.engine
+UTC = dt.timezone.utc
+
+
+@pytest.fixture
+def env(tmp_path: Path, engine: docker.APIClient) -> Iterator[tuple[Settings, Store]]:
+    settings = Settings.from_env(
+        {
+            "DOCKYARD_HOME": str(tmp_path / "home"),
+            "DOCKYARD_DAGS_FOLDER": str(tmp_path / "dags"),
+            "DOCKYARD_PARALLELISM": "4",
+            "DOCKYARD_STOP_GRACE_SECONDS": "1",
+        }
+    )
+    (tmp_path / "dags").mkdir()
+    store = Store.open(settings)
+    yield settings, store
+    store.close()
+
+
+def finished(store: Store, dag_id: str, run_id: str) -> str | None:
+    state = store.get_run(dag_id, run_id).state
+    return state if state in ("success", "failed") else None
+
+
+def states(store: Store, dag_id: str, run_id: str) -> dict[str, str | None]:
+    return {ti.task_id: ti.state for ti in store.list_task_instances(dag_id, run_id)}
+
+
+def run_once(settings: Settings, store: Store, dag_id: str, timeout: float = 90, **trigger: object) -> str:
+    """Trigger ``dag_id`` under a running scheduler and wait for the run to finish; returns its run_id."""
+    with scheduler_running(settings, store) as scheduler:
+        run = trigger_run(settings, store, scheduler.dags[dag_id], **trigger)  # type: ignore[arg-type]
+        wait_for(lambda: finished(store, dag_id, run.run_id), timeout, f"run {run.run_id}")
+    return run.run_id
+
+
+def test_an_etl_passes_xcoms_from_stage_to_stage(env: tuple[Settings, Store]) -> None:
+    settings, store = env
+    write_dag(
+        settings.dags_folder,
+        "etl",
+        """
+with DAG("etl", start_date=START, schedule=None, default_args=ARGS, params={"n": Param(3, type="integer")}) as dag:
+    extract = DockerOperator(task_id="extract", command="sh -c 'echo rows={{ params.n }}'")
+    transform = DockerOperator(task_id="transform",
+        command="sh -c 'echo got {{ ti.xcom_pull(task_ids=\\"extract\\") }}; echo \\"[1, 2, 3]\\" > /tmp/out'",
+        retrieve_output=True, retrieve_output_path="/tmp/out")
+    load = DockerOperator(task_id="load", command="echo loaded {{ ti.xcom_pull(task_ids='transform') | length }}",
+        private_environment={"DB_PASSWORD": "pw-canary-77"}, environment={"SHOWN": "{{ ds }}"})
+    extract >> transform >> load
+""",
+    )
+    run_id = run_once(settings, store, "etl", conf={"n": 5})
+    assert store.get_run("etl", run_id).state == "success"
+    assert states(store, "etl", run_id) == {"extract": "success", "transform": "success", "load": "success"}
+    assert store.get_xcom("etl", run_id, "extract") == "rows=5"
+    assert store.get_xcom("etl", run_id, "transform") == [1, 2, 3]
+    assert store.get_xcom("etl", run_id, "load") == "loaded 3"
+    load = store.get_task_instance("etl", run_id, "load")
+    assert load.rendered is not None and load.rendered["command"] == "echo loaded 3"
+    assert "pw-canary-77" not in str(load.rendered)
+
+
+def test_a_failing_task_is_retried_and_every_try_is_kept(env: tuple[Settings, Store], tmp_path: Path) -> None:
+    settings, store = env
+    work = tmp_path / "work"
+    work.mkdir()
+    write_dag(
+        settings.dags_folder,
+        "flaky",
+        f'''
+with DAG("flaky", start_date=START, schedule=None, default_args=ARGS) as dag:
+    DockerOperator(task_id="flaky", retries=2, mounts=["{work}:/work"],
+        command=["sh", "-c", "echo x >> /work/attempts; n=$(wc -l < /work/attempts); echo try $n; [ $n -ge 2 ]"])
+''',
+    )
+    run_id = run_once(settings, store, "flaky")
+    ti = store.get_task_instance("flaky", run_id, "flaky")
+    assert (ti.state, ti.try_number) == ("success", 2)
+    assert [(t.try_number, t.state, t.exit_code) for t in store.list_tries("flaky", run_id, "flaky")] == [
+        (1, "up_for_retry", 1),
+        (2, "success", 0),
+    ]
+    logs = sorted((settings.logs_folder / "dag_id=flaky").rglob("attempt=*.log"))
+    assert [p.name for p in logs] == ["attempt=1.log", "attempt=2.log"]
+    assert "try 1" in logs[0].read_text() and "try 2" in logs[1].read_text()
+
+
+def test_trigger_rules_propagate_failures(env: tuple[Settings, Store]) -> None:
+    settings, store = env
+    write_dag(
+        settings.dags_folder,
+        "rules",
+        """
+with DAG("rules", start_date=START, schedule=None, default_args=ARGS) as dag:
+    ok = DockerOperator(task_id="ok", command="true")
+    bad = DockerOperator(task_id="bad", command=["sh", "-c", "exit 2"])
+    after_bad = DockerOperator(task_id="after_bad", command="true")
+    cleanup = DockerOperator(task_id="cleanup", command="true", trigger_rule=TriggerRule.ALL_DONE)
+    alert = DockerOperator(task_id="alert", command="true", trigger_rule="one_failed")
+    skipper = DockerOperator(task_id="skipper", command=["sh", "-c", "exit 99"], skip_on_exit_code=99)
+    after_skip = EmptyOperator(task_id="after_skip")
+    join = EmptyOperator(task_id="join", trigger_rule="none_failed_min_one_success")
+    ok >> bad >> after_bad >> cleanup
+    [ok, bad] >> alert
+    skipper >> after_skip
+    [ok, skipper] >> join
+""",
+    )
+    run_id = run_once(settings, store, "rules")
+    assert states(store, "rules", run_id) == {
+        "ok": "success",
+        "bad": "failed",
+        "after_bad": "upstream_failed",
+        "cleanup": "success",
+        "alert": "success",
+        "skipper": "skipped",
+        "after_skip": "skipped",
+        "join": "success",
+    }
+    assert store.get_run("rules", run_id).state == "success"  # every leaf succeeded or was skipped
+    write_dag(
+        settings.dags_folder,
+        "leaf_fails",
+        """
+with DAG("leaf_fails", start_date=START, schedule=None, default_args=ARGS) as dag:
+    DockerOperator(task_id="a", command="true") >> DockerOperator(task_id="b", command=["sh", "-c", "exit 1"])
+""",
+    )
+    run_id = run_once(settings, store, "leaf_fails")
+    assert store.get_run("leaf_fails", run_id).state == "failed"
+
+
+def test_execution_timeout_stops_the_container(env: tuple[Settings, Store], engine: docker.APIClient) -> None:
+    settings, store = env
+    write_dag(
+        settings.dags_folder,
+        "slow",
+        """
+with DAG("slow", start_date=START, schedule=None, default_args=ARGS) as dag:
+    DockerOperator(task_id="slow", command=["sh", "-c", "exec sleep 60"], execution_timeout=dt.timedelta(seconds=1))
+""",
+    )
+    run_id = run_once(settings, store, "slow")
+    [attempt] = store.list_tries("slow", run_id, "slow")
+    assert attempt.state == "failed" and "execution_timeout of 1 s" in (attempt.error or "")
+    assert [c["State"] for c in labelled(engine, dag_id="slow")] == ["exited"]
+
+
+def test_scheduled_runs_catch_up_with_their_dates(env: tuple[Settings, Store]) -> None:
+    settings, store = env
+    today = dt.datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = today - dt.timedelta(days=3)
+    write_dag(
+        settings.dags_folder,
+        "daily",
+        f'''
+with DAG("daily", start_date=dt.datetime.fromisoformat("{start.isoformat()}"), schedule="@daily", catchup=True,
+         default_args=ARGS) as dag:
+    DockerOperator(task_id="day", command="echo {{{{ ds }}}} {{{{ data_interval_end | ds }}}} {{{{ next_ds }}}}")
+''',
+    )
+    with scheduler_running(settings, store):
+        wait_for(lambda: len([r for r in store.list_runs("daily") if r.state == "success"]) == 3, 90, "three runs")
+    runs = sorted(store.list_runs("daily"), key=lambda r: r.logical_date)
+    assert [r.logical_date for r in runs] == [start + dt.timedelta(days=i) for i in range(3)]
+    for run in runs:
+        day, end = run.logical_date, run.logical_date + dt.timedelta(days=1)
+        assert run.run_id == f"scheduled__{day.isoformat()}" and run.run_type == "scheduled"
+        assert store.get_xcom("daily", run.run_id, "day") == f"{day:%Y-%m-%d} {end:%Y-%m-%d} {end:%Y-%m-%d}"
+    assert store.get_dag("daily").next_dagrun == today + dt.timedelta(days=1)
+
+
+def test_max_active_tasks_keeps_tasks_apart(env: tuple[Settings, Store], tmp_path: Path) -> None:
+    settings, store = env
+    work = tmp_path / "times"
+    work.mkdir()
+    write_dag(
+        settings.dags_folder,
+        "narrow",
+        f'''
+with DAG("narrow", start_date=START, schedule=None, default_args=ARGS, max_active_tasks=1) as dag:
+    for i in range(3):
+        now = "cut -d' ' -f1 /proc/uptime"
+        DockerOperator(task_id=f"t{{i}}", mounts=["{work}:/w"],
+            command=["sh", "-c", f"{{now}} > /w/{{i}}.start; sleep 0.7; {{now}} > /w/{{i}}.end"])
+''',
+    )
+    run_once(settings, store, "narrow")
+    spans = sorted((float((work / f"{i}.start").read_text()), float((work / f"{i}.end").read_text())) for i in range(3))
+    assert all(earlier[1] <= later[0] for earlier, later in itertools.pairwise(spans))
+
+
+def test_a_stop_request_stops_the_container(env: tuple[Settings, Store], engine: docker.APIClient) -> None:
+    settings, store = env
+    write_dag(
+        settings.dags_folder,
+        "stopme",
+        """
+with DAG("stopme", start_date=START, schedule=None, default_args=ARGS) as dag:
+    DockerOperator(task_id="long", command=["sh", "-c", "echo started; exec sleep 120"], retries=3)
+""",
+    )
+    with scheduler_running(settings, store) as scheduler:
+        run = trigger_run(settings, store, scheduler.dags["stopme"])
+        wait_for(lambda: [c for c in labelled(engine, dag_id="stopme") if c["State"] == "running"], 60, "the container")
+        store.set_ti_state("stopme", run.run_id, ["long"], TaskState.FAILED)
+        scheduler.wake.set()
+        wait_for(lambda: not [c for c in labelled(engine, dag_id="stopme") if c["State"] == "running"], 30, "the stop")
+        wait_for(lambda: finished(store, "stopme", run.run_id), 30, "the run to end")
+    assert store.get_task_instance("stopme", run.run_id, "long").state == "failed"
+    assert store.get_task_instance("stopme", run.run_id, "long").try_number == 1  # stopped by a person: no retry
+
+
+def test_dag_folder_changes_are_picked_up_without_a_restart(env: tuple[Settings, Store]) -> None:
+    settings, store = env
+    write_dag(settings.dags_folder, "first", 'DAG("first", start_date=START, schedule=None)\n')
+    with scheduler_running(settings, store):
+        wait_for(lambda: [d.dag_id for d in store.list_dags()] == ["first"], 30, "the first DAG")
+        write_dag(settings.dags_folder, "second", 'DAG("second", start_date=START, schedule=None)\n')
+        (settings.dags_folder / "broken.py").write_text("from dockyard import DAG\nDAG('broken', shedule=None)\n")
+        wait_for(lambda: [d.dag_id for d in store.list_dags()] == ["first", "second"], 30, "the new DAG")
+        wait_for(lambda: store.list_import_errors(), 30, "the import error")
+    [error] = store.list_import_errors()
+    assert error.filename.endswith("broken.py") and "did you mean 'schedule'" in error.message
+
+
+def test_params_are_validated_when_a_run_is_triggered(env: tuple[Settings, Store]) -> None:
+    settings, store = env
+    write_dag(
+        settings.dags_folder,
+        "typed",
+        """
+with DAG("typed", start_date=START, schedule=None, params={"n": Param(1, type="integer", minimum=1)}) as dag:
+    EmptyOperator(task_id="noop")
+""",
+    )
+    scheduler = Scheduler(settings, store)
+    scheduler.refresh_dags(force=True)
+    with pytest.raises(ConflictError, match="DAG 'typed': param 'n': 0 is less than the minimum of 1"):
+        trigger_run(settings, store, scheduler.dags["typed"], conf={"n": 0})
+    assert store.list_runs("typed") == []
+    scheduler.shutdown()
