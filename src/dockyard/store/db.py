@@ -7,7 +7,9 @@ used as is: ``postgresql+psycopg://user:password@host/db``.
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -77,8 +79,17 @@ def _config() -> Config:
     return config
 
 
+@contextlib.contextmanager
+def reachable(engine: Engine) -> Iterator[None]:
+    """Translate "cannot connect" into one clear :class:`StoreError` naming the database (password hidden)."""
+    try:
+        yield
+    except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        raise StoreError(f"cannot reach the database {safe_url(str(engine.url))}: {str(exc.orig).strip()}") from exc
+
+
 def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as connection:
+    with reachable(engine), engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
 
@@ -92,10 +103,10 @@ def migrate(engine: Engine, *, force: bool = False) -> bool:
     with _migrate_lock:
         if key in _migrated and not force:
             return False
-        try:
-            if current_revision(engine) == head_revision():
-                _migrated.add(key)
-                return False
+        if current_revision(engine) == head_revision():
+            _migrated.add(key)
+            return False
+        with reachable(engine):
             with engine.begin() as connection:
                 if connection.dialect.name == "postgresql":
                     # One migrator at a time across processes; released when the transaction ends.
@@ -103,7 +114,5 @@ def migrate(engine: Engine, *, force: bool = False) -> bool:
                 config = _config()
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
-        except sa.exc.OperationalError as exc:
-            raise StoreError(f"cannot reach the database {safe_url(key)}: {exc.orig}") from exc
         _migrated.add(key)
         return True
