@@ -12,6 +12,7 @@ with DAG(
     "hello_dockyard",
     start_date=datetime(2024, 1, 1),
     schedule="@daily",
+    catchup=False,
     default_args={"image": "dockyard/busybox:latest", "network_mode": "none", "retries": 1},
     tags=["example"],
     doc_md=__doc__,
