@@ -17,6 +17,7 @@
     │   ├── TaskTimeoutError         execution_timeout passed; the container was stopped
     │   └── TaskCancelledError       the try was stopped from outside (Ctrl-C, SIGTERM, a request)
     ├── OutputError                  the result file could not be read back or decoded safely
+    ├── InvalidConnectionError       a connection is malformed, or cannot be decrypted with the Fernet key
     ├── StoreError                   the metadata database cannot be reached or used
     │   └── NotFoundError            a DAG, run, task instance or variable that does not exist
     ├── ConflictError                the thing exists already, or its state forbids the change
@@ -122,6 +123,10 @@ class TaskCancelledError(TaskError):
 
 class OutputError(DockyardError):
     """The output file could not be read back from the container or decoded safely."""
+
+
+class InvalidConnectionError(DockyardError):
+    """A connection's URI or JSON is malformed, or its secrets cannot be decrypted."""
 
 
 class StoreError(DockyardError):

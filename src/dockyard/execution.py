@@ -18,16 +18,24 @@ from typing import IO, Any
 from urllib.parse import quote
 
 from dockyard import defaults
+from dockyard.connections import ConnectionAccessor, Connections, parse_bool
 from dockyard.container import ContainerResult, DockerRuntime, RunControl, build_spec, labels_for
 from dockyard.container.output import json_default
 from dockyard.container.runtime import Abandoned
+from dockyard.container.spec import RegistryAuth
 from dockyard.dag import DAG
-from dockyard.errors import ContainerFailedError, DagDefinitionError, DockyardError, TaskSkipped
-from dockyard.masking import SecretsMasker
+from dockyard.errors import (
+    ContainerFailedError,
+    DagDefinitionError,
+    DockyardError,
+    InvalidConnectionError,
+    TaskSkipped,
+)
+from dockyard.masking import SecretsMasker, is_sensitive_name, masker_for_try
 from dockyard.operators.base import BaseOperator, EmptyOperator
 from dockyard.operators.docker import DockerOperator
 from dockyard.settings import Settings
-from dockyard.templating import build_context, make_environment, render_fields
+from dockyard.templating import build_context, make_environment, render_fields, variables_namespace
 
 XComLookup = Callable[[str, str, str], Any]
 """``(dag_id, task_id, key) -> value`` for ``ti.xcom_pull`` within the same run."""
@@ -182,16 +190,83 @@ class TaskRunner:
     """Runs task tries. Thread-safe; one instance serves every executor thread."""
 
     def __init__(
-        self, settings: Settings, runtime: DockerRuntime | None = None, *, instance: str | None = None
+        self,
+        settings: Settings,
+        runtime: DockerRuntime | None = None,
+        *,
+        instance: str | None = None,
+        variables: Callable[[str], str | None] | None = None,
+        connections: Connections | None = None,
     ) -> None:
         self.settings = settings
         self.instance = instance
+        self.variables = variables
+        self.connections = connections
         self.runtime = runtime or DockerRuntime(
             docker_host=settings.docker_host, stop_grace_seconds=settings.stop_grace_seconds
         )
 
     def log_path(self, dag_id: str, run_id: str, task_id: str, try_number: int) -> Path:
         return log_path_for(self.settings.logs_folder, dag_id, run_id, task_id, try_number)
+
+    def _lookups(self, masker: SecretsMasker) -> dict[str, Any]:
+        """``var`` and ``conn`` for templates; secrets read through them are masked in this try."""
+
+        def variable(key: str) -> str | None:
+            value = self.variables(key) if self.variables is not None else None
+            if value and is_sensitive_name(key):
+                masker.add(value)
+            return value
+
+        extra: dict[str, Any] = {"var": variables_namespace(variable)}
+        if self.connections is not None:
+            extra["conn"] = ConnectionAccessor(self.connections, masker.add)
+        return extra
+
+    def _docker_connection(
+        self, task: DockerOperator, values: dict[str, Any], masker: SecretsMasker
+    ) -> RegistryAuth | None:
+        """The registry login of ``docker_conn_id``; an engine the connection names fills the task's unset
+        ``docker_url`` and TLS options."""
+        if not task.docker_conn_id:
+            return None
+        if self.connections is None:
+            raise DagDefinitionError(f"task {task.task_id!r} uses docker_conn_id but no connections are available here")
+        conn = self.connections.get(task.docker_conn_id)
+        if conn.password:
+            masker.add(conn.password)
+        extra = conn.extra_dejson
+        for key in (
+            "docker_url",
+            "tls_ca_cert",
+            "tls_client_cert",
+            "tls_client_key",
+            "tls_hostname",
+            "tls_ssl_version",
+        ):
+            if extra.get(key) and not values.get(key):
+                values[key] = extra[key]
+        if "tls_verify" in extra and values.get("tls_verify", True) is True:
+            values["tls_verify"] = parse_bool(
+                f"connection {conn.conn_id!r} extra tls_verify", extra["tls_verify"], True
+            )
+        if not conn.host:
+            if extra.get("docker_url"):
+                return None  # an engine-only connection: no registry login
+            raise InvalidConnectionError(
+                f"connection {conn.conn_id!r} has no host: set it to the registry (e.g. registry.example.com:5000)"
+            )
+        if not conn.login:
+            raise InvalidConnectionError(f"connection {conn.conn_id!r} has no login for registry {conn.host}")
+        registry = f"{conn.host}:{conn.port}" if conn.port else conn.host
+        return RegistryAuth(
+            registry=registry,
+            username=conn.login,
+            password=conn.password or "",
+            email=extra.get("email"),
+            reauth=parse_bool(f"connection {conn.conn_id!r} extra reauth", extra.get("reauth"), True),
+            source=conn.conn_id,
+        )
 
     def run(
         self,
@@ -235,11 +310,7 @@ class TaskRunner:
         Raises only :class:`KeyboardInterrupt` and :class:`~dockyard.container.runtime.Abandoned`.
         """
         dag, task = request.dag, request.task
-        masker = SecretsMasker()
-        for value in getattr(task, "private_environment", {}).values():
-            masker.add(value)
-        for secret in (request.extra_context or {}).get("_secrets", ()):
-            masker.add(secret)
+        masker = masker_for_try(getattr(task, "private_environment", {}).values())
         path = self.log_path(dag.dag_id, request.run_id, task.task_id, request.try_number)
         skip = count_output_lines(path) if resume_container else 0
         log = TaskLog(path, masker, echo)
@@ -271,17 +342,20 @@ class TaskRunner:
                 data_interval=request.data_interval,
                 params=request.params,
                 conf=request.conf,
-                extra={k: v for k, v in (request.extra_context or {}).items() if not k.startswith("_")},
+                extra={**self._lookups(masker), **(request.extra_context or {})},
             )
             searchpath = [str(Path(dag.fileloc).parent)] if dag.fileloc else []
             rendered = render_fields(task, context, make_environment(dag, searchpath))
             outcome.rendered = masker.mask_value(rendered)
             values = task.spec_values()
             values.update(rendered)
+            registry_auth = self._docker_connection(task, values, masker)
             spec = build_spec(
                 values,
                 labels=labels_for(dag.dag_id, task.task_id, request.run_id, request.try_number, self.instance),
                 default_docker_url=self.settings.default_docker_url,
+                registry_auth=registry_auth,
+                docker_config=str(self.settings.docker_config) if self.settings.docker_config else None,
             )
             for secret in spec.secrets:
                 masker.add(secret)
@@ -309,7 +383,7 @@ class TaskRunner:
                     last_lines=masker.mask_lines(result.last_lines),
                     task_id=task.task_id,
                 )
-            outcome.xcom = xcom_value(task, result)
+            outcome.xcom = masker.mask_value(xcom_value(task, result))
             outcome.state = TryState.SUCCESS
             log.say(f"Container exited with code 0; XCom: {masker.mask(describe(outcome.xcom))}")
         except TaskSkipped as exc:

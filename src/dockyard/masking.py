@@ -68,3 +68,49 @@ class SecretsMasker:
         if isinstance(value, (list, tuple)):
             return type(value)(self.mask_value(v) for v in value)
         return value
+
+
+_registered: set[str] = set()
+_registered_lock = threading.Lock()
+
+
+def mask_secret(secret: object) -> None:
+    """Register a value to be masked in every task log and message from now on (Airflow's ``mask_secret``).
+
+    A DAG file calls it for a value it computes; dockyard calls it for connection passwords it hands out.
+    """
+    if secret is None or str(secret) == "":
+        return
+    with _registered_lock:
+        _registered.add(str(secret))
+
+
+def masker_for_try(secrets: Iterable[object] = ()) -> SecretsMasker:
+    """A masker holding every registered secret plus ``secrets``."""
+    with _registered_lock:
+        known = list(_registered)
+    masker = SecretsMasker(known)
+    for secret in secrets:
+        masker.add(secret)
+    return masker
+
+
+SENSITIVE_WORDS = (
+    "access_token",
+    "api_key",
+    "apikey",
+    "authorization",
+    "credential",
+    "passphrase",
+    "passwd",
+    "password",
+    "private_key",
+    "secret",
+    "token",
+)
+"""A variable or extra field whose name contains one of these is a secret (Airflow's list, roughly)."""
+
+
+def is_sensitive_name(name: str) -> bool:
+    lowered = name.lower()
+    return any(word in lowered for word in SENSITIVE_WORDS)

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from dockyard import defaults
+from dockyard.connections import Connections
 from dockyard.container import RunControl
 from dockyard.container.runtime import Abandoned
 from dockyard.container.spec import EngineConfig, engine_config
@@ -49,7 +50,7 @@ from dockyard.readiness import Counts, Decision, decide, effective_weights, run_
 from dockyard.settings import Settings
 from dockyard.store import DagRecord, RunState, Store, TaskState, TryResult, utcnow
 from dockyard.store.models import DagRunModel, TaskInstanceModel
-from dockyard.templating import neighbour_dates, variables_namespace
+from dockyard.templating import neighbour_dates
 from dockyard.timetable import DataInterval, timetable_for
 
 log = logging.getLogger(__name__)
@@ -170,7 +171,9 @@ class Scheduler:
         self.settings = settings
         self.store = store
         self.instance = store.instance_id()
-        self.runner = runner or TaskRunner(settings, instance=self.instance)
+        self.runner = runner or TaskRunner(
+            settings, instance=self.instance, variables=store.find_variable, connections=Connections(settings, store)
+        )
         self.echo = echo
         self.create_scheduled_runs = create_scheduled_runs
         self.fixed_dags = dags is not None
@@ -500,15 +503,8 @@ class Scheduler:
     def _extra_context(self, dag: DAG, run: DagRunModel) -> dict[str, Any]:
         table = timetable_for(dag.schedule, dag.start_date)
         extra = neighbour_dates(table.prev_logical_date(run.logical_date), table.next_logical_date(run.logical_date))
-        extra["var"] = variables_namespace(self._variable)
         extra["dag_run_conf"] = run.conf
         return extra
-
-    def _variable(self, key: str) -> str | None:
-        try:
-            return self.store.get_variable(key)
-        except DockyardError:
-            return None
 
     def _work(self, request: TryRequest, key: TIKey, try_number: int, control: RunControl, resume: str | None) -> None:
         echo = (lambda text: self.echo(key, text)) if self.echo is not None else None  # type: ignore[misc]

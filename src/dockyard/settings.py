@@ -39,6 +39,12 @@ class Settings:
     parallelism: int = defaults.DEFAULT_PARALLELISM
     """``DOCKYARD_PARALLELISM``: task tries running at once (each waits in a thread, not a process)."""
 
+    fernet_key: str | None = None
+    """``DOCKYARD_FERNET_KEY``: encrypts connection secrets at rest (default: ``$DOCKYARD_HOME/fernet.key``)."""
+
+    docker_config: Path | None = None
+    """``DOCKER_CONFIG``: the folder of the Docker CLI's ``config.json`` (default ``~/.docker``)."""
+
     stop_grace_seconds: int = defaults.DEFAULT_STOP_GRACE_SECONDS
     """``DOCKYARD_STOP_GRACE_SECONDS``: between SIGTERM and SIGKILL when dockyard stops a container."""
 
@@ -80,6 +86,10 @@ class Settings:
             database_url=database_url,
             parallelism=parallelism,
             stop_grace_seconds=grace,
+            fernet_key=env.get("DOCKYARD_FERNET_KEY") or None,
+            docker_config=Path(env["DOCKER_CONFIG"]).expanduser()
+            if env.get("DOCKER_CONFIG")
+            else Path.home() / ".docker",
             dags_folder=dags_folder,
             docker_host=env.get("DOCKER_HOST") or None,
             engine_env={k: v for k, v in env.items() if k.startswith(("DOCKYARD_", "AIRFLOW_"))},

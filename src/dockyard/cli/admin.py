@@ -12,29 +12,10 @@ import click
 
 from dockyard.cli.common import fail, friendly, open_store
 from dockyard.cli.output import emit, output_option
-from dockyard.masking import SecretsMasker
+from dockyard.masking import SecretsMasker, is_sensitive_name
 from dockyard.scheduler import Scheduler
 from dockyard.settings import Settings
 from dockyard.store.db import create_db_engine, current_revision, head_revision, migrate, safe_url
-
-SENSITIVE_WORDS = (
-    "password",
-    "secret",
-    "passwd",
-    "authorization",
-    "api_key",
-    "apikey",
-    "access_token",
-    "private_key",
-    "token",
-    "credential",
-)
-"""A variable whose key contains one of these is shown as ``***`` (Airflow's list, roughly)."""
-
-
-def is_sensitive(key: str) -> bool:
-    lowered = key.lower()
-    return any(word in lowered for word in SENSITIVE_WORDS)
 
 
 @click.group()
@@ -123,9 +104,9 @@ def variables_list(settings: Settings, output: str) -> None:
     masker = SecretsMasker()
     rows = []
     for row in open_store(settings).list_variables():
-        shown = "***" if is_sensitive(row.key) else row.val
+        shown = "***" if is_sensitive_name(row.key) else row.val
         rows.append({"key": row.key, "val": shown, "description": row.description})
-        if is_sensitive(row.key):
+        if is_sensitive_name(row.key):
             masker.add(row.val)
     emit(
         [{k: masker.mask(v) if isinstance(v, str) else v for k, v in r.items()} for r in rows],

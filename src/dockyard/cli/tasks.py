@@ -13,6 +13,7 @@ import click
 
 from dockyard.cli.common import fail, friendly, load_dag, open_store, parse_conf, parse_logical_date
 from dockyard.cli.output import emit, output_option
+from dockyard.connections import Connections
 from dockyard.errors import DockyardError, NotFoundError
 from dockyard.execution import TaskRunner, TryState, describe, log_path_for
 from dockyard.scheduler import notify_scheduler
@@ -60,7 +61,11 @@ def tasks_test(
     except DockyardError as exc:
         fail(str(exc))
     run_id = f"test__{when.isoformat()}"
-    runner = TaskRunner(settings)
+    try:
+        store = open_store(settings)
+    except DockyardError as exc:
+        fail(str(exc))
+    runner = TaskRunner(settings, variables=store.find_variable, connections=Connections(settings, store))
     previous = signal.signal(signal.SIGTERM, _terminate)
     echo = None if quiet else (lambda text: click.echo(text, nl=False))
     try:

@@ -189,11 +189,12 @@ class DockerRuntime:
         client = self.clients.get(spec.engine)
         repository, tag = parse_repository_tag(spec.image)
         registry, _ = resolve_repository_name(repository)
+        auth_config = self._registry_auth(client, spec, registry, say)
         say(f"Pulling image {spec.image} from {registry}")
         seen: set[tuple[str, str]] = set()
         try:
             for event in client.pull(
-                repository, tag=tag or "latest", stream=True, decode=True, auth_config=spec.registry_auth
+                repository, tag=tag or "latest", stream=True, decode=True, auth_config=auth_config
             ):
                 if "error" in event:
                     raise ImageError(_pull_failure(spec.image, registry, str(event["error"])))
@@ -205,6 +206,46 @@ class DockerRuntime:
             raise ImageError(_pull_failure(spec.image, registry, _explain(exc))) from exc
         except requests.RequestException as exc:
             raise EngineUnreachableError(f"the engine stopped answering while pulling {spec.image}: {exc}") from exc
+
+    def _registry_auth(
+        self, client: docker.APIClient, spec: ContainerSpec, registry: str, say: MessageCallback
+    ) -> dict[str, Any]:
+        """Credentials for one pull: the task's connection (logged in first, so a wrong password fails
+        clearly), else the Docker CLI's config.json and its credential helpers, asked anew for each pull
+        so that a short-lived token is always fresh; else none. Never the client's remembered logins."""
+        auth = spec.registry_auth
+        if auth is not None:
+            try:
+                client.login(
+                    username=auth.username,
+                    password=auth.password,
+                    email=auth.email,
+                    registry=auth.registry,
+                    reauth=auth.reauth,
+                )
+            except docker.errors.APIError as exc:
+                reason = _explain(exc).replace(auth.password, "***")
+                raise ImageError(
+                    f"login to registry {auth.registry} as {auth.username!r} (connection {auth.source!r}) failed: "
+                    f"{reason}. Check the connection's login and password"
+                ) from exc
+            except requests.RequestException as exc:
+                raise EngineUnreachableError(
+                    f"the engine stopped answering while logging in to {auth.registry}: {exc}"
+                ) from exc
+            say(f"Logged in to {auth.registry} as {auth.username} (connection {auth.source})")
+            return {"username": auth.username, "password": auth.password, "serveraddress": auth.registry}
+        if spec.docker_config:
+            path = os.path.join(spec.docker_config, "config.json")
+            if os.path.exists(path):
+                try:
+                    found = docker.auth.load_config(path).resolve_authconfig(registry)
+                except docker.errors.DockerException as exc:
+                    raise ImageError(f"the credentials for {registry} in {path} could not be read: {exc}") from exc
+                if found:
+                    say(f"Using the credentials for {registry} from {path}")
+                    return dict(found)
+        return {}
 
     # -- one try ---------------------------------------------------------------------------------
     def run(

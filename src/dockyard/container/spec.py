@@ -45,6 +45,18 @@ class EngineConfig:
 
 
 @dataclass(frozen=True)
+class RegistryAuth:
+    """A registry login from a connection: ``registry`` is host[:port]; ``source`` names the connection."""
+
+    registry: str
+    username: str
+    password: str = field(repr=False)
+    email: str | None = None
+    reauth: bool = True
+    source: str = ""
+
+
+@dataclass(frozen=True)
 class ContainerSpec:
     """Everything needed to create, run and clean up one container."""
 
@@ -70,7 +82,9 @@ class ContainerSpec:
     host_tmp_dir: str | None = None
     tmp_dir: str = "/tmp/airflow"
     engine: EngineConfig = EngineConfig(urls=())
-    registry_auth: dict[str, str] | None = None
+    registry_auth: RegistryAuth | None = None
+    docker_config: str | None = None
+    """The folder of the Docker CLI's ``config.json``, read (with its credential helpers) before each pull."""
 
     def command_text(self) -> str:
         """The command as a person would type it, for messages."""
@@ -255,7 +269,14 @@ def normalize_auto_remove(value: object) -> str:
     raise ContainerSpecError(f"auto_remove={value!r} is not one of {', '.join(map(repr, AUTO_REMOVE_CHOICES))}")
 
 
-def build_spec(values: Mapping[str, Any], *, labels: Mapping[str, str], default_docker_url: str) -> ContainerSpec:
+def build_spec(
+    values: Mapping[str, Any],
+    *,
+    labels: Mapping[str, str],
+    default_docker_url: str,
+    registry_auth: RegistryAuth | None = None,
+    docker_config: str | None = None,
+) -> ContainerSpec:
     """Validate rendered ``DockerOperator`` values and turn them into a :class:`ContainerSpec`.
 
     ``labels`` are dockyard's own labels (dag, task, run, try); they win over user labels of the same name.
@@ -353,6 +374,8 @@ def build_spec(values: Mapping[str, Any], *, labels: Mapping[str, str], default_
         host_tmp_dir=values.get("host_tmp_dir"),
         tmp_dir=str(values.get("tmp_dir") or "/tmp/airflow"),
         engine=engine,
+        registry_auth=registry_auth,
+        docker_config=docker_config,
     )
 
 

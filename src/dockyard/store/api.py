@@ -29,6 +29,7 @@ from dockyard.settings import Settings
 from dockyard.store.db import create_db_engine, migrate, safe_url
 from dockyard.store.models import (
     FINISHED_STATES,
+    ConnectionModel,
     DagModel,
     DagRunModel,
     ImportErrorModel,
@@ -585,6 +586,12 @@ class Store:
                 raise NotFoundError(f"no variable {key!r}; set it with `dockyard variables set {key} VALUE`")
             return row.val
 
+    def find_variable(self, key: str) -> str | None:
+        """The value of variable ``key``, or None."""
+        with self.session() as s:
+            row = s.get(VariableModel, key)
+            return None if row is None else row.val
+
     def list_variables(self) -> list[VariableModel]:
         with self.session() as s:
             return list(s.scalars(sa.select(VariableModel).order_by(VariableModel.key)))
@@ -593,6 +600,31 @@ class Store:
         with self.session() as s:
             if s.execute(sa.delete(VariableModel).where(VariableModel.key == key)).rowcount == 0:  # type: ignore[attr-defined]
                 raise NotFoundError(f"no variable {key!r}")
+
+    # -- connections (already encrypted by dockyard.connections) --------------------------------
+    def put_connection(self, row: ConnectionModel, *, replace: bool = False) -> None:
+        try:
+            with self.session() as s:
+                if replace:
+                    s.merge(row)
+                else:
+                    s.add(row)
+        except sa.exc.IntegrityError as exc:
+            raise ConflictError(
+                f"connection {row.conn_id!r} exists already; delete it first or choose another conn_id"
+            ) from exc
+
+    def get_connection(self, conn_id: str) -> ConnectionModel | None:
+        with self.session() as s:
+            return s.get(ConnectionModel, conn_id)
+
+    def list_connections(self) -> list[ConnectionModel]:
+        with self.session() as s:
+            return list(s.scalars(sa.select(ConnectionModel).order_by(ConnectionModel.conn_id)))
+
+    def delete_connection(self, conn_id: str) -> bool:
+        with self.session() as s:
+            return bool(s.execute(sa.delete(ConnectionModel).where(ConnectionModel.conn_id == conn_id)).rowcount)  # type: ignore[attr-defined]
 
     def instance_id(self) -> str:
         """This installation's id: every container it starts carries it as ``dockyard.instance``."""

@@ -215,6 +215,22 @@ class VariableModel(Base):
     description: Mapped[str | None] = mapped_column(Text)
 
 
+class ConnectionModel(Base):
+    """A stored connection; ``password`` and ``extra`` hold Fernet tokens, never clear text."""
+
+    __tablename__ = "connection"
+
+    conn_id: Mapped[str] = mapped_column(String(250), primary_key=True)
+    conn_type: Mapped[str | None] = mapped_column(String(500))
+    description: Mapped[str | None] = mapped_column(Text)
+    host: Mapped[str | None] = mapped_column(String(500))
+    schema: Mapped[str | None] = mapped_column(String(500))
+    login: Mapped[str | None] = mapped_column(Text)
+    password: Mapped[str | None] = mapped_column(Text)
+    port: Mapped[int | None] = mapped_column(Integer)
+    extra: Mapped[str | None] = mapped_column(Text)
+
+
 class MetaModel(Base):
     """Facts about this installation, such as its ``instance_id`` (a label on every container it starts)."""
 
