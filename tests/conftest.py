@@ -23,6 +23,7 @@ from dockyard.execution import TaskRunner, TryOutcome
 from dockyard.settings import Settings
 from dockyard.store import Store
 from tests.helpers import IMAGE, LOGICAL_DATE, TEST_LABEL, TOKEN, RunTask, docker_task, make_dag
+from tests.registry import registry  # noqa: F401 - a session fixture the registry tests use
 
 
 @pytest.fixture(scope="session")
