@@ -24,6 +24,7 @@ from dockyard.settings import Settings
 from dockyard.store import Store
 from tests.helpers import IMAGE, LOGICAL_DATE, TEST_LABEL, TOKEN, RunTask, docker_task, make_dag
 from tests.registry import registry  # noqa: F401 - a session fixture the registry tests use
+from tests.tls_engine import tls_engine  # noqa: F401 - a session fixture the remote engine tests use
 
 
 @pytest.fixture(scope="session")

@@ -24,6 +24,7 @@ from dockyard.container.spec import EngineConfig
 from dockyard.errors import ConfigError, EngineUnreachableError
 
 log = logging.getLogger(__name__)
+AdapterFactory = Callable[[], HTTPAdapter]
 
 _SSL_VERSIONS = {
     "tlsv1": ssl.TLSVersion.TLSv1,
@@ -102,20 +103,18 @@ class EngineClients:
         )
 
     def _make(
-        self, url: str, version: str, engine: EngineConfig, tls: Any, adapter: Callable[[], HTTPAdapter] | None
+        self, url: str, version: str, engine: EngineConfig, tls: Any, adapter: AdapterFactory | None
     ) -> docker.APIClient:
-        if adapter is None:
-            return docker.APIClient(
-                base_url=url, version=version, timeout=int(engine.timeout), tls=tls, max_pool_size=self._max_pool_size
-            )
+        """A client that needs no set-up after it is built (plain sockets, or ``version`` known)."""
         client = docker.APIClient(
-            base_url=url,
-            version="1.24" if version == "auto" else version,
-            timeout=int(engine.timeout),
-            tls=tls,
-            max_pool_size=self._max_pool_size,
+            base_url=url, version=version, timeout=int(engine.timeout), tls=tls, max_pool_size=self._max_pool_size
         )
-        client.mount("https://", adapter())
+        if tls:
+            # requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override the session's CA (the engine's CA here)
+            # whenever it reads the environment: the engine's TLS settings must be the only ones that count.
+            client.trust_env = False
+        if adapter is not None:
+            client.mount("https://", adapter())
         return client
 
     def _client(self, url: str, engine: EngineConfig) -> docker.APIClient:
@@ -132,7 +131,7 @@ class EngineClients:
                     "tls_client_key as paths to existing PEM files"
                 ) from exc
             url = url.replace("tcp://", "https://", 1)
-        adapter: Callable[[], HTTPAdapter] | None = None
+        adapter: AdapterFactory | None = None
         if tls and (engine.tls_hostname is not None or engine.tls_ssl_version):
             minimum = None
             if engine.tls_ssl_version:
@@ -141,12 +140,11 @@ class EngineClients:
                     raise ConfigError(
                         f"tls_ssl_version={engine.tls_ssl_version!r} is not known; use one of TLSv1_2, TLSv1_3"
                     )
-            hostname = engine.tls_hostname
-            adapter = functools.partial(_TLSAdapter, hostname, minimum, pool_maxsize=self._max_pool_size)
+            adapter = functools.partial(_TLSAdapter, engine.tls_hostname, minimum, pool_maxsize=self._max_pool_size)
         version = engine.api_version
-        if adapter is not None and version is None:
-            # docker-py asks the engine for its version while it is built, before the adapter could be
-            # mounted: ask through a probe client that already has it.
+        if tls and version is None:
+            # docker-py asks the engine for its version while the client is built, before it could be set up
+            # (environment ignored, adapter mounted): ask through a probe client that is set up already.
             probe = self._make(url, "1.24", engine, tls, adapter)
             try:
                 version = str(probe.version(api_version=False)["ApiVersion"])

@@ -1,0 +1,110 @@
+"""Tasks on a second engine over TLS: good certificates work; a wrong CA or host name fails clearly."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import docker
+import pytest
+
+from dockyard.connections import Connection, Connections
+from dockyard.errors import EngineUnreachableError
+from dockyard.execution import TaskRunner, TryOutcome, TryState
+from dockyard.settings import Settings
+from dockyard.store import Store
+from tests.helpers import LOGICAL_DATE, docker_task, make_dag
+from tests.tls_engine import TlsEngine
+
+pytestmark = pytest.mark.engine
+
+
+def run(tmp_path: Path, **kwargs: object) -> TryOutcome:
+    settings = Settings.from_env({"DOCKYARD_HOME": str(tmp_path)})
+    store = Store.open(settings)
+    runner = TaskRunner(settings, connections=Connections(settings, store))
+    dag = make_dag()
+    task = docker_task(dag, command=["hostname"], auto_remove="never", **kwargs)
+    try:
+        return runner.run(dag, task, logical_date=LOGICAL_DATE, run_id=f"tls_{uuid.uuid4().hex[:6]}")
+    finally:
+        runner.runtime.close()
+        store.close()
+
+
+def test_good_certificates_run_the_task_on_the_remote_engine(
+    tls_engine: TlsEngine, tmp_path: Path, engine: docker.APIClient
+) -> None:
+    outcome = run(
+        tmp_path,
+        docker_url=tls_engine.url,
+        tls_ca_cert=tls_engine.ca,
+        tls_client_cert=tls_engine.cert,
+        tls_client_key=tls_engine.key,
+        hostname="on-the-tls-engine",
+        mount_tmp_dir=False,
+    )
+    assert outcome.state is TryState.SUCCESS, outcome.message
+    assert outcome.xcom == "on-the-tls-engine"
+    assert tls_engine.client.inspect_container(outcome.container_id)["Config"]["Hostname"] == "on-the-tls-engine"
+    with pytest.raises(docker.errors.NotFound):
+        engine.inspect_container(outcome.container_id)  # not on the local engine
+
+
+def test_tls_hostname_is_honoured(tls_engine: TlsEngine, tmp_path: Path) -> None:
+    tls = {
+        "docker_url": tls_engine.url,
+        "tls_ca_cert": tls_engine.ca,
+        "tls_client_cert": tls_engine.cert,
+        "tls_client_key": tls_engine.key,
+        "mount_tmp_dir": False,
+    }
+    assert run(tmp_path, tls_hostname="localhost", **tls).state is TryState.SUCCESS
+    wrong = run(tmp_path, tls_hostname="wrong.example.com", **tls)
+    assert isinstance(wrong.error, EngineUnreachableError)
+    assert tls_engine.url.replace("tcp://", "https://") in wrong.message or tls_engine.url in wrong.message
+    assert "wrong.example.com" in wrong.message and "hostname" in wrong.message.lower()
+
+
+def test_a_wrong_ca_fails_clearly(tls_engine: TlsEngine, tmp_path: Path) -> None:
+    outcome = run(
+        tmp_path,
+        docker_url=tls_engine.url,
+        tls_ca_cert=tls_engine.other_ca,
+        tls_client_cert=tls_engine.cert,
+        tls_client_key=tls_engine.key,
+        mount_tmp_dir=False,
+    )
+    assert outcome.state is TryState.FAILED
+    assert isinstance(outcome.error, EngineUnreachableError)
+    assert "certificate verify failed" in outcome.message and "no Docker engine answered" in outcome.message
+
+
+def test_missing_certificate_files_are_named(tls_engine: TlsEngine, tmp_path: Path) -> None:
+    outcome = run(
+        tmp_path,
+        docker_url=tls_engine.url,
+        tls_ca_cert=tls_engine.ca,
+        tls_client_cert="/nope/cert.pem",
+        tls_client_key=tls_engine.key,
+        mount_tmp_dir=False,
+    )
+    assert outcome.state is TryState.FAILED
+    assert "TLS options for" in outcome.message and "paths to existing PEM files" in outcome.message
+
+
+def test_a_connection_can_name_the_engine(tls_engine: TlsEngine, tmp_path: Path) -> None:
+    settings = Settings.from_env({"DOCKYARD_HOME": str(tmp_path)})
+    store = Store.open(settings)
+    extra = {
+        "docker_url": tls_engine.url,
+        "tls_ca_cert": tls_engine.ca,
+        "tls_client_cert": tls_engine.cert,
+        "tls_client_key": tls_engine.key,
+    }
+    Connections(settings, store).add(Connection(conn_id="remote", conn_type="docker", extra=json.dumps(extra)))
+    store.close()
+    outcome = run(tmp_path, docker_conn_id="remote", mount_tmp_dir=False)
+    assert outcome.state is TryState.SUCCESS, outcome.message
+    tls_engine.client.inspect_container(outcome.container_id)
