@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from dockyard.errors import ConfigError, InvalidConnectionError, NotFoundError
+from dockyard.masking import is_sensitive_name
 from dockyard.settings import Settings
 from dockyard.store import Store
 from dockyard.store.models import ConnectionModel
@@ -192,8 +193,23 @@ class Connection:
         """A URI or the JSON form, whichever ``text`` is."""
         return cls.from_json(conn_id, text) if text.lstrip().startswith("{") else cls.from_uri(conn_id, text)
 
+    def secrets(self) -> list[str]:
+        """Every secret the connection holds: its password and extra fields with sensitive names."""
+        found = [self.password] if self.password else []
+        try:
+            extra = self.extra_dejson
+        except InvalidConnectionError:
+            return found
+        return found + [str(v) for v in _sensitive_values(extra)]
+
     def shown(self) -> dict[str, Any]:
-        """What a person may see: every field but the password, which is ``***`` when set."""
+        """What a person may see: the password as ``***``, and sensitive extra fields as ``***``."""
+        extra = self.extra
+        if extra:
+            try:
+                extra = json.dumps(_redacted(self.extra_dejson))
+            except InvalidConnectionError:
+                extra = "***"
         return {
             "conn_id": self.conn_id,
             "conn_type": self.conn_type,
@@ -203,11 +219,27 @@ class Connection:
             "login": self.login,
             "password": "***" if self.password else None,
             "port": self.port,
-            "extra": self.extra,
+            "extra": extra,
         }
 
     def with_id(self, conn_id: str) -> Connection:
         return replace(self, conn_id=conn_id)
+
+
+def _redacted(value: Any, sensitive: bool = False) -> Any:
+    if isinstance(value, dict):
+        return {k: _redacted(v, sensitive or is_sensitive_name(str(k))) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(v, sensitive) for v in value]
+    return "***" if sensitive and value not in (None, "") else value
+
+
+def _sensitive_values(value: Any, sensitive: bool = False) -> list[Any]:
+    if isinstance(value, dict):
+        return [x for k, v in value.items() for x in _sensitive_values(v, sensitive or is_sensitive_name(str(k)))]
+    if isinstance(value, list):
+        return [x for v in value for x in _sensitive_values(v, sensitive)]
+    return [value] if sensitive and value not in (None, "") else []
 
 
 def parse_bool(name: str, value: Any, default: bool) -> bool:
@@ -388,8 +420,8 @@ class ConnectionAccessor:
 
     def get(self, conn_id: str) -> Connection:
         conn = self._lookup.get(conn_id)
-        if conn.password:
-            self._on_secret(conn.password)
+        for secret in conn.secrets():
+            self._on_secret(secret)
         return conn
 
     def __getattr__(self, name: str) -> Connection:

@@ -233,8 +233,8 @@ class TaskRunner:
         if self.connections is None:
             raise DagDefinitionError(f"task {task.task_id!r} uses docker_conn_id but no connections are available here")
         conn = self.connections.get(task.docker_conn_id)
-        if conn.password:
-            masker.add(conn.password)
+        for secret in conn.secrets():
+            masker.add(secret)
         extra = conn.extra_dejson
         for key in (
             "docker_url",

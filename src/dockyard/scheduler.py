@@ -43,6 +43,7 @@ from dockyard.dag import DAG
 from dockyard.dagbag import DagBag
 from dockyard.errors import ConflictError, DockyardError, StoreError
 from dockyard.execution import TaskRunner, TryOutcome, TryRequest, TryState
+from dockyard.masking import masker_for_try
 from dockyard.operators.base import BaseOperator
 from dockyard.operators.docker import DockerOperator
 from dockyard.params import Param, resolve_params
@@ -103,6 +104,7 @@ def dag_record(dag: DAG) -> DagRecord:
         for k, v in dag.params.items()
     }
     schedule = timetable_for(dag.schedule, dag.start_date).description if dag.schedule is not None else None
+    masker = masker_for_try()  # secrets the DAG file registered with mask_secret stay out of the store
     return DagRecord(
         dag_id=dag.dag_id,
         fileloc=dag.fileloc or "",
@@ -112,13 +114,15 @@ def dag_record(dag: DAG) -> DagRecord:
         max_active_runs=dag.max_active_runs,
         max_active_tasks=dag.max_active_tasks,
         is_paused_upon_creation=dag.is_paused_upon_creation,
-        structure={
-            "tasks": tasks,
-            "params": params,
-            "doc_md": dag.doc_md,
-            "start_date": dag.start_date.isoformat() if dag.start_date else None,
-            "catchup": dag.catchup,
-        },
+        structure=masker.mask_value(
+            {
+                "tasks": tasks,
+                "params": params,
+                "doc_md": dag.doc_md,
+                "start_date": dag.start_date.isoformat() if dag.start_date else None,
+                "catchup": dag.catchup,
+            }
+        ),
     )
 
 
