@@ -5,6 +5,7 @@ and the same registry fronted by nginx auth_basic for passwords longer than bcry
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import shutil
@@ -162,6 +163,9 @@ http {{
         _push(engine, nginx_address, "_json_key", JSON_KEY)
         yield Registry(address=auth_address, json_key_address=nginx_address, image="dockyard/busybox")
     finally:
+        for address in (auth_address, nginx_address) if "nginx_address" in locals() else ():
+            with contextlib.suppress(docker.errors.DockerException):
+                engine.remove_image(f"{address}/dockyard/busybox:1", force=True)
         for process in processes:
             process.terminate()
             try:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dockyard import dag as dag_module
+from dockyard.compat import airflow as airflow_compat
 from dockyard.dag import DAG, closest
 from dockyard.errors import DagDefinitionError, DagFileError
 
@@ -41,6 +42,7 @@ def load_dag_file(path: Path) -> list[DAG]:
     Raises :class:`DagFileError` naming the file, the line and the reason when the file does not load.
     """
     path = path.resolve()
+    airflow_compat.install()
     if not path.is_file():
         raise DagFileError(str(path), "no such file; give the path of a Python DAG file or a dag_id")
     module_name = "dockyard_dag_" + hashlib.sha1(str(path).encode()).hexdigest()[:16]

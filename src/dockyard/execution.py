@@ -20,7 +20,6 @@ from urllib.parse import quote
 from dockyard import defaults
 from dockyard.connections import ConnectionAccessor, Connections, parse_bool
 from dockyard.container import ContainerResult, DockerRuntime, RunControl, build_spec, labels_for
-from dockyard.container.output import json_default
 from dockyard.container.runtime import Abandoned
 from dockyard.container.spec import RegistryAuth
 from dockyard.dag import DAG
@@ -34,6 +33,7 @@ from dockyard.errors import (
 from dockyard.masking import SecretsMasker, is_sensitive_name, masker_for_try
 from dockyard.operators.base import BaseOperator, EmptyOperator
 from dockyard.operators.docker import DockerOperator
+from dockyard.serialization import json_default
 from dockyard.settings import Settings
 from dockyard.templating import build_context, make_environment, render_fields, variables_namespace
 

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from dockyard import defaults
+from dockyard.compat import airflow as airflow_compat
 from dockyard.connections import Connections
 from dockyard.container import RunControl
 from dockyard.container.runtime import Abandoned
@@ -53,6 +54,7 @@ from dockyard.store import DagRecord, RunState, Store, TaskState, TryResult, utc
 from dockyard.store.models import DagRunModel, TaskInstanceModel
 from dockyard.templating import neighbour_dates
 from dockyard.timetable import DataInterval, timetable_for
+from dockyard.variables import variable_source
 
 log = logging.getLogger(__name__)
 
@@ -175,8 +177,11 @@ class Scheduler:
         self.settings = settings
         self.store = store
         self.instance = store.instance_id()
+        connections = Connections(settings, store)
+        variables = variable_source(settings, store)
+        airflow_compat.configure(variables=variables, connections=connections.get)
         self.runner = runner or TaskRunner(
-            settings, instance=self.instance, variables=store.find_variable, connections=Connections(settings, store)
+            settings, instance=self.instance, variables=variables, connections=connections
         )
         self.echo = echo
         self.create_scheduled_runs = create_scheduled_runs
@@ -283,6 +288,8 @@ class Scheduler:
             self._launch(ready)
         except StoreError as exc:
             log.error("scheduler pass failed, retrying: %s", exc)
+        except Exception:  # one bad pass (a bug, a DAG that misbehaves) must not stop the scheduler
+            log.exception("scheduler pass failed; the next pass tries again")
 
     def refresh_dags(self, *, force: bool = False) -> None:
         """Re-parse the DAG folder when a file was added, changed or removed."""

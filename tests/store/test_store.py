@@ -168,3 +168,16 @@ def test_a_bad_database_url_is_a_clear_error() -> None:
         migrate(engine)
     assert "cannot reach the database postgresql+psycopg://u:***@127.0.0.1:1/db" in str(info.value)
     assert "secretpw" not in str(info.value)
+
+
+def test_xcom_values_keep_plain_data(store: Store) -> None:
+    started_run(store)
+    store.claim_try("etl", "r1", "a")
+    value = {"day": dt.date(2024, 1, 2), "at": WHEN, "pair": (1, 2), "raw": b"ok"}
+    store.finish_try("etl", "r1", "a", 1, TryResult(state=TaskState.SUCCESS, xcom=value, push_xcom=True))
+    assert store.get_xcom("etl", "r1", "a") == {
+        "day": "2024-01-02",
+        "at": "2024-01-31T00:00:00+00:00",
+        "pair": [1, 2],
+        "raw": "ok",
+    }

@@ -11,11 +11,14 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
+from dockyard.compat import airflow as airflow_compat
+from dockyard.connections import Connections
 from dockyard.dag import DAG
 from dockyard.dagbag import DagBag, find_dag
 from dockyard.errors import DockyardError
 from dockyard.settings import Settings
 from dockyard.store import Store
+from dockyard.variables import variable_source
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -39,7 +42,10 @@ def friendly(function: F) -> F:
 
 
 def open_store(settings: Settings) -> Store:
-    return Store.open(settings)
+    """The store, with Airflow DAG files' ``Variable.get`` and ``BaseHook.get_connection`` pointed at it."""
+    store = Store.open(settings)
+    airflow_compat.configure(variables=variable_source(settings, store), connections=Connections(settings, store).get)
+    return store
 
 
 def load_dag(settings: Settings, dag_file_or_id: str) -> DAG:

@@ -14,6 +14,7 @@ import click
 from dockyard import __version__
 from dockyard.cli.admin import db, scheduler_command, standalone_command, variables
 from dockyard.cli.common import fail
+from dockyard.cli.compat import compat
 from dockyard.cli.connections import connections, rotate_fernet_key
 from dockyard.cli.dags import dags
 from dockyard.cli.tasks import tasks
@@ -43,6 +44,7 @@ cli.add_command(db)
 cli.add_command(variables)
 cli.add_command(connections)
 cli.add_command(rotate_fernet_key)
+cli.add_command(compat)
 cli.add_command(scheduler_command)
 cli.add_command(standalone_command)
 

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from dockyard.container.output import json_default
+from dockyard.serialization import json_default
 
 FORMATS = ("table", "json", "yaml", "plain")
 STATE_COLOURS = {

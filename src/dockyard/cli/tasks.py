@@ -19,6 +19,7 @@ from dockyard.execution import TaskRunner, TryState, describe, log_path_for
 from dockyard.scheduler import notify_scheduler
 from dockyard.settings import Settings
 from dockyard.store import FINISHED_STATES, TaskState
+from dockyard.variables import variable_source
 
 
 @click.group()
@@ -65,7 +66,7 @@ def tasks_test(
         store = open_store(settings)
     except DockyardError as exc:
         fail(str(exc))
-    runner = TaskRunner(settings, variables=store.find_variable, connections=Connections(settings, store))
+    runner = TaskRunner(settings, variables=variable_source(settings, store), connections=Connections(settings, store))
     previous = signal.signal(signal.SIGTERM, _terminate)
     echo = None if quiet else (lambda text: click.echo(text, nl=False))
     try:

@@ -12,7 +12,6 @@ run code on the orchestrator.
 from __future__ import annotations
 
 import codecs
-import datetime
 import io
 import json
 import pickle
@@ -106,16 +105,3 @@ def decode_result(data: bytes, path: str) -> Any:
         return json.loads(text)
     except ValueError:
         return text
-
-
-def json_default(value: Any) -> Any:
-    """Used when an XCom value is shown as JSON: dates as ISO strings, bytes as text."""
-    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
-        return value.isoformat()
-    if isinstance(value, datetime.timedelta):
-        return value.total_seconds()
-    if isinstance(value, (bytes, bytearray)):
-        return value.decode("utf-8", "replace")
-    if isinstance(value, (set, frozenset)):
-        return sorted(value, key=repr)
-    return repr(value)

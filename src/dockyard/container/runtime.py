@@ -286,9 +286,14 @@ class DockerRuntime:
                 try:
                     client.start(container_id)
                 except docker.errors.APIError as exc:
-                    raise EngineError(
-                        f"the engine could not start the container of {spec.image}: {_explain(exc)}"
-                    ) from exc
+                    reason = _explain(exc)
+                    if "executable file not found" in reason and spec.command:
+                        program = (spec.entrypoint or spec.command)[0]
+                        raise EngineError(
+                            f"the image {spec.image} has no {program!r} to run ({reason}); use an image that has it, "
+                            "or change the command or entrypoint"
+                        ) from exc
+                    raise EngineError(f"the engine could not start the container of {spec.image}: {reason}") from exc
                 say(f"Started container {container_id[:12]} (image {spec.image}, command {spec.command_text()})")
 
             return self._supervise(

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 from dockyard.dag import DAG, as_utc, closest, current_dag, validate_id
 from dockyard.errors import DagDefinitionError, UnknownArgumentError
+from dockyard.taskgroup import _expand, current_group
 
 
 class TriggerRule(str, Enum):
@@ -55,6 +56,9 @@ class _OperatorMeta(type):
         merged: dict[str, Any] = {}
         if isinstance(dag, DAG):
             merged.update(dag.default_args)
+        group = kwargs.get("task_group") or current_group()
+        if group is not None:
+            merged.update(group.default_args)
         merged.update(kwargs.get("default_args") or {})
         if merged:
             accepted = cls.accepted_arguments()  # type: ignore[attr-defined]
@@ -147,7 +151,11 @@ class BaseOperator(metaclass=_OperatorMeta):
                 DeprecationWarning,
                 stacklevel=3,
             )
-        self.task_id = validate_id("task_id", task_id)
+        group = task_group or current_group()
+        self.task_group = group
+        self.task_id = validate_id("task_id", group.child_id(task_id) if group is not None else task_id)
+        if group is not None:
+            group.children.append(self)
         self.owner = owner
         self.email = email
         self.retries = int(retries or 0)
@@ -210,7 +218,7 @@ class BaseOperator(metaclass=_OperatorMeta):
 
     # -- dependencies --------------------------------------------------------------------------
     def _relate(self, others: BaseOperator | Sequence[BaseOperator], *, upstream: bool) -> None:
-        items = [others] if isinstance(others, BaseOperator) else list(others)
+        items = _expand(others, upstream_side=upstream)
         for other in items:
             if not isinstance(other, BaseOperator):
                 raise DagDefinitionError(

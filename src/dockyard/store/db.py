@@ -8,6 +8,7 @@ used as is: ``postgresql+psycopg://user:password@host/db``.
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 
 from dockyard.errors import StoreError
+from dockyard.serialization import json_default
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _migrated: set[str] = set()
@@ -48,7 +50,11 @@ def create_db_engine(url: str) -> Engine:
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(
-            url, connect_args={"timeout": 60, "check_same_thread": False}, pool_size=20, max_overflow=20
+            url,
+            connect_args={"timeout": 60, "check_same_thread": False},
+            pool_size=20,
+            max_overflow=20,
+            json_serializer=_to_json,
         )
 
         @event.listens_for(engine, "connect")
@@ -69,8 +75,13 @@ def create_db_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "postgresql":
         if parsed.drivername == "postgresql":
             url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-        return sa.create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=20)
+        return sa.create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=20, json_serializer=_to_json)
     raise StoreError(f"database {safe_url(url)!r} is not supported; use SQLite or PostgreSQL")
+
+
+def _to_json(value: Any) -> str:
+    """JSON columns (XComs above all) keep plain data: dates become ISO strings, tuples lists, bytes text."""
+    return json.dumps(value, default=json_default)
 
 
 def _config() -> Config:

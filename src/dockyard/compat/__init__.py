@@ -1,0 +1,1 @@
+"""Compatibility layers: running DAG files written for other orchestrators, unchanged."""

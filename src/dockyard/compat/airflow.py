@@ -1,0 +1,257 @@
+"""Unchanged Airflow DAG files: an ``airflow`` package served by dockyard when Airflow is not installed.
+
+:func:`install` adds a module finder at the *end* of ``sys.meta_path``, so a real Airflow installation,
+found first by the ordinary finders, is never shadowed. The import paths of Airflow 1.10, 2.x and 3.x
+that DAG files use for Docker pipelines resolve to dockyard's authoring API; any other ``airflow.*``
+module imports fine too (real DAG files import what they never use), and its operators raise one clear
+error naming the operator, the DAG file and line, and what to use instead, when a DAG uses them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import json
+import sys
+import traceback
+import types
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from dockyard.dag import DAG
+from dockyard.errors import DagDefinitionError, DockyardError, TaskSkipped
+from dockyard.operators.base import BaseOperator, EmptyOperator, TriggerRule, chain, cross_downstream
+from dockyard.operators.docker import DockerOperator
+from dockyard.params import Param
+from dockyard.taskgroup import TaskGroup
+
+_sources: dict[str, Callable[[str], Any]] = {}
+
+
+def configure(
+    *, variables: Callable[[str], str | None] | None = None, connections: Callable[[str], Any] | None = None
+) -> None:
+    """Where ``Variable.get`` and ``BaseHook.get_connection`` look (the CLI and the scheduler set them)."""
+    if variables is not None:
+        _sources["variables"] = variables
+    if connections is not None:
+        _sources["connections"] = connections
+
+
+class AirflowException(DockyardError):
+    """Airflow's base exception, for DAG files that raise or catch it."""
+
+
+class AirflowSkipException(TaskSkipped):
+    pass
+
+
+def days_ago(n: int, hour: int = 0, minute: int = 0, second: int = 0, microsecond: int = 0) -> dt.datetime:
+    """Midnight UTC ``n`` days ago (Airflow's deprecated helper, still common in DAG files)."""
+    today = dt.datetime.now(dt.timezone.utc).replace(hour=hour, minute=minute, second=second, microsecond=microsecond)
+    return today - dt.timedelta(days=n)
+
+
+_NOT_SET = object()
+
+
+class Variable:
+    """``Variable.get(key, default_var=None, deserialize_json=False)`` at parse time."""
+
+    @staticmethod
+    def get(key: str, default_var: Any = _NOT_SET, deserialize_json: bool = False) -> Any:
+        lookup = _sources.get("variables")
+        value = lookup(key) if lookup is not None else None
+        if value is None:
+            if default_var is _NOT_SET:
+                raise KeyError(f"Variable {key} does not exist; set it with `dockyard variables set {key} VALUE`")
+            return default_var
+        return json.loads(value) if deserialize_json else value
+
+
+class BaseHook:
+    @staticmethod
+    def get_connection(conn_id: str) -> Any:
+        lookup = _sources.get("connections")
+        if lookup is None:
+            raise AirflowException(f"connection {conn_id!r} cannot be looked up here")
+        return lookup(conn_id)
+
+
+def _caller() -> str:
+    """``file:line`` of the DAG file line that is running now."""
+    for frame in reversed(traceback.extract_stack()[:-2]):
+        if "dockyard" not in frame.filename.split("/")[-3:-1] and not frame.filename.startswith("<"):
+            return f"{frame.filename}:{frame.lineno}"
+    return "the DAG file"
+
+
+def unsupported(name: str, advice: str = "") -> type:
+    """A placeholder class: importing it works, using it is one clear error."""
+
+    def fail(*args: Any, **kwargs: Any) -> None:
+        raise DagDefinitionError(
+            f"{name} is not supported by dockyard ({_caller()}): every dockyard task runs in a container. "
+            + (advice or "Move the work into an image and use DockerOperator, or EmptyOperator for a no-op.")
+        )
+
+    return type(name, (), {"__init__": fail, "__doc__": f"Not supported by dockyard: {name}."})
+
+
+def _warn_dummy(*args: Any, **kwargs: Any) -> EmptyOperator:
+    warnings.warn("DummyOperator is deprecated, use EmptyOperator", DeprecationWarning, stacklevel=2)
+    return EmptyOperator(*args, **kwargs)
+
+
+class _TaskDecorator:
+    """``@task`` (Python tasks: not supported) and ``@task.docker`` (a function run inside an image)."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise DagDefinitionError(
+            f"@task runs Python in the scheduler, which dockyard does not do ({_caller()}); "
+            "use @task.docker(image=...) to run the function inside a container"
+        )
+
+    def docker(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+        from dockyard.decorators import docker_task
+
+        return docker_task(python_callable, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise DagDefinitionError(f"@task.{name} is not supported by dockyard ({_caller()}); use @task.docker")
+
+
+task = _TaskDecorator()
+
+
+def dag(*dag_args: Any, **dag_kwargs: Any) -> Any:
+    """``@dag``: calling the decorated function builds the DAG, the function's name as its default id."""
+
+    def wrap(function: Callable[..., Any]) -> Callable[..., DAG]:
+        def build(*args: Any, **kwargs: Any) -> DAG:
+            dag_id = dag_kwargs.pop("dag_id", None) or (dag_args[0] if dag_args else function.__name__)
+            with DAG(dag_id, **dag_kwargs) as built:
+                function(*args, **kwargs)
+            return built
+
+        build.__name__ = function.__name__
+        return build
+
+    if len(dag_args) == 1 and callable(dag_args[0]) and not dag_kwargs:
+        function, dag_args = dag_args[0], ()
+        return wrap(function)
+    return wrap
+
+
+def _module(name: str, **attributes: Any) -> dict[str, Any]:
+    return {"__name__": name, **attributes}
+
+
+DOCKER = {"DockerOperator": DockerOperator}
+SWARM_ADVICE = "Use DockerOperator; Docker Swarm placement is not available yet."
+MODULES: dict[str, dict[str, Any]] = {
+    "airflow": {"DAG": DAG, "AirflowException": AirflowException, "__version__": "2.10.0+dockyard"},
+    "airflow.models": {"DAG": DAG, "BaseOperator": BaseOperator, "Variable": Variable, "Param": Param},
+    "airflow.models.dag": {"DAG": DAG},
+    "airflow.models.baseoperator": {"BaseOperator": BaseOperator, "chain": chain, "cross_downstream": cross_downstream},
+    "airflow.models.param": {"Param": Param},
+    "airflow.models.variable": {"Variable": Variable},
+    "airflow.sdk": {
+        "DAG": DAG,
+        "dag": dag,
+        "task": task,
+        "Param": Param,
+        "Variable": Variable,
+        "TaskGroup": TaskGroup,
+        "chain": chain,
+        "BaseOperator": BaseOperator,
+        "BaseHook": BaseHook,
+    },
+    "airflow.decorators": {"dag": dag, "task": task, "task_group": None},
+    "airflow.providers": {},
+    "airflow.providers.docker": {},
+    "airflow.providers.docker.operators": {},
+    "airflow.providers.docker.operators.docker": DOCKER,
+    "airflow.providers.docker.operators.docker_swarm": {
+        "DockerSwarmOperator": unsupported("DockerSwarmOperator", SWARM_ADVICE)
+    },
+    "airflow.operators": {},
+    "airflow.operators.docker_operator": DOCKER,
+    "airflow.operators.empty": {"EmptyOperator": EmptyOperator},
+    "airflow.operators.dummy": {"DummyOperator": _warn_dummy},
+    "airflow.operators.dummy_operator": {"DummyOperator": _warn_dummy},
+    "airflow.providers.standard": {},
+    "airflow.providers.standard.operators": {},
+    "airflow.providers.standard.operators.empty": {"EmptyOperator": EmptyOperator},
+    "airflow.utils": {},
+    "airflow.utils.dates": {"days_ago": days_ago},
+    "airflow.utils.trigger_rule": {"TriggerRule": TriggerRule},
+    "airflow.utils.task_group": {"TaskGroup": TaskGroup},
+    "airflow.utils.helpers": {"chain": chain, "cross_downstream": cross_downstream},
+    "airflow.exceptions": {"AirflowException": AirflowException, "AirflowSkipException": AirflowSkipException},
+    "airflow.hooks": {},
+    "airflow.hooks.base": {"BaseHook": BaseHook},
+    "airflow.hooks.base_hook": {"BaseHook": BaseHook},
+}
+ADVICE = {
+    "PythonOperator": "Put the function in an image and use @task.docker or DockerOperator.",
+    "BashOperator": "Run the command in an image with DockerOperator(command=...).",
+    "BranchPythonOperator": "Express the branch with trigger rules or skip_on_exit_code.",
+}
+
+
+class _PlaceholderModule(types.ModuleType):
+    """An ``airflow.*`` module dockyard does not provide: any name in it is an unsupported placeholder."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        value = unsupported(name, ADVICE.get(name, ""))
+        setattr(self, name, value)
+        return value
+
+
+class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    def find_spec(self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None = None) -> Any:
+        if fullname != "airflow" and not fullname.startswith("airflow."):
+            return None
+        return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
+        known = MODULES.get(spec.name)
+        module = types.ModuleType(spec.name) if known is not None else _PlaceholderModule(spec.name)
+        module.__path__ = []
+        module.__dict__.update(known or {})
+        return module
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        return None
+
+
+_finder = _Finder()
+
+
+def real_airflow_installed() -> bool:
+    """Whether an actual Apache Airflow is importable (then dockyard stays out of its way)."""
+    if any(isinstance(f, _Finder) for f in sys.meta_path):
+        sys.meta_path.remove(_finder)
+        try:
+            return importlib.util.find_spec("airflow") is not None
+        finally:
+            sys.meta_path.append(_finder)
+    return importlib.util.find_spec("airflow") is not None
+
+
+def install() -> bool:
+    """Serve ``airflow`` imports from dockyard unless Airflow itself is installed; True if installed."""
+    if _finder in sys.meta_path:
+        return True
+    if importlib.util.find_spec("airflow") is not None:
+        return False
+    sys.meta_path.append(_finder)
+    return True

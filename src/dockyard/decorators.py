@@ -1,0 +1,145 @@
+"""``@task.docker``: a Python function that runs inside an image, its arguments in and its result out.
+
+The function's source and its arguments travel into the container; what it returns comes back as the
+task's XCom. Arguments and results are JSON by default; ``serializer="pickle"`` returns a pickle, read
+back through dockyard's restricted unpickler (plain data only). Calling the decorated function inside a
+DAG creates the task; passing one task's result to another creates the dependency and the XCom pull::
+
+    @task.docker(image="python:3.12-slim")
+    def count(day: str) -> int: ...
+
+    @task.docker(image="python:3.12-slim")
+    def report(n: int) -> str: ...
+
+    report(count("{{ ds }}"))
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import textwrap
+from collections.abc import Callable
+from typing import Any
+
+from dockyard.dag import current_dag
+from dockyard.errors import DagDefinitionError
+from dockyard.operators.docker import DockerOperator
+
+RESULT_PATH = "/tmp/dockyard_result"
+RUNNER = """
+import json, os, sys
+{source}
+def _value(raw):
+    return json.loads(raw[2:]) if raw.startswith("J:") else raw[2:]
+args = [_value(os.environ[f"DOCKYARD_ARG_{{i}}"]) for i in range(int(os.environ["DOCKYARD_NARGS"]))]
+kwargs = {{k: _value(os.environ["DOCKYARD_KWARG_" + k]) for k in json.loads(os.environ["DOCKYARD_KWARG_NAMES"])}}
+result = {name}(*args, **kwargs)
+if os.environ["DOCKYARD_SERIALIZER"] == "pickle":
+    import pickle
+    with open("{path}", "wb") as handle:
+        pickle.dump(result, handle)
+else:
+    with open("{path}", "w") as handle:
+        json.dump(result, handle)
+"""
+
+
+class XComArg:
+    """The future result of a decorated task: passing it to another task pulls its XCom there."""
+
+    def __init__(self, operator: DockerOperator) -> None:
+        self.operator = operator
+
+    def template(self) -> str:
+        return "{{ ti.xcom_pull(task_ids='" + self.operator.task_id + "') | tojson }}"
+
+    def __rshift__(self, other: Any) -> Any:
+        return self.operator >> (other.operator if isinstance(other, XComArg) else other)
+
+    def __rrshift__(self, other: Any) -> XComArg:
+        (other.operator if isinstance(other, XComArg) else other) >> self.operator
+        return self
+
+
+class DockerPythonOperator(DockerOperator):
+    """The operator behind ``@task.docker``: ``python3 -c`` with the function's source."""
+
+    def __init__(
+        self,
+        *,
+        python_callable: Callable[..., Any],
+        op_args: list[Any] | None = None,
+        op_kwargs: dict[str, Any] | None = None,
+        python_command: str = "python3",
+        serializer: str = "json",
+        use_dill: bool = False,
+        multiple_outputs: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        if serializer not in ("json", "pickle") or use_dill:
+            raise DagDefinitionError(
+                f"@task.docker serializer={serializer!r}: use 'json' (the default) or 'pickle' "
+                "(read back as plain data only)"
+            )
+        source = textwrap.dedent(inspect.getsource(python_callable))
+        source = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith("@"))
+        script = RUNNER.format(source=source, name=python_callable.__name__, path=RESULT_PATH)
+        self.op_args = list(op_args or [])
+        self.op_kwargs = dict(op_kwargs or {})
+        environment = dict(kwargs.pop("environment", None) or {})
+        for index, value in enumerate(self.op_args):
+            environment[f"DOCKYARD_ARG_{index}"] = _encoded(value)
+        for name, value in self.op_kwargs.items():
+            environment[f"DOCKYARD_KWARG_{name}"] = _encoded(value)
+        environment["DOCKYARD_NARGS"] = str(len(self.op_args))
+        environment["DOCKYARD_KWARG_NAMES"] = json.dumps(list(self.op_kwargs))
+        environment["DOCKYARD_SERIALIZER"] = serializer
+        super().__init__(
+            command=[python_command, "-c", script],
+            environment=environment,
+            retrieve_output=True,
+            retrieve_output_path=RESULT_PATH,
+            multiple_outputs=multiple_outputs,
+            **kwargs,
+        )
+        self.python_callable = python_callable
+
+
+def _encoded(value: Any) -> str:
+    """``J:<json>`` for values (an upstream result becomes its XCom as JSON); ``T:<text>`` for a templated
+    string, which reaches the function as the rendered text."""
+    if isinstance(value, XComArg):
+        return "J:" + value.template()
+    if isinstance(value, str) and ("{{" in value or "{%" in value):
+        return "T:" + value
+    return "J:" + json.dumps(value)
+
+
+def docker_task(python_callable: Callable[..., Any] | None = None, **operator_kwargs: Any) -> Any:
+    """``@task.docker(image=..., ...)``: every DockerOperator argument is accepted."""
+
+    def decorate(function: Callable[..., Any]) -> Callable[..., XComArg]:
+        def make(*args: Any, **kwargs: Any) -> XComArg:
+            dag = current_dag()
+            task_id = operator_kwargs.get("task_id") or function.__name__
+            if dag is not None and task_id in dag.task_dict:
+                n = 1
+                while f"{task_id}__{n}" in dag.task_dict:
+                    n += 1
+                task_id = f"{task_id}__{n}"
+            options = {k: v for k, v in operator_kwargs.items() if k != "task_id"}
+            operator = DockerPythonOperator(
+                task_id=task_id, python_callable=function, op_args=list(args), op_kwargs=kwargs, **options
+            )
+            for value in [*args, *kwargs.values()]:
+                if isinstance(value, XComArg):
+                    value.operator >> operator
+            return XComArg(operator)
+
+        make.__name__ = function.__name__
+        return make
+
+    if python_callable is not None:
+        return decorate(python_callable)
+    return decorate

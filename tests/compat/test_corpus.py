@@ -1,0 +1,145 @@
+"""Airflow DAG files, written the way Airflow projects write them (1.10, 2.x and 3.x imports), run
+unchanged against the real engine: every run's task states, rendered commands and XComs are checked."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+
+from dockyard.scheduler import scheduler_running, trigger_run
+from dockyard.settings import Settings
+from dockyard.store import Store
+from tests.helpers import wait_for
+
+pytestmark = [pytest.mark.engine, pytest.mark.filterwarnings("default::DeprecationWarning")]
+
+HERE = Path(__file__).parent
+WHEN = dt.datetime(2024, 3, 1, tzinfo=dt.timezone.utc)
+
+EXPECTED: dict[str, dict[str, object]] = {
+    "af1_docker_operator": {"start": None, "export": "exporting 2024-03-01 for af1_docker_operator"},
+    "af2_provider_basic": {"hello": "hello from 20240301T000000", "bye": "bye 20240301"},
+    "af2_xcom_chain": {"count": "42", "listing": ["a", "b", "c"], "double": "84", "summary": "a-b-c 84", "quiet": None},
+    "af2_retrieve_output": {"produce": {"files": 3, "day": "2024-03-01"}, "consume": "got 3 files"},
+    "af2_mounts": {"write": "stored", "read": "2024-03-01"},
+    "af2_trigger_rules": {"alert": "alerting on failure", "cleanup": "cleaning up", "end": None},
+    "af2_task_group": {
+        "transform.clean": "clean",
+        "transform.enrich": "enrich clean",
+        "publish": "publish enrich clean",
+    },
+    "af2_chain_helpers": {name: name for name in ["a", "b1", "b2", "c1", "c2", "d"]},
+    "af2_params": {"run_batch": "region=us-east-1 batch=500 conf=hello"},
+    "af2_variables": {"upload": "upload to s3://bucket-x with 8 threads as uploader-bot"},
+    "af2_docker_conn": {"pull_and_run": "registry registry.example.com user robot parsed registry.example.com"},
+    "af2_environment": {"show_env": "2024-03-01 4 0.5 [] yes 2024-03-01 key=***"},
+    "af2_unused_imports": {"only_docker": "fine"},
+    "af2_decorator_docker": {
+        "extract": {"day": "2024-03-01", "values": [3, 1, 2]},
+        "total": {"day": "2024-03-01", "total": 60},
+    },
+    "af3_sdk": {"stats": {"when": "2024-01-02", "rows": [1, 2]}, "report": "rows 2"},
+    "af3_sdk_dag_decorator": {"first": "2024-03-01", "second": "after 2024-03-01"},
+}
+STATES = {
+    "af2_trigger_rules": {
+        "check_source": "skipped",
+        "process": "skipped",
+        "validate": "failed",
+        "alert": "success",
+        "cleanup": "success",
+        "end": "success",
+    },
+}
+CONF = {"af2_params": {"region": "us-east-1", "note": "hello"}}
+
+
+@pytest.fixture
+def corpus(tmp_path: Path, engine: docker.APIClient) -> Iterator[tuple[Settings, Store]]:
+    settings = Settings.from_env(
+        {
+            "DOCKYARD_HOME": str(tmp_path),
+            "DOCKYARD_DAGS_FOLDER": str(HERE / "dags"),
+            "DOCKYARD_PARALLELISM": "6",
+            "AIRFLOW_CONN_MY_REGISTRY": "docker://robot:corpus-pass@registry.example.com",
+            "AIRFLOW_VAR_UPLOADER": "uploader-bot",
+        }
+    )
+    store = Store.open(settings)
+    store.set_variable("target_bucket", "s3://bucket-x")
+    store.set_variable("pipeline_settings", '{"threads": 8}')
+    yield settings, store
+    instance = store.instance_id()
+    for container in engine.containers(all=True, filters={"label": f"dockyard.instance={instance}"}):
+        engine.remove_container(container["Id"], force=True, v=True)
+    for volume in engine.volumes(filters={"name": "af2-mounts-data"}).get("Volumes") or []:
+        engine.remove_volume(volume["Name"], force=True)
+    store.close()
+
+
+def test_the_corpus_runs_unchanged(corpus: tuple[Settings, Store]) -> None:
+    settings, store = corpus
+    assert len(list((HERE / "dags").glob("*.py"))) >= 15
+    with scheduler_running(settings, store) as scheduler:
+        assert store.list_import_errors() == []
+        assert sorted(scheduler.dags) == sorted(EXPECTED)
+        for dag_id in scheduler.dags:
+            store.set_paused(dag_id, True)  # only the runs triggered here
+        runs = {
+            d: trigger_run(settings, store, dag, logical_date=WHEN, conf=CONF.get(d)).run_id
+            for d, dag in scheduler.dags.items()
+        }
+        for dag_id, run_id in runs.items():
+            wait_for(lambda d=dag_id, r=run_id: store.get_run(d, r).state in ("success", "failed"), 120, dag_id)  # type: ignore[misc]
+    problems = []
+    for dag_id, expected in EXPECTED.items():
+        run_id = runs[dag_id]
+        states = {ti.task_id: ti.state for ti in store.list_task_instances(dag_id, run_id)}
+        wanted_states = STATES.get(dag_id, dict.fromkeys(states, "success"))
+        if states != wanted_states:
+            problems.append(f"{dag_id}: states {states}")
+        for task_id, value in expected.items():
+            got = store.get_xcom(dag_id, run_id, task_id)
+            if got != value:
+                problems.append(f"{dag_id}.{task_id}: XCom {got!r}, expected {value!r}")
+    assert problems == []
+    rendered = store.get_task_instance("af1_docker_operator", runs["af1_docker_operator"], "export").rendered
+    assert rendered is not None and rendered["command"] == "echo exporting 2024-03-01 for af1_docker_operator"
+    env = store.get_task_instance("af2_environment", runs["af2_environment"], "show_env").rendered
+    assert env is not None and env["environment"]["RUN_DATE"] == "2024-03-01"
+    tg = store.get_dag("af2_task_group").structure["tasks"]
+    assert {t["task_id"]: t["upstream"] for t in tg}["publish"] == ["transform.enrich"]
+
+
+def test_compat_check_reports_each_file(tmp_path: Path) -> None:
+    env = {
+        "DOCKYARD_HOME": str(tmp_path),
+        "PATH": "/usr/bin:/bin",
+        "AIRFLOW_CONN_MY_REGISTRY": "docker://robot:x@registry.example.com",
+    }
+    good = subprocess.run(
+        [sys.executable, "-m", "dockyard", "compat", "check", str(HERE / "dags"), "-o", "json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert good.stdout.count('"runs_unchanged": true') == len(list((HERE / "dags").glob("*.py")))
+    bad = subprocess.run(
+        [sys.executable, "-m", "dockyard", "compat", "check", str(HERE / "unsupported"), "-o", "json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert bad.returncode == 1
+    assert "PythonOperator is not supported by dockyard" in bad.stdout
+    assert "uses_python_operator.py:12" in bad.stdout and "@task.docker or DockerOperator" in bad.stdout
+    assert "BashOperator is not supported by dockyard" in bad.stdout and "uses_bash_operator.py:7" in bad.stdout
