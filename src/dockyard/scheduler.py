@@ -193,6 +193,7 @@ class Scheduler:
         self.pool = ThreadPoolExecutor(max_workers=settings.parallelism, thread_name_prefix="dockyard-task")
         self._mtimes: dict[str, float] = {}
         self._last_scan = 0.0
+        self._missing_pools: set[str] = set()
         self._stopping = threading.Event()
         self._lock_file: IO[str] | None = None
         self._wake_socket: socket.socket | None = None
@@ -457,10 +458,18 @@ class Scheduler:
             dag = self.dags[run.dag_id]
             if per_dag.get(dag.dag_id, 0) >= dag.max_active_tasks:
                 continue
-            pool_free = slots.get(ti.pool, slots.get("default_pool", defaults.DEFAULT_POOL_SLOTS)) - per_pool.get(
-                ti.pool, 0
-            )
-            if pool_free < ti.pool_slots:
+            if ti.pool not in slots:
+                if ti.pool not in self._missing_pools:
+                    self._missing_pools.add(ti.pool)
+                    log.warning(
+                        "task %s.%s waits for pool %r, which does not exist: `dockyard pools set %s SLOTS`",
+                        run.dag_id,
+                        ti.task_id,
+                        ti.pool,
+                        ti.pool,
+                    )
+                continue
+            if slots[ti.pool] - per_pool.get(ti.pool, 0) < ti.pool_slots:
                 continue
             key = TIKey(run.dag_id, run.run_id, ti.task_id)
             if key in self.running:

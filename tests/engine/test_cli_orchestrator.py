@@ -165,6 +165,15 @@ def test_variables(cli: Cli, tmp_path: Path) -> None:
     assert cli("variables", "get", "bucket").stdout.strip() == "s3://data"
 
 
+def test_pools(cli: Cli) -> None:
+    cli("pools", "set", "gpu", "2", "the GPU box")
+    assert {p["pool"]: p["slots"] for p in cli.json("pools", "list")} == {"default_pool": 128, "gpu": 2}  # type: ignore[union-attr]
+    refused = cli("pools", "delete", "default_pool", ok=False)
+    assert refused.returncode == 1 and "default_pool cannot be deleted" in refused.stderr
+    cli("pools", "delete", "gpu")
+    assert [p["pool"] for p in cli.json("pools", "list")] == ["default_pool"]  # type: ignore[union-attr]
+
+
 def test_unknown_things_are_one_clear_error(cli: Cli) -> None:
     result = cli("dags", "trigger", "pipline", ok=False)
     assert result.returncode == 1 and "no DAG 'pipline'" in result.stderr and "did you mean 'pipeline'" in result.stderr

@@ -211,6 +211,28 @@ with DAG("narrow", start_date=START, schedule=None, default_args=ARGS, max_activ
     assert all(earlier[1] <= later[0] for earlier, later in itertools.pairwise(spans))
 
 
+def test_a_pool_with_one_slot_runs_one_task_at_a_time(env: tuple[Settings, Store], tmp_path: Path) -> None:
+    settings, store = env
+    store.set_pool("single", 1, "one at a time")
+    work = tmp_path / "pool"
+    work.mkdir()
+    write_dag(
+        settings.dags_folder,
+        "pooled",
+        f'''
+with DAG("pooled", start_date=START, schedule=None, default_args=ARGS) as dag:
+    for i in range(3):
+        now = "cut -d' ' -f1 /proc/uptime"
+        DockerOperator(task_id=f"t{{i}}", pool="single", mounts=["{work}:/w"],
+            command=["sh", "-c", f"{{now}} > /w/{{i}}.start; sleep 0.5; {{now}} > /w/{{i}}.end"])
+''',
+    )
+    run_once(settings, store, "pooled")
+    spans = sorted((float((work / f"{i}.start").read_text()), float((work / f"{i}.end").read_text())) for i in range(3))
+    assert all(earlier[1] <= later[0] for earlier, later in itertools.pairwise(spans))
+    assert [(p.name, p.slots) for p in store.list_pools()] == [("default_pool", 128), ("single", 1)]
+
+
 def test_a_stop_request_stops_the_container(env: tuple[Settings, Store], engine: docker.APIClient) -> None:
     settings, store = env
     write_dag(

@@ -155,6 +155,50 @@ def variables_export(settings: Settings, path: Path) -> None:
     click.echo(f"{len(data)} variable(s) exported to {path}.")
 
 
+@click.group()
+def pools() -> None:
+    """Pools: named slot limits that tasks share (a task takes pool_slots of its pool while it runs)."""
+
+
+@pools.command("set")
+@click.argument("name")
+@click.argument("slots", type=click.IntRange(min=0))
+@click.argument("description", required=False)
+@click.pass_obj
+@friendly
+def pools_set(settings: Settings, name: str, slots: int, description: str | None) -> None:
+    """Create pool NAME with SLOTS slots, or change it."""
+    open_store(settings).set_pool(name, slots, description)
+    click.echo(f"Pool {name} has {slots} slot(s).")
+
+
+@pools.command("list")
+@output_option
+@click.pass_obj
+@friendly
+def pools_list(settings: Settings, output: str) -> None:
+    """Every pool with its slots and the slots in use now."""
+    store = open_store(settings)
+    _, used = store.running_counts()
+    emit(
+        [
+            {"pool": p.name, "slots": p.slots, "running": used.get(p.name, 0), "description": p.description}
+            for p in store.list_pools()
+        ],
+        output,
+    )
+
+
+@pools.command("delete")
+@click.argument("name")
+@click.pass_obj
+@friendly
+def pools_delete(settings: Settings, name: str) -> None:
+    """Delete pool NAME (tasks that name it then wait until it exists again)."""
+    open_store(settings).delete_pool(name)
+    click.echo(f"Pool {name} deleted.")
+
+
 def _serve(settings: Settings, stop_running: bool) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     store = open_store(settings)

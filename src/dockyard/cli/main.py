@@ -12,7 +12,7 @@ from __future__ import annotations
 import click
 
 from dockyard import __version__
-from dockyard.cli.admin import db, scheduler_command, standalone_command, variables
+from dockyard.cli.admin import db, pools, scheduler_command, standalone_command, variables
 from dockyard.cli.common import fail
 from dockyard.cli.compat import compat
 from dockyard.cli.connections import connections, rotate_fernet_key
@@ -42,6 +42,7 @@ cli.add_command(dags)
 cli.add_command(tasks)
 cli.add_command(db)
 cli.add_command(variables)
+cli.add_command(pools)
 cli.add_command(connections)
 cli.add_command(rotate_fernet_key)
 cli.add_command(compat)

@@ -642,6 +642,19 @@ class Store:
         with self.session() as s:
             s.merge(PoolModel(name=name, slots=slots, description=description))
 
+    def list_pools(self) -> list[PoolModel]:
+        with self.session() as s:
+            return list(s.scalars(sa.select(PoolModel).order_by(PoolModel.name)))
+
+    def delete_pool(self, name: str) -> None:
+        if name == "default_pool":
+            raise ConflictError(
+                "default_pool cannot be deleted; change its slots with `dockyard pools set default_pool N`"
+            )
+        with self.session() as s:
+            if s.execute(sa.delete(PoolModel).where(PoolModel.name == name)).rowcount == 0:  # type: ignore[attr-defined]
+                raise NotFoundError(f"no pool {name!r}")
+
 
 def _state_in(states: Iterable[str | None]) -> sa.ColumnElement[bool]:
     """A filter on task instance states, where ``None`` means "not yet scheduled"."""
