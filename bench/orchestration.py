@@ -18,6 +18,7 @@ Each comparison runs its two sides back to back on the same image (dockyard/busy
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import signal
@@ -26,11 +27,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import docker
 
+from dockyard.dag import DAG
 from dockyard.scheduler import Scheduler, trigger_run
 from dockyard.settings import Settings
 from dockyard.store import Store
@@ -107,17 +110,19 @@ def bench_chain(n: int, client: docker.DockerClient) -> None:
     )
 
 
-def bench_fanout(n: int, parallelism: int, client: docker.DockerClient) -> None:
+@contextlib.contextmanager
+def scheduler_process(dag_text: str, dag_id: str, parallelism: int) -> Iterator[tuple[Settings, Store, DAG, int]]:
+    """A DAG folder with one DAG, its store, and a `dockyard scheduler` subprocess serving it (pid given)."""
     with tempfile.TemporaryDirectory() as tmp:
         dags = Path(tmp) / "dags"
         dags.mkdir()
-        (dags / "fanout.py").write_text(FANOUT_DAG.format(image=IMAGE, labels=LABEL, n=n, p=parallelism))
+        (dags / f"{dag_id}.py").write_text(dag_text)
         env = environment(Path(tmp) / "home", dags, parallelism)
         settings = Settings.from_env({k: v for k, v in env.items() if k.startswith("DOCKYARD_")})
         store = Store.open(settings)
         parser = Scheduler(settings, store)
         parser.refresh_dags(force=True)
-        dag = parser.dags["bench_fanout"]
+        dag = parser.dags[dag_id]
         parser.shutdown()
         process = subprocess.Popen(
             [sys.executable, "-m", "dockyard", "scheduler"],
@@ -127,18 +132,28 @@ def bench_fanout(n: int, parallelism: int, client: docker.DockerClient) -> None:
         )
         try:
             time.sleep(2)  # let it start and parse
-            started = time.perf_counter()
-            run = trigger_run(settings, store, dag)
-            while store.get_run("bench_fanout", run.run_id).state not in ("success", "failed"):
-                time.sleep(0.05)
-            ours = time.perf_counter() - started
-            state = store.get_run("bench_fanout", run.run_id).state
-            peak = _peak_rss_mb(process.pid)
+            yield settings, store, dag, process.pid
         finally:
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=60)
-        store.close()
-        assert state == "success", state
+            store.close()
+
+
+def wait_for_run(store: Store, dag_id: str, run_id: str) -> str:
+    while (state := store.get_run(dag_id, run_id).state) not in ("success", "failed"):
+        time.sleep(0.05)
+    return state
+
+
+def bench_fanout(n: int, parallelism: int, client: docker.DockerClient) -> None:
+    text = FANOUT_DAG.format(image=IMAGE, labels=LABEL, n=n, p=parallelism)
+    with scheduler_process(text, "bench_fanout", parallelism) as (settings, store, dag, pid):
+        started = time.perf_counter()
+        run = trigger_run(settings, store, dag)
+        state = wait_for_run(store, "bench_fanout", run.run_id)
+        ours = time.perf_counter() - started
+        peak = _peak_rss_mb(pid)
+    assert state == "success", state
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=parallelism) as pool:
         list(pool.map(lambda _: docker_py_one(client), range(n)))
@@ -159,41 +174,23 @@ def _peak_rss_mb(pid: int) -> float:
 
 def bench_latency(runs: int, client: docker.DockerClient) -> None:
     api = client.api
-    with tempfile.TemporaryDirectory() as tmp:
-        dags = Path(tmp) / "dags"
-        dags.mkdir()
-        (dags / "latency.py").write_text(LATENCY_DAG.format(image=IMAGE, labels=LABEL))
-        env = environment(Path(tmp) / "home", dags, 8)
-        settings = Settings.from_env({k: v for k, v in env.items() if k.startswith("DOCKYARD_")})
-        store = Store.open(settings)
-        parser = Scheduler(settings, store)
-        parser.refresh_dags(force=True)
-        dag = parser.dags["bench_latency"]
-        parser.shutdown()
-        process = subprocess.Popen(
-            [sys.executable, "-m", "dockyard", "scheduler"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        delays = []
-        try:
-            time.sleep(2)
-            for _ in range(runs):
-                before = dt.datetime.now(dt.timezone.utc)
-                run = trigger_run(settings, store, dag)
-                while store.get_run("bench_latency", run.run_id).state not in ("success", "failed"):
-                    time.sleep(0.05)
-                container_id = store.get_task_instance("bench_latency", run.run_id, "first").container_id
-                started_at = api.inspect_container(container_id)["State"]["StartedAt"]
-                started = dt.datetime.fromisoformat(started_at[:26].rstrip("Z") + "+00:00")
-                delays.append((started - before).total_seconds())
-                api.remove_container(container_id)
-                time.sleep(0.3)
-        finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=60)
-        store.close()
+    delays = []
+    with scheduler_process(LATENCY_DAG.format(image=IMAGE, labels=LABEL), "bench_latency", 8) as (
+        settings,
+        store,
+        dag,
+        _,
+    ):
+        for _ in range(runs):
+            before = dt.datetime.now(dt.timezone.utc)
+            run = trigger_run(settings, store, dag)
+            wait_for_run(store, "bench_latency", run.run_id)
+            container_id = store.get_task_instance("bench_latency", run.run_id, "first").container_id
+            started_at = api.inspect_container(container_id)["State"]["StartedAt"]
+            started = dt.datetime.fromisoformat(started_at[:26].rstrip("Z") + "+00:00")
+            delays.append((started - before).total_seconds())
+            api.remove_container(container_id)
+            time.sleep(0.3)
     print(
         f"latency   trigger -> first container start, {runs} triggers: median {statistics.median(delays):.3f} s "
         f"(min {min(delays):.3f}, max {max(delays):.3f}; target < 0.5 s)"

@@ -398,12 +398,7 @@ class Store:
             )
             s.execute(
                 sa.update(TaskTryModel)
-                .where(
-                    TaskTryModel.dag_id == dag_id,
-                    TaskTryModel.run_id == run_id,
-                    TaskTryModel.task_id == task_id,
-                    TaskTryModel.try_number == try_number,
-                )
+                .where(*_try_key(dag_id, run_id, task_id, try_number))
                 .values(container_id=container_id)
             )
 
@@ -463,12 +458,7 @@ class Store:
     ) -> None:
         s.execute(
             sa.update(TaskTryModel)
-            .where(
-                TaskTryModel.dag_id == dag_id,
-                TaskTryModel.run_id == run_id,
-                TaskTryModel.task_id == task_id,
-                TaskTryModel.try_number == try_number,
-            )
+            .where(*_try_key(dag_id, run_id, task_id, try_number))
             .values(
                 state=(state or result.state).value,
                 end_date=now,
@@ -487,14 +477,7 @@ class Store:
             ti.try_number -= 1
             ti.state = TaskState.SCHEDULED.value
             ti.start_date = None
-            s.execute(
-                sa.delete(TaskTryModel).where(
-                    TaskTryModel.dag_id == dag_id,
-                    TaskTryModel.run_id == run_id,
-                    TaskTryModel.task_id == task_id,
-                    TaskTryModel.try_number == try_number,
-                )
-            )
+            s.execute(sa.delete(TaskTryModel).where(*_try_key(dag_id, run_id, task_id, try_number)))
 
     def list_tries(self, dag_id: str, run_id: str, task_id: str) -> list[TaskTryModel]:
         with self.session() as s:
@@ -654,6 +637,16 @@ class Store:
         with self.session() as s:
             if s.execute(sa.delete(PoolModel).where(PoolModel.name == name)).rowcount == 0:  # type: ignore[attr-defined]
                 raise NotFoundError(f"no pool {name!r}")
+
+
+def _try_key(dag_id: str, run_id: str, task_id: str, try_number: int) -> tuple[sa.ColumnElement[bool], ...]:
+    """The conditions that pick one try's row."""
+    return (
+        TaskTryModel.dag_id == dag_id,
+        TaskTryModel.run_id == run_id,
+        TaskTryModel.task_id == task_id,
+        TaskTryModel.try_number == try_number,
+    )
 
 
 def _state_in(states: Iterable[str | None]) -> sa.ColumnElement[bool]:
