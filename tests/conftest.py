@@ -8,6 +8,7 @@ the same label and are removed too.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -64,8 +65,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     admin_url = request.getfixturevalue("postgres_admin_url")
     name = f"dockyard_t_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f"CREATE DATABASE {name}")
+    for attempt in range(20):
+        try:
+            with admin.connect() as connection:
+                # template0 and a retry: parallel workers' CREATE DATABASE can collide on the template
+                connection.exec_driver_sql(f"CREATE DATABASE {name} TEMPLATE template0")
+            break
+        except sa.exc.OperationalError:
+            if attempt == 19:
+                raise
+            time.sleep(0.25)
     yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     with admin.connect() as connection:
         connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

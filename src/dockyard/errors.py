@@ -21,6 +21,7 @@
     ├── StoreError                   the metadata database cannot be reached or used
     │   └── NotFoundError            a DAG, run, task instance or variable that does not exist
     ├── ConflictError                the thing exists already, or its state forbids the change
+    ├── InvalidParamsError           a run's conf does not validate against the DAG's params
     └── TaskSkipped                  not a failure: the task ends as ``skipped`` (skip_on_exit_code)
 
 Errors from docker-py and requests are translated in :mod:`dockyard.container.runtime` only,
@@ -139,6 +140,10 @@ class NotFoundError(StoreError, LookupError):
 
 class ConflictError(DockyardError):
     """Something with that id exists already, or its current state forbids the change."""
+
+
+class InvalidParamsError(DockyardError):
+    """A trigger's conf does not validate against the DAG's ``params``."""
 
 
 class TaskSkipped(DockyardError):

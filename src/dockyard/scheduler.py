@@ -42,7 +42,7 @@ from dockyard.container.runtime import Abandoned
 from dockyard.container.spec import EngineConfig, engine_config
 from dockyard.dag import DAG
 from dockyard.dagbag import DagBag
-from dockyard.errors import ConflictError, DockyardError, StoreError
+from dockyard.errors import ConflictError, DockyardError, InvalidParamsError, StoreError
 from dockyard.execution import TaskRunner, TryOutcome, TryRequest, TryState
 from dockyard.masking import masker_for_try
 from dockyard.operators.base import BaseOperator
@@ -146,7 +146,7 @@ def trigger_run(
     try:
         resolve_params(dag.params, conf)
     except ValueError as exc:
-        raise ConflictError(f"DAG {dag.dag_id!r}: {exc}") from None
+        raise InvalidParamsError(f"DAG {dag.dag_id!r}: {exc}") from None
     when = logical_date or utcnow()
     interval = timetable_for(dag.schedule, dag.start_date).manual_interval(when)
     run = store.create_run(
@@ -194,6 +194,7 @@ class Scheduler:
         self._mtimes: dict[str, float] = {}
         self._last_scan = 0.0
         self._missing_pools: set[str] = set()
+        self._last_heartbeat = 0.0
         self._stopping = threading.Event()
         self._lock_file: IO[str] | None = None
         self._wake_socket: socket.socket | None = None
@@ -287,6 +288,9 @@ class Scheduler:
             self._start_queued_runs()
             ready = self._advance_runs(now)
             self._launch(ready)
+            if time.monotonic() - self._last_heartbeat >= defaults.DEFAULT_SCHEDULER_HEARTBEAT_SECONDS:
+                self._last_heartbeat = time.monotonic()
+                self.store.set_meta("scheduler_heartbeat", now.isoformat())
         except StoreError as exc:
             log.error("scheduler pass failed, retrying: %s", exc)
         except Exception:  # one bad pass (a bug, a DAG that misbehaves) must not stop the scheduler

@@ -45,6 +45,15 @@ class Settings:
     docker_config: Path | None = None
     """``DOCKER_CONFIG``: the folder of the Docker CLI's ``config.json`` (default ``~/.docker``)."""
 
+    secret_key: str | None = None
+    """``DOCKYARD_SECRET_KEY``: signs web sessions (default: a key created once in ``$DOCKYARD_HOME``)."""
+
+    web_host: str = "127.0.0.1"
+    """``DOCKYARD_WEB_HOST``: where the web server listens."""
+
+    web_port: int = 8080
+    """``DOCKYARD_WEB_PORT``."""
+
     stop_grace_seconds: int = defaults.DEFAULT_STOP_GRACE_SECONDS
     """``DOCKYARD_STOP_GRACE_SECONDS``: between SIGTERM and SIGKILL when dockyard stops a container."""
 
@@ -87,6 +96,9 @@ class Settings:
             parallelism=parallelism,
             stop_grace_seconds=grace,
             fernet_key=env.get("DOCKYARD_FERNET_KEY") or None,
+            secret_key=env.get("DOCKYARD_SECRET_KEY") or None,
+            web_host=env.get("DOCKYARD_WEB_HOST") or "127.0.0.1",
+            web_port=_whole_number(env, "DOCKYARD_WEB_PORT", 8080, minimum=1),
             docker_config=Path(env["DOCKER_CONFIG"]).expanduser()
             if env.get("DOCKER_CONFIG")
             else Path.home() / ".docker",

@@ -11,7 +11,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from dockyard.errors import ConflictError
+from dockyard.errors import InvalidParamsError
 from dockyard.scheduler import Scheduler, scheduler_running, trigger_run
 from dockyard.settings import Settings
 from dockyard.store import Store, TaskState
@@ -279,7 +279,7 @@ with DAG("typed", start_date=START, schedule=None, params={"n": Param(1, type="i
     )
     scheduler = Scheduler(settings, store)
     scheduler.refresh_dags(force=True)
-    with pytest.raises(ConflictError, match="DAG 'typed': param 'n': 0 is less than the minimum of 1"):
+    with pytest.raises(InvalidParamsError, match="DAG 'typed': param 'n': 0 is less than the minimum of 1"):
         trigger_run(settings, store, scheduler.dags["typed"], conf={"n": 0})
     assert store.list_runs("typed") == []
     scheduler.shutdown()

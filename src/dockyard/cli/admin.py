@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 from pathlib import Path
 from types import FrameType
@@ -235,15 +236,52 @@ def scheduler_command(settings: Settings, stop_running: bool) -> None:
 
 @click.command("standalone")
 @click.option("--stop-running", is_flag=True, help="On shutdown, stop running containers instead of leaving them.")
+@click.option("--no-webserver", is_flag=True, help="Run the scheduler only.")
 @click.pass_obj
 @friendly
-def standalone_command(settings: Settings, stop_running: bool) -> None:
-    """Everything in one process: migrate the database, then run the scheduler.
+def standalone_command(settings: Settings, stop_running: bool, no_webserver: bool) -> None:
+    """Everything in one process: migrate the database, then the scheduler and the web server.
 
-    Without DOCKYARD_DAGS_FOLDER (and with no $DOCKYARD_HOME/dags), the example DAGs are used.
+    Without DOCKYARD_DAGS_FOLDER (and with no $DOCKYARD_HOME/dags), the example DAGs are used. The first
+    start creates an admin user with a random password, printed once and kept in
+    $DOCKYARD_HOME/standalone_admin_password.txt (mode 0600).
     """
     migrate(create_db_engine(settings.database_url))
     if not settings.dags_folder.exists() and settings.example_dags_folder is not None:
         settings = settings.with_dags_folder(settings.example_dags_folder)
         click.echo(f"No DAG folder: using the example DAGs in {settings.dags_folder}", err=True)
-    _serve(settings, stop_running)
+    if no_webserver:
+        _serve(settings, stop_running)
+        return
+    import threading
+
+    import uvicorn
+
+    from dockyard.users import create_user, random_password
+    from dockyard.web import create_app
+
+    store = open_store(settings)
+    if not store.list_users():
+        password = random_password()
+        create_user(store, "admin", password, "admin")
+        path = settings.home / "standalone_admin_password.txt"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(password + "\n")
+        click.secho(f"Created user admin with password {password} (also in {path})", fg="green", err=True)
+    scheduler = Scheduler(settings, store)
+    scheduler.start()
+    thread = threading.Thread(target=scheduler.serve_forever, name="dockyard-scheduler", daemon=True)
+    thread.start()
+    click.echo(
+        f"dockyard standalone: web UI on http://{settings.web_host}:{settings.web_port}, scheduler on "
+        f"{settings.dags_folder}. Ctrl-C stops both.",
+        err=True,
+    )
+    try:
+        uvicorn.run(create_app(settings, store), host=settings.web_host, port=settings.web_port, log_level="warning")
+    finally:
+        scheduler.stop()
+        thread.join(timeout=30)
+        scheduler.shutdown(stop_running=stop_running)
+        click.echo("Stopped.", err=True)

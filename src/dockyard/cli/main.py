@@ -18,6 +18,7 @@ from dockyard.cli.compat import compat
 from dockyard.cli.connections import connections, rotate_fernet_key
 from dockyard.cli.dags import dags
 from dockyard.cli.tasks import tasks
+from dockyard.cli.web import users, webserver
 from dockyard.errors import DockyardError
 from dockyard.settings import Settings
 
@@ -46,6 +47,8 @@ cli.add_command(pools)
 cli.add_command(connections)
 cli.add_command(rotate_fernet_key)
 cli.add_command(compat)
+cli.add_command(users)
+cli.add_command(webserver)
 cli.add_command(scheduler_command)
 cli.add_command(standalone_command)
 

@@ -39,6 +39,7 @@ from dockyard.store.models import (
     TaskInstanceModel,
     TaskState,
     TaskTryModel,
+    UserModel,
     VariableModel,
     XComModel,
 )
@@ -608,6 +609,39 @@ class Store:
     def delete_connection(self, conn_id: str) -> bool:
         with self.session() as s:
             return bool(s.execute(sa.delete(ConnectionModel).where(ConnectionModel.conn_id == conn_id)).rowcount)  # type: ignore[attr-defined]
+
+    # -- users ----------------------------------------------------------------------------------
+    def put_user(self, row: UserModel, *, replace: bool = False) -> None:
+        try:
+            with self.session() as s:
+                if replace:
+                    s.merge(row)
+                else:
+                    s.add(row)
+        except sa.exc.IntegrityError as exc:
+            raise ConflictError(f"user {row.username!r} exists already") from exc
+
+    def get_user(self, username: str) -> UserModel | None:
+        with self.session() as s:
+            return s.get(UserModel, username)
+
+    def list_users(self) -> list[UserModel]:
+        with self.session() as s:
+            return list(s.scalars(sa.select(UserModel).order_by(UserModel.username)))
+
+    def delete_user(self, username: str) -> None:
+        with self.session() as s:
+            if s.execute(sa.delete(UserModel).where(UserModel.username == username)).rowcount == 0:  # type: ignore[attr-defined]
+                raise NotFoundError(f"no user {username!r}")
+
+    def get_meta(self, key: str) -> str | None:
+        with self.session() as s:
+            row = s.get(MetaModel, key)
+            return None if row is None else row.value
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.session() as s:
+            s.merge(MetaModel(key=key, value=value))
 
     def instance_id(self) -> str:
         """This installation's id: every container it starts carries it as ``dockyard.instance``."""

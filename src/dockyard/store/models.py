@@ -231,6 +231,20 @@ class ConnectionModel(Base):
     extra: Mapped[str | None] = mapped_column(Text)
 
 
+class UserModel(Base):
+    """A person or API client of the web app; ``password_hash`` is an argon2 hash."""
+
+    __tablename__ = "dockyard_user"
+
+    username: Mapped[str] = mapped_column(String(250), primary_key=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(20))
+    email: Mapped[str | None] = mapped_column(String(500))
+    first_name: Mapped[str | None] = mapped_column(String(250))
+    last_name: Mapped[str | None] = mapped_column(String(250))
+    created_at: Mapped[dt.datetime]
+
+
 class MetaModel(Base):
     """Facts about this installation, such as its ``instance_id`` (a label on every container it starts)."""
 
