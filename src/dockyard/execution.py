@@ -303,6 +303,7 @@ class TaskRunner:
         echo: Callable[[str], None] | None = None,
         control: RunControl | None = None,
         on_created: Callable[[str], None] | None = None,
+        on_rendered: Callable[[dict[str, Any]], None] | None = None,
         resume_container: str | None = None,
     ) -> TryOutcome:
         """Run a try (or, with ``resume_container``, finish one whose container is already there).
@@ -347,6 +348,8 @@ class TaskRunner:
             searchpath = [str(Path(dag.fileloc).parent)] if dag.fileloc else []
             rendered = render_fields(task, context, make_environment(dag, searchpath))
             outcome.rendered = masker.mask_value(rendered)
+            if on_rendered is not None:
+                on_rendered(outcome.rendered)
             values = task.spec_values()
             values.update(rendered)
             registry_auth = self._docker_connection(task, values, masker)

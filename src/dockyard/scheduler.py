@@ -541,6 +541,9 @@ class Scheduler:
                 on_created=lambda cid: self.store.record_container(
                     key.dag_id, key.run_id, key.task_id, try_number, cid
                 ),
+                on_rendered=lambda fields: self.store.record_rendered(
+                    key.dag_id, key.run_id, key.task_id, try_number, fields
+                ),
             )
         except Abandoned:
             return

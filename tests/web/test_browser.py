@@ -96,6 +96,7 @@ def test_a_live_log_and_stopping_a_running_task(page: Page, site: Site, engine: 
     expect(page.locator("#log")).to_contain_text("tick 2", timeout=30_000)
     expect(page.locator("#log-status")).to_have_text("live")
     expect(page.locator("#log")).to_contain_text("tick 4", timeout=30_000)  # it keeps coming while the container prints
+    assert "for i in $(seq 1 60)" in page.locator("#rendered").inner_text()  # rendered fields while it runs
     page.fill("#log-search", "tick 3")
     assert all("tick 3" in line for line in page.locator("#log").inner_text().splitlines() if line)
     page.screenshot(path=str(artifacts() / "task-live-log.png"), full_page=True)

@@ -403,6 +403,22 @@ class Store:
                 .values(container_id=container_id)
             )
 
+    def record_rendered(
+        self, dag_id: str, run_id: str, task_id: str, try_number: int, rendered: dict[str, Any]
+    ) -> None:
+        """The try's rendered template fields (secrets masked), kept as soon as they are known."""
+        with self.session() as s:
+            s.execute(
+                sa.update(TaskInstanceModel)
+                .where(
+                    TaskInstanceModel.dag_id == dag_id,
+                    TaskInstanceModel.run_id == run_id,
+                    TaskInstanceModel.task_id == task_id,
+                    TaskInstanceModel.try_number == try_number,
+                )
+                .values(rendered=rendered)
+            )
+
     def finish_try(
         self,
         dag_id: str,
