@@ -32,6 +32,9 @@ class TlsEngine:
     key: str
     other_ca: str
     client: docker.APIClient
+    hidden: str
+    """A folder of this machine that the engine cannot see (it has its own empty tmpfs there), like a
+    host folder a remote engine has no access to."""
 
 
 def _openssl(*args: str, cwd: Path) -> None:
@@ -103,21 +106,34 @@ def tls_engine(tmp_path_factory: pytest.TempPathFactory, engine: docker.APIClien
         port = sock.getsockname()[1]
     url = f"tcp://127.0.0.1:{port}"
     log: IO[bytes] = (root / "dockerd.log").open("wb")
+    hidden = root / "hidden"
+    hidden.mkdir()
+    dockerd = [
+        "dockerd",
+        "--tlsverify",
+        f"--tlscacert={root}/ca.pem",
+        f"--tlscert={root}/server-cert.pem",
+        f"--tlskey={root}/server-key.pem",
+        "-H",
+        url,
+        f"--data-root={root}/data",
+        f"--exec-root={root}/exec",
+        f"--pidfile={root}/docker.pid",
+        "--bridge=none",
+        "--iptables=false",
+        "--ip-masq=false",
+    ]
+    # The engine gets a mount namespace of its own with an empty tmpfs over `hidden`: a folder of this
+    # machine it cannot see, as a remote engine cannot see this machine's folders.
     process = subprocess.Popen(
         [
-            "dockerd",
-            "--tlsverify",
-            f"--tlscacert={root}/ca.pem",
-            f"--tlscert={root}/server-cert.pem",
-            f"--tlskey={root}/server-key.pem",
-            "-H",
-            url,
-            f"--data-root={root}/data",
-            f"--exec-root={root}/exec",
-            f"--pidfile={root}/docker.pid",
-            "--bridge=none",
-            "--iptables=false",
-            "--ip-masq=false",
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            f"mount -t tmpfs tmpfs {hidden} && exec {' '.join(dockerd)}",
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -149,6 +165,7 @@ def tls_engine(tmp_path_factory: pytest.TempPathFactory, engine: docker.APIClien
             key=f"{root}/client-key.pem",
             other_ca=f"{root}/other-ca.pem",
             client=client,
+            hidden=str(hidden),
         )
     finally:
         if client is not None:

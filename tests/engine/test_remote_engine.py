@@ -25,7 +25,8 @@ def run(tmp_path: Path, **kwargs: object) -> TryOutcome:
     store = Store.open(settings)
     runner = TaskRunner(settings, connections=Connections(settings, store))
     dag = make_dag()
-    task = docker_task(dag, command=["hostname"], auto_remove="never", **kwargs)
+    kwargs.setdefault("command", ["hostname"])
+    task = docker_task(dag, auto_remove="never", **kwargs)
     try:
         return runner.run(dag, task, logical_date=LOGICAL_DATE, run_id=f"tls_{uuid.uuid4().hex[:6]}")
     finally:
@@ -108,3 +109,22 @@ def test_a_connection_can_name_the_engine(tls_engine: TlsEngine, tmp_path: Path)
     outcome = run(tmp_path, docker_conn_id="remote", mount_tmp_dir=False)
     assert outcome.state is TryState.SUCCESS, outcome.message
     tls_engine.client.inspect_container(outcome.container_id)
+
+
+def test_an_engine_that_cannot_see_the_temporary_directory_runs_without_it(
+    tls_engine: TlsEngine, tmp_path: Path
+) -> None:
+    outcome = run(
+        tmp_path,
+        docker_url=tls_engine.url,
+        tls_ca_cert=tls_engine.ca,
+        tls_client_cert=tls_engine.cert,
+        tls_client_key=tls_engine.key,
+        host_tmp_dir=tls_engine.hidden,
+        command=["sh", "-c", "echo tmp=[$AIRFLOW_TMP_DIR]"],
+    )
+    assert outcome.state is TryState.SUCCESS, outcome.message
+    assert outcome.xcom == "tmp=[]"
+    log = Path(outcome.log_path).read_text()  # type: ignore[arg-type]
+    assert "WARNING: the engine cannot mount the host folder" in log and "mount_tmp_dir=False" in log
+    assert list(Path(tls_engine.hidden).iterdir()) == []  # the temporary folder was removed again

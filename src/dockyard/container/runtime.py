@@ -454,7 +454,8 @@ class DockerRuntime:
         except docker.errors.ImageNotFound:
             self.pull(spec, say)
             return self._create_once(client, spec, mounts, env)
-        except docker.errors.APIError as exc:
+        except (docker.errors.APIError, ContainerSpecError) as exc:
+            # The engine's refusal names the folder it cannot see, whichever way it was translated.
             if tmp_host is not None and tmp_host in str(exc):
                 # A remote engine (or Docker-in-Docker) cannot see this host's folder: run without it, as Airflow does.
                 say(
