@@ -189,3 +189,34 @@ def test_unknown_things_are_one_clear_error(cli: Cli) -> None:
     )
     assert bad_db.returncode == 1 and "u:***@127.0.0.1:1" in bad_db.stderr and "hunter22" not in bad_db.stderr
     assert "Traceback" not in bad_db.stderr
+
+
+def test_tasks_logs_follow_prints_until_the_try_ends(cli: Cli) -> None:
+    write_dag(
+        cli.dags,
+        "follow",
+        """
+with DAG("follow", start_date=START, schedule=None, default_args=ARGS) as dag:
+    DockerOperator(task_id="slow", command=["sh", "-c", "echo one; sleep 2; echo two"])
+""",
+    )
+    scheduler = subprocess.Popen(
+        [sys.executable, "-m", "dockyard", "scheduler"],
+        env=cli.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        cli("dags", "trigger", "follow", "-r", "followed")
+
+        def started() -> bool:
+            tis = cli.json("tasks", "states-for-dag-run", "follow", "followed")
+            return bool(tis) and tis[0]["state"] == "running"  # type: ignore[index]
+
+        wait_for(started, 60, "the task to start")
+        followed = cli("tasks", "logs", "follow", "followed", "slow", "-f")
+    finally:
+        scheduler.send_signal(signal.SIGTERM)
+        scheduler.communicate(timeout=60)
+    assert " one\n" in followed.stdout and " two\n" in followed.stdout
+    assert "Container exited with code 0" in followed.stdout
