@@ -31,7 +31,6 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import IO, Any
 
 from dockyard import defaults
@@ -757,7 +756,3 @@ def scheduler_running(settings: Settings, store: Store, **kwargs: Any) -> Iterat
         scheduler.stop()
         thread.join(timeout=30)
         scheduler.shutdown()
-
-
-def folder_of(settings: Settings) -> Path:
-    return settings.dags_folder
