@@ -29,6 +29,7 @@ from dockyard.settings import Settings
 from dockyard.store.db import create_db_engine, migrate, safe_url
 from dockyard.store.models import (
     FINISHED_STATES,
+    Base,
     ConnectionModel,
     DagModel,
     DagRunModel,
@@ -602,7 +603,8 @@ class Store:
                 raise NotFoundError(f"no variable {key!r}")
 
     # -- connections (already encrypted by dockyard.connections) --------------------------------
-    def put_connection(self, row: ConnectionModel, *, replace: bool = False) -> None:
+    def _put(self, row: Base, *, replace: bool, exists: str) -> None:
+        """Insert ``row`` (or replace the row with its key); an existing key is a ConflictError saying ``exists``."""
         try:
             with self.session() as s:
                 if replace:
@@ -610,9 +612,14 @@ class Store:
                 else:
                     s.add(row)
         except sa.exc.IntegrityError as exc:
-            raise ConflictError(
-                f"connection {row.conn_id!r} exists already; delete it first or choose another conn_id"
-            ) from exc
+            raise ConflictError(exists) from exc
+
+    def put_connection(self, row: ConnectionModel, *, replace: bool = False) -> None:
+        self._put(
+            row,
+            replace=replace,
+            exists=f"connection {row.conn_id!r} exists already; delete it first or choose another conn_id",
+        )
 
     def get_connection(self, conn_id: str) -> ConnectionModel | None:
         with self.session() as s:
@@ -628,14 +635,7 @@ class Store:
 
     # -- users ----------------------------------------------------------------------------------
     def put_user(self, row: UserModel, *, replace: bool = False) -> None:
-        try:
-            with self.session() as s:
-                if replace:
-                    s.merge(row)
-                else:
-                    s.add(row)
-        except sa.exc.IntegrityError as exc:
-            raise ConflictError(f"user {row.username!r} exists already") from exc
+        self._put(row, replace=replace, exists=f"user {row.username!r} exists already")
 
     def get_user(self, username: str) -> UserModel | None:
         with self.session() as s:
