@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 
@@ -10,7 +11,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from dockyard.errors import ConfigError
 from dockyard.store import Store, utcnow
-from dockyard.store.models import UserModel
+from dockyard.store.models import ApiTokenModel, UserModel
 
 ROLES = ("admin", "viewer")
 """admin: everything; viewer: read DAGs, runs, logs and variables, but not connections, and change nothing."""
@@ -60,6 +61,21 @@ def authenticate(store: Store, username: str, password: str) -> UserModel | None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return None
     return row
+
+
+def create_token(store: Store, username: str, description: str | None = None) -> str:
+    """A new bearer token for ``username`` (returned once; only its digest is stored)."""
+    if store.get_user(username) is None:
+        raise ConfigError(f"no user {username!r}; create it first with `dockyard users create`")
+    token = "dky_" + secrets.token_urlsafe(32)
+    store.add_token(
+        ApiTokenModel(digest=token_digest(token), username=username, description=description, created_at=utcnow())
+    )
+    return token
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def random_password() -> str:

@@ -189,3 +189,17 @@ def test_only_success_or_failed_can_be_set(site: Site) -> None:
     wait_for_run(site, "web_demo", "states")
     bad = site.api("PATCH", "/dags/web_demo/dagRuns/states/taskInstances/first", json={"new_state": "running"})
     assert bad.status_code == 400 and "new_state must be one of success, failed" in bad.json()["detail"]
+
+
+def test_bearer_tokens(site: Site) -> None:
+    from dockyard.users import create_token
+
+    token = create_token(site.store, VIEWER[0], "a script")
+    ok = site.api("GET", "/dags", auth=None, headers={"Authorization": f"Bearer {token}"})
+    assert ok.status_code == 200 and ok.json()["total_entries"] == 2
+    refused = site.api(
+        "PATCH", "/dags/web_demo", auth=None, json={"is_paused": True}, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert refused.status_code == 403  # the token acts as its user: a viewer
+    wrong = site.api("GET", "/dags", auth=None, headers={"Authorization": "Bearer dky_not-a-token"})
+    assert wrong.status_code == 401

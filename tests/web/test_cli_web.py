@@ -51,6 +51,10 @@ def test_users_commands(tmp_path: Path) -> None:
     assert bad_role.returncode == 2 and "'root' is not one of 'admin', 'viewer'" in bad_role.stderr
     again = cli("create", "--username", "dora", "--password", "dora-pass-456", "--role", "viewer")
     assert again.returncode == 1 and "user 'dora' exists already" in again.stderr
+    token = cli("token", "--username", "dora", "--description", "ci").stdout.strip()
+    assert token.startswith("dky_") and len(token) > 40
+    missing = cli("token", "--username", "nobody")
+    assert missing.returncode == 1 and "no user 'nobody'" in missing.stderr
     assert cli("delete", "--username", "dora").returncode == 0
 
 

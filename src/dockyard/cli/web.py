@@ -47,6 +47,18 @@ def users_create(
     click.echo(f"User {username} created ({role}).")
 
 
+@users.command("token")
+@click.option("-u", "--username", required=True)
+@click.option("-d", "--description", help="What the token is for.")
+@click.pass_obj
+@friendly
+def users_token(settings: Settings, username: str, description: str | None) -> None:
+    """Make an API token for a user: send it as `Authorization: Bearer TOKEN`. It is printed only this once."""
+    from dockyard.users import create_token
+
+    click.echo(create_token(open_store(settings), username, description))
+
+
 @users.command("list")
 @output_option
 @click.pass_obj

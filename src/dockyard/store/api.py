@@ -29,6 +29,7 @@ from dockyard.settings import Settings
 from dockyard.store.db import create_db_engine, migrate, safe_url
 from dockyard.store.models import (
     FINISHED_STATES,
+    ApiTokenModel,
     Base,
     ConnectionModel,
     DagModel,
@@ -649,6 +650,14 @@ class Store:
         with self.session() as s:
             if s.execute(sa.delete(UserModel).where(UserModel.username == username)).rowcount == 0:  # type: ignore[attr-defined]
                 raise NotFoundError(f"no user {username!r}")
+
+    def add_token(self, row: ApiTokenModel) -> None:
+        self._put(row, replace=False, exists="that token exists already")
+
+    def user_of_token(self, digest: str) -> UserModel | None:
+        with self.session() as s:
+            token = s.get(ApiTokenModel, digest)
+            return None if token is None else s.get(UserModel, token.username)
 
     def get_meta(self, key: str) -> str | None:
         with self.session() as s:

@@ -245,6 +245,17 @@ class UserModel(Base):
     created_at: Mapped[dt.datetime]
 
 
+class ApiTokenModel(Base):
+    """A bearer token of a user; only its SHA-256 digest is kept (the token itself is shown once)."""
+
+    __tablename__ = "api_token"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    username: Mapped[str] = mapped_column(String(250))
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime]
+
+
 class MetaModel(Base):
     """Facts about this installation, such as its ``instance_id`` (a label on every container it starts)."""
 

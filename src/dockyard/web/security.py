@@ -17,7 +17,7 @@ from starlette.responses import Response
 
 from dockyard.store import Store
 from dockyard.store.models import UserModel
-from dockyard.users import authenticate
+from dockyard.users import authenticate, token_digest
 
 SECRET_FILE = "webserver_secret_key"
 HEADERS = {
@@ -51,7 +51,10 @@ class SecurityHeaders(BaseHTTPMiddleware):
 
 
 def basic_user(store: Store, request: Request) -> UserModel | None:
+    """The user of an ``Authorization: Basic`` or ``Authorization: Bearer <token>`` header."""
     header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return store.user_of_token(token_digest(header[7:].strip()))
     if not header.lower().startswith("basic "):
         return None
     try:
