@@ -22,13 +22,15 @@ UTC = dt.timezone.utc
 
 
 @pytest.fixture
-def env(tmp_path: Path, engine: docker.APIClient) -> Iterator[tuple[Settings, Store]]:
+def env(tmp_path: Path, engine: docker.APIClient, database_url: str) -> Iterator[tuple[Settings, Store]]:
+    """Settings and a store for one scheduler test, on SQLite and again on PostgreSQL."""
     settings = Settings.from_env(
         {
             "DOCKYARD_HOME": str(tmp_path / "home"),
             "DOCKYARD_DAGS_FOLDER": str(tmp_path / "dags"),
             "DOCKYARD_PARALLELISM": "4",
             "DOCKYARD_STOP_GRACE_SECONDS": "1",
+            "DOCKYARD_DATABASE_URL": database_url,
         }
     )
     (tmp_path / "dags").mkdir()
@@ -164,7 +166,7 @@ with DAG("slow", start_date=START, schedule=None, default_args=ARGS) as dag:
     run_id = run_once(settings, store, "slow")
     [attempt] = store.list_tries("slow", run_id, "slow")
     assert attempt.state == "failed" and "execution_timeout of 1 s" in (attempt.error or "")
-    assert [c["State"] for c in labelled(engine, dag_id="slow")] == ["exited"]
+    assert [c["State"] for c in labelled(engine, dag_id="slow", instance=store.instance_id())] == ["exited"]
 
 
 def test_scheduled_runs_catch_up_with_their_dates(env: tuple[Settings, Store]) -> None:
@@ -245,10 +247,15 @@ with DAG("stopme", start_date=START, schedule=None, default_args=ARGS) as dag:
     )
     with scheduler_running(settings, store) as scheduler:
         run = trigger_run(settings, store, scheduler.dags["stopme"])
-        wait_for(lambda: [c for c in labelled(engine, dag_id="stopme") if c["State"] == "running"], 60, "the container")
+        instance = store.instance_id()
+
+        def running() -> list[dict[str, object]]:
+            return [c for c in labelled(engine, dag_id="stopme", instance=instance) if c["State"] == "running"]
+
+        wait_for(running, 60, "the container")
         store.set_ti_state("stopme", run.run_id, ["long"], TaskState.FAILED)
         scheduler.wake.set()
-        wait_for(lambda: not [c for c in labelled(engine, dag_id="stopme") if c["State"] == "running"], 30, "the stop")
+        wait_for(lambda: not running(), 30, "the stop")
         wait_for(lambda: finished(store, "stopme", run.run_id), 30, "the run to end")
     assert store.get_task_instance("stopme", run.run_id, "long").state == "failed"
     assert store.get_task_instance("stopme", run.run_id, "long").try_number == 1  # stopped by a person: no retry
@@ -283,3 +290,85 @@ with DAG("typed", start_date=START, schedule=None, params={"n": Param(1, type="i
         trigger_run(settings, store, scheduler.dags["typed"], conf={"n": 0})
     assert store.list_runs("typed") == []
     scheduler.shutdown()
+
+
+def test_depends_on_past_waits_for_the_previous_run(env: tuple[Settings, Store]) -> None:
+    settings, store = env
+    write_dag(
+        settings.dags_folder,
+        "past",
+        """
+with DAG("past", start_date=START, schedule=None, default_args=ARGS) as dag:
+    DockerOperator(task_id="step", depends_on_past=True,
+                   command=["sh", "-c", "test {{ params.get('fail', 0) }} = 0"])
+""",
+    )
+    with scheduler_running(settings, store) as scheduler:
+        dag = scheduler.dags["past"]
+        first = trigger_run(settings, store, dag, conf={"fail": 1}, logical_date=dt.datetime(2024, 1, 1, tzinfo=UTC))
+        wait_for(lambda: finished(store, "past", first.run_id), 60, "the first run")
+        second = trigger_run(settings, store, dag, logical_date=dt.datetime(2024, 1, 2, tzinfo=UTC))
+        wait_for(lambda: store.get_run("past", second.run_id).state == "running", 30, "the second run to start")
+        import time
+
+        time.sleep(3)  # several scheduler passes: the step must keep waiting for its failed predecessor
+        assert states(store, "past", second.run_id) == {"step": None}
+        store.set_ti_state("past", first.run_id, ["step"], TaskState.SUCCESS)
+        scheduler.wake.set()
+        wait_for(lambda: finished(store, "past", second.run_id), 60, "the second run")
+    assert states(store, "past", second.run_id) == {"step": "success"}
+
+
+def test_max_active_runs_and_callbacks(env: tuple[Settings, Store], tmp_path: Path) -> None:
+    settings, store = env
+    calls = tmp_path / "calls.txt"
+    write_dag(
+        settings.dags_folder,
+        "one_at_a_time",
+        f'''
+def note(what):
+    def callback(context):
+        with open("{calls}", "a") as handle:
+            task = context.get("task")
+            handle.write(f"{{what}} {{context['run_id']}} {{task.task_id if task else '-'}}\\n")
+    return callback
+
+with DAG("one_at_a_time", start_date=START, schedule=None, default_args=ARGS, max_active_runs=1,
+         on_success_callback=note("dag-success"), on_failure_callback=note("dag-failure")) as dag:
+    DockerOperator(task_id="work", command=["sh", "-c", "sleep 1; test {{{{ params.get('fail', 0) }}}} = 0"],
+                   on_success_callback=note("task-success"), on_failure_callback=note("task-failure"))
+''',
+    )
+    seen_running: list[int] = []
+    with scheduler_running(settings, store) as scheduler:
+        dag = scheduler.dags["one_at_a_time"]
+        runs = [
+            trigger_run(
+                settings,
+                store,
+                dag,
+                conf={"fail": int(i == 2)},
+                run_id=f"r{i}",
+                logical_date=dt.datetime(2024, 1, 1 + i, tzinfo=UTC),
+            )
+            for i in range(3)
+        ]
+
+        def all_done() -> bool:
+            seen_running.append(len(store.list_runs("one_at_a_time", states=["running"])))
+            return all(finished(store, "one_at_a_time", r.run_id) for r in runs)
+
+        wait_for(all_done, 90, "three runs")
+    assert max(seen_running) == 1
+    assert [store.get_run("one_at_a_time", f"r{i}").state for i in range(3)] == ["success", "success", "failed"]
+    lines = calls.read_text().splitlines()
+    assert sorted(lines) == sorted(
+        [
+            "task-success r0 work",
+            "dag-success r0 -",
+            "task-success r1 work",
+            "dag-success r1 -",
+            "task-failure r2 work",
+            "dag-failure r2 -",
+        ]
+    )
