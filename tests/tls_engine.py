@@ -36,6 +36,16 @@ class TlsEngine:
     """A folder of this machine that the engine cannot see (it has its own empty tmpfs there), like a
     host folder a remote engine has no access to."""
 
+    def options(self, **overrides: object) -> dict[str, object]:
+        """The task options that reach this engine with good certificates (``overrides`` replace some)."""
+        return {
+            "docker_url": self.url,
+            "tls_ca_cert": self.ca,
+            "tls_client_cert": self.cert,
+            "tls_client_key": self.key,
+            **overrides,
+        }
+
 
 def _openssl(*args: str, cwd: Path) -> None:
     subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)

@@ -39,10 +39,7 @@ def test_good_certificates_run_the_task_on_the_remote_engine(
 ) -> None:
     outcome = run(
         tmp_path,
-        docker_url=tls_engine.url,
-        tls_ca_cert=tls_engine.ca,
-        tls_client_cert=tls_engine.cert,
-        tls_client_key=tls_engine.key,
+        **tls_engine.options(),
         hostname="on-the-tls-engine",
         mount_tmp_dir=False,
     )
@@ -54,13 +51,7 @@ def test_good_certificates_run_the_task_on_the_remote_engine(
 
 
 def test_tls_hostname_is_honoured(tls_engine: TlsEngine, tmp_path: Path) -> None:
-    tls = {
-        "docker_url": tls_engine.url,
-        "tls_ca_cert": tls_engine.ca,
-        "tls_client_cert": tls_engine.cert,
-        "tls_client_key": tls_engine.key,
-        "mount_tmp_dir": False,
-    }
+    tls = tls_engine.options(mount_tmp_dir=False)
     assert run(tmp_path, tls_hostname="localhost", **tls).state is TryState.SUCCESS
     wrong = run(tmp_path, tls_hostname="wrong.example.com", **tls)
     assert isinstance(wrong.error, EngineUnreachableError)
@@ -71,10 +62,7 @@ def test_tls_hostname_is_honoured(tls_engine: TlsEngine, tmp_path: Path) -> None
 def test_a_wrong_ca_fails_clearly(tls_engine: TlsEngine, tmp_path: Path) -> None:
     outcome = run(
         tmp_path,
-        docker_url=tls_engine.url,
-        tls_ca_cert=tls_engine.other_ca,
-        tls_client_cert=tls_engine.cert,
-        tls_client_key=tls_engine.key,
+        **tls_engine.options(tls_ca_cert=tls_engine.other_ca),
         mount_tmp_dir=False,
     )
     assert outcome.state is TryState.FAILED
@@ -85,10 +73,7 @@ def test_a_wrong_ca_fails_clearly(tls_engine: TlsEngine, tmp_path: Path) -> None
 def test_missing_certificate_files_are_named(tls_engine: TlsEngine, tmp_path: Path) -> None:
     outcome = run(
         tmp_path,
-        docker_url=tls_engine.url,
-        tls_ca_cert=tls_engine.ca,
-        tls_client_cert="/nope/cert.pem",
-        tls_client_key=tls_engine.key,
+        **tls_engine.options(tls_client_cert="/nope/cert.pem"),
         mount_tmp_dir=False,
     )
     assert outcome.state is TryState.FAILED
@@ -98,12 +83,7 @@ def test_missing_certificate_files_are_named(tls_engine: TlsEngine, tmp_path: Pa
 def test_a_connection_can_name_the_engine(tls_engine: TlsEngine, tmp_path: Path) -> None:
     settings = Settings.from_env({"DOCKYARD_HOME": str(tmp_path)})
     store = Store.open(settings)
-    extra = {
-        "docker_url": tls_engine.url,
-        "tls_ca_cert": tls_engine.ca,
-        "tls_client_cert": tls_engine.cert,
-        "tls_client_key": tls_engine.key,
-    }
+    extra = tls_engine.options()
     Connections(settings, store).add(Connection(conn_id="remote", conn_type="docker", extra=json.dumps(extra)))
     store.close()
     outcome = run(tmp_path, docker_conn_id="remote", mount_tmp_dir=False)
@@ -116,10 +96,7 @@ def test_an_engine_that_cannot_see_the_temporary_directory_runs_without_it(
 ) -> None:
     outcome = run(
         tmp_path,
-        docker_url=tls_engine.url,
-        tls_ca_cert=tls_engine.ca,
-        tls_client_cert=tls_engine.cert,
-        tls_client_key=tls_engine.key,
+        **tls_engine.options(),
         host_tmp_dir=tls_engine.hidden,
         command=["sh", "-c", "echo tmp=[$AIRFLOW_TMP_DIR]"],
     )

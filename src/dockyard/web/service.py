@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import threading
 import time
@@ -96,5 +97,5 @@ class Service:
         if replace and conn.password is None:
             existing = self.connections.find(conn.conn_id)
             if existing is not None:  # a form that leaves the password empty keeps the stored one
-                conn = Connection(**{**conn.__dict__, "password": existing.password})
+                conn = dataclasses.replace(conn, password=existing.password)
         self.connections.add(conn, replace=replace)
