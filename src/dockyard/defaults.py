@@ -54,3 +54,19 @@ DEFAULT_LOG_FLUSH_SECONDS = 0.5
 
 MASK = "***"
 """What a secret is replaced by wherever a person could read it."""
+
+DEFAULT_DAG_FILE_PROCESSOR_TIMEOUT = 30
+"""Seconds one DAG file may take to import before it is stopped and reported (Airflow's
+``dagbag_import_timeout``)."""
+
+DEFAULT_DAG_PROCESSOR_PROCESSES = 2
+"""DAG files parsed at once, each in a child process of its own (Airflow's ``parsing_processes``)."""
+
+DEFAULT_DAG_FILE_MEMORY_MB = 1024
+"""Address space one DAG file's import may use before it fails as an import error."""
+
+DEFAULT_SCHEDULER_HEALTH_SECONDS = 30
+"""A scheduler whose last successful pass is older than this is reported unhealthy."""
+
+DEFAULT_DAG_PROCESSOR_BATCH = 50
+"""DAG files one parsing child imports one after another (a child per file would cost a fork each)."""

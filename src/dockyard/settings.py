@@ -60,6 +60,15 @@ class Settings:
     engine_env: Mapping[str, str] = field(default_factory=dict)
     """Process environment handed to templates and to connections by environment variable."""
 
+    dag_file_processor_timeout: int = defaults.DEFAULT_DAG_FILE_PROCESSOR_TIMEOUT
+    """``DOCKYARD_DAG_FILE_PROCESSOR_TIMEOUT``: seconds one DAG file may take to import (then it is an import error)."""
+
+    dag_processor_processes: int = defaults.DEFAULT_DAG_PROCESSOR_PROCESSES
+    """``DOCKYARD_DAG_PROCESSOR_PROCESSES``: DAG files parsed at once, each in its own child process."""
+
+    dag_file_memory_mb: int = defaults.DEFAULT_DAG_FILE_MEMORY_MB
+    """``DOCKYARD_DAG_FILE_MEMORY_MB``: memory one DAG file's import may use (then it is an import error)."""
+
     example_dags_folder: Path | None = None
     """The example DAGs shipped with dockyard (used by ``standalone`` when no DAG folder exists)."""
 
@@ -90,6 +99,15 @@ class Settings:
         parallelism = _whole_number(env, "DOCKYARD_PARALLELISM", defaults.DEFAULT_PARALLELISM, minimum=1)
         database_url = env.get("DOCKYARD_DATABASE_URL") or f"sqlite:///{home / 'dockyard.db'}"
         return cls(
+            dag_file_processor_timeout=_whole_number(
+                env, "DOCKYARD_DAG_FILE_PROCESSOR_TIMEOUT", defaults.DEFAULT_DAG_FILE_PROCESSOR_TIMEOUT, minimum=1
+            ),
+            dag_processor_processes=_whole_number(
+                env, "DOCKYARD_DAG_PROCESSOR_PROCESSES", defaults.DEFAULT_DAG_PROCESSOR_PROCESSES, minimum=1
+            ),
+            dag_file_memory_mb=_whole_number(
+                env, "DOCKYARD_DAG_FILE_MEMORY_MB", defaults.DEFAULT_DAG_FILE_MEMORY_MB, minimum=64
+            ),
             example_dags_folder=_example_dags(),
             home=home,
             database_url=database_url,

@@ -259,3 +259,54 @@ def timetable_for(schedule: Any, start_date: dt.datetime | None = None) -> Timet
     raise DagDefinitionError(
         f"schedule {schedule!r} is not understood; use a cron string, a preset like @daily, a timedelta or None"
     )
+
+
+def _zone_name(zone: dt.tzinfo) -> str | int:
+    key = getattr(zone, "key", None) or getattr(zone, "name", None)
+    if isinstance(key, str):
+        return key
+    offset = zone.utcoffset(None)
+    return int(offset.total_seconds()) if offset is not None else "UTC"
+
+
+def _zone(name: str | int) -> dt.tzinfo:
+    if isinstance(name, int):
+        return dt.timezone(dt.timedelta(seconds=name))
+    if name == "UTC":
+        return UTC
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(name)
+
+
+def serialize_timetable(table: Timetable) -> dict[str, Any]:
+    """The timetable as JSON, so the scheduler rebuilds it from the store without importing the DAG file."""
+    if isinstance(table, CronTimetable):
+        return {
+            "type": "cron",
+            "expression": table.expression,
+            "timezone": _zone_name(table.timezone),
+            "description": table.description,
+        }
+    if isinstance(table, DeltaTimetable):
+        anchor = table.anchor.isoformat() if table.anchor else None
+        return {"type": "delta", "seconds": table.delta.total_seconds(), "anchor": anchor}
+    if isinstance(table, OnceTimetable):
+        return {"type": "once"}
+    if type(table) is NullTimetable:
+        return {"type": "null"}
+    raise DagDefinitionError(f"the timetable {type(table).__name__} cannot be stored; use a cron string or a timedelta")
+
+
+def deserialize_timetable(data: dict[str, Any]) -> Timetable:
+    """The inverse of :func:`serialize_timetable`."""
+    kind = data.get("type")
+    if kind == "cron":
+        return CronTimetable(data["expression"], _zone(data["timezone"]), description=data.get("description"))
+    if kind == "delta":
+        table = DeltaTimetable(dt.timedelta(seconds=data["seconds"]))
+        table.anchor = dt.datetime.fromisoformat(data["anchor"]) if data.get("anchor") else None
+        return table
+    if kind == "once":
+        return OnceTimetable()
+    return NullTimetable()

@@ -204,14 +204,15 @@ def _serve(settings: Settings, stop_running: bool) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     store = open_store(settings)
     scheduler = Scheduler(settings, store)
-    scheduler.start()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         click.echo(f"Received signal {signum}: shutting down.", err=True)
         scheduler.stop()
 
+    # Before the first parse: a DAG file that hangs must not keep SIGTERM from stopping us.
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    scheduler.start()
     click.echo(
         f"Scheduler running on {settings.dags_folder} with {safe_url(settings.database_url)} "
         f"(parallelism {settings.parallelism}). Ctrl-C stops it.",
@@ -270,8 +271,20 @@ def standalone_command(settings: Settings, stop_running: bool, no_webserver: boo
             handle.write(password + "\n")
         click.secho(f"Created user admin with password {password} (also in {path})", fg="green", err=True)
     scheduler = Scheduler(settings, store)
-    scheduler.start()
-    thread = threading.Thread(target=scheduler.serve_forever, name="dockyard-scheduler", daemon=True)
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:  # until the web server takes the signals over
+        scheduler.stop()
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, on_signal)
+
+    scheduler.start(load=False)
+
+    def serve() -> None:
+        scheduler.load()  # the first parse runs here, so the web server answers meanwhile
+        scheduler.serve_forever()
+
+    thread = threading.Thread(target=serve, name="dockyard-scheduler", daemon=True)
     thread.start()
     click.echo(
         f"dockyard standalone: web UI on http://{settings.web_host}:{settings.web_port}, scheduler on "

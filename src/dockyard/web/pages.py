@@ -14,9 +14,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from dockyard.connections import Connection
-from dockyard.dag import DAG
 from dockyard.errors import DockyardError, InvalidConnectionError, InvalidParamsError
 from dockyard.params import Param
+from dockyard.serialized import SerializedDag
 from dockyard.store.models import UserModel
 from dockyard.users import authenticate
 from dockyard.web.security import check_csrf, csrf_token, require_admin, session_user
@@ -153,9 +153,9 @@ def graph_svg(structure: dict[str, Any], states: dict[str, str | None], link: st
     return "".join(parts)
 
 
-def param_fields(dag: DAG) -> list[dict[str, Any]]:
+def param_fields(dag: SerializedDag) -> list[dict[str, Any]]:
     fields = []
-    for name, value in dag.params.items():
+    for name, value in dag.param_objects().items():
         param = value if isinstance(value, Param) else Param(value)
         kind = param.schema.get("type", "string")
         kind = kind if isinstance(kind, str) else kind[0]
