@@ -21,12 +21,14 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from dockyard import timetables
 from dockyard.dag import DAG
 from dockyard.errors import DagDefinitionError, DockyardError, TaskSkipped
 from dockyard.operators.base import BaseOperator, EmptyOperator, TriggerRule, chain, cross_downstream
 from dockyard.operators.docker import DockerOperator
 from dockyard.params import Param
 from dockyard.taskgroup import TaskGroup
+from dockyard.timetable import DagRunInfo, DataInterval, TimeRestriction, Timetable
 
 _sources: dict[str, Callable[[str], Any]] = {}
 
@@ -194,6 +196,28 @@ MODULES: dict[str, dict[str, Any]] = {
     "airflow.utils.task_group": {"TaskGroup": TaskGroup},
     "airflow.utils.helpers": {"chain": chain, "cross_downstream": cross_downstream},
     "airflow.exceptions": {"AirflowException": AirflowException, "AirflowSkipException": AirflowSkipException},
+    "airflow.timetables": {},
+    "airflow.timetables.base": {
+        "Timetable": Timetable,
+        "DataInterval": DataInterval,
+        "DagRunInfo": DagRunInfo,
+        "TimeRestriction": TimeRestriction,
+    },
+    "airflow.timetables.interval": {
+        "CronDataIntervalTimetable": timetables.CronDataIntervalTimetable,
+        "DeltaDataIntervalTimetable": timetables.DeltaDataIntervalTimetable,
+    },
+    "airflow.timetables.trigger": {
+        "CronTriggerTimetable": timetables.CronTriggerTimetable,
+        "DeltaTriggerTimetable": timetables.DeltaTriggerTimetable,
+        "MultipleCronTriggerTimetable": timetables.MultipleCronTriggerTimetable,
+    },
+    "airflow.timetables.events": {"EventsTimetable": timetables.EventsTimetable},
+    "airflow.timetables.simple": {
+        "NullTimetable": timetables.NullTimetable,
+        "OnceTimetable": timetables.OnceTimetable,
+        "ContinuousTimetable": timetables.ContinuousTimetable,
+    },
     "airflow.hooks": {},
     "airflow.hooks.base": {"BaseHook": BaseHook},
     "airflow.hooks.base_hook": {"BaseHook": BaseHook},
