@@ -127,6 +127,7 @@ def capture_context() -> dict[str, Any]:
             dag_run.queued_at = pendulum.parse(queued_at)
             session.flush()
         if name == "previous_success":
+            out["runs"][name] = run
             continue
         with create_session() as session:
             ti = session.query(TaskInstance).filter_by(dag_id=dag_id, run_id=run["run_id"], task_id="t").one()
