@@ -27,6 +27,7 @@ from urllib.parse import quote
 
 import jinja2
 import jinja2.nativetypes
+import jinja2.sandbox
 import pendulum
 
 from dockyard.errors import DockyardError, TemplateError
@@ -341,7 +342,8 @@ def build_context(
         "try_number": try_number,
         "task_reschedule_count": 0,
     }
-    context.update(dag.user_defined_macros)
+    for name, value in dag.user_defined_macros.items():
+        context.setdefault(name, value)  # Airflow's context names win over user macros of the same name
     context.update({k: v for k, v in (extra or {}).items() if k not in NEIGHBOUR_NAMES})
     context.update(neighbour_dates(prev, nxt))
     return context
@@ -379,16 +381,30 @@ def variables_namespace(getter: Callable[[str], str | None]) -> SimpleNamespace:
     return SimpleNamespace(value=VariableAccessor(getter), json=VariableAccessor(getter, as_json=True))
 
 
+class SandboxedEnvironment(jinja2.sandbox.SandboxedEnvironment):
+    """Airflow's default template environment: sandboxed, but ``_``-prefixed attributes stay readable."""
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        return not jinja2.sandbox.is_internal_attribute(obj, attr)
+
+
 def make_environment(dag: DAG, searchpath: list[str]) -> jinja2.Environment:
-    """The Jinja environment of a DAG: its folder and ``template_searchpath``, its macros and filters."""
-    cls = jinja2.nativetypes.NativeEnvironment if dag.render_template_as_native_obj else jinja2.Environment
-    env = cls(
-        loader=jinja2.FileSystemLoader(searchpath + dag.template_searchpath),
-        undefined=dag.template_undefined,
-        extensions=["jinja2.ext.do"],
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
+    """The Jinja environment of a DAG, as Airflow builds it: its folder and ``template_searchpath``, its
+    macros and filters, ``jinja_environment_kwargs``; sandboxed, or native Python values with
+    ``render_template_as_native_obj=True`` (``"{{ [1, 2] }}"`` renders the list, not its text)."""
+    options: dict[str, Any] = {
+        "loader": jinja2.FileSystemLoader(searchpath + dag.template_searchpath),
+        "undefined": dag.template_undefined,
+        "extensions": ["jinja2.ext.do"],
+        "cache_size": 0,
+    }
+    options.update(getattr(dag, "jinja_environment_kwargs", None) or {})
+    env: jinja2.Environment
+    if dag.render_template_as_native_obj:
+        env = jinja2.nativetypes.NativeEnvironment(**options)
+    else:
+        env = SandboxedEnvironment(**options)
+    env.globals.update(dag.user_defined_macros)
     env.filters.update(FILTERS)
     env.filters.update(dag.user_defined_filters)
     return env

@@ -310,8 +310,11 @@ def serialize_timetable(tt: Timetable) -> dict[str, Any]:
 
     cls = type(tt)
     name = cls.__name__ if BUILT_IN.get(cls.__name__) is cls else f"{cls.__module__}.{cls.__qualname__}"
-    if "<locals>" in name:
-        raise DagDefinitionError(f"timetable class {name!r} is defined inside a function; define it in a module")
+    if "<locals>" in name or cls.__module__.startswith(("dockyard_dag_", "__main__")):
+        raise DagDefinitionError(
+            f"timetable class {cls.__qualname__!r} is defined in the DAG file (or inside a function); define it in "
+            "a module next to the DAG files or in an installed package, so the scheduler can import it"
+        )
     return {"type": name, "data": tt.serialize()}
 
 
