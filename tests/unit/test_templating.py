@@ -23,6 +23,7 @@ from dockyard.templating import (
     ds_add,
     ds_format,
     make_environment,
+    neighbour_dates,
     render_fields,
     variables_namespace,
 )
@@ -222,6 +223,12 @@ def test_manual_runs_have_their_own_date_as_next_and_previous() -> None:
     assert context["next_ds"] == context["prev_ds"] == context["ds"] == "2024-03-11"
     _, scheduled = context_for("scheduled")
     assert (scheduled["prev_ds"], scheduled["next_ds"]) == ("2024-03-09", "2024-03-11")
+    # Neighbour dates handed in from outside cannot contradict the run's type.
+    with DAG("d", start_date=WHEN, schedule="@daily") as dag:
+        task = DockerOperator(task_id="t", image="i")
+    stale = neighbour_dates(WHEN - dt.timedelta(days=1), WHEN + dt.timedelta(days=1))
+    manual = build_context(dag=dag, task=task, logical_date=WHEN, run_id="manual__x", ti=_ti(dag, task), extra=stale)
+    assert manual["next_ds"] == manual["prev_ds"] == "2024-02-29"
 
 
 def test_airflow_3_names_and_templates_dict() -> None:
