@@ -140,7 +140,9 @@ class DAG:
                 raise DagDefinitionError(f"DAG {dag_id!r}: give 'schedule' or 'schedule_interval', not both")
             kwargs["schedule"] = kwargs.pop("schedule_interval")
         self.description: str | None = kwargs.get("description")
-        self.schedule: Any = kwargs.get("schedule")
+        if "timetable" in kwargs and "schedule" in kwargs:
+            raise DagDefinitionError(f"DAG {dag_id!r}: give 'schedule' or 'timetable', not both")
+        self.schedule: Any = kwargs.get("schedule", kwargs.get("timetable"))
         self.start_date = as_utc(kwargs.get("start_date"))
         self.end_date = as_utc(kwargs.get("end_date"))
         self.default_args: dict[str, Any] = dict(kwargs.get("default_args") or {})
@@ -158,6 +160,7 @@ class DAG:
         self.user_defined_macros: dict[str, Any] = dict(kwargs.get("user_defined_macros") or {})
         self.user_defined_filters: dict[str, Callable[..., Any]] = dict(kwargs.get("user_defined_filters") or {})
         self.render_template_as_native_obj: bool = bool(kwargs.get("render_template_as_native_obj", False))
+        self.jinja_environment_kwargs: dict[str, Any] = dict(kwargs.get("jinja_environment_kwargs") or {})
         self.on_success_callback = kwargs.get("on_success_callback")
         self.on_failure_callback = kwargs.get("on_failure_callback")
         self.fileloc: str | None = kwargs.get("fileloc")
@@ -171,6 +174,14 @@ class DAG:
             )
         if self.start_date is None and "start_date" in self.default_args:
             self.start_date = as_utc(self.default_args["start_date"])
+        from dockyard.timetable import timetable_for
+
+        try:  # a schedule dockyard cannot build fails where the DAG is created, naming the DAG
+            limit = timetable_for(self.schedule, self.start_date).active_runs_limit
+        except DagDefinitionError as exc:
+            raise DagDefinitionError(f"DAG {dag_id!r}: {exc}") from None
+        if limit is not None and self.max_active_runs > limit:
+            self.max_active_runs = limit  # e.g. @continuous: one run at a time, as in Airflow
 
     def __repr__(self) -> str:
         return f"<DAG {self.dag_id}>"

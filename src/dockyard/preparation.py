@@ -46,26 +46,46 @@ class TryContext:
     params: dict[str, Any] | None = None
     conf: dict[str, Any] | None = None
     data_interval: tuple[dt.datetime, dt.datetime] | None = None
-    prev_logical_date: dt.datetime | None = None
-    next_logical_date: dt.datetime | None = None
+    run: dict[str, Any] = field(default_factory=dict)
+    """The run's facts for ``{{ dag_run.* }}`` (:class:`~dockyard.templating.RunFacts`' fields)."""
+    attempt: dict[str, Any] = field(default_factory=dict)
+    """The try's facts for ``{{ ti.* }}`` (:class:`~dockyard.templating.TryFacts`' fields)."""
+    previous_success: dict[str, Any] | None = None
+    """The latest successful earlier run (:class:`~dockyard.templating.PreviousRun`' fields)."""
+    test_mode: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        for name in ("logical_date", "prev_logical_date", "next_logical_date"):
-            data[name] = data[name].isoformat() if data[name] else None
-        if self.data_interval is not None:
-            data["data_interval"] = [d.isoformat() for d in self.data_interval]
-        return data
+        return dict(_encode(asdict(self)))
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TryContext:
-        values = dict(data)
-        for name in ("logical_date", "prev_logical_date", "next_logical_date"):
-            values[name] = dt.datetime.fromisoformat(values[name]) if values.get(name) else None
+        values = _decode(data)
         if values.get("data_interval"):
-            start, end = values["data_interval"]
-            values["data_interval"] = (dt.datetime.fromisoformat(start), dt.datetime.fromisoformat(end))
+            values["data_interval"] = tuple(values["data_interval"])
+        if values.get("previous_success") and values["previous_success"].get("data_interval"):
+            values["previous_success"]["data_interval"] = tuple(values["previous_success"]["data_interval"])
         return cls(**values)
+
+
+def _encode(value: Any) -> Any:
+    """Dates as ``{"$date": iso}``, so they come back as dates (the rest is plain JSON)."""
+    if isinstance(value, dt.datetime):
+        return {"$date": value.isoformat()}
+    if isinstance(value, dict):
+        return {k: _encode(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_encode(v) for v in value]
+    return value
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"$date"}:
+            return dt.datetime.fromisoformat(value["$date"])
+        return {k: _decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    return value
 
 
 @dataclass
@@ -130,13 +150,22 @@ def prepare(
     xcom_lookup: XComLookup | None = None,
     variables: Callable[[str], str | None] | None = None,
     connections: Any = None,
+    config: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> PreparedTry:
     """Render ``task``'s templates for this try and return its container options (or ``empty``)."""
     from dockyard.connections import ConnectionAccessor
     from dockyard.execution import TaskTry
     from dockyard.operators.base import EmptyOperator
     from dockyard.operators.docker import DockerOperator
-    from dockyard.templating import build_context, make_environment, neighbour_dates, render_fields, variables_namespace
+    from dockyard.templating import (
+        PreviousRun,
+        RunFacts,
+        TryFacts,
+        build_context,
+        make_environment,
+        render_fields,
+        variables_namespace,
+    )
 
     if isinstance(task, EmptyOperator):
         return PreparedTry(kind="empty")
@@ -158,7 +187,6 @@ def prepare(
     extra: dict[str, Any] = {"var": variables_namespace(variable)}
     if connections is not None:
         extra["conn"] = ConnectionAccessor(connections, masker.add)
-    extra.update(neighbour_dates(context.prev_logical_date, context.next_logical_date))
     extra["dag_run_conf"] = context.conf
     ti = TaskTry(
         dag.dag_id, task.task_id, context.run_id, context.try_number, context.logical_date, xcom_lookup=xcom_lookup
@@ -173,6 +201,11 @@ def prepare(
         params=context.params,
         conf=context.conf,
         extra=extra,
+        run=RunFacts(**context.run),
+        attempt=TryFacts(**context.attempt),
+        previous_success=PreviousRun(**context.previous_success) if context.previous_success else None,
+        config=config,
+        test_mode=context.test_mode,
     )
     searchpath = [str(Path(dag.fileloc).parent)] if dag.fileloc else []
     rendered = render_fields(task, template_context, make_environment(dag, searchpath))
@@ -190,6 +223,14 @@ def prepare(
         docker_conn_id=task.docker_conn_id,
         execution_timeout=timeout,
     )
+
+
+def template_config(settings: Settings) -> dict[str, dict[str, Any]]:
+    """What ``{{ conf.get(section, key) }}`` reads in templates: the few settings Airflow users ask for."""
+    return {
+        "core": {"dags_folder": str(settings.dags_folder), "parallelism": settings.parallelism},
+        "webserver": {"base_url": f"http://{settings.web_host}:{settings.web_port}"},
+    }
 
 
 class _LazyStore:
@@ -255,7 +296,15 @@ def _prepare_child(settings: Settings, context_json: dict[str, Any]) -> dict[str
         def get(self, conn_id: str) -> Any:
             return Connections(settings, lazy.get()).get(conn_id)
 
-    return prepare(dag, task, context, xcom_lookup=xcom, variables=variables, connections=_Connections()).to_json()
+    return prepare(
+        dag,
+        task,
+        context,
+        xcom_lookup=xcom,
+        variables=variables,
+        connections=_Connections(),
+        config=template_config(settings),
+    ).to_json()
 
 
 def prepare_in_child(settings: Settings, context: TryContext) -> PreparedTry:

@@ -30,6 +30,7 @@ import logging
 import os
 import queue
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -48,7 +49,7 @@ from dockyard.execution import TaskRunner, TryOutcome, TryRequest, TryState
 from dockyard.isolation import ChildFailed
 from dockyard.operators.base import TriggerRule
 from dockyard.params import resolve_params
-from dockyard.preparation import PreparedTry, TryContext, callback_in_child, prepare_in_child
+from dockyard.preparation import PreparedTry, TryContext, callback_in_child, prepare_in_child, template_config
 from dockyard.processor import DagProcessor
 from dockyard.readiness import Counts, Decision, decide, effective_weights, run_outcome
 from dockyard.runs import WAKE_SOCKET, notify_scheduler, trigger_run
@@ -113,6 +114,9 @@ class Scheduler:
         self.callbacks = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dockyard-callback")
         self._stopping = threading.Event()
         self.processor = DagProcessor(settings, store, stopping=self._stopping)
+        # A user's Timetable class lives in a module next to the DAGs; the stored DAG names it by import path.
+        if str(settings.dags_folder) not in sys.path:
+            sys.path.append(str(settings.dags_folder))
         self._next_check: dict[str, dt.datetime | None] = {}
         self._next_shown: dict[str, dt.datetime | None] = {}
         self._weights: dict[str, dict[str, int]] = {}
@@ -267,7 +271,7 @@ class Scheduler:
                 )
                 if interval is None:
                     break
-                if active.get(dag_id, 0) >= dag.max_active_runs:
+                if active.get(dag_id, 0) >= min(dag.max_active_runs, table.active_runs_limit or dag.max_active_runs):
                     held_back = True
                     break
                 with contextlib.suppress(ConflictError):  # a manual run took that logical date
@@ -405,7 +409,7 @@ class Scheduler:
                 continue
             per_dag[dag.dag_id] = per_dag.get(dag.dag_id, 0) + 1
             per_pool[ti.pool] = per_pool.get(ti.pool, 0) + ti.pool_slots
-            self._submit(dag, run, key, try_number)
+            self._submit(dag, run, key, try_number, max_tries=ti.max_tries)
 
     def _weight(self, dag_id: str, task_id: str) -> int:
         if dag_id not in self._weights:
@@ -426,6 +430,7 @@ class Scheduler:
         *,
         resume: str | None = None,
         started: dt.datetime | None = None,
+        max_tries: int | None = None,
     ) -> None:
         task = dag.task(key.task_id)
         control = RunControl()
@@ -434,7 +439,6 @@ class Scheduler:
         if task.execution_timeout is not None:
             elapsed = (utcnow() - started).total_seconds() if started else 0.0
             timeout = max(task.execution_timeout - elapsed, 0.0)
-        table = dag.timetable()
         context = TryContext(
             dag_id=dag.dag_id,
             task_id=task.task_id,
@@ -445,14 +449,38 @@ class Scheduler:
             params=self._params(dag, run),
             conf=dict(run.conf or {}),
             data_interval=(run.data_interval_start or run.logical_date, run.data_interval_end or run.logical_date),
-            prev_logical_date=table.prev_logical_date(run.logical_date),
-            next_logical_date=table.next_logical_date(run.logical_date),
+            run={
+                "run_type": run.run_type,
+                "state": run.state,
+                "start_date": run.start_date,
+                "end_date": run.end_date,
+                "queued_at": run.queued_at,
+                "external_trigger": run.external_trigger,
+            },
+            attempt={
+                "start_date": started or utcnow(),
+                "max_tries": max_tries,
+                "base_url": template_config(self.settings)["webserver"]["base_url"],
+            },
+            previous_success=self._previous_success(dag.dag_id, run.logical_date),
         )
         if task.operator == "EmptyOperator":
             request = TryRequest(context, prepare=lambda: PreparedTry(kind="empty"), timeout=timeout)
         else:
             request = TryRequest(context, prepare=lambda: self._prepare(context), timeout=timeout)
         self.pool.submit(self._work, request, key, try_number, control, resume)
+
+    def _previous_success(self, dag_id: str, before: dt.datetime) -> dict[str, Any] | None:
+        run = self.store.previous_success_run(dag_id, before)
+        if run is None:
+            return None
+        interval = (run.data_interval_start, run.data_interval_end) if run.data_interval_start else None
+        return {
+            "logical_date": run.logical_date,
+            "data_interval": interval,
+            "start_date": run.start_date,
+            "end_date": run.end_date,
+        }
 
     def _prepare(self, context: TryContext) -> PreparedTry:
         try:
@@ -645,6 +673,7 @@ class Scheduler:
                 ti.try_number,
                 resume=match["id"],
                 started=ti.start_date,
+                max_tries=ti.max_tries,
             )
         for key4, container in containers.items():
             if key4 not in claimed and container["state"] in ("running", "created", "paused", "restarting"):

@@ -76,7 +76,7 @@ def tasks_test(
     previous = signal.signal(signal.SIGTERM, _terminate)
     echo = None if quiet else (lambda text: click.echo(text, nl=False))
     try:
-        table = dag.timetable()
+        interval = dag.timetable().manual_interval(when)
         context = TryContext(
             dag_id=dag.dag_id,
             task_id=task.task_id,
@@ -85,9 +85,8 @@ def tasks_test(
             fileloc=dag.fileloc,
             params=params,
             conf=params,
-            data_interval=(table.manual_interval(when).start, table.manual_interval(when).end),
-            prev_logical_date=table.prev_logical_date(when),
-            next_logical_date=table.next_logical_date(when),
+            data_interval=(interval.start, interval.end),
+            test_mode=True,
         )
         request = TryRequest(context, prepare=lambda: prepare_in_child(settings, context))
         outcome = runner.execute(request, echo=echo)

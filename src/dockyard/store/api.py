@@ -401,6 +401,20 @@ class Store:
             ).first()
             return row is None or row[0] in (TaskState.SUCCESS.value, TaskState.SKIPPED.value)
 
+    def previous_success_run(self, dag_id: str, before: dt.datetime) -> DagRunModel | None:
+        """The latest successful run of ``dag_id`` before ``before`` (``prev_*_success`` in templates)."""
+        with self.session() as s:
+            return s.scalars(
+                sa.select(DagRunModel)
+                .where(
+                    DagRunModel.dag_id == dag_id,
+                    DagRunModel.logical_date < before,
+                    DagRunModel.state == RunState.SUCCESS.value,
+                )
+                .order_by(DagRunModel.logical_date.desc())
+                .limit(1)
+            ).first()
+
     def paused_dag_ids(self) -> set[str]:
         with self.session() as s:
             return set(s.scalars(sa.select(DagModel.dag_id).where(DagModel.is_paused.is_(True))))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import sys
 from typing import Any
 
 from dockyard.connections import Connection, Connections
@@ -24,6 +25,9 @@ class Service:
         self.settings = settings
         self.store = store
         self.connections = Connections(settings, store)
+        # A user's Timetable class (imported by path from the folder) gives a manual run its data interval.
+        if str(settings.dags_folder) not in sys.path:
+            sys.path.append(str(settings.dags_folder))
 
     def dag(self, dag_id: str) -> SerializedDag:
         """The DAG as the DAG processor stored it (the web server never imports a DAG file)."""
