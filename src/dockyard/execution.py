@@ -242,6 +242,8 @@ class TaskRunner:
             prepared = request.prepare()
             for secret in prepared.secrets:
                 masker.add(secret)
+            for note in prepared.notes:
+                log.say(note)
             if prepared.kind == "empty":
                 outcome.state = TryState.SUCCESS
                 return outcome

@@ -105,6 +105,8 @@ class PreparedTry:
     retrieve_output: bool = False
     docker_conn_id: str | None = None
     execution_timeout: float | None = None
+    notes: list[str] = field(default_factory=list)
+    """Messages for the try's log (an on_execute_callback that failed)."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -207,6 +209,15 @@ def prepare(
         config=config,
         test_mode=context.test_mode,
     )
+    notes = []
+    callbacks = task.on_execute_callback
+    for function in callbacks if isinstance(callbacks, list) else [callbacks]:
+        if function is None:
+            continue
+        try:  # Airflow calls it before the task runs, and a failure of it does not fail the task
+            function(template_context)
+        except Exception as exc:  # noqa: BLE001 - the user's callback; its failure goes to the task log
+            notes.append(f"on_execute_callback {getattr(function, '__name__', function)!r} failed: {exc!r}")
     searchpath = [str(Path(dag.fileloc).parent)] if dag.fileloc else []
     rendered = render_fields(task, template_context, make_environment(dag, searchpath))
     values = task.spec_values()
@@ -222,6 +233,7 @@ def prepare(
         retrieve_output=bool(task.retrieve_output),
         docker_conn_id=task.docker_conn_id,
         execution_timeout=timeout,
+        notes=notes,
     )
 
 

@@ -55,7 +55,7 @@ from dockyard.readiness import Counts, Decision, decide, effective_weights, run_
 from dockyard.runs import WAKE_SOCKET, notify_scheduler, trigger_run
 from dockyard.serialized import SerializedDag
 from dockyard.settings import Settings
-from dockyard.store import RunState, Store, TaskState, TryResult, utcnow
+from dockyard.store import FINISHED_STATES, RunState, Store, TaskState, TryResult, utcnow
 from dockyard.store.models import DagRunModel, TaskInstanceModel
 from dockyard.timetable import DataInterval
 from dockyard.variables import variable_source
@@ -331,6 +331,8 @@ class Scheduler:
             if dag is None:
                 continue
             tis = {ti.task_id: ti for ti in all_tis.get((run.dag_id, run.run_id), [])}
+            if self._timed_out(dag, run, list(tis), now):
+                continue
             states: dict[str, str | None] = {t: ti.state for t, ti in tis.items()}
             changes: dict[str, list[str]] = {}
             for task in dag.tasks:
@@ -344,12 +346,11 @@ class Scheduler:
                     continue
                 counts = Counts.of(states.get(u) for u in task.upstream)
                 decision = decide(TriggerRule(task.trigger_rule), counts)
-                if (
-                    decision is Decision.RUN
-                    and task.depends_on_past
-                    and not self.store.past_allows(dag.dag_id, task.task_id, run.logical_date)
-                ):
-                    decision = Decision.WAIT
+                if decision is Decision.RUN and task.depends_on_past:
+                    # wait_for_downstream: the earlier run's immediate downstream tasks must be done too
+                    watched = [task.task_id, *(task.downstream if task.wait_for_downstream else ())]
+                    if not self.store.past_allows(dag.dag_id, watched, run.logical_date):
+                        decision = Decision.WAIT
                 if decision is Decision.WAIT:
                     continue
                 new = {
@@ -379,6 +380,7 @@ class Scheduler:
         if not ready:
             return
         per_dag, per_pool = self.store.running_counts()
+        per_task, per_run_task = self.store.running_per_task()
         slots = self.store.pool_slots()
         ready.sort(key=lambda item: (-self._weight(item[0].dag_id, item[1].task_id), item[0].logical_date))
         for run, ti in ready:
@@ -386,6 +388,16 @@ class Scheduler:
                 return
             dag = self.dags[run.dag_id]
             if per_dag.get(dag.dag_id, 0) >= dag.max_active_tasks:
+                continue
+            task = dag.task_dict.get(ti.task_id)
+            task_key, run_task_key = (run.dag_id, ti.task_id), (run.dag_id, run.run_id, ti.task_id)
+            if task is not None and (
+                (task.max_active_tis_per_dag is not None and per_task.get(task_key, 0) >= task.max_active_tis_per_dag)
+                or (
+                    task.max_active_tis_per_dagrun is not None
+                    and per_run_task.get(run_task_key, 0) >= task.max_active_tis_per_dagrun
+                )
+            ):
                 continue
             if ti.pool not in slots:
                 if ti.pool not in self._missing_pools:
@@ -409,7 +421,26 @@ class Scheduler:
                 continue
             per_dag[dag.dag_id] = per_dag.get(dag.dag_id, 0) + 1
             per_pool[ti.pool] = per_pool.get(ti.pool, 0) + ti.pool_slots
+            per_task[task_key] = per_task.get(task_key, 0) + 1
+            per_run_task[run_task_key] = per_run_task.get(run_task_key, 0) + 1
             self._submit(dag, run, key, try_number, max_tries=ti.max_tries)
+
+    def _timed_out(self, dag: SerializedDag, run: DagRunModel, task_ids: list[str], now: dt.datetime) -> bool:
+        """``dagrun_timeout``, as Airflow: the run fails, its unfinished task instances become skipped (the
+        containers of running ones are stopped by :meth:`_check_stops`), and on_failure_callback is told."""
+        if dag.dagrun_timeout is None or run.start_date is None:
+            return False
+        if (now - run.start_date).total_seconds() <= dag.dagrun_timeout:
+            return False
+        unfinished = [None, *(s.value for s in TaskState if s not in FINISHED_STATES)]
+        self.store.set_ti_state(run.dag_id, run.run_id, task_ids, TaskState.SKIPPED, only_if=unfinished)
+        self.store.finish_run(run.dag_id, run.run_id, RunState.FAILED)
+        log.warning(
+            "run %s of %s passed its dagrun_timeout of %g s: failed", run.run_id, run.dag_id, dag.dagrun_timeout
+        )
+        if "on_failure_callback" in dag.callbacks:
+            self._callback(dag, None, "on_failure_callback", {"run_id": run.run_id, "reason": "timed_out"})
+        return True
 
     def _weight(self, dag_id: str, task_id: str) -> int:
         if dag_id not in self._weights:

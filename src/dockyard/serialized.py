@@ -85,6 +85,9 @@ class SerializedTask:
     max_retry_delay: float | None = None
     execution_timeout: float | None = None
     depends_on_past: bool = False
+    wait_for_downstream: bool = False
+    max_active_tis_per_dag: int | None = None
+    max_active_tis_per_dagrun: int | None = None
     pool: str = "default_pool"
     pool_slots: int = 1
     priority_weight: int = 1
@@ -137,6 +140,9 @@ class SerializedTask:
             max_retry_delay=_seconds(task.max_retry_delay),
             execution_timeout=_seconds(task.execution_timeout),
             depends_on_past=bool(task.depends_on_past),
+            wait_for_downstream=bool(task.wait_for_downstream),
+            max_active_tis_per_dag=task.max_active_tis_per_dag,
+            max_active_tis_per_dagrun=task.max_active_tis_per_dagrun,
             pool=task.pool,
             pool_slots=int(task.pool_slots),
             priority_weight=int(task.priority_weight),

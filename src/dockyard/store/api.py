@@ -380,9 +380,9 @@ class Store:
                 found.setdefault((ti.dag_id, ti.run_id), []).append(ti)
             return found
 
-    def past_allows(self, dag_id: str, task_id: str, before: dt.datetime) -> bool:
-        """``depends_on_past``: True when ``task_id`` succeeded or was skipped in the latest earlier run (or
-        there is no earlier run, or that run does not have the task)."""
+    def past_allows(self, dag_id: str, task_ids: Sequence[str], before: dt.datetime) -> bool:
+        """``depends_on_past``: True when each of ``task_ids`` succeeded or was skipped in the latest earlier
+        run (or there is no earlier run, or that run does not have the task)."""
         with self.session() as s:
             run_id = s.scalars(
                 sa.select(DagRunModel.run_id)
@@ -392,14 +392,14 @@ class Store:
             ).first()
             if run_id is None:
                 return True
-            row = s.execute(
+            states = s.scalars(
                 sa.select(TaskInstanceModel.state).where(
                     TaskInstanceModel.dag_id == dag_id,
                     TaskInstanceModel.run_id == run_id,
-                    TaskInstanceModel.task_id == task_id,
+                    TaskInstanceModel.task_id.in_(list(task_ids)),
                 )
-            ).first()
-            return row is None or row[0] in (TaskState.SUCCESS.value, TaskState.SKIPPED.value)
+            )
+            return all(state in (TaskState.SUCCESS.value, TaskState.SKIPPED.value) for state in states)
 
     def previous_success_run(self, dag_id: str, before: dt.datetime) -> DagRunModel | None:
         """The latest successful run of ``dag_id`` before ``before`` (``prev_*_success`` in templates)."""
@@ -645,6 +645,22 @@ class Store:
                     .values(state=RunState.RUNNING.value, end_date=None)
                 )
             return len(tis)
+
+    def running_per_task(self) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str, str], int]]:
+        """Running or queued task instances per ``(dag_id, task_id)`` and per ``(dag_id, run_id, task_id)``
+        (for ``max_active_tis_per_dag`` and ``max_active_tis_per_dagrun``)."""
+        with self.session() as s:
+            rows = s.execute(
+                sa.select(TaskInstanceModel.dag_id, TaskInstanceModel.run_id, TaskInstanceModel.task_id).where(
+                    TaskInstanceModel.state.in_((TaskState.RUNNING.value, TaskState.QUEUED.value))
+                )
+            ).all()
+        per_task: dict[tuple[str, str], int] = {}
+        per_run: dict[tuple[str, str, str], int] = {}
+        for dag_id, run_id, task_id in rows:
+            per_task[(dag_id, task_id)] = per_task.get((dag_id, task_id), 0) + 1
+            per_run[(dag_id, run_id, task_id)] = per_run.get((dag_id, run_id, task_id), 0) + 1
+        return per_task, per_run
 
     def running_counts(self) -> tuple[dict[str, int], dict[str, int]]:
         """Running or queued task instances per DAG and used slots per pool."""
