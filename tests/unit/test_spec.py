@@ -4,7 +4,8 @@ from typing import Any
 
 import pytest
 
-from dockyard.container.spec import build_spec, labels_for, parse_command, parse_env_file, parse_size
+from dockyard.container.spec import build_spec, labels_for
+from dockyard.container.values import parse_command, parse_env_file, parse_size
 from dockyard.errors import ContainerSpecError
 
 URL = "unix:///var/run/docker.sock"
@@ -28,7 +29,8 @@ def spec(**values: Any) -> Any:
     ],
 )
 def test_command_forms(value: Any, expected: Any) -> None:
-    assert parse_command("command", value) == expected
+    parsed = parse_command("command", value)
+    assert (list(parsed) if parsed is not None else None) == expected
 
 
 @pytest.mark.parametrize(
@@ -78,8 +80,9 @@ def test_environment_precedence_and_secrets() -> None:
 
 def test_cpus_keep_airflows_meaning_and_cpu_limit_is_hard() -> None:
     s = spec(cpus=0.5, cpu_limit=1.5)
-    assert s.host_config["cpu_shares"] == 512
-    assert s.host_config["nano_cpus"] == 1_500_000_000
+    assert (s.options.cpus, s.options.cpu_limit) == (0.5, 1.5)
+    with pytest.raises(ContainerSpecError, match="task 't': cpus=0 is not valid: give a number greater than zero"):
+        spec(cpus=0)
 
 
 def test_port_bindings_with_host_network_is_refused() -> None:
@@ -130,8 +133,10 @@ def test_retrieve_output_needs_a_path() -> None:
 
 
 def test_log_options() -> None:
-    config = spec(log_opts_max_size="10m", log_opts_max_file="3").host_config["log_config"]
-    assert config["Config"] == {"max-size": "10m", "max-file": "3"}
+    options = spec(log_opts_max_size="10m", log_opts_max_file=3).options
+    assert (options.log_opts_max_size, options.log_opts_max_file) == ("10m", "3")
+    with pytest.raises(ContainerSpecError, match="log_opts_max_file='x' must be a whole number"):
+        spec(log_opts_max_file="x")
 
 
 @pytest.mark.parametrize("image", ["", "   ", None, 3])
