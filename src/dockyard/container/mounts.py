@@ -85,7 +85,9 @@ class MountOption:
 
 
 def _bad(item: object, why: str) -> ContainerSpecError:
-    return ContainerSpecError(f"mount {item!r} is not valid: {why}. Accepted forms: {ACCEPTED_FORMS}", option="mounts")
+    return ContainerSpecError(
+        f"mount {item!r} is not valid: {why}. Accepted forms for mounts: {ACCEPTED_FORMS}", option="mounts"
+    )
 
 
 def parse_mount_string(text: str) -> MountOption:

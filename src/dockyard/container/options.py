@@ -47,7 +47,8 @@ class ContainerOptions:
     """A task's container options in their normal form (see the module docstring).
 
     Field names and meanings are those of Airflow's ``DockerOperator`` arguments (``cpu_limit`` is
-    dockyard's: a hard limit in CPUs). ``rendered`` says whether the templated fields were rendered.
+    dockyard's: a hard limit in CPUs). ``rendered`` says whether the templated fields were rendered;
+    ``task_id`` names the task in errors.
     """
 
     image: str
@@ -99,6 +100,8 @@ class ContainerOptions:
     ulimits: tuple[UlimitOption, ...] | None = None
     labels: dict[str, str] = field(default_factory=dict)
     rendered: bool = False
+    task_id: str = ""
+    """The task these options belong to, named in every error about them."""
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any], *, task_id: str = "", rendered: bool = True) -> ContainerOptions:
@@ -110,15 +113,15 @@ class ContainerOptions:
                 raw = values[name] if name in values else _DEFAULTS[name]()
                 parse = _RENDERED.get(name, _PARSERS[name]) if rendered else _PARSERS[name]
                 found[name] = parse(name, raw)
-            options = cls(**found, rendered=rendered)
+            options = cls(**found, rendered=rendered, task_id=task_id)
             options._check_together()
         except ContainerSpecError as exc:
             raise exc.for_task(task_id) from None
         return options
 
-    def render(self, rendered: Mapping[str, Any], *, task_id: str = "") -> ContainerOptions:
+    def render(self, rendered: Mapping[str, Any]) -> ContainerOptions:
         """These options with ``rendered`` (the templated fields' rendered values), every option checked."""
-        return self.from_values({**self.to_values(), **rendered}, task_id=task_id, rendered=True)
+        return self.from_values({**self.to_values(), **rendered}, task_id=self.task_id, rendered=True)
 
     def _check_together(self) -> None:
         if self.port_bindings and self.network_mode == "host":
@@ -143,13 +146,13 @@ class ContainerOptions:
         It holds ``private_environment``'s values: store and send it as a secret (see :meth:`redacted`).
         """
         data = {name: _json(value) for name, value in self.to_values().items()}
-        data["rendered"] = self.rendered
+        data.update(rendered=self.rendered, task_id=self.task_id)
         return data
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any], *, task_id: str = "") -> ContainerOptions:
+    def from_json(cls, data: Mapping[str, Any]) -> ContainerOptions:
         """Options from :meth:`to_json`'s data, checked again (the data may come from another process)."""
-        return cls.from_values(data, task_id=task_id, rendered=bool(data.get("rendered", False)))
+        return cls.from_values(data, task_id=str(data.get("task_id") or ""), rendered=bool(data.get("rendered")))
 
     def redacted(self) -> ContainerOptions:
         """A copy whose ``private_environment`` values are masked, for anything a person can read."""
@@ -311,7 +314,9 @@ _RENDERED: dict[str, Parser] = {
     "mounts": _rendered_mounts,
 }
 
-OPTION_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(ContainerOptions) if f.name != "rendered")
+OPTION_NAMES: tuple[str, ...] = tuple(
+    f.name for f in dataclasses.fields(ContainerOptions) if f.name not in ("rendered", "task_id")
+)
 """Every option: the templated ones first, then the rest of Airflow's ``DockerOperator`` arguments."""
 
 

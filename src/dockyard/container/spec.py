@@ -127,7 +127,8 @@ def build_spec(
     """
     task_id = labels.get(f"{LABEL_PREFIX}task_id", "")
     if isinstance(values, ContainerOptions):
-        options = values if values.rendered else values.render({}, task_id=task_id)
+        options = values if values.rendered else values.render({})
+        task_id = options.task_id or task_id
     else:
         options = ContainerOptions.from_values(values, task_id=task_id, rendered=True)
     environment: dict[str, str | None] = dict(v.parse_env_file(options.env_file))
