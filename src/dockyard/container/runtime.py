@@ -5,7 +5,14 @@ line by line to the caller -> wait for the exit code -> read the result file -> 
 ``auto_remove``. Whatever happens in between (a timeout, Ctrl-C, a cancel from another thread, an
 engine error), the container is stopped before :meth:`DockerRuntime.run` returns or raises.
 
-docker-py and requests errors are translated into :mod:`dockyard.errors` here and nowhere else.
+Every engine call runs inside :meth:`EngineClients.errors <dockyard.container.engine.EngineClients.errors>`,
+the one boundary where docker-py's and requests' errors become :mod:`dockyard.errors`; the runtime then
+decides by the error's class and HTTP status, never by its words. The one exception is Airflow's own
+rule for a remote engine that cannot mount the host's temporary folder: the engine's refusal names
+that folder, and nothing else tells it apart.
+
+docker-py is imported when the first runtime is built (and docker-py types only where the options
+become Engine API arguments, :func:`_host_config_arguments`), so importing this module costs nothing.
 """
 
 from __future__ import annotations
