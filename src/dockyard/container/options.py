@@ -240,8 +240,9 @@ def _auto_remove(option: str, value: object) -> str:
 
 
 def _log_size(option: str, value: object) -> str | None:
-    if value is None:
-        return None
+    """A size such as ``'10m'``; ``-1`` is the log driver's "unlimited" (Airflow's documented default)."""
+    if value is None or str(value) == "-1":
+        return None if value is None else "-1"
     v.parse_size(option, value)
     return str(value)
 

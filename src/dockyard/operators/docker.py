@@ -5,6 +5,10 @@ The one deliberate difference is ``auto_remove``, which defaults to ``"success"`
 cpus x 1024, a relative weight); ``cpu_limit`` is dockyard's hard limit in CPUs (the engine's
 ``NanoCpus``, like ``docker run --cpus``).
 
+The arguments are checked once, by :class:`~dockyard.container.options.ContainerOptions` (``task.options``):
+at DAG load every option that templates cannot change, the templated ones once rendered. The attributes
+keep what the DAG file wrote, as in Airflow.
+
 Example::
 
     DockerOperator(
@@ -24,7 +28,7 @@ from collections.abc import Container, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from dockyard import defaults
-from dockyard.container.options import OPTION_NAMES, ContainerOptions
+from dockyard.container.options import OPTION_NAMES, TEMPLATED_OPTIONS, ContainerOptions
 from dockyard.errors import ContainerSpecError, DagDefinitionError
 from dockyard.operators.base import BaseOperator
 
@@ -35,14 +39,7 @@ SPEC_FIELDS = OPTION_NAMES
 class DockerOperator(BaseOperator):
     """Run a command inside a Docker container; its output becomes the task log and its XCom."""
 
-    template_fields: ClassVar[Sequence[str]] = (
-        "image",
-        "command",
-        "environment",
-        "env_file",
-        "container_name",
-        "mounts",
-    )
+    template_fields: ClassVar[Sequence[str]] = TEMPLATED_OPTIONS
     template_fields_renderers: ClassVar[dict[str, str]] = {"env_file": "yaml"}
     template_ext: ClassVar[Sequence[str]] = (".sh", ".bash", ".env")
     ui_color = "#d8e8ff"
