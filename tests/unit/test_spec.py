@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 from docker.types import DeviceRequest, Ulimit
+from hypothesis import given
+from hypothesis import strategies as st
 
 from dockyard import DockerOperator
 from dockyard.container import ContainerOptions, DeviceRequestOption, MountOption, UlimitOption
@@ -284,3 +286,33 @@ def test_build_spec_takes_options_too() -> None:
     assert s.command == ["echo", "2024"] and s.engine.urls == (URL,)
     with pytest.raises(ContainerSpecError, match="task 't': image must be a non-empty string"):
         build_spec(options.render({"image": " "}), labels=labels_for("d", "t", "r", 1), default_docker_url=URL)
+
+
+path = st.lists(st.text(alphabet="abcxyz019_-", min_size=1, max_size=6), min_size=1, max_size=3).map(
+    lambda parts: "/" + "/".join(parts)
+)
+
+
+@given(
+    mem=st.one_of(st.none(), st.integers(1, 2**40), st.sampled_from(["512m", "1.5g", "64k"])),
+    cpus=st.floats(0.01, 64),
+    mounts=st.lists(st.tuples(path, path, st.sampled_from(["", ":ro", ":rw"])), max_size=3, unique_by=lambda m: m[1]),
+    skip=st.one_of(st.none(), st.integers(0, 255), st.lists(st.integers(0, 255), max_size=3)),
+    env=st.dictionaries(st.from_regex(r"[A-Z_]{1,6}", fullmatch=True), st.one_of(st.none(), st.text(max_size=8))),
+    ports=st.dictionaries(st.integers(1, 65535), st.one_of(st.none(), st.integers(1, 65535)), max_size=2),
+    rendered=st.booleans(),
+)
+def test_any_options_survive_json(
+    mem: Any, cpus: float, mounts: list[tuple[str, str, str]], skip: Any, env: Any, ports: Any, rendered: bool
+) -> None:
+    values = {
+        "image": "img",
+        "mem_limit": mem,
+        "cpus": cpus,
+        "mounts": [f"{source}:{target}{mode}" for source, target, mode in mounts],
+        "skip_on_exit_code": skip,
+        "environment": env,
+        "port_bindings": ports,
+    }
+    options = ContainerOptions.from_values(values, task_id="t", rendered=rendered)
+    assert ContainerOptions.from_json(json.loads(json.dumps(options.to_json()))) == options
