@@ -243,7 +243,7 @@ def test_templates_wait_for_rendering_and_are_checked_then() -> None:
         ("port_bindings", {"http": 80}, "a container port such as 8080"),
         ("ulimits", [{"name": "nofile", "soft": "many"}], "{'name': 'nofile'"),
         ("device_requests", [{"gpus": 1}], "unknown key(s) gpus"),
-        ("environment", {"A": [1]}, "must be a string or a number"),
+        ("environment", {"A": [1]}, "environment['A'] is a list; give a string or a number"),
         ("auto_remove", "sometimes", "'never', 'success', 'force'"),
         ("api_version", "latest", "'1.41'"),
         ("extra_hosts", ["db:10.0.0.5"], "a dict of strings"),
@@ -258,7 +258,8 @@ def test_a_bad_option_names_the_task_the_option_the_value_and_what_is_right(
         DockerOperator(task_id="load", image="img", **{option: value})
     message = str(info.value)
     assert message.startswith("task 'load': ")
-    assert option in message and (repr(value) in message or str(value) in message or repr(value[0]) in message)
+    shown = [repr(value), str(value), *(repr(item) for item in (value if isinstance(value, list) else [])), "['A']"]
+    assert option in message and any(text in message for text in shown)
     assert right in message
 
 
@@ -272,6 +273,9 @@ def test_setting_an_option_later_is_checked_too() -> None:
 
 
 def test_secrets_are_kept_apart() -> None:
+    with pytest.raises(DagDefinitionError) as info:
+        DockerOperator(task_id="t", image="i", private_environment={"OK": "hush-1", "BAD": ["hush-2"]})
+    assert "hush" not in str(info.value) and "private_environment['BAD']" in str(info.value)
     options = ContainerOptions.from_values(RICH)
     assert options.secrets == frozenset({"s3cret"})
     assert options.redacted().private_environment == {"TOKEN": "***"}

@@ -119,18 +119,23 @@ def parse_environment(option: str, value: object) -> dict[str, str | None]:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise _bad(option, value, "give a dict of variable names to values, e.g. {'MODE': 'full'}")
+        raise ContainerSpecError(
+            f"{option} is a {type(value).__name__}; give a dict of variable names to values, e.g. {{'MODE': 'full'}}",
+            option=option,
+        )
     env: dict[str, str | None] = {}
-    for key, val in value.items():
+    for key, val in value.items():  # the values stay out of messages: private_environment's are secrets
         if not isinstance(key, str) or not key or "=" in key:
-            raise _bad(option, dict(value), f"{key!r} is not a variable name (a non-empty string without '=')")
+            raise ContainerSpecError(
+                f"{option}: {key!r} is not a variable name; give a non-empty string without '='", option=option
+            )
         if val is None:
             env[key] = None
         elif isinstance(val, (str, int, float)):
             env[key] = str(val)
         else:
-            raise _bad(
-                option, dict(value), f"the value of {key!r} must be a string or a number, not a {type(val).__name__}"
+            raise ContainerSpecError(
+                f"{option}[{key!r}] is a {type(val).__name__}; give a string or a number", option=option
             )
     return env
 
