@@ -146,8 +146,19 @@ def test_network_options(engine: docker.APIClient, run_task: RunTask) -> None:
 
 
 def test_port_bindings(engine: docker.APIClient, run_task: RunTask) -> None:
-    info, _ = inspect_kept(engine, run_task, command="true", network_mode=None, port_bindings={"8080/tcp": 18080})
-    assert info["HostConfig"]["PortBindings"] == {"8080/tcp": [{"HostIp": "", "HostPort": "18080"}]}
+    info, _ = inspect_kept(
+        engine,
+        run_task,
+        command="true",
+        network_mode=None,
+        port_bindings={"8080/tcp": 18080, 8081: ("127.0.0.1", 18081), "53/udp": [None, 18053]},
+    )
+    assert info["HostConfig"]["PortBindings"] == {
+        "8080/tcp": [{"HostIp": "", "HostPort": "18080"}],
+        "8081/tcp": [{"HostIp": "127.0.0.1", "HostPort": "18081"}],
+        "53/udp": [{"HostIp": "", "HostPort": ""}, {"HostIp": "", "HostPort": "18053"}],
+    }
+    assert set(info["Config"]["ExposedPorts"]) == {"8080/tcp", "8081/tcp", "53/udp"}
 
 
 def test_port_bindings_with_host_network_fail_before_anything_starts(

@@ -10,6 +10,7 @@ from pathlib import Path
 import docker
 import pytest
 
+from dockyard.container import StopReason
 from dockyard.errors import ContainerFailedError, EngineUnreachableError, ImageError, OutputError, TaskTimeoutError
 from dockyard.execution import TryState
 from tests.helpers import IMAGE, RunTask, dag_id_of, labelled, log_text, output_lines
@@ -162,6 +163,7 @@ def test_execution_timeout_stops_the_container(
     assert time.monotonic() - started < 20
     assert outcome.state is TryState.FAILED
     assert isinstance(outcome.error, TaskTimeoutError)
+    assert outcome.error.stop_reason is StopReason.TIMEOUT and outcome.error.result.stop_reason is StopReason.TIMEOUT
     assert "longer than its execution_timeout of 1.5 s" in outcome.message
     left = labelled(engine, dag_id=dag_id_of(outcome))
     assert [c["State"] for c in left] == (["exited"] if kept else [])
