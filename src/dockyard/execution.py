@@ -18,6 +18,8 @@ from typing import Any
 
 from dockyard.connections import Connections, parse_bool
 from dockyard.container import ContainerResult, DockerRuntime, RunControl, build_spec, labels_for
+from dockyard.container.control import StopReason
+from dockyard.container.options import ContainerOptions
 from dockyard.container.runtime import Abandoned
 from dockyard.container.spec import RegistryAuth
 from dockyard.dag import DAG
@@ -81,6 +83,8 @@ class TryOutcome:
     log_path: Path | None = None
     duration: float = 0.0
     rendered: dict[str, Any] = field(default_factory=dict)
+    stop_reason: StopReason | None = None
+    """Why dockyard stopped the container (a person, a timeout, a shutdown), if it did."""
 
 
 def xcom_value(task: PreparedTry, result: ContainerResult) -> Any:
@@ -134,10 +138,15 @@ class TaskRunner:
         return log_path_for(self.settings.logs_folder, dag_id, run_id, task_id, try_number)
 
     def _docker_connection(
-        self, conn_id: str | None, task_id: str, values: dict[str, Any], masker: SecretsMasker
+        self,
+        conn_id: str | None,
+        task_id: str,
+        options: ContainerOptions,
+        values: dict[str, Any],
+        masker: SecretsMasker,
     ) -> RegistryAuth | None:
         """The registry login of ``docker_conn_id``; an engine the connection names fills the task's unset
-        ``docker_url`` and TLS options."""
+        ``docker_url`` and TLS options (into ``values``, overrides of ``options``)."""
         if not conn_id:
             return None
         if self.connections is None:
@@ -154,9 +163,9 @@ class TaskRunner:
             "tls_hostname",
             "tls_ssl_version",
         ):
-            if extra.get(key) and not values.get(key):
+            if extra.get(key) and not getattr(options, key):
                 values[key] = extra[key]
-        if "tls_verify" in extra and values.get("tls_verify", True) is True:
+        if "tls_verify" in extra and options.tls_verify is True:
             values["tls_verify"] = parse_bool(
                 f"connection {conn.conn_id!r} extra tls_verify", extra["tls_verify"], True
             )
@@ -250,10 +259,11 @@ class TaskRunner:
             outcome.rendered = prepared.rendered
             if on_rendered is not None:
                 on_rendered(outcome.rendered)
-            values = dict(prepared.values)
-            registry_auth = self._docker_connection(prepared.docker_conn_id, ctx.task_id, values, masker)
+            options = ContainerOptions.from_json(prepared.options)
+            overrides: dict[str, Any] = {}
+            registry_auth = self._docker_connection(prepared.docker_conn_id, ctx.task_id, options, overrides, masker)
             spec = build_spec(
-                values,
+                options.render(overrides) if overrides else options,
                 labels=labels_for(ctx.dag_id, ctx.task_id, ctx.run_id, ctx.try_number, self.instance),
                 default_docker_url=self.settings.default_docker_url,
                 registry_auth=registry_auth,
@@ -291,6 +301,7 @@ class TaskRunner:
             log.say(f"Skipped: {exc}")
         except DockyardError as exc:
             outcome.error = exc
+            outcome.stop_reason = getattr(exc, "stop_reason", None)
             outcome.message = masker.mask(str(exc))
             log.say(f"ERROR: {outcome.message}")
         except Abandoned:

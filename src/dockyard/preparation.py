@@ -94,8 +94,9 @@ class PreparedTry:
 
     kind: str
     """``container`` (run ``values`` as a container) or ``empty`` (nothing to run: success)."""
-    values: dict[str, Any] = field(default_factory=dict)
-    """The operator's container options with the templated fields rendered."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """The task's container options with the templated fields rendered (``ContainerOptions.to_json()``;
+    it holds ``private_environment``, so it only travels between dockyard's own processes)."""
     rendered: dict[str, Any] = field(default_factory=dict)
     """The rendered templated fields, masked: what a person may be shown."""
     secrets: list[str] = field(default_factory=list)
@@ -134,14 +135,6 @@ class _CollectingMasker(SecretsMasker):
 
     def mask_value(self, value: Any) -> Any:
         return self.base.mask_value(value)
-
-
-def _plain(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Container options as JSON-safe values (docker-py's option types are dicts already)."""
-    plain = dict(values)
-    if plain.get("ulimits"):
-        plain["ulimits"] = [{str(k).lower(): v for k, v in dict(u).items()} for u in plain["ulimits"]]
-    return plain
 
 
 def prepare(
@@ -220,12 +213,11 @@ def prepare(
             notes.append(f"on_execute_callback {getattr(function, '__name__', function)!r} failed: {exc!r}")
     searchpath = [str(Path(dag.fileloc).parent)] if dag.fileloc else []
     rendered = render_fields(task, template_context, make_environment(dag, searchpath))
-    values = task.spec_values()
-    values.update(rendered)
+    options = task.options.render(rendered)
     timeout = task.execution_timeout.total_seconds() if task.execution_timeout else None
     return PreparedTry(
         kind="container",
-        values=_plain(values),
+        options=options.to_json(),
         rendered=masker.mask_value(rendered),
         secrets=sorted({*masker.collected, *registered_secrets()}),
         do_xcom_push=bool(task.do_xcom_push),

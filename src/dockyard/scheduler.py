@@ -42,6 +42,7 @@ from dockyard import defaults
 from dockyard.compat import airflow as airflow_compat
 from dockyard.connections import Connections
 from dockyard.container import RunControl
+from dockyard.container.control import StopReason
 from dockyard.container.runtime import Abandoned
 from dockyard.container.spec import EngineConfig, engine_config
 from dockyard.errors import ConflictError, DagDefinitionError, DockyardError, StoreError
@@ -157,8 +158,8 @@ class Scheduler:
         stopped (``stop_running``) and recorded as failed (retried as their retries allow)."""
         for entry in list(self.running.values()):
             if stop_running:
-                entry.control.cancel("the scheduler shut down")
-            else:
+                entry.control.cancel("the scheduler shut down", StopReason.SHUTDOWN)
+            elif not entry.control.cancelled:  # a stop already under way is finished, not abandoned
                 entry.control.abandon()
         self.pool.shutdown(wait=True)
         self.callbacks.shutdown(wait=True)  # a callback that was due still runs (each has a time limit)
@@ -426,8 +427,8 @@ class Scheduler:
             self._submit(dag, run, key, try_number, max_tries=ti.max_tries)
 
     def _timed_out(self, dag: SerializedDag, run: DagRunModel, task_ids: list[str], now: dt.datetime) -> bool:
-        """``dagrun_timeout``, as Airflow: the run fails, its unfinished task instances become skipped (the
-        containers of running ones are stopped by :meth:`_check_stops`), and on_failure_callback is told."""
+        """``dagrun_timeout``, as Airflow: the run fails, its unfinished task instances become skipped, the
+        containers of its running tries are stopped, and on_failure_callback is told."""
         if dag.dagrun_timeout is None or run.start_date is None:
             return False
         if (now - run.start_date).total_seconds() <= dag.dagrun_timeout:
@@ -435,6 +436,9 @@ class Scheduler:
         unfinished = [None, *(s.value for s in TaskState if s not in FINISHED_STATES)]
         self.store.set_ti_state(run.dag_id, run.run_id, task_ids, TaskState.SKIPPED, only_if=unfinished)
         self.store.finish_run(run.dag_id, run.run_id, RunState.FAILED)
+        for key, entry in list(self.running.items()):
+            if (key.dag_id, key.run_id) == (run.dag_id, run.run_id):
+                entry.control.cancel("the run passed its dagrun_timeout", StopReason.REQUESTED)
         log.warning(
             "run %s of %s passed its dagrun_timeout of %g s: failed", run.run_id, run.dag_id, dag.dagrun_timeout
         )
@@ -621,7 +625,7 @@ class Scheduler:
         }
         for key, entry in list(self.running.items()):
             if (key.dag_id, key.run_id, key.task_id, entry.try_number) not in still:
-                entry.control.cancel("stopped on request")
+                entry.control.cancel("stopped on request", StopReason.REQUESTED)
 
     # -- crash recovery --------------------------------------------------------------------------
     def reconcile(self) -> None:
@@ -726,7 +730,7 @@ class Scheduler:
 
 
 def _stopped_by_person(outcome: TryOutcome) -> bool:
-    return "stopped on request" in outcome.message
+    return outcome.stop_reason is StopReason.REQUESTED
 
 
 @contextlib.contextmanager

@@ -64,6 +64,8 @@ def test_bad_dag_files_never_stop_standalone(tmp_path: Path, engine: docker.APIC
         dags,
         "good_one",
         """
+import os, pathlib
+pathlib.Path(__file__).with_suffix(".importers").open("a").write(f"{os.getpid()}\\n")
 with DAG("good_one", start_date=START, schedule=None, default_args=ARGS) as dag:
     DockerOperator(task_id="hello", command="echo hello {{ ds }}")
 """,
@@ -115,6 +117,8 @@ with DAG("good_one", start_date=START, schedule=None, default_args=ARGS) as dag:
         process.communicate(timeout=30)
         assert time.monotonic() - stopping < 10
         assert process.returncode == 0
+        importers = {int(p) for p in (dags / "good_one.importers").read_text().split()}
+        assert process.pid not in importers, "the scheduler or web server process imported a DAG file itself"
     finally:
         process.kill()
         process.communicate()
