@@ -8,7 +8,6 @@ through the try's :class:`~dockyard.masking.SecretsMasker` first.
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -35,13 +34,8 @@ from dockyard.operators.base import BaseOperator
 from dockyard.preparation import PreparedTry, TryContext, XComLookup, prepare
 from dockyard.serialization import json_default
 from dockyard.settings import Settings
+from dockyard.states import TaskState
 from dockyard.tasklog import TaskLog, count_output_lines, log_path_for
-
-
-class TryState(str, enum.Enum):
-    SUCCESS = "success"
-    FAILED = "failed"
-    SKIPPED = "skipped"
 
 
 @dataclass
@@ -73,7 +67,7 @@ class TaskTry:
 
 @dataclass
 class TryOutcome:
-    state: TryState
+    state: TaskState
     xcom: Any = None
     error: DockyardError | None = None
     message: str = ""
@@ -246,7 +240,7 @@ class TaskRunner:
         skip = count_output_lines(path) if resume_container else 0
         log = TaskLog(path, masker, echo)
         started = time.monotonic()
-        outcome = TryOutcome(state=TryState.FAILED, log_path=path)
+        outcome = TryOutcome(state=TaskState.FAILED, log_path=path)
         try:
             prepared = request.prepare()
             for secret in prepared.secrets:
@@ -254,7 +248,7 @@ class TaskRunner:
             for note in prepared.notes:
                 log.say(note)
             if prepared.kind == "empty":
-                outcome.state = TryState.SUCCESS
+                outcome.state = TaskState.SUCCESS
                 return outcome
             outcome.rendered = prepared.rendered
             if on_rendered is not None:
@@ -294,10 +288,10 @@ class TaskRunner:
                     task_id=ctx.task_id,
                 )
             outcome.xcom = masker.mask_value(xcom_value(prepared, result))
-            outcome.state = TryState.SUCCESS
+            outcome.state = TaskState.SUCCESS
             log.say(f"Container exited with code 0; XCom: {masker.mask(describe(outcome.xcom))}")
         except TaskSkipped as exc:
-            outcome.state = TryState.SKIPPED
+            outcome.state = TaskState.SKIPPED
             log.say(f"Skipped: {exc}")
         except DockyardError as exc:
             outcome.error = exc

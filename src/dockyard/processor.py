@@ -23,6 +23,7 @@ import json
 import logging
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
@@ -48,6 +49,8 @@ class FileResult:
     path: str
     dags: list[SerializedDag] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    """What the file's import warned about (deprecated or unenforced arguments): logged, and shown by the CLI."""
     seconds: float = 0.0
 
 
@@ -78,7 +81,9 @@ def parse_file(path: str, settings: Settings) -> dict[str, Any]:
     from dockyard.masking import masker_for_try
     from dockyard.serialized import serialize_dag
 
-    dags, problems = load_valid_dags(Path(path))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        dags, problems = load_valid_dags(Path(path))
     stored = []
     for dag in dags:
         try:
@@ -86,7 +91,8 @@ def parse_file(path: str, settings: Settings) -> dict[str, Any]:
         except DockyardError as exc:
             problems.append(str(DagFileError(path, str(exc))))
     masker = masker_for_try()  # secrets the file registered with mask_secret stay out of the store
-    return {"dags": masker.mask_value(stored), "problems": masker.mask_value(problems)}
+    notes = sorted({f"{path}: {w.category.__name__}: {w.message}" for w in caught})
+    return {"dags": masker.mask_value(stored), "problems": masker.mask_value(problems), "warnings": notes}
 
 
 def _parse_batch(paths: list[str], settings: Settings, emit: Callable[[dict[str, Any]], None]) -> None:
@@ -171,6 +177,7 @@ def parse_files(
                         path,
                         dags=[SerializedDag.from_json(d) for d in payload["dags"]],
                         problems=list(payload["problems"]),
+                        warnings=list(payload.get("warnings", [])),
                         seconds=time.monotonic() - batch.since,
                     )
                     batch.todo.remove(path)
@@ -194,6 +201,8 @@ class Report:
     import_errors: dict[str, str]
     parsed: int
     seconds: float
+    warnings: list[str] = field(default_factory=list)
+    """Warnings of the files parsed by this refresh."""
 
 
 class DagProcessor:
@@ -252,6 +261,9 @@ class DagProcessor:
         self._known = current
         seconds = time.monotonic() - started
         report = self.report(parsed=len(to_parse), seconds=seconds)
+        report.warnings = [w for r in results.values() for w in r.warnings]
+        for warning in report.warnings:
+            log.warning("%s", warning)
         log.info(
             "parsed %d file(s) of %s in %.2f s: %d DAG(s), %d import error(s)",
             len(to_parse),
@@ -275,7 +287,6 @@ class DagProcessor:
         return Report(dags=dags, import_errors=errors, parsed=parsed, seconds=seconds)
 
 
-def parse_one(path: Path, settings: Settings) -> tuple[list[SerializedDag], list[str]]:
+def parse_one(path: Path, settings: Settings) -> FileResult:
     """Parse a single file (the CLI's ``dags test FILE``) through the same child process path."""
-    result = parse_files([str(path.resolve())], settings)[str(path.resolve())]
-    return result.dags, result.problems
+    return parse_files([str(path.resolve())], settings)[str(path.resolve())]

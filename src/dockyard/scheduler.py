@@ -46,7 +46,7 @@ from dockyard.container.control import StopReason
 from dockyard.container.runtime import Abandoned
 from dockyard.container.spec import EngineConfig, engine_config
 from dockyard.errors import ConflictError, DagDefinitionError, DockyardError, StoreError
-from dockyard.execution import TaskRunner, TryOutcome, TryRequest, TryState
+from dockyard.execution import TaskRunner, TryOutcome, TryRequest
 from dockyard.isolation import ChildFailed
 from dockyard.operators.base import TriggerRule
 from dockyard.params import resolve_params
@@ -548,7 +548,7 @@ class Scheduler:
             return
         except Exception as exc:  # a bug must not lose the try: record it as failed with the reason
             log.exception("task %s try %d crashed in dockyard", key, try_number)
-            outcome = TryOutcome(state=TryState.FAILED, message=f"dockyard failed while running the task: {exc!r}")
+            outcome = TryOutcome(state=TaskState.FAILED, message=f"dockyard failed while running the task: {exc!r}")
         self.results.put((key, try_number, outcome))
         self.wake.set()
 
@@ -564,7 +564,7 @@ class Scheduler:
     def _record(self, key: TIKey, try_number: int, outcome: TryOutcome) -> None:
         dag = self.dags.get(key.dag_id)
         task = dag.task_dict.get(key.task_id) if dag else None
-        state = {TryState.SUCCESS: TaskState.SUCCESS, TryState.SKIPPED: TaskState.SKIPPED}.get(
+        state = {TaskState.SUCCESS: TaskState.SUCCESS, TaskState.SKIPPED: TaskState.SKIPPED}.get(
             outcome.state, TaskState.FAILED
         )
         retry_at = None
@@ -573,7 +573,7 @@ class Scheduler:
             if try_number <= ti.max_tries:
                 retry_at = utcnow() + task.retry_delay_for(try_number)
         push = bool(
-            task is not None and task.do_xcom_push and task.runs_container and outcome.state is TryState.SUCCESS
+            task is not None and task.do_xcom_push and task.runs_container and outcome.state is TaskState.SUCCESS
         )
         result = TryResult(
             state=state,

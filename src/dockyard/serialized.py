@@ -316,7 +316,7 @@ def serialize_dag(dag: DAG) -> SerializedDag:
         fileloc=dag.fileloc or "",
         tasks=tuple(SerializedTask.of(t) for t in dag.topological_sort()),
         timetable_data=serialize_timetable(table),
-        schedule=table.summary if dag.schedule is not None else None,
+        schedule=(table.description or table.summary) if dag.schedule is not None else None,
         start_date=dag.start_date,
         end_date=dag.end_date,
         catchup=dag.catchup,

@@ -175,3 +175,21 @@ def test_the_cli_finds_a_dag_by_file_or_id_through_the_processor(setup: tuple[Se
         load_dag(settings, "etx")
     with pytest.raises(DagFileError, match="no such file"):
         load_dag(settings, str(folder / "missing.py"))
+
+
+def test_arguments_accepted_but_not_enforced_warn_at_load(setup: tuple[Settings, Store, Path]) -> None:
+    settings, store, folder = setup
+    _write(
+        folder,
+        "with_sla.py",
+        """
+from datetime import datetime, timedelta
+from dockyard import DAG, EmptyOperator
+with DAG("with_sla", start_date=datetime(2024, 1, 1), schedule=None):
+    EmptyOperator(task_id="x", sla=timedelta(hours=1))
+""",
+    )
+    report = DagProcessor(settings, store).refresh()
+    assert report is not None and "with_sla" in report.dags
+    (warning,) = report.warnings
+    assert "'sla' is accepted but not enforced" in warning and "execution_timeout" in warning

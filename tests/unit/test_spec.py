@@ -320,3 +320,16 @@ def test_any_options_survive_json(
     }
     options = ContainerOptions.from_values(values, task_id="t", rendered=rendered)
     assert ContainerOptions.from_json(json.loads(json.dumps(options.to_json()))) == options
+
+
+def test_checked_options_check_again_to_the_same() -> None:
+    """A try's options are checked in the preparation child and again by the runtime: the checked form of
+    every option must pass its own check unchanged."""
+    from dockyard.container.options import ContainerOptions
+
+    options = ContainerOptions.from_values(
+        {"image": "busybox", "port_bindings": {8080: [("", 18080), ("127.0.0.1", 18081)], "53/udp": None}},
+        task_id="t",
+    )
+    assert options.render({}) == options
+    assert ContainerOptions.from_json(options.to_json()).render({}) == options

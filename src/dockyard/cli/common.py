@@ -54,7 +54,10 @@ def load_folder(settings: Settings, store: Store) -> Report:
     """The DAG folder as the scheduler sees it: changed files parsed by the DAG processor (in child
     processes), then the DAGs and import errors as stored."""
     processor = DagProcessor(settings, store)
-    return processor.refresh() or processor.report()
+    report = processor.refresh() or processor.report()
+    for warning in report.warnings:
+        click.secho(f"Warning: {warning}", fg="yellow", err=True)
+    return report
 
 
 def load_dag(settings: Settings, dag_file_or_id: str) -> SerializedDag:
@@ -63,8 +66,9 @@ def load_dag(settings: Settings, dag_file_or_id: str) -> SerializedDag:
     if candidate.suffix == ".py" or candidate.is_file():
         if not candidate.is_file():
             raise DagFileError(str(candidate), "no such file; give the path of a Python DAG file or a dag_id")
-        dags, problems = parse_one(candidate, settings)
-        for problem in problems:
+        result = parse_one(candidate, settings)
+        dags, problems = result.dags, result.problems
+        for problem in [*problems, *result.warnings]:
             click.secho(problem, fg="yellow", err=True)
         if not dags:
             if problems:

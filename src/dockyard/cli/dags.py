@@ -23,12 +23,13 @@ from dockyard.cli.common import (
     parse_conf,
     parse_logical_date,
 )
-from dockyard.cli.output import STATE_COLOURS, emit, output_option
+from dockyard.cli.output import emit, output_option
 from dockyard.processor import Report
 from dockyard.runs import trigger_run
 from dockyard.scheduler import Scheduler, TIKey
 from dockyard.serialized import SerializedDag
 from dockyard.settings import Settings
+from dockyard.states import STATE_COLOURS
 from dockyard.store import RunState, Store
 
 

@@ -15,7 +15,7 @@ from dockyard.cli.common import fail, friendly, load_dag, open_store, parse_conf
 from dockyard.cli.output import emit, output_option
 from dockyard.connections import Connections
 from dockyard.errors import DockyardError, NotFoundError
-from dockyard.execution import TaskRunner, TryRequest, TryState, describe
+from dockyard.execution import TaskRunner, TryRequest, describe
 from dockyard.params import resolve_params
 from dockyard.preparation import TryContext, prepare_in_child
 from dockyard.runs import notify_scheduler
@@ -97,10 +97,10 @@ def tasks_test(
         signal.signal(signal.SIGTERM, previous)
         runner.runtime.close()
     click.echo(f"Log: {outcome.log_path}", err=True)
-    if outcome.state is TryState.SUCCESS:
+    if outcome.state is TaskState.SUCCESS:
         click.secho(f"Task {task_id!r} succeeded in {outcome.duration:.1f} s.", fg="green", err=True)
         click.echo(f"XCom: {describe(outcome.xcom)}")
-    elif outcome.state is TryState.SKIPPED:
+    elif outcome.state is TaskState.SKIPPED:
         click.secho(f"Task {task_id!r} was skipped (exit code {outcome.exit_code}).", fg="yellow", err=True)
     else:
         fail(outcome.message)

@@ -280,7 +280,10 @@ def parse_port_bindings(option: str, value: object) -> dict[str, tuple[tuple[str
         match = _PORT.match(str(key))
         if not match or not 0 < int(match.group(1)) < 65536:
             raise _bad(option, dict(value), f"{key!r} is not a container port such as 8080 or '8080/udp'")
-        items = bindings if isinstance(bindings, list) else [bindings]
+        several = isinstance(bindings, list) or (
+            isinstance(bindings, tuple) and bool(bindings) and all(isinstance(b, (tuple, list)) for b in bindings)
+        )  # a list, or the checked form itself (a tuple of pairs), so checking twice gives the same
+        items = list(bindings) if several else [bindings]
         result[f"{match.group(1)}/{match.group(2) or 'tcp'}"] = tuple(_binding(option, value, b) for b in items)
     return result
 

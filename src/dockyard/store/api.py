@@ -26,9 +26,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dockyard.errors import ConflictError, NotFoundError, StoreError
 from dockyard.settings import Settings
+from dockyard.states import FINISHED_STATES, RunState, TaskState
 from dockyard.store.db import create_db_engine, migrate, safe_url
 from dockyard.store.models import (
-    FINISHED_STATES,
     ApiTokenModel,
     Base,
     ConnectionModel,
@@ -37,9 +37,7 @@ from dockyard.store.models import (
     ImportErrorModel,
     MetaModel,
     PoolModel,
-    RunState,
     TaskInstanceModel,
-    TaskState,
     TaskTryModel,
     UserModel,
     VariableModel,
@@ -303,7 +301,7 @@ class Store:
             ).one()
             if run.state != RunState.QUEUED.value:
                 return
-            run.state = RunState.RUNNING.value
+            run.state = RunState.RUNNING
             run.start_date = utcnow()
             have = set(
                 s.scalars(
@@ -464,7 +462,7 @@ class Store:
             if ti is None or ti.state not in (TaskState.SCHEDULED.value, TaskState.QUEUED.value):
                 raise ConflictError(f"task {task_id!r} of run {run_id!r} is no longer waiting to run")
             ti.try_number += 1
-            ti.state = TaskState.RUNNING.value
+            ti.state = TaskState.RUNNING
             ti.start_date = now
             ti.end_date = None
             ti.duration = None
@@ -545,7 +543,7 @@ class Store:
             state = result.state
             if state is TaskState.FAILED and retry_at is not None:
                 state = TaskState.UP_FOR_RETRY
-            ti.state = state.value
+            ti.state = state
             ti.end_date = now
             ti.duration = (now - ti.start_date).total_seconds() if ti.start_date else None
             ti.container_id = result.container_id or ti.container_id
@@ -597,7 +595,7 @@ class Store:
             if ti is None or ti.try_number != try_number or ti.state != TaskState.RUNNING.value:
                 return
             ti.try_number -= 1
-            ti.state = TaskState.SCHEDULED.value
+            ti.state = TaskState.SCHEDULED
             ti.start_date = None
             s.execute(sa.delete(TaskTryModel).where(*_try_key(dag_id, run_id, task_id, try_number)))
 

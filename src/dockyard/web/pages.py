@@ -17,6 +17,7 @@ from dockyard.connections import Connection
 from dockyard.errors import DockyardError, InvalidConnectionError, InvalidParamsError
 from dockyard.params import Param
 from dockyard.serialized import SerializedDag
+from dockyard.states import STATE_COLOURS
 from dockyard.store.models import UserModel
 from dockyard.users import authenticate
 from dockyard.web.security import check_csrf, csrf_token, require_admin, session_user
@@ -24,17 +25,7 @@ from dockyard.web.service import Service
 
 router = APIRouter()
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
-COLOURS = {
-    "success": "#2e9e4f",
-    "failed": "#d64545",
-    "upstream_failed": "#e8833a",
-    "running": "#3b82f6",
-    "queued": "#9ca3af",
-    "scheduled": "#c4a35a",
-    "up_for_retry": "#eab308",
-    "skipped": "#c084fc",
-    None: "#e5e7eb",
-}
+COLOURS = STATE_COLOURS
 
 
 class LoginRequired(Exception):
