@@ -9,6 +9,7 @@
     │   └── DagFileError             a DAG file cannot be loaded (file, line, reason)
     ├── TemplateError                a templated field does not render
     ├── ContainerSpecError           an option cannot become a valid container (a bad mount, size, ...)
+    │   └── ContainerPolicyError     the installation's policy refuses an option (privileged, a host path, ...)
     ├── EngineError                  the Docker engine refused or failed a call
     │   ├── EngineUnreachableError   no engine answers at the URL(s) tried
     │   └── ImageError               the image is missing and cannot be pulled
@@ -66,6 +67,14 @@ class TemplateError(DockyardError):
 
 class ContainerSpecError(DockyardError):
     """An operator option cannot be turned into a valid container configuration."""
+
+
+class ContainerPolicyError(ContainerSpecError):
+    """The installation does not allow what a task asks for (see :mod:`dockyard.container.policy`).
+
+    Raised before the container is created; the message names the task, the option and the setting
+    that would allow it.
+    """
 
 
 class EngineError(DockyardError):

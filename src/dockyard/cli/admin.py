@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import os
@@ -13,9 +14,12 @@ import click
 
 from dockyard.cli.common import fail, friendly, open_store
 from dockyard.cli.output import emit, output_option
+from dockyard.container.policy import Policy
+from dockyard.defaults import DEFAULT_SCHEDULER_HEALTHY_SECONDS
 from dockyard.masking import SecretsMasker, is_sensitive_name
 from dockyard.scheduler import Scheduler
 from dockyard.settings import Settings
+from dockyard.store import Store
 from dockyard.store.db import create_db_engine, current_revision, head_revision, migrate, safe_url
 
 
@@ -37,6 +41,30 @@ def db_migrate(settings: Settings) -> None:
         f"(head {head_revision()})."
     )
     engine.dispose()
+    _create_admin(settings)
+
+
+def _create_admin(settings: Settings) -> None:
+    """The admin user of DOCKYARD_ADMIN_USERNAME and DOCKYARD_ADMIN_PASSWORD(_FILE), made once.
+
+    A service's start-up runs ``db migrate`` every time; an existing user keeps the password it has now,
+    so a password changed in the UI is not reset by a restart.
+    """
+    if not settings.admin_username:
+        return
+    if not settings.admin_password:
+        fail(
+            f"DOCKYARD_ADMIN_USERNAME={settings.admin_username!r} needs a password: set DOCKYARD_ADMIN_PASSWORD "
+            "or DOCKYARD_ADMIN_PASSWORD_FILE (a secret file)"
+        )
+    from dockyard.users import create_user
+
+    store = open_store(settings)
+    if any(user.username == settings.admin_username for user in store.list_users()):
+        click.echo(f"Admin user {settings.admin_username} exists already (its password is left as it is).")
+        return
+    create_user(store, settings.admin_username, settings.admin_password, "admin")
+    click.echo(f"Admin user {settings.admin_username} created.")
 
 
 @db.command("check")
@@ -203,7 +231,7 @@ def pools_delete(settings: Settings, name: str) -> None:
 def _serve(settings: Settings, stop_running: bool) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     store = open_store(settings)
-    scheduler = Scheduler(settings, store)
+    scheduler = _scheduler(settings, store)
     scheduler.start()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -225,13 +253,42 @@ def _serve(settings: Settings, stop_running: bool) -> None:
         click.echo(f"Scheduler stopped; running containers were {what} them.", err=True)
 
 
+def _scheduler(settings: Settings, store: Store) -> Scheduler:
+    """A scheduler whose containers obey the installation's policy and share its temporary folder."""
+    scheduler = Scheduler(settings, store)
+    runtime = scheduler.runner.runtime
+    runtime.policy = Policy.from_settings(settings)
+    runtime.host_tmp_dir = runtime.host_tmp_dir or settings.host_tmp_dir
+    if not runtime.policy.allows_everything:
+        click.echo(f"Container policy: {runtime.policy}", err=True)
+    return scheduler
+
+
 @click.command("scheduler")
 @click.option("--stop-running", is_flag=True, help="On shutdown, stop running containers instead of leaving them.")
+@click.option(
+    "--health-check",
+    is_flag=True,
+    help="Do not run: exit 0 if a scheduler's heartbeat is recent, 1 otherwise (for container health checks).",
+)
 @click.pass_obj
 @friendly
-def scheduler_command(settings: Settings, stop_running: bool) -> None:
+def scheduler_command(settings: Settings, stop_running: bool, health_check: bool) -> None:
     """Run the scheduler: parse DAGs, create runs on schedule, run tasks, until SIGTERM or Ctrl-C."""
+    if health_check:
+        _check_heartbeat(settings)
+        return
     _serve(settings, stop_running)
+
+
+def _check_heartbeat(settings: Settings) -> None:
+    beat = open_store(settings).get_meta("scheduler_heartbeat")
+    if beat is None:
+        fail("no scheduler has written a heartbeat to this database yet")
+    age = (dt.datetime.now(dt.timezone.utc) - dt.datetime.fromisoformat(beat)).total_seconds()
+    if age > DEFAULT_SCHEDULER_HEALTHY_SECONDS:
+        fail(f"the last scheduler heartbeat is {age:.0f} s old (at {beat}); is the scheduler running?")
+    click.echo(f"Scheduler heartbeat {age:.0f} s ago.")
 
 
 @click.command("standalone")
@@ -269,7 +326,7 @@ def standalone_command(settings: Settings, stop_running: bool, no_webserver: boo
         with os.fdopen(fd, "w") as handle:
             handle.write(password + "\n")
         click.secho(f"Created user admin with password {password} (also in {path})", fg="green", err=True)
-    scheduler = Scheduler(settings, store)
+    scheduler = _scheduler(settings, store)
     scheduler.start()
     thread = threading.Thread(target=scheduler.serve_forever, name="dockyard-scheduler", daemon=True)
     thread.start()
