@@ -114,7 +114,7 @@ class Settings:
         dags_folder = Path(dags_raw).expanduser() if dags_raw else home / "dags"
         grace = _whole_number(env, "DOCKYARD_STOP_GRACE_SECONDS", defaults.DEFAULT_STOP_GRACE_SECONDS, minimum=0)
         parallelism = _whole_number(env, "DOCKYARD_PARALLELISM", defaults.DEFAULT_PARALLELISM, minimum=1)
-        database_url = env.get("DOCKYARD_DATABASE_URL") or f"sqlite:///{home / 'dockyard.db'}"
+        database_url = _secret(env, "DOCKYARD_DATABASE_URL") or f"sqlite:///{home / 'dockyard.db'}"
         _check_driver(database_url)
         return cls(
             example_dags_folder=_example_dags(),

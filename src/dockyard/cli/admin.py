@@ -278,7 +278,30 @@ def scheduler_command(settings: Settings, stop_running: bool, health_check: bool
     if health_check:
         _check_heartbeat(settings)
         return
+    _check_socket(settings)
     _serve(settings, stop_running)
+
+
+def _check_socket(settings: Settings) -> None:
+    """A local socket this user may not use fails here, with what to set, rather than task by task.
+
+    In a container the fix is the socket's group (compose ``group_add``), never a chmod of the socket
+    and never running dockyard as root.
+    """
+    url = settings.default_docker_url
+    if not url.startswith("unix://"):
+        return
+    path = Path(url[len("unix://") :])
+    if not path.exists() or os.access(path, os.R_OK | os.W_OK):
+        return
+    status = path.stat()
+    fail(
+        f"user {os.getuid()} may not use the Docker socket {path} (owner {status.st_uid}, group {status.st_gid}, "
+        f"mode {status.st_mode & 0o777:o}): run dockyard in the socket's group, with compose "
+        f'`group_add: ["{status.st_gid}"]` (deploy/compose.yaml takes it from DOCKER_GID) or '
+        f"`docker run --group-add {status.st_gid}`; or reach the engine through the socket proxy "
+        "(DOCKER_HOST=tcp://docker-proxy:2375). Do not chmod the socket or run dockyard as root."
+    )
 
 
 def _check_heartbeat(settings: Settings) -> None:
@@ -303,6 +326,7 @@ def standalone_command(settings: Settings, stop_running: bool, no_webserver: boo
     start creates an admin user with a random password, printed once and kept in
     $DOCKYARD_HOME/standalone_admin_password.txt (mode 0600).
     """
+    _check_socket(settings)
     migrate(create_db_engine(settings.database_url))
     if not settings.dags_folder.exists() and settings.example_dags_folder is not None:
         settings = settings.with_dags_folder(settings.example_dags_folder)
