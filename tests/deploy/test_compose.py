@@ -1,9 +1,10 @@
 """deploy/compose.yaml on the real engine: PostgreSQL, the migration, the socket proxy, the scheduler and the
 web server, from images built here (tests/deploy/images.py), started the documented way (deploy/up).
 
-One stack serves the tests of this module, in order: a DAG runs through the proxy and survives a restart
-of the scheduler container, the policy refuses a privileged task, the proxy refuses what dockyard does not
-use, and `down -v` leaves nothing behind.
+One test walks through the stack in order (one test, so that parallel test workers never build it twice): a
+DAG runs through the proxy and survives a restart of the scheduler's container, the policy refuses a
+privileged task, the proxy refuses what dockyard does not use, the image reaches a mounted socket only
+through its group, and `down -v` leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -83,10 +84,11 @@ class Stack:
         return str(self.api("GET", path)["content"])
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory, engine: docker.APIClient) -> Iterator[dict[str, str]]:
-    """The three images, built side by side; removed with the module."""
-    workdir = tmp_path_factory.mktemp("images")
+@pytest.fixture
+def built(tmp_path: Path, engine: docker.APIClient) -> Iterator[dict[str, str]]:
+    """The three images, built side by side; removed afterwards."""
+    workdir = tmp_path / "images"
+    workdir.mkdir()
     started = time.monotonic()
     with ThreadPoolExecutor(3) as pool:
         dockyard = pool.submit(images.build_dockyard, workdir)
@@ -100,9 +102,10 @@ def built(tmp_path_factory: pytest.TempPathFactory, engine: docker.APIClient) ->
     images.remove_images(*made.values())
 
 
-@pytest.fixture(scope="module")
-def stack(built: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    root = tmp_path_factory.mktemp("stack")
+@pytest.fixture
+def stack(built: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
+    root = tmp_path / "stack"
+    root.mkdir()
     data = root / "data"
     data.mkdir()
     (data / "greeting.txt").write_text("hello from the host\n")
@@ -152,9 +155,15 @@ def _created(engine: docker.APIClient, since: dt.datetime, dag_id: str, task_id:
     return sum(1 for _ in events)
 
 
-def test_the_stack_runs_a_dag_through_the_proxy_and_survives_a_scheduler_restart(
-    stack: Stack, engine: docker.APIClient
-) -> None:
+def test_the_compose_stack(stack: Stack, engine: docker.APIClient) -> None:
+    _a_dag_runs_through_the_proxy_and_survives_a_scheduler_restart(stack, engine)
+    _the_policy_refuses_a_privileged_task_before_any_container(stack, engine)
+    _the_proxy_lets_through_only_what_dockyard_uses(stack)
+    _the_image_reaches_a_mounted_socket_only_through_its_group(stack)
+    _down_leaves_nothing_behind(stack, engine)
+
+
+def _a_dag_runs_through_the_proxy_and_survives_a_scheduler_restart(stack: Stack, engine: docker.APIClient) -> None:
     since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)
     deadline = time.monotonic() + 60
     while not any(d["dag_id"] == "deploy_check" for d in stack.api("GET", "/dags")["dags"]):
@@ -184,7 +193,7 @@ def test_the_stack_runs_a_dag_through_the_proxy_and_survives_a_scheduler_restart
     assert health.strip() in ("healthy", "starting")
 
 
-def test_the_policy_refuses_a_privileged_task_before_any_container(stack: Stack, engine: docker.APIClient) -> None:
+def _the_policy_refuses_a_privileged_task_before_any_container(stack: Stack, engine: docker.APIClient) -> None:
     since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)
     deadline = time.monotonic() + 30
     while not any(d["dag_id"] == "deploy_privileged" for d in stack.api("GET", "/dags")["dags"]):
@@ -198,7 +207,7 @@ def test_the_policy_refuses_a_privileged_task_before_any_container(stack: Stack,
     assert _created(engine, since, "deploy_privileged", "root") == 0
 
 
-def test_the_proxy_lets_through_only_what_dockyard_uses(stack: Stack) -> None:
+def _the_proxy_lets_through_only_what_dockyard_uses(stack: Stack) -> None:
     probe = (
         "import sys, urllib.request, urllib.error\n"
         "for method, path in [a.split(' ') for a in sys.argv[1:]]:\n"
@@ -232,7 +241,7 @@ def test_the_proxy_lets_through_only_what_dockyard_uses(stack: Stack) -> None:
     assert reach.returncode != 0 and "200" not in reach.stdout
 
 
-def test_the_image_runs_as_a_user_who_reaches_the_socket_only_through_its_group(stack: Stack) -> None:
+def _the_image_reaches_a_mounted_socket_only_through_its_group(stack: Stack) -> None:
     gid = os.stat("/var/run/docker.sock").st_gid
     base = ["docker", "run", "--rm", "--network", "none", "--label", f"{TEST_LABEL}={TOKEN}"]
     base += ["-v", "/var/run/docker.sock:/var/run/docker.sock", "-e", "DOCKER_HOST=unix:///var/run/docker.sock"]
@@ -258,7 +267,7 @@ def test_up_refuses_a_socket_of_the_root_group(tmp_path: Path) -> None:
     assert not (tmp_path / "s").exists()
 
 
-def test_down_leaves_nothing_behind(stack: Stack, engine: docker.APIClient) -> None:
+def _down_leaves_nothing_behind(stack: Stack, engine: docker.APIClient) -> None:
     stack.compose("down", "-v", "--remove-orphans")
     label = f"com.docker.compose.project={stack.project}"
     assert not engine.containers(all=True, filters={"label": label})

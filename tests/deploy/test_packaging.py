@@ -1,6 +1,7 @@
 """The wheel and the sdist: built by `python -m build`, installed into a clean venv, run from there.
 
 `python -m build` makes the sdist and then the wheel from that sdist, so a wheel that works proves both.
+One test builds and installs once, then checks each thing in turn (parallel test workers would each build).
 """
 
 from __future__ import annotations
@@ -18,24 +19,30 @@ from dockyard import __version__
 from tests.deploy.common import ROOT, free_port, run, wait_for_http
 
 
-@pytest.fixture(scope="module")
-def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("dist")
+@pytest.fixture
+def dist(tmp_path: Path) -> Path:
+    out = tmp_path / "dist"
     run([sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)], timeout=180)
     return out
 
 
-@pytest.fixture(scope="module")
-def venv(dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture
+def venv(dist: Path, tmp_path: Path) -> Path:
     """A new virtual environment with only the wheel and its default dependencies (no extras)."""
-    folder = tmp_path_factory.mktemp("venv") / "venv"
+    folder = tmp_path / "venv"
     run([sys.executable, "-m", "venv", str(folder)])
     (wheel,) = dist.glob("dockyard-*.whl")
     run([str(folder / "bin" / "python"), "-m", "pip", "install", "-q", str(wheel)], timeout=240)
     return folder
 
 
-def test_build_makes_a_wheel_and_an_sdist_of_the_one_version(dist: Path) -> None:
+def test_the_wheel_and_the_sdist(dist: Path, venv: Path, tmp_path: Path) -> None:
+    _build_makes_a_wheel_and_an_sdist_of_the_one_version(dist)
+    _the_installed_wheel_serves_the_ui_and_ships_the_examples(venv, tmp_path / "standalone")
+    _postgresql_without_the_extra_names_the_extra(venv, tmp_path / "postgres")
+
+
+def _build_makes_a_wheel_and_an_sdist_of_the_one_version(dist: Path) -> None:
     names = sorted(p.name for p in dist.iterdir())
     assert names == [f"dockyard-{__version__}-py3-none-any.whl", f"dockyard-{__version__}.tar.gz"]
     with zipfile.ZipFile(dist / names[0]) as wheel:
@@ -50,7 +57,8 @@ def test_build_makes_a_wheel_and_an_sdist_of_the_one_version(dist: Path) -> None
         assert expected in files
 
 
-def test_the_installed_wheel_serves_the_ui_and_ships_the_examples(venv: Path, tmp_path: Path) -> None:
+def _the_installed_wheel_serves_the_ui_and_ships_the_examples(venv: Path, tmp_path: Path) -> None:
+    tmp_path.mkdir()
     env = {
         "PATH": f"{venv / 'bin'}:/usr/bin:/bin",
         "HOME": str(tmp_path),
@@ -80,7 +88,8 @@ def test_the_installed_wheel_serves_the_ui_and_ships_the_examples(venv: Path, tm
     assert str(venv) in output  # the examples came from the installed wheel, not from this checkout
 
 
-def test_postgresql_without_the_extra_names_the_extra(venv: Path, tmp_path: Path) -> None:
+def _postgresql_without_the_extra_names_the_extra(venv: Path, tmp_path: Path) -> None:
+    tmp_path.mkdir()
     env = {
         "PATH": f"{venv / 'bin'}:/usr/bin:/bin",
         "DOCKYARD_HOME": str(tmp_path),
