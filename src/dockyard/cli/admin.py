@@ -60,10 +60,13 @@ def _create_admin(settings: Settings) -> None:
     from dockyard.users import create_user
 
     store = open_store(settings)
-    if any(user.username == settings.admin_username for user in store.list_users()):
-        click.echo(f"Admin user {settings.admin_username} exists already (its password is left as it is).")
-        return
-    create_user(store, settings.admin_username, settings.admin_password, "admin")
+    try:
+        if any(user.username == settings.admin_username for user in store.list_users()):
+            click.echo(f"Admin user {settings.admin_username} exists already (its password is left as it is).")
+            return
+        create_user(store, settings.admin_username, settings.admin_password, "admin")
+    finally:
+        store.close()
     click.echo(f"Admin user {settings.admin_username} created.")
 
 
@@ -305,7 +308,11 @@ def _check_socket(settings: Settings) -> None:
 
 
 def _check_heartbeat(settings: Settings) -> None:
-    beat = open_store(settings).get_meta("scheduler_heartbeat")
+    store = open_store(settings)
+    try:
+        beat = store.get_meta("scheduler_heartbeat")
+    finally:
+        store.close()
     if beat is None:
         fail("no scheduler has written a heartbeat to this database yet")
     age = (dt.datetime.now(dt.timezone.utc) - dt.datetime.fromisoformat(beat)).total_seconds()
