@@ -30,7 +30,7 @@ POSTGRES_ENTRYPOINT = r"""#!/bin/sh
 # The official image's contract, in short: POSTGRES_USER, POSTGRES_DB, POSTGRES_PASSWORD_FILE, PGDATA.
 set -eu
 : "${PGDATA:=/var/lib/postgresql/data}"
-bin=/usr/lib/postgresql/15/bin
+bin=/usr/lib/postgresql/@PG_MAJOR@/bin
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
     mkdir -p "$PGDATA" && chown postgres:postgres "$PGDATA" && chmod 700 "$PGDATA"
     cp "$POSTGRES_PASSWORD_FILE" /tmp/pwfile && chown postgres /tmp/pwfile
@@ -134,8 +134,9 @@ def build_haproxy() -> str:
 
 
 def build_postgres() -> str:
-    """Debian's PostgreSQL 15 with an entrypoint that honours the official image's POSTGRES_* variables."""
-    home = Path("/usr/lib/postgresql/15")
+    """Debian's PostgreSQL (the newest installed) with an entrypoint that honours the official image's
+    POSTGRES_* variables."""
+    home = max(Path("/usr/lib/postgresql").iterdir(), key=lambda path: int(path.name))
     binaries = [home / "bin" / name for name in ("postgres", "initdb", "pg_isready")]
     files = _busybox()
     for binary in binaries:
@@ -144,12 +145,12 @@ def build_postgres() -> str:
     for module in (home / "lib").glob("*.so"):
         if not module.name.startswith("llvmjit"):
             files[str(module)] = module
-    files["/usr/share/postgresql/15"] = Path("/usr/share/postgresql/15")
+    files[f"/usr/share/postgresql/{home.name}"] = Path(f"/usr/share/postgresql/{home.name}")
     files["/usr/share/zoneinfo"] = Path("/usr/share/zoneinfo")
     files.update({str(lib): lib for lib in _libraries(*binaries)})
     files["/etc/passwd"] = b"root:x:0:0:root:/root:/bin/sh\npostgres:x:999:999:postgres:/var/lib/postgresql:/bin/sh\n"
     files["/etc/group"] = b"root:x:0:\npostgres:x:999:\n"
-    files["/usr/local/bin/docker-entrypoint.sh"] = POSTGRES_ENTRYPOINT.encode()
+    files["/usr/local/bin/docker-entrypoint.sh"] = POSTGRES_ENTRYPOINT.replace("@PG_MAJOR@", home.name).encode()
     files["/usr/local/bin/pg_isready"] = f'#!/bin/sh\nexec {home}/bin/pg_isready "$@"\n'.encode()
     files["/var/lib/postgresql/data/"] = b""
     files["/var/run/postgresql/"] = b""
