@@ -31,6 +31,9 @@ DEFAULT_PARALLELISM = 16
 DEFAULT_SCHEDULER_HEARTBEAT_SECONDS = 2.0
 """The longest the scheduler sleeps when nothing wakes it (a finished task or a trigger wakes it at once)."""
 
+DEFAULT_SCHEDULER_HEALTHY_SECONDS = 60
+"""How old the scheduler's heartbeat may be before ``dockyard scheduler --health-check`` calls it unhealthy."""
+
 DEFAULT_DAG_FOLDER_SCAN_SECONDS = 2.0
 """How often the scheduler looks for changed DAG files."""
 

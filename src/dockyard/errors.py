@@ -9,6 +9,7 @@
     │   └── DagFileError             a DAG file cannot be loaded (file, line, reason)
     ├── TemplateError                a templated field does not render
     ├── ContainerSpecError           an option cannot become a valid container (a bad mount, size, ...)
+    │   └── ContainerPolicyError     the installation's policy refuses an option (privileged, a host path, ...)
     ├── EngineError                  the Docker engine refused or failed a call (``status``: its HTTP status)
     │   ├── EngineUnreachableError   no engine answers at the URL(s) tried, or it stopped answering
     │   ├── EngineTimeoutError       the engine did not answer within the API timeout
@@ -89,6 +90,14 @@ class ContainerSpecError(DockyardError):
         if not task_id or self.task_id:
             return self
         return type(self)(f"task {task_id!r}: {self}", option=self.option, task_id=task_id)
+
+
+class ContainerPolicyError(ContainerSpecError):
+    """The installation does not allow what a task asks for (see :mod:`dockyard.container.policy`).
+
+    Raised before the container is created; the message names the task, the option and the setting
+    that would allow it.
+    """
 
 
 class EngineError(DockyardError):

@@ -19,6 +19,7 @@ from dockyard.connections import Connections, parse_bool
 from dockyard.container import ContainerResult, DockerRuntime, RunControl, build_spec, labels_for
 from dockyard.container.control import StopReason
 from dockyard.container.options import ContainerOptions
+from dockyard.container.policy import Policy
 from dockyard.container.runtime import Abandoned
 from dockyard.container.spec import RegistryAuth
 from dockyard.dag import DAG
@@ -125,7 +126,10 @@ class TaskRunner:
         self.variables = variables
         self.connections = connections
         self.runtime = runtime or DockerRuntime(
-            docker_host=settings.docker_host, stop_grace_seconds=settings.stop_grace_seconds
+            docker_host=settings.docker_host,
+            stop_grace_seconds=settings.stop_grace_seconds,
+            policy=Policy.from_settings(settings),
+            host_tmp_dir=settings.host_tmp_dir,
         )
 
     def log_path(self, dag_id: str, run_id: str, task_id: str, try_number: int) -> Path:

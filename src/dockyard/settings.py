@@ -11,6 +11,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -72,6 +73,31 @@ class Settings:
     example_dags_folder: Path | None = None
     """The example DAGs shipped with dockyard (used by ``standalone`` when no DAG folder exists)."""
 
+    policy_allow_privileged: bool = True
+    """``DOCKYARD_POLICY_ALLOW_PRIVILEGED``: whether a task may run ``privileged=True``."""
+
+    policy_allow_host_namespaces: bool = True
+    """``DOCKYARD_POLICY_ALLOW_HOST_NAMESPACES``: whether a task may use the host's network, PID or IPC namespace."""
+
+    policy_allowed_capabilities: tuple[str, ...] | None = None
+    """``DOCKYARD_POLICY_ALLOWED_CAPABILITIES``: capabilities ``cap_add`` may name (``None``: any; empty: none)."""
+
+    policy_allow_devices: bool = True
+    """``DOCKYARD_POLICY_ALLOW_DEVICES``: whether a task may ask for host devices or ``device_requests`` (GPUs)."""
+
+    policy_allowed_bind_paths: tuple[str, ...] | None = None
+    """``DOCKYARD_POLICY_ALLOWED_BIND_PATHS``: host folders a task may bind-mount (``None``: any; empty: none)."""
+
+    host_tmp_dir: str | None = None
+    """``DOCKYARD_HOST_TMP_DIR``: where ``mount_tmp_dir`` folders are made; in a container, a host folder
+    mounted at the same path, so that the engine finds it on the host."""
+
+    admin_username: str | None = None
+    """``DOCKYARD_ADMIN_USERNAME``: an admin user ``db migrate`` creates once (with ``DOCKYARD_ADMIN_PASSWORD``)."""
+
+    admin_password: str | None = field(default=None, repr=False)
+    """``DOCKYARD_ADMIN_PASSWORD`` (or ``DOCKYARD_ADMIN_PASSWORD_FILE``): that user's first password."""
+
     def with_dags_folder(self, folder: Path) -> Settings:
         return dataclasses.replace(self, dags_folder=folder)
 
@@ -97,7 +123,8 @@ class Settings:
         dags_folder = Path(dags_raw).expanduser() if dags_raw else home / "dags"
         grace = _whole_number(env, "DOCKYARD_STOP_GRACE_SECONDS", defaults.DEFAULT_STOP_GRACE_SECONDS, minimum=0)
         parallelism = _whole_number(env, "DOCKYARD_PARALLELISM", defaults.DEFAULT_PARALLELISM, minimum=1)
-        database_url = env.get("DOCKYARD_DATABASE_URL") or f"sqlite:///{home / 'dockyard.db'}"
+        database_url = _secret(env, "DOCKYARD_DATABASE_URL") or f"sqlite:///{home / 'dockyard.db'}"
+        _check_driver(database_url)
         return cls(
             dag_file_processor_timeout=_whole_number(
                 env, "DOCKYARD_DAG_FILE_PROCESSOR_TIMEOUT", defaults.DEFAULT_DAG_FILE_PROCESSOR_TIMEOUT, minimum=1
@@ -113,8 +140,8 @@ class Settings:
             database_url=database_url,
             parallelism=parallelism,
             stop_grace_seconds=grace,
-            fernet_key=env.get("DOCKYARD_FERNET_KEY") or None,
-            secret_key=env.get("DOCKYARD_SECRET_KEY") or None,
+            fernet_key=_secret(env, "DOCKYARD_FERNET_KEY"),
+            secret_key=_secret(env, "DOCKYARD_SECRET_KEY"),
             web_host=env.get("DOCKYARD_WEB_HOST") or "127.0.0.1",
             web_port=_whole_number(env, "DOCKYARD_WEB_PORT", 8080, minimum=1),
             docker_config=Path(env["DOCKER_CONFIG"]).expanduser()
@@ -123,6 +150,14 @@ class Settings:
             dags_folder=dags_folder,
             docker_host=env.get("DOCKER_HOST") or None,
             engine_env={k: v for k, v in env.items() if k.startswith(("DOCKYARD_", "AIRFLOW_"))},
+            policy_allow_privileged=_flag(env, "DOCKYARD_POLICY_ALLOW_PRIVILEGED"),
+            policy_allow_host_namespaces=_flag(env, "DOCKYARD_POLICY_ALLOW_HOST_NAMESPACES"),
+            policy_allowed_capabilities=_allow_list(env, "DOCKYARD_POLICY_ALLOWED_CAPABILITIES"),
+            policy_allow_devices=_flag(env, "DOCKYARD_POLICY_ALLOW_DEVICES"),
+            policy_allowed_bind_paths=_host_paths(env, "DOCKYARD_POLICY_ALLOWED_BIND_PATHS"),
+            host_tmp_dir=_host_path(env, "DOCKYARD_HOST_TMP_DIR"),
+            admin_username=env.get("DOCKYARD_ADMIN_USERNAME") or None,
+            admin_password=_secret(env, "DOCKYARD_ADMIN_PASSWORD"),
         )
 
 
@@ -135,6 +170,66 @@ def _whole_number(env: Mapping[str, str], name: str, default: int, *, minimum: i
     if value < minimum:
         raise ConfigError(f"{name}={raw!r} is not a whole number of {minimum} or more")
     return value
+
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool = True) -> bool:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if raw.lower() in _TRUE + _FALSE:
+        return raw.lower() in _TRUE
+    raise ConfigError(f"{name}={raw!r} is not true or false (1/0, yes/no and on/off are accepted too)")
+
+
+def _allow_list(env: Mapping[str, str], name: str) -> tuple[str, ...] | None:
+    """A comma-separated list; unset or ``*`` allows anything, an empty value (``NAME=``) nothing."""
+    if name not in env:
+        return None
+    items = tuple(item.strip() for item in env[name].split(",") if item.strip())
+    return None if items == ("*",) else items
+
+
+def _host_path(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name, "").strip()
+    if raw and not raw.startswith("/"):
+        raise ConfigError(f"{name}={raw!r} must be an absolute path on the engine's host, like /srv/dockyard/data")
+    return raw or None
+
+
+def _host_paths(env: Mapping[str, str], name: str) -> tuple[str, ...] | None:
+    paths = _allow_list(env, name)
+    for path in paths or ():
+        _host_path({name: path}, name)
+    return paths
+
+
+def _secret(env: Mapping[str, str], name: str) -> str | None:
+    """``NAME``, or the content of the file ``NAME_FILE`` names (a Docker or compose secret), stripped."""
+    if env.get(name):
+        return env[name]
+    path = env.get(f"{name}_FILE")
+    if not path:
+        return None
+    try:
+        value = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"{name}_FILE={path!r} cannot be read ({exc.strerror}); point it at a readable file") from exc
+    if not value:
+        raise ConfigError(f"{name}_FILE={path!r} is empty; put the secret in it")
+    return value
+
+
+def _check_driver(database_url: str) -> None:
+    """PostgreSQL needs the ``postgres`` extra; say so here rather than with SQLAlchemy's import error."""
+    if database_url.startswith("postgresql") and importlib.util.find_spec("psycopg") is None:
+        raise ConfigError(
+            "DOCKYARD_DATABASE_URL names a PostgreSQL database, but psycopg is not installed: "
+            "install dockyard with its postgres extra (pip install 'dockyard[postgres]')"
+        )
 
 
 def _example_dags() -> Path | None:

@@ -32,6 +32,7 @@ from dockyard import defaults
 from dockyard.container.control import Abandoned, ContainerResult, RunControl, StopReason, Watchdog
 from dockyard.container.mounts import MountOption
 from dockyard.container.output import LineSplitter, decode_result
+from dockyard.container.policy import Policy, check_policy
 from dockyard.container.spec import LABEL_PREFIX, ContainerSpec, EngineConfig
 from dockyard.errors import (
     ContainerSpecError,
@@ -66,9 +67,14 @@ class DockerRuntime:
         max_pool_size: int = defaults.DEFAULT_MAX_POOL_SIZE,
         stop_grace_seconds: int = defaults.DEFAULT_STOP_GRACE_SECONDS,
         tail_lines: int = defaults.DEFAULT_ERROR_TAIL_LINES,
+        policy: Policy | None = None,
+        host_tmp_dir: str | None = None,
     ) -> None:
         from dockyard.container.engine import EngineClients  # docker-py is loaded here, not on import
 
+        self.policy = policy or Policy()
+        self.host_tmp_dir = host_tmp_dir
+        """Where temporary folders for ``mount_tmp_dir`` are made when a task names no ``host_tmp_dir``."""
         self.clients = EngineClients(docker_host=docker_host, max_pool_size=max_pool_size)
         self.stop_grace_seconds = stop_grace_seconds
         self.tail_lines = tail_lines
@@ -172,13 +178,13 @@ class DockerRuntime:
         ``control`` is cancelled (both carry the :class:`StopReason` and the result); the container is
         stopped (and removed per ``auto_remove``) either way.
         """
+        check_policy(self.policy, spec)  # before anything reaches the engine
         control = control or RunControl()
         client = self.clients.get(spec.engine)
         if spec.options.force_pull:
             self.pull(spec, say)
-        tmp_host = (
-            tempfile.mkdtemp(prefix="airflowtmp", dir=spec.options.host_tmp_dir) if spec.options.mount_tmp_dir else None
-        )
+        tmp_root = spec.options.host_tmp_dir or self.host_tmp_dir
+        tmp_host = tempfile.mkdtemp(prefix="airflowtmp", dir=tmp_root) if spec.options.mount_tmp_dir else None
         try:
             container_id = self._create(client, spec, tmp_host, say)
             if on_created is not None:
