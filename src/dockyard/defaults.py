@@ -73,3 +73,7 @@ DEFAULT_SCHEDULER_HEALTH_SECONDS = 30
 
 DEFAULT_DAG_PROCESSOR_BATCH = 50
 """DAG files one parsing child imports one after another (a child per file would cost a fork each)."""
+
+DEFAULT_IDLE_DAG_RECHECK_SECONDS = 60
+"""How long the scheduler waits before it looks again at a DAG whose timetable says a run is due but gives no
+interval (a timetable that ends, for example)."""

@@ -66,6 +66,7 @@ log = logging.getLogger(__name__)
 __all__ = ["Scheduler", "notify_scheduler", "scheduler_running", "trigger_run"]
 
 LOCK_FILE = "scheduler.lock"
+_FAR_FUTURE = dt.datetime(9999, 1, 1, tzinfo=dt.timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -285,11 +286,31 @@ class Scheduler:
                     )
                     active[dag_id] = active.get(dag_id, 0) + 1
                 after = interval
-            upcoming = table.next_run_after(after=after, start_date=dag.start_date, catchup=dag.catchup, now=now)
-            self._next_check[dag_id] = now if held_back else upcoming
+            upcoming = self._upcoming(dag, table, after, now)
+            if held_back:
+                self._next_check[dag_id] = now
+            elif upcoming is not None and upcoming <= now:
+                # Due by the timetable, yet no interval was: look again in a while, not on every pass.
+                self._next_check[dag_id] = now + dt.timedelta(seconds=defaults.DEFAULT_IDLE_DAG_RECHECK_SECONDS)
+            else:
+                self._next_check[dag_id] = upcoming
             if dag_id not in self._next_shown or self._next_shown[dag_id] != upcoming:
                 self.store.set_next_dagrun(dag_id, upcoming)
                 self._next_shown[dag_id] = upcoming
+
+    @staticmethod
+    def _upcoming(dag: SerializedDag, table: Any, after: DataInterval | None, now: dt.datetime) -> dt.datetime | None:
+        """When the next scheduled run is due; None once the next interval would start after ``end_date``."""
+        if dag.end_date is not None:
+            following = table.next_interval(
+                after=after, start_date=dag.start_date, end_date=dag.end_date, catchup=True, now=_FAR_FUTURE
+            )
+            if following is None or following.start > dag.end_date:
+                return None
+        upcoming: dt.datetime | None = table.next_run_after(
+            after=after, start_date=dag.start_date, catchup=dag.catchup, now=now
+        )
+        return upcoming
 
     def _active_run_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
