@@ -17,6 +17,7 @@ import requests
 
 from dockyard import __version__
 from tests.deploy.common import ROOT, free_port, run, wait_for_http
+from tests.helpers import wait_for
 
 
 @pytest.fixture
@@ -80,8 +81,12 @@ def _the_installed_wheel_serves_the_ui_and_ships_the_examples(venv: Path, tmp_pa
         static = requests.get(f"{base}/static/app.js", timeout=5)
         assert static.status_code == 200 and static.text.strip()
         password = (tmp_path / "home" / "standalone_admin_password.txt").read_text().strip()
-        dags = requests.get(f"{base}/api/v1/dags", auth=("admin", password), timeout=5)
-        assert "hello_dockyard" in {d["dag_id"] for d in dags.json()["dags"]}, dags.text
+
+        def listed() -> set[str]:  # the web server answers at once; the DAGs appear after the first parse
+            dags = requests.get(f"{base}/api/v1/dags", auth=("admin", password), timeout=5)
+            return {d["dag_id"] for d in dags.json()["dags"]}
+
+        wait_for(lambda: "hello_dockyard" in listed(), 60, "the example DAGs to be stored")
     finally:
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=30)
