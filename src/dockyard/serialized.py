@@ -70,7 +70,7 @@ def _shown(value: Any) -> Any:
     return value if isinstance(value, (str, list, type(None))) else repr(value)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SerializedTask:
     """One task as the scheduler sees it: dependencies, rules, retries, pools and where it runs."""
 
@@ -157,7 +157,7 @@ class SerializedTask:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SerializedDag:
     """A DAG as stored: everything but the code. Tasks are kept in dependency order."""
 
@@ -178,20 +178,20 @@ class SerializedDag:
     doc_md: str | None = None
     is_paused_upon_creation: bool | None = None
     callbacks: tuple[str, ...] = ()
+    task_dict: dict[str, SerializedTask] = field(init=False, repr=False, compare=False)
+    """The tasks by id (built once)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "task_dict", {t.task_id: t for t in self.tasks})
 
     # -- reading -------------------------------------------------------------------------------
     @property
     def task_ids(self) -> list[str]:
         return [t.task_id for t in self.tasks]
 
-    @property
-    def task_dict(self) -> dict[str, SerializedTask]:
-        return {t.task_id: t for t in self.tasks}
-
     def task(self, task_id: str) -> SerializedTask:
-        for task in self.tasks:
-            if task.task_id == task_id:
-                return task
+        if task_id in self.task_dict:
+            return self.task_dict[task_id]
         raise DagDefinitionError(
             f"DAG {self.dag_id!r} has no task {task_id!r}{closest(task_id, self.task_ids)}; "
             f"its tasks are: {', '.join(self.task_ids) or '(none)'}"
