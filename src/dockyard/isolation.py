@@ -33,6 +33,7 @@ from typing import Any
 from dockyard.errors import DockyardError
 
 PRELOAD = [
+    "__main__",  # the parent's main module, imported once here instead of in every child
     "dockyard.isolation",
     "dockyard.processor",
     "dockyard.preparation",
@@ -40,6 +41,9 @@ PRELOAD = [
     "dockyard.execution",
     "dockyard.compat.airflow",
     "dockyard.store",
+    "dockyard.templating",
+    "dockyard.connections",
+    "dockyard.variables",
 ]
 """Modules the fork server imports once, so that no child pays for them."""
 
@@ -155,10 +159,8 @@ def collect(call: ChildCall) -> Any:
     if not data:
         raise ChildFailed(ended(call))
     call.receive.close()
-    call.process.join(timeout=5)
-    if call.process.is_alive():
-        call.process.kill()
-        call.process.join()
+    # No join: the child exits on its own once it has sent its result, and multiprocessing reaps finished
+    # children whenever the next one starts; waiting here would add the child's exit to every try.
     payload = json.loads(data)
     if "error" in payload:
         raise ChildFailed(payload["error"])

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import functools
 import logging
 import os
 import queue
@@ -516,6 +517,7 @@ class Scheduler:
             attempt={
                 "start_date": started or utcnow(),
                 "max_tries": max_tries,
+                "hostname": _hostname(),
                 "base_url": template_config(self.settings)["webserver"]["base_url"],
             },
             previous_success=self._previous_success(dag.dag_id, run.logical_date),
@@ -748,6 +750,12 @@ class Scheduler:
                 return run.state
             self.wake.wait(0.5)
             self.wake.clear()
+
+
+@functools.cache
+def _hostname() -> str:
+    """This machine's name as Airflow gives ``ti.hostname`` (asked once: a reverse lookup costs milliseconds)."""
+    return socket.getfqdn()
 
 
 def _stopped_by_person(outcome: TryOutcome) -> bool:
