@@ -71,6 +71,9 @@ class PasswordChecker:
         self._slots = threading.BoundedSemaphore(concurrency)
         self._dummy: str | None = None
         self._dummy_lock = threading.Lock()
+        self._busy = 0
+        self.peak = 0
+        """The most verifications that ever ran at once (the limit holds if this never passes it)."""
 
     def _dummy_hash(self) -> str:
         with self._dummy_lock:
@@ -83,10 +86,16 @@ class PasswordChecker:
         row = store.get_user(username) if _USERNAME.match(username) else None
         stored = row.password_hash if row is not None else self._dummy_hash()
         with self._slots:
+            with self._dummy_lock:
+                self._busy += 1
+                self.peak = max(self.peak, self._busy)
             try:
                 _hasher.verify(stored, password)
             except (VerifyMismatchError, VerificationError, InvalidHashError):
                 return None
+            finally:
+                with self._dummy_lock:
+                    self._busy -= 1
         return row
 
 

@@ -41,6 +41,8 @@ def check_connection_fields(conn_id: str, body: dict[str, Any]) -> None:
     if port is None or port == "":
         return
     if isinstance(port, bool) or not isinstance(port, (int, str)) or not str(port).strip().isdigit():
-        raise InvalidInputError(f"connection {conn_id!r}: port {str(port)[:30]!r} is not a whole number 0 to 65535")
+        raise InvalidInputError(
+            f"connection {conn_id!r}: port {str(port)[:30]!r} is not a number; give a whole number 0 to 65535"
+        )
     if int(str(port)) > 65535:
         raise InvalidInputError(f"connection {conn_id!r}: port {str(port)[:30]} is above 65535")
