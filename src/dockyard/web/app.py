@@ -73,7 +73,7 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
     app.include_router(api.router)
     app.include_router(docs.router)
     app.include_router(pages.router)
-    app.mount("/static/swagger-ui", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger-ui")
+    app.mount("/static/swagger-ui", StaticFiles(directory=str(swagger_ui_bundle.swagger_ui_path)), name="swagger-ui")
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
 
     def wants_json(request: Request) -> bool:

@@ -1,10 +1,10 @@
 """The API's OpenAPI document and its interactive docs (Swagger UI), both behind the login.
 
-Swagger UI's files come from the ``swagger-ui-bundle`` package and are served from ``/static/swagger-ui``,
-so the page works without the internet and under the app's own Content-Security-Policy (no CDN, no
-inline script: ``/static/api-docs.js`` starts it). Requests it sends carry the session cookie and the
-CSRF token, so "Try it out" acts as the logged-in user.
-"""
+Swagger UI's files come from the ``swagger-ui-bundle-v2`` package (Swagger UI 5, which reads the
+OpenAPI 3.1 that FastAPI writes) and are served from ``/static/swagger-ui``, so the page works without
+the internet and under the app's own Content-Security-Policy (no CDN, no inline script:
+``/static/api-docs.js`` starts it). Requests it sends carry the session cookie and the CSRF token, so
+"Try it out" acts as the logged-in user."""
 
 from __future__ import annotations
 
