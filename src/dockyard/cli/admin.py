@@ -14,6 +14,7 @@ import click
 from dockyard.cli.common import fail, friendly, open_store
 from dockyard.cli.output import emit, output_option
 from dockyard.errors import NotFoundError
+from dockyard.filemodes import secure_home
 from dockyard.masking import SecretsMasker, is_sensitive_name
 from dockyard.scheduler import Scheduler
 from dockyard.settings import Settings
@@ -205,6 +206,7 @@ def pools_delete(settings: Settings, name: str) -> None:
 
 def _serve(settings: Settings, stop_running: bool) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    secure_home(settings)
     store = open_store(settings)
     scheduler = Scheduler(settings, store)
     scheduler.start()
@@ -249,6 +251,7 @@ def standalone_command(settings: Settings, stop_running: bool, no_webserver: boo
     start creates an admin user with a random password, printed once and kept in
     $DOCKYARD_HOME/standalone_admin_password.txt (mode 0600).
     """
+    secure_home(settings)  # before SQLite creates its files: they inherit the database file's 0600
     migrate(create_db_engine(settings.database_url))
     if not settings.dags_folder.exists() and settings.example_dags_folder is not None:
         settings = settings.with_dags_folder(settings.example_dags_folder)
