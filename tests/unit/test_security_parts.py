@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 
+from dockyard.connections import load_fernet
 from dockyard.errors import ConfigError, InvalidRunIdError, TooManyAttemptsError
 from dockyard.runids import MAX_RUN_ID_LENGTH, check_run_id
+from dockyard.settings import Settings
 from dockyard.users import parse_lifetime
 from dockyard.web.limits import bad_string, json_depth_exceeds
 from dockyard.web.security import LoginThrottle
@@ -107,3 +111,32 @@ def test_the_throttle_counts_per_account_and_address() -> None:
     for _ in range(50):
         unlimited.failed("ann", "a")
     unlimited.check("ann", "a")
+
+
+def test_security_settings_come_from_the_environment(tmp_path: Path) -> None:
+    base = {"DOCKYARD_HOME": str(tmp_path)}
+    default = Settings.from_env(base)
+    assert not default.secure_cookies and default.api_token_expire_days == 90 and default.max_json_depth == 64
+    https = Settings.from_env({**base, "DOCKYARD_BASE_URL": "https://ops.example.com/"})
+    assert https.secure_cookies and https.base_url == "https://ops.example.com"
+    with pytest.raises(ConfigError, match="DOCKYARD_SECURE_COOKIES='maybe' is not a boolean"):
+        Settings.from_env({**base, "DOCKYARD_SECURE_COOKIES": "maybe"})
+    with pytest.raises(ConfigError, match="DOCKYARD_PASSWORD_HASH_CONCURRENCY"):
+        Settings.from_env({**base, "DOCKYARD_PASSWORD_HASH_CONCURRENCY": "0"})
+
+
+def test_the_fernet_key_can_live_in_a_file_outside_the_home(tmp_path: Path) -> None:
+    key = Fernet.generate_key().decode()
+    key_file = tmp_path / "mounted" / "fernet"
+    key_file.parent.mkdir()
+    key_file.write_text(key + "\n")
+    home = tmp_path / "home"
+    token = load_fernet(home, None, key_file).encrypt(b"x")
+    assert Fernet(key.encode()).decrypt(token) == b"x"
+    assert not (home / "fernet.key").exists()
+    assert load_fernet(home, Fernet.generate_key().decode(), key_file) is not None  # the variable wins
+    with pytest.raises(ConfigError, match="DOCKYARD_FERNET_KEY_FILE .* cannot be read"):
+        load_fernet(home, None, tmp_path / "missing")
+    key_file.write_text("not-a-key")
+    with pytest.raises(ConfigError, match="DOCKYARD_FERNET_KEY_FILE .* is not a Fernet key"):
+        load_fernet(home, None, key_file)
