@@ -20,7 +20,7 @@ from urllib.parse import unquote
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dockyard.web.security import problem
+from dockyard.web.security import HEADERS, problem
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _BAD_CHARACTER = re.compile(r"[\x00\ud800-\udfff]")
@@ -152,6 +152,7 @@ async def _refuse(send: Send, status: int, detail: str) -> None:
                 (b"content-type", b"application/problem+json"),
                 (b"content-length", str(len(payload)).encode()),
                 (b"connection", b"close"),
+                *((name.lower().encode(), value.encode()) for name, value in HEADERS.items()),
             ],
         }
     )
