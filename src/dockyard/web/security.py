@@ -95,7 +95,7 @@ class LoginThrottle:
         now = time.monotonic()
         with self._lock:
             for key, limit, what in (
-                (f"user:{username}", self.per_account, f"user {username[:100]!r}"),
+                (f"user:{username[:256]}", self.per_account, f"user {username[:100]!r}"),
                 (f"addr:{address}", self.per_address, f"address {address}"),
             ):
                 times = self._recent(key, now)
@@ -111,12 +111,12 @@ class LoginThrottle:
             if len(self._failures) > self.MAX_KEYS:
                 for key in [k for k, v in self._failures.items() if not v or v[-1] <= now - self.window]:
                     del self._failures[key]
-            for key in (f"user:{username}", f"addr:{address}"):
+            for key in (f"user:{username[:256]}", f"addr:{address}"):
                 self._failures.setdefault(key, collections.deque(maxlen=1000)).append(now)
 
     def succeeded(self, username: str) -> None:
         with self._lock:
-            self._failures.pop(f"user:{username}", None)
+            self._failures.pop(f"user:{username[:256]}", None)
 
 
 class Guard:
