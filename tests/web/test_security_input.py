@@ -102,6 +102,8 @@ def test_a_body_over_the_limit_answers_413_before_the_login(make_site: MakeSite)
         ("POST", "/connections", {"connection_id": "c", "port": -1}, "not a number"),
         ("POST", "/connections", {"connection_id": "c", "password": 12345}, "password must be a string"),
         ("POST", "/connections", {"connection_id": "c", "login": ["x"]}, "login must be a string"),
+        ("POST", "/connections", {"connection_id": "c" * 251}, "at most 250"),
+        ("POST", "/connections", {"connection_id": "c", "host": "h" * 501}, "at most 500"),
     ],
 )
 def test_former_server_errors_answer_400(make_site: MakeSite, method: str, path: str, body: object, words: str) -> None:
@@ -130,6 +132,10 @@ def test_a_surrogate_in_a_variable_form_is_refused(make_site: MakeSite) -> None:
     assert site.store.list_variables() == []
     nul = session.post(site.url + "/variables", data={**form, "key": "k\x00"}, timeout=30)
     assert nul.status_code == 400
+    long_id = {"csrf": form["csrf"], "conn_id": "c" * 5000, "conn_type": "docker"}
+    refused = session.post(site.url + "/connections", data=long_id, timeout=30)
+    assert refused.status_code == 200 and "at most 250" in refused.text
+    assert site.store.list_connections() == []
 
 
 @pytest.mark.parametrize(

@@ -29,14 +29,23 @@ def parse_logical_date(value: object) -> dt.datetime:
     return when
 
 
+CONNECTION_FIELD_LENGTHS = {"conn_id": 250, "conn_type": 500, "host": 500, "schema": 500}
+"""The widths of the ``connection`` table's columns (PostgreSQL refuses longer values)."""
+
+
 def check_connection_fields(conn_id: str, body: dict[str, Any]) -> None:
-    """Text fields are strings and the port is a whole number 0 to 65535, before anything is stored."""
+    """Text fields are strings that fit their columns and the port is a whole number 0 to 65535, before
+    anything is stored."""
     for name in ("conn_type", "host", "schema", "login", "password", "description"):
         value = body.get(name)
         if value is not None and not isinstance(value, str):
             raise InvalidInputError(
-                f"connection {conn_id!r}: {name} must be a string (or null), not {type(value).__name__}"
+                f"connection {conn_id[:60]!r}: {name} must be a string (or null), not {type(value).__name__}"
             )
+    for name, width in CONNECTION_FIELD_LENGTHS.items():
+        value = conn_id if name == "conn_id" else body.get(name)
+        if isinstance(value, str) and len(value) > width:
+            raise InvalidInputError(f"connection {conn_id[:60]!r}: {name} has {len(value)} characters; at most {width}")
     port = body.get("port")
     if port is None or port == "":
         return

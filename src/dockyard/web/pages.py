@@ -370,7 +370,9 @@ def save_connection(
     check_csrf(request, csrf)
     require_admin(user)
     try:
-        check_connection_fields(conn_id or "?", {"port": port})
+        check_connection_fields(
+            conn_id or "?", {"conn_type": conn_type, "host": host, "port": port, "description": description}
+        )
         conn = Connection.from_json(
             conn_id or "?",
             {
