@@ -38,11 +38,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 
+from dockyard.processor import DagProcessor
 from dockyard.settings import Settings
 from dockyard.store import Store
 from dockyard.users import create_token, create_user
 from dockyard.web import create_app
-from dockyard.web.service import Service
 
 DAG = """
 import datetime as dt
@@ -237,7 +237,7 @@ def main() -> int:
     csrf = re.search(r'name="csrf" value="([^"]+)"', page)
     assert csrf is not None
     session.post(url + "/login", data={"username": ADMIN[0], "password": ADMIN[1], "csrf": csrf.group(1)}, timeout=60)
-    Service(config, store).dag("fuzz_dag")  # the DAG folder parsed into the store, as the scheduler does
+    DagProcessor(config, store).refresh(force=True)  # the DAG folder parsed into the store, as the scheduler does
     fuzzer = Fuzzer(url, store, token, session)
     started = time.monotonic()
     fuzz_api(fuzzer, args.examples)

@@ -269,20 +269,12 @@ def from_environment(conn_id: str, environ: Mapping[str, str]) -> Connection | N
 FERNET_FILE = "fernet.key"
 
 
-def load_fernet(home: Path, configured: str | None, key_file: Path | None = None) -> MultiFernet:
-    """The Fernet keys, comma-separated and newest first, from the first of: ``DOCKYARD_FERNET_KEY``
-    (``configured``), the file ``DOCKYARD_FERNET_KEY_FILE`` (``key_file``: a mounted secret, kept apart from
-    the database and its backups), or a key created once in ``$DOCKYARD_HOME/fernet.key`` with mode 0600."""
+def load_fernet(home: Path, configured: str | None) -> MultiFernet:
+    """The Fernet keys, comma-separated and newest first: ``DOCKYARD_FERNET_KEY`` or the file
+    ``DOCKYARD_FERNET_KEY_FILE`` names (``configured``: a mounted secret, kept apart from the database and its
+    backups), else a key created once in ``$DOCKYARD_HOME/fernet.key`` with mode 0600."""
     text = configured
-    source = "DOCKYARD_FERNET_KEY"
-    if not text and key_file is not None:
-        source = f"DOCKYARD_FERNET_KEY_FILE ({key_file})"
-        try:
-            text = key_file.read_text().strip()
-        except OSError as exc:
-            raise ConfigError(
-                f"{source} cannot be read ({exc.strerror}); point it at a readable file holding the Fernet key"
-            ) from None
+    source = "DOCKYARD_FERNET_KEY (or the file DOCKYARD_FERNET_KEY_FILE names)"
     if not text:
         path = home / FERNET_FILE
         source = str(path)
@@ -343,7 +335,7 @@ class Connections:
     @property
     def fernet(self) -> MultiFernet:
         if self._fernet is None:
-            self._fernet = load_fernet(self.settings.home, self.settings.fernet_key, self.settings.fernet_key_file)
+            self._fernet = load_fernet(self.settings.home, self.settings.fernet_key)
         return self._fernet
 
     def find(self, conn_id: str) -> Connection | None:

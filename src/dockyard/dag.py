@@ -15,6 +15,8 @@ import difflib
 import re
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -28,14 +30,28 @@ if TYPE_CHECKING:
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]{1,250}$")
 """What a ``dag_id`` or ``task_id`` may be made of (Airflow's rule)."""
 
-_dag_stack: list[DAG] = []
-_collected: list[list[DAG]] = []
+_dag_stack: ContextVar[tuple[DAG, ...]] = ContextVar("dockyard_dag_stack", default=())
+"""The open ``with DAG(...)`` blocks, innermost last; a context variable, so threads never share one."""
+
+_collected: ContextVar[list[DAG] | None] = ContextVar("dockyard_collected_dags", default=None)
 """While a DAG file is loaded, every DAG it creates is recorded here (see :mod:`dockyard.dagbag`)."""
 
 
 def current_dag() -> DAG | None:
     """The DAG of the innermost ``with DAG(...)`` block, if any."""
-    return _dag_stack[-1] if _dag_stack else None
+    stack = _dag_stack.get()
+    return stack[-1] if stack else None
+
+
+@contextmanager
+def collecting_dags() -> Iterator[list[DAG]]:
+    """Record every DAG created inside the block (a DAG file's import), in creation order."""
+    created: list[DAG] = []
+    token = _collected.set(created)
+    try:
+        yield created
+    finally:
+        _collected.reset(token)
 
 
 def validate_id(kind: str, value: object) -> str:
@@ -124,7 +140,9 @@ class DAG:
                 raise DagDefinitionError(f"DAG {dag_id!r}: give 'schedule' or 'schedule_interval', not both")
             kwargs["schedule"] = kwargs.pop("schedule_interval")
         self.description: str | None = kwargs.get("description")
-        self.schedule: Any = kwargs.get("schedule")
+        if "timetable" in kwargs and "schedule" in kwargs:
+            raise DagDefinitionError(f"DAG {dag_id!r}: give 'schedule' or 'timetable', not both")
+        self.schedule: Any = kwargs.get("schedule", kwargs.get("timetable"))
         self.start_date = as_utc(kwargs.get("start_date"))
         self.end_date = as_utc(kwargs.get("end_date"))
         self.default_args: dict[str, Any] = dict(kwargs.get("default_args") or {})
@@ -142,28 +160,38 @@ class DAG:
         self.user_defined_macros: dict[str, Any] = dict(kwargs.get("user_defined_macros") or {})
         self.user_defined_filters: dict[str, Callable[..., Any]] = dict(kwargs.get("user_defined_filters") or {})
         self.render_template_as_native_obj: bool = bool(kwargs.get("render_template_as_native_obj", False))
+        self.jinja_environment_kwargs: dict[str, Any] = dict(kwargs.get("jinja_environment_kwargs") or {})
         self.on_success_callback = kwargs.get("on_success_callback")
         self.on_failure_callback = kwargs.get("on_failure_callback")
         self.fileloc: str | None = kwargs.get("fileloc")
         self.task_dict: dict[str, BaseOperator] = {}
-        if _collected:
-            _collected[-1].append(self)
+        collected = _collected.get()
+        if collected is not None:
+            collected.append(self)
         if "default_args" in kwargs and not isinstance(kwargs["default_args"], Mapping):
             raise DagDefinitionError(
                 f"DAG {dag_id!r}: default_args must be a dict, got {type(kwargs['default_args']).__name__}"
             )
         if self.start_date is None and "start_date" in self.default_args:
             self.start_date = as_utc(self.default_args["start_date"])
+        from dockyard.timetable import timetable_for
+
+        try:  # a schedule dockyard cannot build fails where the DAG is created, naming the DAG
+            limit = timetable_for(self.schedule, self.start_date).active_runs_limit
+        except DagDefinitionError as exc:
+            raise DagDefinitionError(f"DAG {dag_id!r}: {exc}") from None
+        if limit is not None and self.max_active_runs > limit:
+            self.max_active_runs = limit  # e.g. @continuous: one run at a time, as in Airflow
 
     def __repr__(self) -> str:
         return f"<DAG {self.dag_id}>"
 
     def __enter__(self) -> DAG:
-        _dag_stack.append(self)
+        _dag_stack.set((*_dag_stack.get(), self))
         return self
 
     def __exit__(self, *exc: object) -> None:
-        _dag_stack.pop()
+        _dag_stack.set(_dag_stack.get()[:-1])
 
     @property
     def tasks(self) -> list[BaseOperator]:

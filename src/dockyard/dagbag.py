@@ -18,9 +18,8 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dockyard import dag as dag_module
 from dockyard.compat import airflow as airflow_compat
-from dockyard.dag import DAG, closest
+from dockyard.dag import DAG, collecting_dags
 from dockyard.errors import DagDefinitionError, DagFileError
 
 log = logging.getLogger(__name__)
@@ -36,10 +35,10 @@ def _line_in(path: Path, exc: BaseException) -> int | None:
     return lineno
 
 
-def load_dag_file(path: Path) -> list[DAG]:
-    """Import one DAG file and return the DAGs it defines, each checked for cycles.
+def import_dag_file(path: Path) -> list[DAG]:
+    """Import one DAG file and return the DAGs it defines (not yet validated).
 
-    Raises :class:`DagFileError` naming the file, the line and the reason when the file does not load.
+    Raises :class:`DagFileError` naming the file, the line and the reason when the file does not import.
     """
     path = path.resolve()
     airflow_compat.install()
@@ -50,21 +49,19 @@ def load_dag_file(path: Path) -> list[DAG]:
     if spec is None or spec.loader is None:
         raise DagFileError(str(path), "cannot be imported as Python (is it a .py file?)")
     module = importlib.util.module_from_spec(spec)
-    created: list[DAG] = []
-    dag_module._collected.append(created)
     sys.path.insert(0, str(path.parent))
     sys.modules[module_name] = module
     try:
-        spec.loader.exec_module(module)
+        with collecting_dags() as created:
+            spec.loader.exec_module(module)
     except DagDefinitionError as exc:
         raise DagFileError(str(path), str(exc), _line_in(path, exc)) from exc
-    except KeyboardInterrupt:
-        raise
+    except (KeyboardInterrupt, MemoryError):
+        raise  # the process's own limits: its parent reports them
     except BaseException as exc:  # any error in a user's file (even SystemExit) is reported, not raised through
         reason = f"{type(exc).__name__}: {exc}"
         raise DagFileError(str(path), reason, _line_in(path, exc)) from exc
     finally:
-        dag_module._collected.pop()
         sys.modules.pop(module_name, None)
         try:
             sys.path.remove(str(path.parent))
@@ -77,11 +74,42 @@ def load_dag_file(path: Path) -> list[DAG]:
         found[candidate.dag_id] = candidate
     for dag in found.values():
         dag.fileloc = str(path)
+    return list(found.values())
+
+
+def load_dag_file(path: Path) -> list[DAG]:
+    """Import one DAG file and return the DAGs it defines, each checked for cycles.
+
+    Raises :class:`DagFileError` naming the file, the line and the reason when the file does not load.
+    """
+    dags = import_dag_file(path)
+    for dag in dags:
         try:
             dag.validate()
         except DagDefinitionError as exc:
-            raise DagFileError(str(path), str(exc)) from exc
-    return list(found.values())
+            raise DagFileError(str(path.resolve()), str(exc)) from exc
+    return dags
+
+
+def load_valid_dags(path: Path) -> tuple[list[DAG], list[str]]:
+    """The DAGs of a file that are valid, and every problem found (the import's, or one per broken DAG).
+
+    A file whose import fails has one problem; a file that imports has one per DAG that does not validate,
+    so a person sees them all at once.
+    """
+    try:
+        dags = import_dag_file(path)
+    except DagFileError as exc:
+        return [], [str(exc)]
+    valid, problems = [], []
+    for dag in dags:
+        try:
+            dag.validate()
+        except DagDefinitionError as exc:
+            problems.append(str(DagFileError(str(path.resolve()), str(exc))))
+        else:
+            valid.append(dag)
+    return valid, problems
 
 
 @dataclass
@@ -120,41 +148,3 @@ class DagBag:
                     continue
                 bag.dags[dag.dag_id] = dag
         return bag
-
-    def get_dag(self, dag_id: str) -> DAG:
-        try:
-            return self.dags[dag_id]
-        except KeyError:
-            hint = closest(dag_id, sorted(self.dags))
-            errors = (
-                f"; {len(self.import_errors)} file(s) failed to load (dockyard dags list-import-errors)"
-                if self.import_errors
-                else ""
-            )
-            raise DagDefinitionError(
-                f"no DAG {dag_id!r} in {self.folder}{hint}{errors}. "
-                f"Known DAGs: {', '.join(sorted(self.dags)) or '(none)'}"
-            ) from None
-
-
-def find_dag(dag_file_or_id: str, folder: Path) -> DAG:
-    """A DAG from a file path (its only DAG, or the one whose id is the file's stem) or by id from ``folder``."""
-    candidate = Path(dag_file_or_id)
-    if candidate.suffix == ".py" or candidate.is_file():
-        dags = load_dag_file(candidate)
-        if not dags:
-            raise DagFileError(str(candidate), "defines no DAG; create one with `with DAG(...) as dag:`")
-        if len(dags) == 1:
-            return dags[0]
-        by_stem = [d for d in dags if d.dag_id == candidate.stem]
-        if by_stem:
-            return by_stem[0]
-        raise DagFileError(
-            str(candidate),
-            f"defines several DAGs ({', '.join(d.dag_id for d in dags)}); pass the dag_id and set DOCKYARD_DAGS_FOLDER",
-        )
-    bag = DagBag.from_folder(folder)
-    if dag_file_or_id not in bag.dags:
-        for error in bag.import_errors.values():
-            log.error("%s", error)
-    return bag.get_dag(dag_file_or_id)

@@ -31,6 +31,9 @@ DEFAULT_PARALLELISM = 16
 DEFAULT_SCHEDULER_HEARTBEAT_SECONDS = 2.0
 """The longest the scheduler sleeps when nothing wakes it (a finished task or a trigger wakes it at once)."""
 
+DEFAULT_SCHEDULER_HEALTHY_SECONDS = 60
+"""How old the scheduler's heartbeat may be before ``dockyard scheduler --health-check`` calls it unhealthy."""
+
 DEFAULT_DAG_FOLDER_SCAN_SECONDS = 2.0
 """How often the scheduler looks for changed DAG files."""
 
@@ -55,6 +58,25 @@ DEFAULT_LOG_FLUSH_SECONDS = 0.5
 MASK = "***"
 """What a secret is replaced by wherever a person could read it."""
 
+DEFAULT_DAG_FILE_PROCESSOR_TIMEOUT = 30
+"""Seconds one DAG file may take to import before it is stopped and reported (Airflow's
+``dagbag_import_timeout``)."""
+
+DEFAULT_DAG_PROCESSOR_PROCESSES = 2
+"""DAG files parsed at once, each in a child process of its own (Airflow's ``parsing_processes``)."""
+
+DEFAULT_DAG_FILE_MEMORY_MB = 1024
+"""Address space one DAG file's import may use before it fails as an import error."""
+
+DEFAULT_SCHEDULER_HEALTH_SECONDS = 30
+"""A scheduler whose last successful pass is older than this is reported unhealthy."""
+
+DEFAULT_DAG_PROCESSOR_BATCH = 50
+"""DAG files one parsing child imports one after another (a child per file would cost a fork each)."""
+
+DEFAULT_IDLE_DAG_RECHECK_SECONDS = 60
+"""How long the scheduler waits before it looks again at a DAG whose timetable says a run is due but gives no
+interval (a timetable that ends, for example)."""
 
 DEFAULT_API_TOKEN_EXPIRE_DAYS = 90
 """How long an API token made by ``dockyard users token`` lives unless ``--expires`` says otherwise."""
@@ -79,6 +101,3 @@ DEFAULT_MAX_JSON_DEPTH = 64
 
 DEFAULT_WEB_SESSION_HOURS = 12
 """How long a web login lasts (the session row in the database and the cookie expire together)."""
-
-DEFAULT_SCHEDULER_HEALTH_CHECK_SECONDS = 30
-"""A scheduler heartbeat older than this makes ``/health`` report the scheduler unhealthy (Airflow's 30)."""

@@ -9,13 +9,18 @@
     │   └── DagFileError             a DAG file cannot be loaded (file, line, reason)
     ├── TemplateError                a templated field does not render
     ├── ContainerSpecError           an option cannot become a valid container (a bad mount, size, ...)
-    ├── EngineError                  the Docker engine refused or failed a call
-    │   ├── EngineUnreachableError   no engine answers at the URL(s) tried
+    │   └── ContainerPolicyError     the installation's policy refuses an option (privileged, a host path, ...)
+    ├── EngineError                  the Docker engine refused or failed a call (``status``: its HTTP status)
+    │   ├── EngineUnreachableError   no engine answers at the URL(s) tried, or it stopped answering
+    │   ├── EngineTimeoutError       the engine did not answer within the API timeout
+    │   ├── EngineNotFoundError      the engine has no such container (or volume, network)
     │   └── ImageError               the image is missing and cannot be pulled
+    │       └── ImageNotFoundError   the image is not on the engine (yet): pull it
     ├── TaskError                    a task try did not succeed
     │   ├── ContainerFailedError     the container exited non-zero (code, image, command, last lines)
-    │   ├── TaskTimeoutError         execution_timeout passed; the container was stopped
-    │   └── TaskCancelledError       the try was stopped from outside (Ctrl-C, SIGTERM, a request)
+    │   └── TaskStoppedError         dockyard stopped the container (``stop_reason`` says why)
+    │       ├── TaskTimeoutError     execution_timeout passed
+    │       └── TaskCancelledError   the try was stopped from outside (Ctrl-C, SIGTERM, a request)
     ├── OutputError                  the result file could not be read back or decoded safely
     ├── InvalidConnectionError       a connection is malformed, or cannot be decrypted with the Fernet key
     ├── StoreError                   the metadata database cannot be reached or used
@@ -27,13 +32,17 @@
     ├── TooManyAttemptsError         logins failed too often; wait before trying again
     └── TaskSkipped                  not a failure: the task ends as ``skipped`` (skip_on_exit_code)
 
-Errors from docker-py and requests are translated in :mod:`dockyard.container.runtime` only,
-always with ``raise ... from exc``.
+Errors from docker-py and requests are translated in one place,
+:func:`dockyard.container.engine_errors.engine_errors`, always with ``raise ... from exc``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dockyard.container.control import StopReason
 
 
 class DockyardError(Exception):
@@ -68,19 +77,58 @@ class TemplateError(DockyardError):
 
 
 class ContainerSpecError(DockyardError):
-    """An operator option cannot be turned into a valid container configuration."""
+    """An operator option cannot be turned into a valid container configuration.
+
+    ``option`` names the option and ``task_id`` the task, where known; the message says both, with the
+    value and what would be right.
+    """
+
+    def __init__(self, message: str, *, option: str | None = None, task_id: str | None = None) -> None:
+        super().__init__(message)
+        self.option = option
+        self.task_id = task_id
+
+    def for_task(self, task_id: str) -> ContainerSpecError:
+        """The same error, its message starting with the task it belongs to (once)."""
+        if not task_id or self.task_id:
+            return self
+        return type(self)(f"task {task_id!r}: {self}", option=self.option, task_id=task_id)
+
+
+class ContainerPolicyError(ContainerSpecError):
+    """The installation does not allow what a task asks for (see :mod:`dockyard.container.policy`).
+
+    Raised before the container is created; the message names the task, the option and the setting
+    that would allow it.
+    """
 
 
 class EngineError(DockyardError):
-    """The Docker engine refused or failed a request."""
+    """The Docker engine refused or failed a request; ``status`` is the HTTP status it answered with."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class EngineUnreachableError(EngineError):
-    """No Docker engine answered at any of the URLs tried."""
+    """No Docker engine answered at any of the URLs tried, or the engine stopped answering."""
+
+
+class EngineTimeoutError(EngineError):
+    """The engine did not answer a call within the API ``timeout``."""
+
+
+class EngineNotFoundError(EngineError):
+    """The engine has no such container, volume or network (it may have been removed meanwhile)."""
 
 
 class ImageError(EngineError):
     """The image is not on the engine and could not be pulled."""
+
+
+class ImageNotFoundError(ImageError):
+    """The image is not on the engine; pulling it may help."""
 
 
 class TaskError(DockyardError):
@@ -117,11 +165,21 @@ class ContainerFailedError(TaskError):
         )
 
 
-class TaskTimeoutError(TaskError):
+class TaskStoppedError(TaskError):
+    """Base of the stops below. ``stop_reason`` (a :class:`~dockyard.container.control.StopReason`) says
+    why, for callers to compare; ``result`` is the stopped container's result, when there was one."""
+
+    def __init__(self, message: str, *, stop_reason: StopReason | None = None, result: Any = None) -> None:
+        super().__init__(message)
+        self.stop_reason = stop_reason
+        self.result = result
+
+
+class TaskTimeoutError(TaskStoppedError):
     """The task ran longer than its ``execution_timeout``; its container was stopped."""
 
 
-class TaskCancelledError(TaskError):
+class TaskCancelledError(TaskStoppedError):
     """The task try was stopped from outside; its container was stopped."""
 
 

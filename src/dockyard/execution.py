@@ -8,18 +8,18 @@ through the try's :class:`~dockyard.masking.SecretsMasker` first.
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
-from urllib.parse import quote
+from typing import Any
 
-from dockyard import defaults
-from dockyard.connections import ConnectionAccessor, Connections, parse_bool
+from dockyard.connections import Connections, parse_bool
 from dockyard.container import ContainerResult, DockerRuntime, RunControl, build_spec, labels_for
+from dockyard.container.control import StopReason
+from dockyard.container.options import ContainerOptions
+from dockyard.container.policy import Policy
 from dockyard.container.runtime import Abandoned
 from dockyard.container.spec import RegistryAuth
 from dockyard.dag import DAG
@@ -30,21 +30,13 @@ from dockyard.errors import (
     InvalidConnectionError,
     TaskSkipped,
 )
-from dockyard.masking import SecretsMasker, is_sensitive_name, masker_for_try
-from dockyard.operators.base import BaseOperator, EmptyOperator
-from dockyard.operators.docker import DockerOperator
+from dockyard.masking import SecretsMasker, masker_for_try
+from dockyard.operators.base import BaseOperator
+from dockyard.preparation import PreparedTry, TryContext, XComLookup, prepare
 from dockyard.serialization import json_default
 from dockyard.settings import Settings
-from dockyard.templating import build_context, make_environment, render_fields, variables_namespace
-
-XComLookup = Callable[[str, str, str], Any]
-"""``(dag_id, task_id, key) -> value`` for ``ti.xcom_pull`` within the same run."""
-
-
-class TryState(str, enum.Enum):
-    SUCCESS = "success"
-    FAILED = "failed"
-    SKIPPED = "skipped"
+from dockyard.states import TaskState
+from dockyard.tasklog import TaskLog, count_output_lines, log_path_for
 
 
 @dataclass
@@ -76,7 +68,7 @@ class TaskTry:
 
 @dataclass
 class TryOutcome:
-    state: TryState
+    state: TaskState
     xcom: Any = None
     error: DockyardError | None = None
     message: str = ""
@@ -86,60 +78,11 @@ class TryOutcome:
     log_path: Path | None = None
     duration: float = 0.0
     rendered: dict[str, Any] = field(default_factory=dict)
+    stop_reason: StopReason | None = None
+    """Why dockyard stopped the container (a person, a timeout, a shutdown), if it did."""
 
 
-def log_path_for(logs_folder: Path, dag_id: str, run_id: str, task_id: str, try_number: int) -> Path:
-    """Airflow's layout: ``dag_id=X/run_id=Y/task_id=Z/attempt=N.log`` (run ids made safe for paths)."""
-    return (
-        logs_folder
-        / f"dag_id={dag_id}"
-        / f"run_id={quote(run_id, safe='')}"
-        / f"task_id={task_id}"
-        / f"attempt={try_number}.log"
-    )
-
-
-def _stamp() -> str:
-    now = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
-
-
-class TaskLog:
-    """A try's log file: each line stamped with the time it arrived, masked, optionally echoed."""
-
-    def __init__(self, path: Path, masker: SecretsMasker, echo: Callable[[str], None] | None = None) -> None:
-        self.path = path
-        self.masker = masker
-        self.echo = echo
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: IO[str] = path.open("a", encoding="utf-8", errors="replace")
-        self._last_flush = time.monotonic()
-
-    def lines(self, lines: list[str]) -> None:
-        stamp = _stamp()
-        text = "".join(f"{stamp} {line}\n" for line in self.masker.mask_lines(lines))
-        self._file.write(text)
-        if self.echo is not None:
-            self.echo(text)
-        now = time.monotonic()
-        if now - self._last_flush >= defaults.DEFAULT_LOG_FLUSH_SECONDS:
-            self._file.flush()
-            self._last_flush = now
-
-    def say(self, message: str) -> None:
-        """dockyard's own messages, marked so they stand apart from the container's output."""
-        stamp = _stamp()
-        text = "".join(f"{stamp} [dockyard] {line}\n" for line in self.masker.mask(message).splitlines())
-        self._file.write(text)
-        self._file.flush()
-        if self.echo is not None:
-            self.echo(text)
-
-    def close(self) -> None:
-        self._file.close()
-
-
-def xcom_value(task: DockerOperator, result: ContainerResult) -> Any:
+def xcom_value(task: PreparedTry, result: ContainerResult) -> Any:
     """Airflow's rules: nothing without do_xcom_push; the result file; every line; or the last line."""
     if not task.do_xcom_push:
         return None
@@ -158,32 +101,12 @@ def describe(value: Any) -> str:
 
 @dataclass
 class TryRequest:
-    """Everything that identifies one try and feeds its template context."""
+    """One try: who it is, and how its container options are prepared (in a child, or from a loaded DAG)."""
 
-    dag: DAG
-    task: BaseOperator
-    logical_date: dt.datetime
-    run_id: str
-    try_number: int = 1
-    params: Mapping[str, Any] | None = None
-    conf: Mapping[str, Any] | None = None
-    data_interval: tuple[dt.datetime, dt.datetime] | None = None
-    xcom_lookup: XComLookup | None = None
-    extra_context: Mapping[str, Any] | None = None
+    context: TryContext
+    prepare: Callable[[], PreparedTry]
     timeout: float | None = None
     """Seconds left of ``execution_timeout`` (default: all of it)."""
-
-
-def count_output_lines(path: Path) -> int:
-    """How many container output lines a try's log already holds (dockyard's own lines not counted)."""
-    if not path.exists():
-        return 0
-    count = 0
-    with path.open("r", encoding="utf-8", errors="replace") as handle:
-        for line in handle:
-            if not line.partition(" ")[2].startswith("[dockyard] "):
-                count += 1
-    return count
 
 
 class TaskRunner:
@@ -203,36 +126,30 @@ class TaskRunner:
         self.variables = variables
         self.connections = connections
         self.runtime = runtime or DockerRuntime(
-            docker_host=settings.docker_host, stop_grace_seconds=settings.stop_grace_seconds
+            docker_host=settings.docker_host,
+            stop_grace_seconds=settings.stop_grace_seconds,
+            policy=Policy.from_settings(settings),
+            host_tmp_dir=settings.host_tmp_dir,
         )
 
     def log_path(self, dag_id: str, run_id: str, task_id: str, try_number: int) -> Path:
         return log_path_for(self.settings.logs_folder, dag_id, run_id, task_id, try_number)
 
-    def _lookups(self, masker: SecretsMasker) -> dict[str, Any]:
-        """``var`` and ``conn`` for templates; secrets read through them are masked in this try."""
-
-        def variable(key: str) -> str | None:
-            value = self.variables(key) if self.variables is not None else None
-            if value and is_sensitive_name(key):
-                masker.add(value)
-            return value
-
-        extra: dict[str, Any] = {"var": variables_namespace(variable)}
-        if self.connections is not None:
-            extra["conn"] = ConnectionAccessor(self.connections, masker.add)
-        return extra
-
     def _docker_connection(
-        self, task: DockerOperator, values: dict[str, Any], masker: SecretsMasker
+        self,
+        conn_id: str | None,
+        task_id: str,
+        options: ContainerOptions,
+        values: dict[str, Any],
+        masker: SecretsMasker,
     ) -> RegistryAuth | None:
         """The registry login of ``docker_conn_id``; an engine the connection names fills the task's unset
-        ``docker_url`` and TLS options."""
-        if not task.docker_conn_id:
+        ``docker_url`` and TLS options (into ``values``, overrides of ``options``)."""
+        if not conn_id:
             return None
         if self.connections is None:
-            raise DagDefinitionError(f"task {task.task_id!r} uses docker_conn_id but no connections are available here")
-        conn = self.connections.get(task.docker_conn_id)
+            raise DagDefinitionError(f"task {task_id!r} uses docker_conn_id but no connections are available here")
+        conn = self.connections.get(conn_id)
         for secret in conn.secrets():
             masker.add(secret)
         extra = conn.extra_dejson
@@ -244,9 +161,9 @@ class TaskRunner:
             "tls_hostname",
             "tls_ssl_version",
         ):
-            if extra.get(key) and not values.get(key):
+            if extra.get(key) and not getattr(options, key):
                 values[key] = extra[key]
-        if "tls_verify" in extra and values.get("tls_verify", True) is True:
+        if "tls_verify" in extra and options.tls_verify is True:
             values["tls_verify"] = parse_bool(
                 f"connection {conn.conn_id!r} extra tls_verify", extra["tls_verify"], True
             )
@@ -282,17 +199,28 @@ class TaskRunner:
         echo: Callable[[str], None] | None = None,
         control: RunControl | None = None,
     ) -> TryOutcome:
-        """Run one try of ``task`` and return how it ended; it raises only on Ctrl-C."""
-        request = TryRequest(
-            dag=dag,
-            task=task,
-            logical_date=logical_date,
+        """Run one try of a loaded DAG's ``task`` in this process; it raises only on Ctrl-C."""
+        context = TryContext(
+            dag_id=dag.dag_id,
+            task_id=task.task_id,
             run_id=run_id,
+            logical_date=logical_date,
             try_number=try_number,
-            params=params,
-            conf=params,
+            fileloc=dag.fileloc or "",
+            params=dict(params or {}),
+            conf=dict(params or {}),
             data_interval=data_interval,
-            xcom_lookup=xcom_lookup,
+        )
+        request = TryRequest(
+            context=context,
+            prepare=lambda: prepare(
+                dag,
+                task,
+                context,
+                xcom_lookup=xcom_lookup,
+                variables=self.variables,
+                connections=self.connections,
+            ),
         )
         return self.execute(request, echo=echo, control=control)
 
@@ -310,63 +238,40 @@ class TaskRunner:
 
         Raises only :class:`KeyboardInterrupt` and :class:`~dockyard.container.runtime.Abandoned`.
         """
-        dag, task = request.dag, request.task
-        masker = masker_for_try(getattr(task, "private_environment", {}).values())
-        path = self.log_path(dag.dag_id, request.run_id, task.task_id, request.try_number)
+        ctx = request.context
+        masker = masker_for_try()
+        path = self.log_path(ctx.dag_id, ctx.run_id, ctx.task_id, ctx.try_number)
         skip = count_output_lines(path) if resume_container else 0
         log = TaskLog(path, masker, echo)
         started = time.monotonic()
-        outcome = TryOutcome(state=TryState.FAILED, log_path=path)
+        outcome = TryOutcome(state=TaskState.FAILED, log_path=path)
         try:
-            if isinstance(task, EmptyOperator):
-                outcome.state = TryState.SUCCESS
+            prepared = request.prepare()
+            for secret in prepared.secrets:
+                masker.add(secret)
+            for note in prepared.notes:
+                log.say(note)
+            if prepared.kind == "empty":
+                outcome.state = TaskState.SUCCESS
                 return outcome
-            if not isinstance(task, DockerOperator):
-                raise DagDefinitionError(
-                    f"task {task.task_id!r} is a {type(task).__name__}; dockyard runs DockerOperator and "
-                    "EmptyOperator tasks: move the work into an image and use DockerOperator"
-                )
-            ti = TaskTry(
-                dag.dag_id,
-                task.task_id,
-                request.run_id,
-                request.try_number,
-                request.logical_date,
-                xcom_lookup=request.xcom_lookup,
-            )
-            context = build_context(
-                dag=dag,
-                task=task,
-                logical_date=request.logical_date,
-                run_id=request.run_id,
-                ti=ti,
-                data_interval=request.data_interval,
-                params=request.params,
-                conf=request.conf,
-                extra={**self._lookups(masker), **(request.extra_context or {})},
-            )
-            searchpath = [str(Path(dag.fileloc).parent)] if dag.fileloc else []
-            rendered = render_fields(task, context, make_environment(dag, searchpath))
-            outcome.rendered = masker.mask_value(rendered)
+            outcome.rendered = prepared.rendered
             if on_rendered is not None:
                 on_rendered(outcome.rendered)
-            values = task.spec_values()
-            values.update(rendered)
-            registry_auth = self._docker_connection(task, values, masker)
+            options = ContainerOptions.from_json(prepared.options)
+            overrides: dict[str, Any] = {}
+            registry_auth = self._docker_connection(prepared.docker_conn_id, ctx.task_id, options, overrides, masker)
             spec = build_spec(
-                values,
-                labels=labels_for(dag.dag_id, task.task_id, request.run_id, request.try_number, self.instance),
+                options.render(overrides) if overrides else options,
+                labels=labels_for(ctx.dag_id, ctx.task_id, ctx.run_id, ctx.try_number, self.instance),
                 default_docker_url=self.settings.default_docker_url,
                 registry_auth=registry_auth,
                 docker_config=str(self.settings.docker_config) if self.settings.docker_config else None,
             )
             for secret in spec.secrets:
                 masker.add(secret)
-            timeout = request.timeout
-            if timeout is None and task.execution_timeout:
-                timeout = task.execution_timeout.total_seconds()
+            timeout = request.timeout if request.timeout is not None else prepared.execution_timeout
             if resume_container is None:
-                log.say(f"Running task {dag.dag_id}.{task.task_id} (run {request.run_id}, try {request.try_number})")
+                log.say(f"Running task {ctx.dag_id}.{ctx.task_id} (run {ctx.run_id}, try {ctx.try_number})")
                 result = self.runtime.run(
                     spec, log.lines, say=log.say, timeout=timeout, control=control, on_created=on_created
                 )
@@ -384,18 +289,19 @@ class TaskRunner:
                     image=spec.image,
                     command=masker.mask(spec.command_text()),
                     last_lines=masker.mask_lines(result.last_lines),
-                    task_id=task.task_id,
+                    task_id=ctx.task_id,
                 )
-            outcome.xcom = masker.mask_value(xcom_value(task, result))
-            outcome.state = TryState.SUCCESS
+            outcome.xcom = masker.mask_value(xcom_value(prepared, result))
+            outcome.state = TaskState.SUCCESS
             log.say(f"Container exited with code 0; XCom: {masker.mask(describe(outcome.xcom))}")
         except TaskSkipped as exc:
-            outcome.state = TryState.SKIPPED
+            outcome.state = TaskState.SKIPPED
             log.say(f"Skipped: {exc}")
         except DockyardError as exc:
             outcome.error = exc
+            outcome.stop_reason = getattr(exc, "stop_reason", None)
             outcome.message = masker.mask(str(exc))
-            log.say(f"ERROR: {exc}")
+            log.say(f"ERROR: {outcome.message}")
         except Abandoned:
             log.say("The scheduler stopped watching this container; it keeps running and will be re-attached")
             raise

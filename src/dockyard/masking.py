@@ -85,6 +85,12 @@ def mask_secret(secret: object) -> None:
         _registered.add(str(secret))
 
 
+def registered_secrets() -> list[str]:
+    """Every value registered with :func:`mask_secret` in this process (a child hands them to its parent)."""
+    with _registered_lock:
+        return sorted(_registered)
+
+
 def masker_for_try(secrets: Iterable[object] = ()) -> SecretsMasker:
     """A masker holding every registered secret plus ``secrets``."""
     with _registered_lock:

@@ -14,9 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from dockyard.operators.base import TriggerRule
-
-SUCCESS, FAILED, UPSTREAM_FAILED, SKIPPED = "success", "failed", "upstream_failed", "skipped"
-FINISHED = frozenset({SUCCESS, FAILED, UPSTREAM_FAILED, SKIPPED, "removed"})
+from dockyard.states import FINISHED_STATES, RunState, TaskState
 
 
 class Decision(str, enum.Enum):
@@ -42,11 +40,11 @@ class Counts:
         items = list(states)
         return cls(
             total=len(items),
-            success=items.count(SUCCESS),
-            failed=items.count(FAILED),
-            upstream_failed=items.count(UPSTREAM_FAILED),
-            skipped=items.count(SKIPPED),
-            done=sum(1 for s in items if s in FINISHED),
+            success=items.count(TaskState.SUCCESS),
+            failed=items.count(TaskState.FAILED),
+            upstream_failed=items.count(TaskState.UPSTREAM_FAILED),
+            skipped=items.count(TaskState.SKIPPED),
+            done=sum(1 for s in items if s in FINISHED_STATES),
         )
 
     @property
@@ -101,14 +99,14 @@ def decide(rule: TriggerRule, up: Counts) -> Decision:
     raise ValueError(f"unknown trigger rule {rule!r}")
 
 
-def run_outcome(states: Mapping[str, str | None], leaves: Iterable[str]) -> str | None:
-    """``success``/``failed`` once every task is finished, else None. A run fails when a leaf task
-    failed or could not run because of a failure upstream; skipped leaves count as success."""
-    if any(state not in FINISHED for state in states.values()):
+def run_outcome(states: Mapping[str, str | None], leaves: Iterable[str]) -> RunState | None:
+    """SUCCESS or FAILED once every task is finished, else None. A run fails when a leaf task failed or
+    could not run because of a failure upstream; skipped leaves count as success."""
+    if any(state not in FINISHED_STATES for state in states.values()):
         return None
-    if any(states.get(leaf) in (FAILED, UPSTREAM_FAILED) for leaf in leaves):
-        return "failed"
-    return "success"
+    if any(states.get(leaf) in (TaskState.FAILED, TaskState.UPSTREAM_FAILED) for leaf in leaves):
+        return RunState.FAILED
+    return RunState.SUCCESS
 
 
 def effective_weights(

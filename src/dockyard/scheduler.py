@@ -4,11 +4,15 @@ and after a crash picks up exactly where the last scheduler stopped.
 One loop, woken by events (a try finished, a run was triggered, a DAG file changed) and otherwise by a
 short heartbeat. Each pass:
 
-1. re-parse the DAG folder if a file changed, and record DAGs and import errors in the store;
+1. let the DAG processor parse changed DAG files (in child processes) and read the stored DAGs;
 2. create the scheduled runs that are due (timetable, ``catchup``, ``max_active_runs``, ``end_date``);
 3. start queued runs (creating their task instances);
 4. decide readiness by trigger rule, propagating ``upstream_failed`` and ``skipped``, and finish runs;
 5. launch ready tries within ``parallelism``, ``max_active_tasks`` and pool slots, by priority.
+
+Decisions are taken from the stored form of each DAG (:class:`~dockyard.serialized.SerializedDag`); this
+process never imports a DAG file. A try's templates are rendered, and callbacks run, in child processes
+(:mod:`dockyard.preparation`).
 
 Crash safety: a try is marked running (with its new try number) and committed *before* its container
 is created; the container carries the try's labels. On start, :meth:`Scheduler.reconcile` matches
@@ -22,10 +26,12 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import functools
 import logging
 import os
 import queue
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -37,28 +43,31 @@ from dockyard import defaults
 from dockyard.compat import airflow as airflow_compat
 from dockyard.connections import Connections
 from dockyard.container import RunControl
+from dockyard.container.control import StopReason
 from dockyard.container.runtime import Abandoned
 from dockyard.container.spec import EngineConfig, engine_config
-from dockyard.dag import DAG
-from dockyard.dagbag import DagBag
-from dockyard.errors import ConflictError, DockyardError, InvalidParamsError, StoreError
-from dockyard.execution import TaskRunner, TryOutcome, TryRequest, TryState
-from dockyard.masking import masker_for_try
-from dockyard.operators.base import BaseOperator
-from dockyard.operators.docker import DockerOperator
-from dockyard.params import Param, resolve_params
+from dockyard.errors import ConflictError, DagDefinitionError, DockyardError, StoreError
+from dockyard.execution import TaskRunner, TryOutcome, TryRequest
+from dockyard.isolation import ChildFailed
+from dockyard.operators.base import TriggerRule
+from dockyard.params import resolve_params
+from dockyard.preparation import PreparedTry, TryContext, callback_in_child, prepare_in_child, template_config
+from dockyard.processor import DagProcessor
 from dockyard.readiness import Counts, Decision, decide, effective_weights, run_outcome
+from dockyard.runs import WAKE_SOCKET, notify_scheduler, trigger_run
+from dockyard.serialized import SerializedDag
 from dockyard.settings import Settings
-from dockyard.store import DagRecord, RunState, Store, TaskState, TryResult, utcnow
+from dockyard.store import FINISHED_STATES, RunState, Store, TaskState, TryResult, utcnow
 from dockyard.store.models import DagRunModel, TaskInstanceModel
-from dockyard.templating import neighbour_dates
-from dockyard.timetable import DataInterval, timetable_for
+from dockyard.timetable import DataInterval
 from dockyard.variables import variable_source
 
 log = logging.getLogger(__name__)
 
-WAKE_SOCKET = "scheduler.sock"
+__all__ = ["Scheduler", "notify_scheduler", "scheduler_running", "trigger_run"]
+
 LOCK_FILE = "scheduler.lock"
+_FAR_FUTURE = dt.datetime(9999, 1, 1, tzinfo=dt.timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -75,91 +84,6 @@ class _Running:
     control: RunControl
 
 
-def notify_scheduler(settings: Settings) -> None:
-    """Wake a scheduler on this machine at once (best effort: it also polls)."""
-    path = settings.home / WAKE_SOCKET
-    with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-        sock.setblocking(False)
-        sock.sendto(b"1", str(path))
-
-
-def dag_record(dag: DAG) -> DagRecord:
-    """What the store keeps of a DAG: its settings and its structure (for the CLI and the UI)."""
-    tasks = []
-    for task in dag.topological_sort():
-        tasks.append(
-            {
-                "task_id": task.task_id,
-                "operator": type(task).__name__,
-                "upstream": sorted(task.upstream_task_ids),
-                "trigger_rule": task.trigger_rule.value,
-                "retries": task.retries,
-                "image": getattr(task, "image", None),
-                "command": _shown(getattr(task, "command", None)),
-                "pool": task.pool,
-                "doc_md": task.doc_md,
-            }
-        )
-    params = {
-        k: (v.describe() if isinstance(v, Param) else {"value": v, "description": None, "schema": {}})
-        for k, v in dag.params.items()
-    }
-    schedule = timetable_for(dag.schedule, dag.start_date).description if dag.schedule is not None else None
-    masker = masker_for_try()  # secrets the DAG file registered with mask_secret stay out of the store
-    return DagRecord(
-        dag_id=dag.dag_id,
-        fileloc=dag.fileloc or "",
-        schedule=schedule,
-        description=dag.description,
-        tags=list(dag.tags),
-        max_active_runs=dag.max_active_runs,
-        max_active_tasks=dag.max_active_tasks,
-        is_paused_upon_creation=dag.is_paused_upon_creation,
-        structure=masker.mask_value(
-            {
-                "tasks": tasks,
-                "params": params,
-                "doc_md": dag.doc_md,
-                "start_date": dag.start_date.isoformat() if dag.start_date else None,
-                "catchup": dag.catchup,
-            }
-        ),
-    )
-
-
-def _shown(value: Any) -> Any:
-    return value if isinstance(value, (str, list, type(None))) else repr(value)
-
-
-def trigger_run(
-    settings: Settings,
-    store: Store,
-    dag: DAG,
-    *,
-    conf: dict[str, Any] | None = None,
-    logical_date: dt.datetime | None = None,
-    run_id: str | None = None,
-    run_type: str = "manual",
-) -> DagRunModel:
-    """Create a manual run (validating ``conf`` against the DAG's params) and wake the scheduler."""
-    try:
-        resolve_params(dag.params, conf)
-    except ValueError as exc:
-        raise InvalidParamsError(f"DAG {dag.dag_id!r}: {exc}") from None
-    when = logical_date or utcnow()
-    interval = timetable_for(dag.schedule, dag.start_date).manual_interval(when)
-    run = store.create_run(
-        dag.dag_id,
-        run_id or f"{run_type}__{when.isoformat()}",
-        logical_date=when,
-        run_type=run_type,
-        data_interval=(interval.start, interval.end),
-        conf=conf,
-    )
-    notify_scheduler(settings)
-    return run
-
-
 class Scheduler:
     """Schedules and runs the DAGs of a folder (or a fixed set of DAGs, for ``dags test``)."""
 
@@ -169,7 +93,7 @@ class Scheduler:
         store: Store,
         *,
         runner: TaskRunner | None = None,
-        dags: dict[str, DAG] | None = None,
+        dags: dict[str, SerializedDag] | None = None,
         echo: Callable[[TIKey, str], None] | None = None,
         create_scheduled_runs: bool = True,
     ) -> None:
@@ -185,28 +109,40 @@ class Scheduler:
         self.echo = echo
         self.create_scheduled_runs = create_scheduled_runs
         self.fixed_dags = dags is not None
-        self.dags: dict[str, DAG] = dict(dags or {})
+        self.dags: dict[str, SerializedDag] = dict(dags or {})
         self.wake = threading.Event()
         self.results: queue.Queue[tuple[TIKey, int, TryOutcome]] = queue.Queue()
         self.running: dict[TIKey, _Running] = {}
         self.pool = ThreadPoolExecutor(max_workers=settings.parallelism, thread_name_prefix="dockyard-task")
-        self._mtimes: dict[str, float] = {}
-        self._last_scan = 0.0
+        self.callbacks = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dockyard-callback")
+        self._stopping = threading.Event()
+        self.processor = DagProcessor(settings, store, stopping=self._stopping)
+        # A user's Timetable class lives in a module next to the DAGs; the stored DAG names it by import path.
+        if str(settings.dags_folder) not in sys.path:
+            sys.path.append(str(settings.dags_folder))
+        self._next_check: dict[str, dt.datetime | None] = {}
+        self._next_shown: dict[str, dt.datetime | None] = {}
+        self._weights: dict[str, dict[str, int]] = {}
         self._missing_pools: set[str] = set()
         self._last_heartbeat = 0.0
-        self._stopping = threading.Event()
         self._lock_file: IO[str] | None = None
         self._wake_socket: socket.socket | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
-    def start(self) -> None:
-        """Take the scheduler lock, listen for wake-ups, load DAGs and reconcile with the engine."""
+    def start(self, *, load: bool = True) -> None:
+        """Take the scheduler lock, listen for wake-ups, then (unless ``load`` is False) :meth:`load`."""
         self.settings.home.mkdir(parents=True, exist_ok=True)
         if not self.fixed_dags:
             self._take_lock()
             self._listen()
+        if load:
+            self.load()
+
+    def load(self) -> None:
+        """Parse every DAG file and reconcile with the engines (skipped when a stop came meanwhile)."""
         self.refresh_dags(force=True)
-        self.reconcile()
+        if not self._stopping.is_set():
+            self.reconcile()
 
     def serve_forever(self) -> None:
         """Run passes until :meth:`stop` is called (from a signal handler or another thread)."""
@@ -224,10 +160,11 @@ class Scheduler:
         stopped (``stop_running``) and recorded as failed (retried as their retries allow)."""
         for entry in list(self.running.values()):
             if stop_running:
-                entry.control.cancel("the scheduler shut down")
-            else:
+                entry.control.cancel("the scheduler shut down", StopReason.SHUTDOWN)
+            elif not entry.control.cancelled:  # a stop already under way is finished, not abandoned
                 entry.control.abandon()
         self.pool.shutdown(wait=True)
+        self.callbacks.shutdown(wait=True)  # a callback that was due still runs (each has a time limit)
         self._drain_results()
         if self._wake_socket is not None:
             self._wake_socket.close()
@@ -276,7 +213,11 @@ class Scheduler:
 
     # -- one pass --------------------------------------------------------------------------------
     def step(self) -> None:
-        """One scheduling pass; store errors are logged and the next pass tries again."""
+        """One scheduling pass; store errors are logged and the next pass tries again.
+
+        The heartbeat is written only after a pass that succeeded, so ``/health`` reports a scheduler whose
+        passes fail as unhealthy.
+        """
         try:
             self.refresh_dags()
             self._drain_results()
@@ -292,50 +233,49 @@ class Scheduler:
                 self.store.set_meta("scheduler_heartbeat", now.isoformat())
         except StoreError as exc:
             log.error("scheduler pass failed, retrying: %s", exc)
-        except Exception:  # one bad pass (a bug, a DAG that misbehaves) must not stop the scheduler
+        except Exception:  # one bad pass (a bug) must not stop the scheduler
             log.exception("scheduler pass failed; the next pass tries again")
 
     def refresh_dags(self, *, force: bool = False) -> None:
-        """Re-parse the DAG folder when a file was added, changed or removed."""
+        """Let the DAG processor parse what changed, and take the stored DAGs when anything did."""
         if self.fixed_dags:
             if force:
-                self.store.sync_dags([dag_record(d) for d in self.dags.values()], {}, keep_others=True)
+                self.store.sync_dags([d.to_record() for d in self.dags.values()], {}, keep_others=True)
             return
-        now = time.monotonic()
-        if not force and now - self._last_scan < defaults.DEFAULT_DAG_FOLDER_SCAN_SECONDS:
-            return
-        self._last_scan = now
-        folder = self.settings.dags_folder
-        mtimes = {}
-        if folder.is_dir():
-            for path in folder.rglob("*.py"):
-                with contextlib.suppress(OSError):
-                    mtimes[str(path)] = path.stat().st_mtime
-        if not force and mtimes == self._mtimes:
-            return
-        self._mtimes = mtimes
-        bag = DagBag.from_folder(folder)
-        self.dags = bag.dags
-        self.store.sync_dags([dag_record(d) for d in bag.dags.values()], bag.import_errors)
-        log.info("parsed %s: %d DAG(s), %d import error(s)", folder, len(bag.dags), len(bag.import_errors))
+        report = self.processor.refresh(force=True) if force else self.processor.refresh_if_due()
+        if report is not None:
+            self.dags = report.dags
+            self._next_check.clear()
+            self._weights.clear()
 
     def _create_scheduled_runs(self, now: dt.datetime) -> None:
-        rows = {d.dag_id: d for d in self.store.list_dags()}
-        active = self._active_run_counts()
+        """Create the scheduled runs that are due. A DAG is looked at only once its next run may be due
+        (or while ``max_active_runs`` holds one back), so a pass over many idle DAGs costs no query each."""
+        paused = self.store.paused_dag_ids()
+        active: dict[str, int] | None = None
         for dag_id, dag in self.dags.items():
-            row = rows.get(dag_id)
-            if row is None or row.is_paused or dag.schedule is None:
+            if dag_id in paused or dag.schedule is None:
                 continue
-            table = timetable_for(dag.schedule, dag.start_date)
+            if dag_id in self._next_check:
+                due = self._next_check[dag_id]
+                if due is None or due > now:
+                    continue
+            if active is None:
+                active = self._active_run_counts()
+            table = dag.timetable()
             last = self.store.last_scheduled_run(dag_id)
             after = None
             if last is not None and last.data_interval_start and last.data_interval_end:
                 after = DataInterval(last.data_interval_start, last.data_interval_end)
-            while active.get(dag_id, 0) < dag.max_active_runs:
+            held_back = False
+            while True:
                 interval = table.next_interval(
                     after=after, start_date=dag.start_date, end_date=dag.end_date, catchup=dag.catchup, now=now
                 )
                 if interval is None:
+                    break
+                if active.get(dag_id, 0) >= min(dag.max_active_runs, table.active_runs_limit or dag.max_active_runs):
+                    held_back = True
                     break
                 with contextlib.suppress(ConflictError):  # a manual run took that logical date
                     self.store.create_run(
@@ -347,9 +287,31 @@ class Scheduler:
                     )
                     active[dag_id] = active.get(dag_id, 0) + 1
                 after = interval
-            self.store.set_next_dagrun(
-                dag_id, table.next_run_after(after=after, start_date=dag.start_date, catchup=dag.catchup, now=now)
+            upcoming = self._upcoming(dag, table, after, now)
+            if held_back:
+                self._next_check[dag_id] = now
+            elif upcoming is not None and upcoming <= now:
+                # Due by the timetable, yet no interval was: look again in a while, not on every pass.
+                self._next_check[dag_id] = now + dt.timedelta(seconds=defaults.DEFAULT_IDLE_DAG_RECHECK_SECONDS)
+            else:
+                self._next_check[dag_id] = upcoming
+            if dag_id not in self._next_shown or self._next_shown[dag_id] != upcoming:
+                self.store.set_next_dagrun(dag_id, upcoming)
+                self._next_shown[dag_id] = upcoming
+
+    @staticmethod
+    def _upcoming(dag: SerializedDag, table: Any, after: DataInterval | None, now: dt.datetime) -> dt.datetime | None:
+        """When the next scheduled run is due; None once the next interval would start after ``end_date``."""
+        if dag.end_date is not None:
+            following = table.next_interval(
+                after=after, start_date=dag.start_date, end_date=dag.end_date, catchup=True, now=_FAR_FUTURE
             )
+            if following is None or following.start > dag.end_date:
+                return None
+        upcoming: dt.datetime | None = table.next_run_after(
+            after=after, start_date=dag.start_date, catchup=dag.catchup, now=now
+        )
+        return upcoming
 
     def _active_run_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -372,7 +334,7 @@ class Scheduler:
             tasks = [
                 {
                     "task_id": t.task_id,
-                    "operator": type(t).__name__,
+                    "operator": t.operator,
                     "retries": t.retries,
                     "pool": t.pool,
                     "pool_slots": t.pool_slots,
@@ -386,14 +348,17 @@ class Scheduler:
     def _advance_runs(self, now: dt.datetime) -> list[tuple[DagRunModel, TaskInstanceModel]]:
         """Decide readiness in every running run; return the task instances ready to launch."""
         ready: list[tuple[DagRunModel, TaskInstanceModel]] = []
+        all_tis = self.store.task_instances_of_running_runs()
         for run in self.store.list_runs(states=[RunState.RUNNING], limit=100_000):
             dag = self.dags.get(run.dag_id)
             if dag is None:
                 continue
-            tis = {ti.task_id: ti for ti in self.store.list_task_instances(run.dag_id, run.run_id)}
+            tis = {ti.task_id: ti for ti in all_tis.get((run.dag_id, run.run_id), [])}
+            if self._timed_out(dag, run, list(tis), now):
+                continue
             states: dict[str, str | None] = {t: ti.state for t, ti in tis.items()}
             changes: dict[str, list[str]] = {}
-            for task in dag.topological_sort():
+            for task in dag.tasks:
                 ti = tis.get(task.task_id)
                 if ti is None:
                     continue
@@ -402,10 +367,13 @@ class Scheduler:
                     continue
                 if waiting_retry and ti.next_retry_at is not None and ti.next_retry_at > now:
                     continue
-                counts = Counts.of(states.get(u) for u in task.upstream_task_ids)
-                decision = decide(task.trigger_rule, counts)
-                if decision is Decision.RUN and task.depends_on_past and not self._past_ok(dag, task, run):
-                    decision = Decision.WAIT
+                counts = Counts.of(states.get(u) for u in task.upstream)
+                decision = decide(TriggerRule(task.trigger_rule), counts)
+                if decision is Decision.RUN and task.depends_on_past:
+                    # wait_for_downstream: the earlier run's immediate downstream tasks must be done too
+                    watched = [task.task_id, *(task.downstream if task.wait_for_downstream else ())]
+                    if not self.store.past_allows(dag.dag_id, watched, run.logical_date):
+                        decision = Decision.WAIT
                 if decision is Decision.WAIT:
                     continue
                 new = {
@@ -422,44 +390,37 @@ class Scheduler:
             for task_id, current in states.items():
                 if current == TaskState.SCHEDULED.value:
                     ready.append((run, tis[task_id]))
-            leaves = [t.task_id for t in dag.tasks if not t.downstream_task_ids]
-            outcome = run_outcome(states, leaves)
+            outcome = run_outcome(states, dag.leaves)
             if outcome is not None:
                 self.store.finish_run(run.dag_id, run.run_id, RunState(outcome))
                 log.info("run %s of %s: %s", run.run_id, run.dag_id, outcome)
-                callback = dag.on_success_callback if outcome == "success" else dag.on_failure_callback
-                self._callback(callback, {"dag": dag, "run_id": run.run_id, "dag_run": run, "reason": outcome})
+                name = "on_success_callback" if outcome == "success" else "on_failure_callback"
+                if name in dag.callbacks:
+                    self._callback(dag, None, name, {"run_id": run.run_id, "reason": outcome})
         return ready
-
-    def _past_ok(self, dag: DAG, task: BaseOperator, run: DagRunModel) -> bool:
-        earlier = [r for r in self.store.list_runs(dag.dag_id, limit=1000) if r.logical_date < run.logical_date]
-        if not earlier:
-            return True
-        previous = max(earlier, key=lambda r: r.logical_date)
-        try:
-            ti = self.store.get_task_instance(dag.dag_id, previous.run_id, task.task_id)
-        except DockyardError:
-            return True
-        return ti.state in (TaskState.SUCCESS.value, TaskState.SKIPPED.value)
 
     def _launch(self, ready: list[tuple[DagRunModel, TaskInstanceModel]]) -> None:
         if not ready:
             return
         per_dag, per_pool = self.store.running_counts()
+        per_task, per_run_task = self.store.running_per_task()
         slots = self.store.pool_slots()
-        weights: dict[str, dict[str, int]] = {}
-        for dag_id, dag in self.dags.items():
-            weights[dag_id] = effective_weights(
-                {t.task_id: t.upstream_task_ids for t in dag.tasks},
-                {t.task_id: t.priority_weight for t in dag.tasks},
-                dag.tasks[0].weight_rule if dag.tasks else "downstream",
-            )
-        ready.sort(key=lambda item: (-weights.get(item[0].dag_id, {}).get(item[1].task_id, 1), item[0].logical_date))
+        ready.sort(key=lambda item: (-self._weight(item[0].dag_id, item[1].task_id), item[0].logical_date))
         for run, ti in ready:
             if len(self.running) >= self.settings.parallelism:
                 return
             dag = self.dags[run.dag_id]
             if per_dag.get(dag.dag_id, 0) >= dag.max_active_tasks:
+                continue
+            task = dag.task_dict.get(ti.task_id)
+            task_key, run_task_key = (run.dag_id, ti.task_id), (run.dag_id, run.run_id, ti.task_id)
+            if task is not None and (
+                (task.max_active_tis_per_dag is not None and per_task.get(task_key, 0) >= task.max_active_tis_per_dag)
+                or (
+                    task.max_active_tis_per_dagrun is not None
+                    and per_run_task.get(run_task_key, 0) >= task.max_active_tis_per_dagrun
+                )
+            ):
                 continue
             if ti.pool not in slots:
                 if ti.pool not in self._missing_pools:
@@ -483,51 +444,113 @@ class Scheduler:
                 continue
             per_dag[dag.dag_id] = per_dag.get(dag.dag_id, 0) + 1
             per_pool[ti.pool] = per_pool.get(ti.pool, 0) + ti.pool_slots
-            self._submit(dag, run, key, try_number)
+            per_task[task_key] = per_task.get(task_key, 0) + 1
+            per_run_task[run_task_key] = per_run_task.get(run_task_key, 0) + 1
+            self._submit(dag, run, key, try_number, max_tries=ti.max_tries)
+
+    def _timed_out(self, dag: SerializedDag, run: DagRunModel, task_ids: list[str], now: dt.datetime) -> bool:
+        """``dagrun_timeout``, as Airflow: the run fails, its unfinished task instances become skipped, the
+        containers of its running tries are stopped, and on_failure_callback is told."""
+        if dag.dagrun_timeout is None or run.start_date is None:
+            return False
+        if (now - run.start_date).total_seconds() <= dag.dagrun_timeout:
+            return False
+        unfinished = [None, *(s.value for s in TaskState if s not in FINISHED_STATES)]
+        self.store.set_ti_state(run.dag_id, run.run_id, task_ids, TaskState.SKIPPED, only_if=unfinished)
+        self.store.finish_run(run.dag_id, run.run_id, RunState.FAILED)
+        for key, entry in list(self.running.items()):
+            if (key.dag_id, key.run_id) == (run.dag_id, run.run_id):
+                entry.control.cancel("the run passed its dagrun_timeout", StopReason.REQUESTED)
+        log.warning(
+            "run %s of %s passed its dagrun_timeout of %g s: failed", run.run_id, run.dag_id, dag.dagrun_timeout
+        )
+        if "on_failure_callback" in dag.callbacks:
+            self._callback(dag, None, "on_failure_callback", {"run_id": run.run_id, "reason": "timed_out"})
+        return True
+
+    def _weight(self, dag_id: str, task_id: str) -> int:
+        if dag_id not in self._weights:
+            dag = self.dags[dag_id]
+            self._weights[dag_id] = effective_weights(
+                {t.task_id: set(t.upstream) for t in dag.tasks},
+                {t.task_id: t.priority_weight for t in dag.tasks},
+                dag.tasks[0].weight_rule if dag.tasks else "downstream",
+            )
+        return self._weights[dag_id].get(task_id, 1)
 
     def _submit(
         self,
-        dag: DAG,
+        dag: SerializedDag,
         run: DagRunModel,
         key: TIKey,
         try_number: int,
         *,
         resume: str | None = None,
         started: dt.datetime | None = None,
+        max_tries: int | None = None,
     ) -> None:
-        task = dag.get_task(key.task_id)
+        task = dag.task(key.task_id)
         control = RunControl()
         self.running[key] = _Running(key, try_number, control)
         timeout = None
         if task.execution_timeout is not None:
             elapsed = (utcnow() - started).total_seconds() if started else 0.0
-            timeout = max(task.execution_timeout.total_seconds() - elapsed, 0.0)
-        request = TryRequest(
-            dag=dag,
-            task=task,
-            logical_date=run.logical_date,
+            timeout = max(task.execution_timeout - elapsed, 0.0)
+        context = TryContext(
+            dag_id=dag.dag_id,
+            task_id=task.task_id,
             run_id=run.run_id,
+            logical_date=run.logical_date,
             try_number=try_number,
+            fileloc=dag.fileloc,
             params=self._params(dag, run),
-            conf=run.conf,
+            conf=dict(run.conf or {}),
             data_interval=(run.data_interval_start or run.logical_date, run.data_interval_end or run.logical_date),
-            xcom_lookup=lambda d, t, k: self.store.get_xcom(d, run.run_id, t, k),
-            extra_context=self._extra_context(dag, run),
-            timeout=timeout,
+            run={
+                "run_type": run.run_type,
+                "state": run.state,
+                "start_date": run.start_date,
+                "end_date": run.end_date,
+                "queued_at": run.queued_at,
+                "external_trigger": run.external_trigger,
+            },
+            attempt={
+                "start_date": started or utcnow(),
+                "max_tries": max_tries,
+                "hostname": _hostname(),
+                "base_url": template_config(self.settings)["webserver"]["base_url"],
+            },
+            previous_success=self._previous_success(dag.dag_id, run.logical_date),
         )
+        if task.operator == "EmptyOperator":
+            request = TryRequest(context, prepare=lambda: PreparedTry(kind="empty"), timeout=timeout)
+        else:
+            request = TryRequest(context, prepare=lambda: self._prepare(context), timeout=timeout)
         self.pool.submit(self._work, request, key, try_number, control, resume)
 
-    def _params(self, dag: DAG, run: DagRunModel) -> dict[str, Any]:
+    def _previous_success(self, dag_id: str, before: dt.datetime) -> dict[str, Any] | None:
+        run = self.store.previous_success_run(dag_id, before)
+        if run is None:
+            return None
+        interval = (run.data_interval_start, run.data_interval_end) if run.data_interval_start else None
+        return {
+            "logical_date": run.logical_date,
+            "data_interval": interval,
+            "start_date": run.start_date,
+            "end_date": run.end_date,
+        }
+
+    def _prepare(self, context: TryContext) -> PreparedTry:
         try:
-            return resolve_params(dag.params, run.conf)
+            return prepare_in_child(self.settings, context)
+        except ChildFailed as exc:
+            raise DagDefinitionError(str(exc)) from exc
+
+    def _params(self, dag: SerializedDag, run: DagRunModel) -> dict[str, Any]:
+        try:
+            return resolve_params(dag.param_objects(), run.conf)
         except ValueError:
             return dict(run.conf or {})
-
-    def _extra_context(self, dag: DAG, run: DagRunModel) -> dict[str, Any]:
-        table = timetable_for(dag.schedule, dag.start_date)
-        extra = neighbour_dates(table.prev_logical_date(run.logical_date), table.next_logical_date(run.logical_date))
-        extra["dag_run_conf"] = run.conf
-        return extra
 
     def _work(self, request: TryRequest, key: TIKey, try_number: int, control: RunControl, resume: str | None) -> None:
         echo = (lambda text: self.echo(key, text)) if self.echo is not None else None  # type: ignore[misc]
@@ -548,7 +571,7 @@ class Scheduler:
             return
         except Exception as exc:  # a bug must not lose the try: record it as failed with the reason
             log.exception("task %s try %d crashed in dockyard", key, try_number)
-            outcome = TryOutcome(state=TryState.FAILED, message=f"dockyard failed while running the task: {exc!r}")
+            outcome = TryOutcome(state=TaskState.FAILED, message=f"dockyard failed while running the task: {exc!r}")
         self.results.put((key, try_number, outcome))
         self.wake.set()
 
@@ -564,19 +587,16 @@ class Scheduler:
     def _record(self, key: TIKey, try_number: int, outcome: TryOutcome) -> None:
         dag = self.dags.get(key.dag_id)
         task = dag.task_dict.get(key.task_id) if dag else None
-        state = {TryState.SUCCESS: TaskState.SUCCESS, TryState.SKIPPED: TaskState.SKIPPED}.get(
+        state = {TaskState.SUCCESS: TaskState.SUCCESS, TaskState.SKIPPED: TaskState.SKIPPED}.get(
             outcome.state, TaskState.FAILED
         )
         retry_at = None
         if state is TaskState.FAILED and task is not None and not _stopped_by_person(outcome):
             ti = self.store.get_task_instance(key.dag_id, key.run_id, key.task_id)
             if try_number <= ti.max_tries:
-                retry_at = utcnow() + _retry_delay(task, try_number)
+                retry_at = utcnow() + task.retry_delay_for(try_number)
         push = bool(
-            task is not None
-            and task.do_xcom_push
-            and isinstance(task, DockerOperator)
-            and outcome.state is TryState.SUCCESS
+            task is not None and task.do_xcom_push and task.runs_container and outcome.state is TaskState.SUCCESS
         )
         result = TryResult(
             state=state,
@@ -590,32 +610,33 @@ class Scheduler:
         recorded = self.store.finish_try(key.dag_id, key.run_id, key.task_id, try_number, result, retry_at=retry_at)
         if not recorded or task is None or dag is None:
             return
-        context = {
-            "dag": dag,
-            "task": task,
-            "run_id": key.run_id,
-            "try_number": try_number,
-            "exception": outcome.error,
-            "reason": outcome.message,
-        }
         if retry_at is not None:
-            self._callback(task.on_retry_callback, context)
-        elif state is TaskState.SUCCESS:
-            self._callback(task.on_success_callback, context)
-        elif state is TaskState.FAILED:
-            self._callback(task.on_failure_callback, context)
-        elif state is TaskState.SKIPPED:
-            self._callback(task.on_skipped_callback, context)
+            name = "on_retry_callback"
+        else:
+            name = {
+                TaskState.SUCCESS: "on_success_callback",
+                TaskState.FAILED: "on_failure_callback",
+                TaskState.SKIPPED: "on_skipped_callback",
+            }[state]
+        if name in task.callbacks:
+            info = {
+                "run_id": key.run_id,
+                "try_number": try_number,
+                "exception": outcome.message,
+                "reason": outcome.message,
+            }
+            self._callback(dag, task.task_id, name, info)
 
-    @staticmethod
-    def _callback(callback: Any, context: dict[str, Any]) -> None:
-        for function in callback if isinstance(callback, list) else [callback]:
-            if function is None:
-                continue
+    def _callback(self, dag: SerializedDag, task_id: str | None, name: str, info: dict[str, Any]) -> None:
+        """Run a user's callback in a child process, off the scheduling loop; a failure is only logged."""
+
+        def call() -> None:
             try:
-                function(context)
-            except Exception:  # a user's callback must never stop the scheduler
-                log.exception("callback %r failed", function)
+                callback_in_child(self.settings, dag.fileloc, dag.dag_id, task_id, name, info)
+            except DockyardError as exc:  # a user's callback must never stop the scheduler
+                log.error("%s of %s failed: %s", name, f"{dag.dag_id}.{task_id}" if task_id else dag.dag_id, exc)
+
+        self.callbacks.submit(call)
 
     def _check_stops(self) -> None:
         """Stop the containers of tries that a person marked or cleared meanwhile (UI, CLI, API)."""
@@ -627,7 +648,7 @@ class Scheduler:
         }
         for key, entry in list(self.running.items()):
             if (key.dag_id, key.run_id, key.task_id, entry.try_number) not in still:
-                entry.control.cancel("stopped on request")
+                entry.control.cancel("stopped on request", StopReason.REQUESTED)
 
     # -- crash recovery --------------------------------------------------------------------------
     def reconcile(self) -> None:
@@ -637,9 +658,9 @@ class Scheduler:
         for ti in running:
             owner = self.dags.get(ti.dag_id, None)
             op = owner.task_dict.get(ti.task_id) if owner else None
-            if isinstance(op, DockerOperator):
+            if op is not None and op.runs_container:
                 with contextlib.suppress(DockyardError):
-                    engines[engine_config(op.spec_values(), self.settings.default_docker_url)] = None
+                    engines[engine_config(dict(op.engine), self.settings.default_docker_url)] = None
         containers: dict[tuple[str, str, str, str], dict[str, Any]] = {}
         for engine in engines:
             try:
@@ -672,7 +693,7 @@ class Scheduler:
                 continue
             match = containers.get(key4)
             operator = dag.task_dict[ti.task_id]
-            if not isinstance(operator, DockerOperator):
+            if not operator.runs_container:
                 self.store.requeue_unstarted(ti.dag_id, ti.run_id, ti.task_id, ti.try_number, "restart")
                 continue
             if match is None or match["state"] == "created":
@@ -710,6 +731,7 @@ class Scheduler:
                 ti.try_number,
                 resume=match["id"],
                 started=ti.start_date,
+                max_tries=ti.max_tries,
             )
         for key4, container in containers.items():
             if key4 not in claimed and container["state"] in ("running", "created", "paused", "restarting"):
@@ -730,17 +752,14 @@ class Scheduler:
             self.wake.clear()
 
 
+@functools.cache
+def _hostname() -> str:
+    """This machine's name as Airflow gives ``ti.hostname`` (asked once: a reverse lookup costs milliseconds)."""
+    return socket.getfqdn()
+
+
 def _stopped_by_person(outcome: TryOutcome) -> bool:
-    return "stopped on request" in outcome.message
-
-
-def _retry_delay(task: BaseOperator, try_number: int) -> dt.timedelta:
-    delay = task.retry_delay
-    if task.retry_exponential_backoff:
-        delay = delay * (2 ** max(try_number - 1, 0))
-    if task.max_retry_delay is not None and delay > task.max_retry_delay:
-        delay = task.max_retry_delay
-    return delay
+    return outcome.stop_reason is StopReason.REQUESTED
 
 
 @contextlib.contextmanager

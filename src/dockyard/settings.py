@@ -11,6 +11,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -60,12 +61,42 @@ class Settings:
     engine_env: Mapping[str, str] = field(default_factory=dict)
     """Process environment handed to templates and to connections by environment variable."""
 
+    dag_file_processor_timeout: int = defaults.DEFAULT_DAG_FILE_PROCESSOR_TIMEOUT
+    """``DOCKYARD_DAG_FILE_PROCESSOR_TIMEOUT``: seconds one DAG file may take to import (then it is an import error)."""
+
+    dag_processor_processes: int = defaults.DEFAULT_DAG_PROCESSOR_PROCESSES
+    """``DOCKYARD_DAG_PROCESSOR_PROCESSES``: DAG files parsed at once, each in its own child process."""
+
+    dag_file_memory_mb: int = defaults.DEFAULT_DAG_FILE_MEMORY_MB
+    """``DOCKYARD_DAG_FILE_MEMORY_MB``: memory one DAG file's import may use (then it is an import error)."""
+
     example_dags_folder: Path | None = None
     """The example DAGs shipped with dockyard (used by ``standalone`` when no DAG folder exists)."""
 
-    fernet_key_file: Path | None = None
-    """``DOCKYARD_FERNET_KEY_FILE``: a file holding the Fernet key(s), e.g. a mounted secret outside
-    ``$DOCKYARD_HOME`` (Airflow's ``AIRFLOW__CORE__FERNET_KEY_SECRET``); ``DOCKYARD_FERNET_KEY`` wins."""
+    policy_allow_privileged: bool = True
+    """``DOCKYARD_POLICY_ALLOW_PRIVILEGED``: whether a task may run ``privileged=True``."""
+
+    policy_allow_host_namespaces: bool = True
+    """``DOCKYARD_POLICY_ALLOW_HOST_NAMESPACES``: whether a task may use the host's network, PID or IPC namespace."""
+
+    policy_allowed_capabilities: tuple[str, ...] | None = None
+    """``DOCKYARD_POLICY_ALLOWED_CAPABILITIES``: capabilities ``cap_add`` may name (``None``: any; empty: none)."""
+
+    policy_allow_devices: bool = True
+    """``DOCKYARD_POLICY_ALLOW_DEVICES``: whether a task may ask for host devices or ``device_requests`` (GPUs)."""
+
+    policy_allowed_bind_paths: tuple[str, ...] | None = None
+    """``DOCKYARD_POLICY_ALLOWED_BIND_PATHS``: host folders a task may bind-mount (``None``: any; empty: none)."""
+
+    host_tmp_dir: str | None = None
+    """``DOCKYARD_HOST_TMP_DIR``: where ``mount_tmp_dir`` folders are made; in a container, a host folder
+    mounted at the same path, so that the engine finds it on the host."""
+
+    admin_username: str | None = None
+    """``DOCKYARD_ADMIN_USERNAME``: an admin user ``db migrate`` creates once (with ``DOCKYARD_ADMIN_PASSWORD``)."""
+
+    admin_password: str | None = field(default=None, repr=False)
+    """``DOCKYARD_ADMIN_PASSWORD`` (or ``DOCKYARD_ADMIN_PASSWORD_FILE``): that user's first password."""
 
     base_url: str = ""
     """``DOCKYARD_BASE_URL``: the address people use to reach the web UI (Airflow's ``[webserver] base_url``)."""
@@ -120,11 +151,19 @@ class Settings:
         dags_folder = Path(dags_raw).expanduser() if dags_raw else home / "dags"
         grace = _whole_number(env, "DOCKYARD_STOP_GRACE_SECONDS", defaults.DEFAULT_STOP_GRACE_SECONDS, minimum=0)
         parallelism = _whole_number(env, "DOCKYARD_PARALLELISM", defaults.DEFAULT_PARALLELISM, minimum=1)
-        database_url = env.get("DOCKYARD_DATABASE_URL") or f"sqlite:///{home / 'dockyard.db'}"
+        database_url = _secret(env, "DOCKYARD_DATABASE_URL") or f"sqlite:///{home / 'dockyard.db'}"
+        _check_driver(database_url)
         base_url = (env.get("DOCKYARD_BASE_URL") or "").rstrip("/")
-        key_file = env.get("DOCKYARD_FERNET_KEY_FILE")
         return cls(
-            fernet_key_file=Path(key_file).expanduser() if key_file else None,
+            dag_file_processor_timeout=_whole_number(
+                env, "DOCKYARD_DAG_FILE_PROCESSOR_TIMEOUT", defaults.DEFAULT_DAG_FILE_PROCESSOR_TIMEOUT, minimum=1
+            ),
+            dag_processor_processes=_whole_number(
+                env, "DOCKYARD_DAG_PROCESSOR_PROCESSES", defaults.DEFAULT_DAG_PROCESSOR_PROCESSES, minimum=1
+            ),
+            dag_file_memory_mb=_whole_number(
+                env, "DOCKYARD_DAG_FILE_MEMORY_MB", defaults.DEFAULT_DAG_FILE_MEMORY_MB, minimum=64
+            ),
             base_url=base_url,
             secure_cookies=_flag(env, "DOCKYARD_SECURE_COOKIES", base_url.lower().startswith("https://")),
             api_token_expire_days=_whole_number(
@@ -154,8 +193,8 @@ class Settings:
             database_url=database_url,
             parallelism=parallelism,
             stop_grace_seconds=grace,
-            fernet_key=env.get("DOCKYARD_FERNET_KEY") or None,
-            secret_key=env.get("DOCKYARD_SECRET_KEY") or None,
+            fernet_key=_secret(env, "DOCKYARD_FERNET_KEY"),
+            secret_key=_secret(env, "DOCKYARD_SECRET_KEY"),
             web_host=env.get("DOCKYARD_WEB_HOST") or "127.0.0.1",
             web_port=_whole_number(env, "DOCKYARD_WEB_PORT", 8080, minimum=1),
             docker_config=Path(env["DOCKER_CONFIG"]).expanduser()
@@ -164,6 +203,14 @@ class Settings:
             dags_folder=dags_folder,
             docker_host=env.get("DOCKER_HOST") or None,
             engine_env={k: v for k, v in env.items() if k.startswith(("DOCKYARD_", "AIRFLOW_"))},
+            policy_allow_privileged=_flag(env, "DOCKYARD_POLICY_ALLOW_PRIVILEGED"),
+            policy_allow_host_namespaces=_flag(env, "DOCKYARD_POLICY_ALLOW_HOST_NAMESPACES"),
+            policy_allowed_capabilities=_allow_list(env, "DOCKYARD_POLICY_ALLOWED_CAPABILITIES"),
+            policy_allow_devices=_flag(env, "DOCKYARD_POLICY_ALLOW_DEVICES"),
+            policy_allowed_bind_paths=_host_paths(env, "DOCKYARD_POLICY_ALLOWED_BIND_PATHS"),
+            host_tmp_dir=_host_path(env, "DOCKYARD_HOST_TMP_DIR"),
+            admin_username=env.get("DOCKYARD_ADMIN_USERNAME") or None,
+            admin_password=_secret(env, "DOCKYARD_ADMIN_PASSWORD"),
         )
 
 
@@ -178,15 +225,64 @@ def _whole_number(env: Mapping[str, str], name: str, default: int, *, minimum: i
     return value
 
 
-def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name)
-    if raw is None or raw == "":
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool = True) -> bool:
+    raw = env.get(name, "").strip()
+    if not raw:
         return default
-    if raw.strip().lower() in ("1", "true", "yes", "on"):
-        return True
-    if raw.strip().lower() in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"{name}={raw!r} is not a boolean; use true or false")
+    if raw.lower() in _TRUE + _FALSE:
+        return raw.lower() in _TRUE
+    raise ConfigError(f"{name}={raw!r} is not true or false (1/0, yes/no and on/off are accepted too)")
+
+
+def _allow_list(env: Mapping[str, str], name: str) -> tuple[str, ...] | None:
+    """A comma-separated list; unset or ``*`` allows anything, an empty value (``NAME=``) nothing."""
+    if name not in env:
+        return None
+    items = tuple(item.strip() for item in env[name].split(",") if item.strip())
+    return None if items == ("*",) else items
+
+
+def _host_path(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name, "").strip()
+    if raw and not raw.startswith("/"):
+        raise ConfigError(f"{name}={raw!r} must be an absolute path on the engine's host, like /srv/dockyard/data")
+    return raw or None
+
+
+def _host_paths(env: Mapping[str, str], name: str) -> tuple[str, ...] | None:
+    paths = _allow_list(env, name)
+    for path in paths or ():
+        _host_path({name: path}, name)
+    return paths
+
+
+def _secret(env: Mapping[str, str], name: str) -> str | None:
+    """``NAME``, or the content of the file ``NAME_FILE`` names (a Docker or compose secret), stripped."""
+    if env.get(name):
+        return env[name]
+    path = env.get(f"{name}_FILE")
+    if not path:
+        return None
+    try:
+        value = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"{name}_FILE={path!r} cannot be read ({exc.strerror}); point it at a readable file") from exc
+    if not value:
+        raise ConfigError(f"{name}_FILE={path!r} is empty; put the secret in it")
+    return value
+
+
+def _check_driver(database_url: str) -> None:
+    """PostgreSQL needs the ``postgres`` extra; say so here rather than with SQLAlchemy's import error."""
+    if database_url.startswith("postgresql") and importlib.util.find_spec("psycopg") is None:
+        raise ConfigError(
+            "DOCKYARD_DATABASE_URL names a PostgreSQL database, but psycopg is not installed: "
+            "install dockyard with its postgres extra (pip install 'dockyard[postgres]')"
+        )
 
 
 def _example_dags() -> Path | None:

@@ -8,6 +8,7 @@ extract >> tg >> load                         # edges go to the group's first an
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from dockyard.dag import validate_id
@@ -15,11 +16,12 @@ from dockyard.dag import validate_id
 if TYPE_CHECKING:
     from dockyard.operators.base import BaseOperator
 
-_group_stack: list[TaskGroup] = []
+_group_stack: ContextVar[tuple[TaskGroup, ...]] = ContextVar("dockyard_group_stack", default=())
 
 
 def current_group() -> TaskGroup | None:
-    return _group_stack[-1] if _group_stack else None
+    stack = _group_stack.get()
+    return stack[-1] if stack else None
 
 
 class TaskGroup:
@@ -53,11 +55,11 @@ class TaskGroup:
         return f"{self.prefix}{task_id}"
 
     def __enter__(self) -> TaskGroup:
-        _group_stack.append(self)
+        _group_stack.set((*_group_stack.get(), self))
         return self
 
     def __exit__(self, *exc: object) -> None:
-        _group_stack.pop()
+        _group_stack.set(_group_stack.get()[:-1])
 
     def tasks(self) -> list[BaseOperator]:
         found: list[BaseOperator] = []

@@ -200,7 +200,7 @@ def test_tasks_logs_follow_prints_until_the_try_ends(cli: Cli) -> None:
         "follow",
         """
 with DAG("follow", start_date=START, schedule=None, default_args=ARGS) as dag:
-    DockerOperator(task_id="slow", command=["sh", "-c", "echo one; sleep 2; echo two"])
+    DockerOperator(task_id="slow", command=["sh", "-c", "echo one; sleep 6; echo two"])
 """,
     )
     scheduler = subprocess.Popen(

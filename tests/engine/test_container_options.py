@@ -12,7 +12,7 @@ import pytest
 from docker.types import DeviceRequest, Mount, Ulimit
 
 from dockyard.errors import DagDefinitionError, EngineError
-from dockyard.execution import TryState
+from dockyard.states import TaskState
 from tests.helpers import TEST_LABEL, TOKEN, RunTask, dag_id_of, labelled, output_lines
 
 pytestmark = pytest.mark.engine
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.engine
 
 def inspect_kept(engine: docker.APIClient, run_task: RunTask, **kwargs: Any) -> tuple[dict[str, Any], list[str]]:
     outcome = run_task(auto_remove="never", **kwargs)
-    assert outcome.state is TryState.SUCCESS, outcome.message
+    assert outcome.state is TaskState.SUCCESS, outcome.message
     assert outcome.container_id is not None
     return engine.inspect_container(outcome.container_id), output_lines(outcome)
 
@@ -57,7 +57,7 @@ def test_environment_env_file_and_private_environment(run_task: RunTask) -> None
         environment={"SHARED": "env", "NUM": 7},
         private_environment={"TOKEN": "tok-4f9a-secret"},
     )
-    assert outcome.state is TryState.SUCCESS, outcome.message
+    assert outcome.state is TaskState.SUCCESS, outcome.message
     lines = output_lines(outcome)
     assert lines == ["file env 7", "token=***"]
     assert outcome.xcom == "token=***" or outcome.xcom == "token=tok-4f9a-secret"
@@ -121,7 +121,7 @@ def test_privileged_and_cap_add(engine: docker.APIClient, run_task: RunTask) -> 
     # This sandbox may refuse a privileged container (runc cannot apply every capability here); either
     # way the option must reach the engine, and a refusal must come back as the engine's own reason.
     outcome = run_task(command="true", auto_remove="never", privileged=True)
-    if outcome.state is TryState.FAILED:
+    if outcome.state is TaskState.FAILED:
         assert "could not start the container" in outcome.message and "caps" in outcome.message
     [found] = labelled(engine, dag_id=dag_id_of(outcome))
     container = engine.inspect_container(found["Id"])
@@ -146,8 +146,19 @@ def test_network_options(engine: docker.APIClient, run_task: RunTask) -> None:
 
 
 def test_port_bindings(engine: docker.APIClient, run_task: RunTask) -> None:
-    info, _ = inspect_kept(engine, run_task, command="true", network_mode=None, port_bindings={"8080/tcp": 18080})
-    assert info["HostConfig"]["PortBindings"] == {"8080/tcp": [{"HostIp": "", "HostPort": "18080"}]}
+    info, _ = inspect_kept(
+        engine,
+        run_task,
+        command="true",
+        network_mode=None,
+        port_bindings={"8080/tcp": 18080, 8081: ("127.0.0.1", 18081), "53/udp": [None, 18053]},
+    )
+    assert info["HostConfig"]["PortBindings"] == {
+        "8080/tcp": [{"HostIp": "", "HostPort": "18080"}],
+        "8081/tcp": [{"HostIp": "127.0.0.1", "HostPort": "18081"}],
+        "53/udp": [{"HostIp": "", "HostPort": ""}, {"HostIp": "", "HostPort": "18053"}],
+    }
+    assert set(info["Config"]["ExposedPorts"]) == {"8080/tcp", "8081/tcp", "53/udp"}
 
 
 def test_port_bindings_with_host_network_fail_before_anything_starts(
@@ -169,7 +180,7 @@ def test_device_requests_reach_the_engine(engine: docker.APIClient, run_task: Ru
     outcome = run_task(
         command="true", auto_remove="never", device_requests=[DeviceRequest(count=-1, capabilities=[["gpu"]])]
     )
-    assert outcome.state is TryState.FAILED
+    assert outcome.state is TaskState.FAILED
     assert isinstance(outcome.error, EngineError)
     assert "could not start the container" in outcome.message and "device driver" in outcome.message
     [container] = labelled(engine, dag_id=dag_id_of(outcome))
@@ -215,7 +226,7 @@ def test_mount_forms(engine: docker.APIClient, run_task: RunTask, tmp_path: Path
 def test_a_bad_mount_is_rejected_before_anything_starts(engine: docker.APIClient, run_task: RunTask) -> None:
     before = len(labelled(engine))
     outcome = run_task(command="true", mounts=["/data/{{ ds }}:relative"])  # templated: checked once rendered
-    assert outcome.state is TryState.FAILED
+    assert outcome.state is TaskState.FAILED
     assert "mount '/data/2024-01-31:relative' is not valid" in outcome.message
     assert "'/host:/ctr[:ro|rw]'" in outcome.message
     assert len(labelled(engine)) == before

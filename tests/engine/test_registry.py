@@ -17,8 +17,9 @@ import pytest
 
 from dockyard.connections import Connection, Connections
 from dockyard.errors import ImageError
-from dockyard.execution import TaskRunner, TryOutcome, TryState
+from dockyard.execution import TaskRunner, TryOutcome
 from dockyard.settings import Settings
+from dockyard.states import TaskState
 from dockyard.store import Store
 from tests.helpers import LOGICAL_DATE, TEST_LABEL, TOKEN, docker_task, log_text, make_dag
 from tests.registry import JSON_KEY, LOGIN, PASSWORD, Registry
@@ -71,7 +72,7 @@ def test_a_stored_connection_logs_in_and_pulls(
         )
     )
     outcome = run(settings, store, image, docker_conn_id="private_reg")
-    assert outcome.state is TryState.SUCCESS, outcome.message
+    assert outcome.state is TaskState.SUCCESS, outcome.message
     assert outcome.xcom == "pulled"
     log = log_text(outcome)
     assert f"Logged in to {registry.address} as {LOGIN} (connection private_reg)" in log
@@ -89,7 +90,7 @@ def test_a_wrong_password_names_the_registry_and_the_connection(
         {"DOCKYARD_HOME": str(settings.home), "DOCKYARD_CONN_BAD_REG": f"docker://{LOGIN}:{wrong}@{registry.address}"}
     )
     outcome = run(settings, store, image, docker_conn_id="bad_reg")
-    assert outcome.state is TryState.FAILED
+    assert outcome.state is TaskState.FAILED
     assert isinstance(outcome.error, ImageError)
     assert f"login to registry {registry.address} as '{LOGIN}' (connection 'bad_reg') failed" in outcome.message
     assert wrong not in outcome.message and wrong not in log_text(outcome)
@@ -107,7 +108,7 @@ def test_google_json_key_logins(
         Connection(conn_id="gcr", conn_type="docker", host=registry.json_key_address, login=login, password=secret)
     )
     outcome = run(settings, store, image, docker_conn_id="gcr")
-    assert outcome.state is TryState.SUCCESS, outcome.message
+    assert outcome.state is TaskState.SUCCESS, outcome.message
     assert "private_key" not in log_text(outcome)
 
 
@@ -122,7 +123,7 @@ def test_config_json_credentials_without_a_connection(
     auth = base64.b64encode(f"{LOGIN}:{PASSWORD}".encode()).decode()
     (settings.docker_config / "config.json").write_text(json.dumps({"auths": {registry.address: {"auth": auth}}}))
     outcome = run(settings, store, image)
-    assert outcome.state is TryState.SUCCESS, outcome.message
+    assert outcome.state is TaskState.SUCCESS, outcome.message
     assert f"Using the credentials for {registry.address} from" in log_text(outcome)
 
 
@@ -153,7 +154,7 @@ printf '{{"ServerURL": "%s", "Username": "{LOGIN}", "Secret": "{PASSWORD}"}}' "$
     for _ in range(2):
         forget(engine, image)
         outcome = run(settings, store, image)
-        assert outcome.state is TryState.SUCCESS, outcome.message
+        assert outcome.state is TaskState.SUCCESS, outcome.message
     assert calls.read_text().splitlines() == [f"get {registry.address}"] * 2
 
 
@@ -164,7 +165,7 @@ def test_without_credentials_the_registry_refuses_clearly(
     image = f"{registry.address}/{registry.image}:1"
     forget(engine, image)
     outcome = run(settings, store, image)
-    assert outcome.state is TryState.FAILED
+    assert outcome.state is TaskState.FAILED
     assert f"could not pull image '{image}' from {registry.address}" in outcome.message
     assert "docker_conn_id" in outcome.message
 

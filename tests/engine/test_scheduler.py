@@ -372,3 +372,84 @@ with DAG("one_at_a_time", start_date=START, schedule=None, default_args=ARGS, ma
             "dag-failure r2 -",
         ]
     )
+
+
+def test_dagrun_timeout_fails_the_run_and_stops_its_containers(
+    env: tuple[Settings, Store], engine: docker.APIClient
+) -> None:
+    settings, store = env
+    write_dag(
+        settings.dags_folder,
+        "too_slow",
+        """
+with DAG("too_slow", start_date=START, schedule=None, default_args=ARGS,
+         dagrun_timeout=dt.timedelta(seconds=4)) as dag:
+    DockerOperator(task_id="sleeps", command=["sleep", "60"]) >> DockerOperator(task_id="after", command="true")
+""",
+    )
+    started = dt.datetime.now(UTC)
+    run_id = run_once(settings, store, "too_slow", timeout=60)
+    assert store.get_run("too_slow", run_id).state == "failed"
+    assert (dt.datetime.now(UTC) - started).total_seconds() < 40
+    assert states(store, "too_slow", run_id) == {"sleeps": "skipped", "after": "skipped"}
+    wait_for(lambda: not [c for c in labelled(engine, dag_id="too_slow") if c["State"] == "running"], 30, "the stop")
+
+
+def test_max_active_tis_per_dag_on_execute_callback_and_wait_for_downstream(
+    env: tuple[Settings, Store], tmp_path: Path
+) -> None:
+    settings, store = env
+    calls = tmp_path / "executed.txt"
+    write_dag(
+        settings.dags_folder,
+        "limited",
+        f"""
+def note(context):
+    with open({str(calls)!r}, "a") as handle:
+        handle.write(context["ti"].task_id + " " + context["run_id"] + "\\n")
+
+with DAG("limited", start_date=START, schedule=None, default_args=ARGS, max_active_runs=3) as dag:
+    DockerOperator(task_id="one_at_a_time", max_active_tis_per_dag=1, on_execute_callback=note,
+                   command=["sh", "-c", "cut -d' ' -f1 /proc/uptime; sleep 1; cut -d' ' -f1 /proc/uptime"],
+                   xcom_all=True)
+""",
+    )
+    with scheduler_running(settings, store) as scheduler:
+        runs = [
+            trigger_run(
+                settings,
+                store,
+                scheduler.dags["limited"],
+                run_id=f"l{i}",
+                logical_date=dt.datetime(2024, 1, 1 + i, tzinfo=UTC),
+            )
+            for i in range(3)
+        ]
+        wait_for(lambda: all(finished(store, "limited", r.run_id) for r in runs), 90, "three runs")
+    spans = sorted(tuple(float(x) for x in store.get_xcom("limited", r.run_id, "one_at_a_time")) for r in runs)
+    for (_, end), (start, _) in itertools.pairwise(spans):
+        assert start >= end, f"two tries of one_at_a_time overlapped: {spans}"
+    assert sorted(calls.read_text().splitlines()) == [f"one_at_a_time l{i}" for i in range(3)]
+
+    write_dag(
+        settings.dags_folder,
+        "downstream_first",
+        """
+with DAG("downstream_first", start_date=START, schedule=None, default_args=ARGS) as dag:
+    first = DockerOperator(task_id="first", wait_for_downstream=True, command="true")
+    first >> DockerOperator(task_id="second", command=["sh", "-c", "test {{ params.get('fail', 0) }} = 0"])
+""",
+    )
+    with scheduler_running(settings, store) as scheduler:
+        dag = scheduler.dags["downstream_first"]
+        earlier = trigger_run(settings, store, dag, conf={"fail": 1}, logical_date=dt.datetime(2024, 1, 1, tzinfo=UTC))
+        wait_for(lambda: finished(store, "downstream_first", earlier.run_id), 60, "the first run")
+        later = trigger_run(settings, store, dag, logical_date=dt.datetime(2024, 1, 2, tzinfo=UTC))
+        wait_for(lambda: store.get_run("downstream_first", later.run_id).state == "running", 30, "the second run")
+        import time
+
+        time.sleep(3)  # first succeeded last time, but its downstream task failed: it waits
+        assert states(store, "downstream_first", later.run_id) == {"first": None, "second": None}
+        store.set_ti_state("downstream_first", earlier.run_id, ["second"], TaskState.SUCCESS)
+        scheduler.wake.set()
+        wait_for(lambda: finished(store, "downstream_first", later.run_id), 60, "the second run")

@@ -10,8 +10,9 @@ from pathlib import Path
 import docker
 import pytest
 
+from dockyard.container import StopReason
 from dockyard.errors import ContainerFailedError, EngineUnreachableError, ImageError, OutputError, TaskTimeoutError
-from dockyard.execution import TryState
+from dockyard.states import TaskState
 from tests.helpers import IMAGE, RunTask, dag_id_of, labelled, log_text, output_lines
 
 pytestmark = pytest.mark.engine
@@ -23,7 +24,7 @@ def test_output_is_streamed_as_it_comes_with_timestamps(run_task: RunTask) -> No
         command=["sh", "-c", "echo first; sleep 2; echo second >&2"],
         echo=lambda text: arrivals.extend((time.monotonic(), line) for line in text.splitlines()),
     )
-    assert outcome.state is TryState.SUCCESS, outcome.message
+    assert outcome.state is TaskState.SUCCESS, outcome.message
     first = next(t for t, line in arrivals if line.endswith(" first"))
     second = next(t for t, line in arrivals if line.endswith(" second"))
     assert second - first > 1.5  # the first line was seen while the container was still running
@@ -38,7 +39,7 @@ def test_a_hundred_megabytes_of_output_lose_nothing(run_task: RunTask) -> None:
     # 1,000,000 lines of 99 characters + newline = 100 MB.
     script = f"yes '{'x' * 99}' | head -n 1000000; echo end"
     outcome = run_task(command=["sh", "-c", script])
-    assert outcome.state is TryState.SUCCESS, outcome.message
+    assert outcome.state is TaskState.SUCCESS, outcome.message
     lines = output_lines(outcome)
     assert len(lines) == 1_000_001
     assert lines[-1] == "end"
@@ -53,7 +54,7 @@ def test_very_long_lines_and_undecodable_bytes(run_task: RunTask) -> None:
         "head -c 300000 /dev/zero | tr '\\0' b"
     )
     outcome = run_task(command=["sh", "-c", script], xcom_all=True)
-    assert outcome.state is TryState.SUCCESS, outcome.message
+    assert outcome.state is TaskState.SUCCESS, outcome.message
     assert output_lines(outcome) == ["a" * 2_000_000, "bad \ufffd\ufffd bytes", "b" * 300_000]
     assert outcome.xcom == ["a" * 2_000_000, "bad \ufffd\ufffd bytes", "b" * 300_000]
 
@@ -79,7 +80,7 @@ def test_retrieve_output_reads_the_file(run_task: RunTask, content: str, expecte
         retrieve_output=True,
         retrieve_output_path="/tmp/result",
     )
-    assert outcome.state is TryState.SUCCESS, outcome.message
+    assert outcome.state is TaskState.SUCCESS, outcome.message
     assert outcome.xcom == expected
 
 
@@ -95,24 +96,24 @@ def test_retrieve_output_pickles_plain_data_only(run_task: RunTask, tmp_path: Pa
             retrieve_output_path="/tmp/result",
         )
         if expected is not None:
-            assert outcome.state is TryState.SUCCESS, outcome.message
+            assert outcome.state is TaskState.SUCCESS, outcome.message
             assert outcome.xcom == expected
         else:
-            assert outcome.state is TryState.FAILED
+            assert outcome.state is TaskState.FAILED
             assert isinstance(outcome.error, OutputError)
             assert "refers to pathlib" in outcome.message and "not plain data" in outcome.message
 
 
 def test_retrieve_output_of_a_missing_file_is_none_with_a_warning(run_task: RunTask) -> None:
     outcome = run_task(command="true", retrieve_output=True, retrieve_output_path="/tmp/never-written")
-    assert outcome.state is TryState.SUCCESS
+    assert outcome.state is TaskState.SUCCESS
     assert outcome.xcom is None
     assert "WARNING: retrieve_output_path /tmp/never-written does not exist" in log_text(outcome)
 
 
 def test_a_failure_carries_exit_code_image_command_and_last_lines(run_task: RunTask) -> None:
     outcome = run_task(command=["sh", "-c", "for i in $(seq 1 30); do echo line $i; done; exit 4"])
-    assert outcome.state is TryState.FAILED
+    assert outcome.state is TaskState.FAILED
     error = outcome.error
     assert isinstance(error, ContainerFailedError)
     assert error.exit_code == 4 and error.image == IMAGE
@@ -122,9 +123,9 @@ def test_a_failure_carries_exit_code_image_command_and_last_lines(run_task: RunT
 
 
 def test_skip_on_exit_code(run_task: RunTask) -> None:
-    assert run_task(command=["sh", "-c", "exit 99"], skip_on_exit_code=99).state is TryState.SKIPPED
-    assert run_task(command=["sh", "-c", "exit 98"], skip_on_exit_code=[97, 98]).state is TryState.SKIPPED
-    assert run_task(command=["sh", "-c", "exit 96"], skip_on_exit_code=[97, 98]).state is TryState.FAILED
+    assert run_task(command=["sh", "-c", "exit 99"], skip_on_exit_code=99).state is TaskState.SKIPPED
+    assert run_task(command=["sh", "-c", "exit 98"], skip_on_exit_code=[97, 98]).state is TaskState.SKIPPED
+    assert run_task(command=["sh", "-c", "exit 96"], skip_on_exit_code=[97, 98]).state is TaskState.FAILED
 
 
 @pytest.mark.parametrize(
@@ -160,8 +161,9 @@ def test_execution_timeout_stops_the_container(
         auto_remove=auto_remove,
     )
     assert time.monotonic() - started < 20
-    assert outcome.state is TryState.FAILED
+    assert outcome.state is TaskState.FAILED
     assert isinstance(outcome.error, TaskTimeoutError)
+    assert outcome.error.stop_reason is StopReason.TIMEOUT and outcome.error.result.stop_reason is StopReason.TIMEOUT
     assert "longer than its execution_timeout of 1.5 s" in outcome.message
     left = labelled(engine, dag_id=dag_id_of(outcome))
     assert [c["State"] for c in left] == (["exited"] if kept else [])
@@ -170,7 +172,7 @@ def test_execution_timeout_stops_the_container(
 
 def test_an_unknown_image_is_a_clear_error(run_task: RunTask) -> None:
     outcome = run_task(image="dockyard/no-such-image:1.0", command="true")
-    assert outcome.state is TryState.FAILED
+    assert outcome.state is TaskState.FAILED
     assert isinstance(outcome.error, ImageError)
     assert "could not pull image 'dockyard/no-such-image:1.0' from docker.io" in outcome.message
     assert "Check the image name and tag" in outcome.message
@@ -179,7 +181,7 @@ def test_an_unknown_image_is_a_clear_error(run_task: RunTask) -> None:
 def test_force_pull_pulls_even_a_local_image(run_task: RunTask) -> None:
     # No registry is reachable here, so the pull that force_pull asks for fails, and says where it went.
     outcome = run_task(command="true", force_pull=True)
-    assert outcome.state is TryState.FAILED
+    assert outcome.state is TaskState.FAILED
     assert isinstance(outcome.error, ImageError)
     assert f"could not pull image {IMAGE!r} from docker.io" in outcome.message
     assert "Pulling image dockyard/busybox:latest from docker.io" in log_text(outcome)
@@ -188,7 +190,7 @@ def test_force_pull_pulls_even_a_local_image(run_task: RunTask) -> None:
 def test_an_unreachable_engine_names_the_urls_tried(run_task: RunTask, tmp_path: Path) -> None:
     missing = f"unix://{tmp_path}/no-engine.sock"
     outcome = run_task(command="true", docker_url=[missing, "tcp://127.0.0.1:1"])
-    assert outcome.state is TryState.FAILED
+    assert outcome.state is TaskState.FAILED
     assert isinstance(outcome.error, EngineUnreachableError)
     assert f"unix:///{str(tmp_path).lstrip('/')}/no-engine.sock" in outcome.message
     assert "tcp://127.0.0.1:1" in outcome.message
@@ -197,11 +199,11 @@ def test_an_unreachable_engine_names_the_urls_tried(run_task: RunTask, tmp_path:
 
 def test_docker_url_list_uses_the_first_engine_that_answers(run_task: RunTask, tmp_path: Path) -> None:
     outcome = run_task(command="echo ok", docker_url=[f"unix://{tmp_path}/none.sock", "unix:///var/run/docker.sock"])
-    assert outcome.state is TryState.SUCCESS, outcome.message
+    assert outcome.state is TaskState.SUCCESS, outcome.message
     assert outcome.xcom == "ok"
 
 
 @pytest.mark.parametrize("api_version", ["auto", "1.41", None])
 def test_api_version_and_timeout(run_task: RunTask, api_version: str | None) -> None:
     outcome = run_task(command="echo ok", api_version=api_version, timeout=30)
-    assert outcome.state is TryState.SUCCESS, outcome.message
+    assert outcome.state is TaskState.SUCCESS, outcome.message

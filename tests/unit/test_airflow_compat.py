@@ -30,6 +30,11 @@ from airflow.utils.trigger_rule import TriggerRule
 from airflow.hooks.base import BaseHook
 from airflow.models.param import Param
 from airflow.utils.task_group import TaskGroup
+from airflow.utils import timezone
+from airflow.macros import ds_add
+from airflow.timetables.trigger import CronTriggerTimetable
+assert ds_add("2024-01-31", 1) == "2024-02-01" and timezone.datetime(2024, 1, 1).tzinfo is not None
+assert timezone.utcnow().timezone_name == "UTC"
 import dockyard
 assert DAG is D2 is D3 is dockyard.DAG and DockerOperator is Old is dockyard.DockerOperator
 print("ok")
@@ -101,3 +106,70 @@ def test_dag_decorator_and_task_groups() -> None:
     assert sorted(built.task_ids) == ["end", "outer.c", "outer.inner.a", "outer.inner.b", "start"]
     assert built.get_task("outer.inner.a").upstream_task_ids == {"start"}
     assert built.get_task("end").upstream_task_ids == {"outer.inner.b", "outer.c"}
+
+
+DAG_FILE = """
+import datetime
+import pendulum
+from airflow import DAG
+from airflow.operators.empty import EmptyOperator
+from airflow.timetables.trigger import CronTriggerTimetable, DeltaTriggerTimetable, MultipleCronTriggerTimetable
+from airflow.timetables.interval import CronDataIntervalTimetable, DeltaDataIntervalTimetable
+from airflow.timetables.events import EventsTimetable
+from airflow.timetables.simple import ContinuousTimetable, NullTimetable, OnceTimetable
+from airflow.timetables.base import DagRunInfo, DataInterval, TimeRestriction, Timetable
+from dateutil.relativedelta import relativedelta
+from workday_timetable import AfterWorkdayTimetable
+
+with DAG("pendulum_start", start_date=pendulum.datetime(2024, 1, 1, tz="Europe/Amsterdam"),
+         schedule=CronTriggerTimetable("0 6 * * *", timezone="Europe/Amsterdam")):
+    EmptyOperator(task_id="t")
+with DAG("yesterday", start_date=pendulum.today("UTC").add(days=-1), schedule=relativedelta(months=1)):
+    EmptyOperator(task_id="t")
+with DAG("workdays", start_date=pendulum.datetime(2024, 3, 7), schedule=AfterWorkdayTimetable()):
+    EmptyOperator(task_id="t")
+"""
+
+
+def test_dag_files_with_pendulum_and_timetables_load(tmp_path: Path) -> None:
+    from dockyard.dagbag import load_dag_file
+    from dockyard.timetable import DataInterval, deserialize_timetable, serialize_timetable, timetable_for
+
+    (tmp_path / "workday_timetable.py").write_text(
+        (Path(__file__).parent.parent / "data" / "workday_timetable.py").read_text()
+    )
+    (tmp_path / "dags.py").write_text(DAG_FILE)
+    dags = {d.dag_id: d for d in load_dag_file(tmp_path / "dags.py")}
+    assert set(dags) == {"pendulum_start", "yesterday", "workdays"}
+    first = dags["pendulum_start"]
+    table = timetable_for(first.schedule, first.start_date)
+    assert table.next_interval(
+        after=None, start_date=first.start_date, catchup=True, now=dt.datetime(2024, 1, 1, 6, tzinfo=dt.timezone.utc)
+    ) == DataInterval(
+        dt.datetime(2024, 1, 1, 5, tzinfo=dt.timezone.utc), dt.datetime(2024, 1, 1, 5, tzinfo=dt.timezone.utc)
+    )
+    yesterday = dags["yesterday"]
+    assert yesterday.start_date is not None and yesterday.start_date.date() < dt.date.today()
+    workdays = dags["workdays"]
+    stored = serialize_timetable(timetable_for(workdays.schedule, workdays.start_date))
+    assert stored == {"type": "workday_timetable.AfterWorkdayTimetable", "data": {"hour": 0}}
+    sys.path.insert(0, str(tmp_path))  # the scheduler has the DAG folder on its import path, as Airflow's does
+    try:
+        rebuilt = deserialize_timetable(stored)
+    finally:
+        sys.path.remove(str(tmp_path))
+    assert type(rebuilt).__name__ == "AfterWorkdayTimetable"
+
+
+def test_a_timetable_defined_in_the_dag_file_cannot_be_stored(tmp_path: Path) -> None:
+    from dockyard.dagbag import load_dag_file
+    from dockyard.timetable import serialize_timetable, timetable_for
+
+    (tmp_path / "inline.py").write_text(
+        "import pendulum\nfrom airflow import DAG\nfrom airflow.timetables.base import Timetable\n"
+        "class Mine(Timetable):\n    pass\n"
+        "with DAG('inline', start_date=pendulum.datetime(2024, 1, 1), schedule=Mine()):\n    pass\n"
+    )
+    (dag,) = load_dag_file(tmp_path / "inline.py")
+    with pytest.raises(DagDefinitionError, match="'Mine' is defined in the DAG file.*module next to the DAG files"):
+        serialize_timetable(timetable_for(dag.schedule, dag.start_date))

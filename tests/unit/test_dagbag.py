@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.dagbag import DagBag, find_dag, load_dag_file
-from dockyard.errors import DagDefinitionError, DagFileError
+from dockyard.dagbag import DagBag, load_dag_file
+from dockyard.errors import DagFileError
 
 GOOD = """
 from datetime import datetime
@@ -52,16 +52,6 @@ def test_duplicate_dag_ids_across_files(tmp_path: Path) -> None:
     bag = DagBag.from_folder(tmp_path)
     assert list(bag.dags) == ["same"]
     assert "the dag_id 'same' is already defined in" in next(iter(bag.import_errors.values()))
-
-
-def test_find_dag_by_file_or_id(tmp_path: Path) -> None:
-    path = write(tmp_path, "etl.py", GOOD.format(dag_id="etl"))
-    assert find_dag(str(path), tmp_path).dag_id == "etl"
-    assert find_dag("etl", tmp_path).dag_id == "etl"
-    with pytest.raises(DagDefinitionError, match="no DAG 'etx'.*did you mean 'etl'"):
-        find_dag("etx", tmp_path)
-    with pytest.raises(DagFileError, match="no such file"):
-        find_dag(str(tmp_path / "missing.py"), tmp_path)
 
 
 def test_dags_made_in_a_function_are_found(tmp_path: Path) -> None:

@@ -22,12 +22,12 @@ from dockyard.errors import ContainerSpecError
 )
 def test_docker_run_strings(text: str, expected: dict[str, object]) -> None:
     mount = parse_mount_string(text)
-    assert {k: mount.get(k) for k in expected} == expected
+    assert {k: mount.to_engine().get(k) for k in expected} == expected
 
 
 def test_bind_propagation_and_volume_nocopy() -> None:
-    assert parse_mount_string("/a:/b:ro,rshared")["BindOptions"] == {"Propagation": "rshared"}
-    assert parse_mount_string("vol:/b:nocopy")["VolumeOptions"] == {"NoCopy": True}
+    assert parse_mount_string("/a:/b:ro,rshared").to_engine()["BindOptions"] == {"Propagation": "rshared"}
+    assert parse_mount_string("vol:/b:nocopy").to_engine()["VolumeOptions"] == {"NoCopy": True}
 
 
 @pytest.mark.parametrize(
@@ -60,9 +60,32 @@ def test_mount_objects_and_both_dict_spellings() -> None:
             {"target": "/arg", "source": "/srv", "type": "bind", "read_only": True},
         ]
     )
-    assert [m["Target"] for m in mounts] == ["/m", "/api", "/arg"]
-    assert mounts[1]["ReadOnly"] is True and mounts[2]["ReadOnly"] is True
-    assert mounts[2]["Type"] == "bind"
+    assert [m.target for m in mounts] == ["/m", "/api", "/arg"]
+    assert mounts[1].read_only is True and mounts[2].read_only is True
+    assert mounts[2].type == "bind"
+
+
+@pytest.mark.parametrize(
+    "mount",
+    [
+        Mount(target="/b", source="/a", type="bind", read_only=True, propagation="rshared"),
+        Mount(target="/v", source="vol", no_copy=True, labels={"k": "v"}, driver_config={"Name": "local"}),
+        Mount(target="/t", source=None, type="tmpfs", tmpfs_size=1024, tmpfs_mode=0o1777),
+        Mount(target="/anon", source=None),
+    ],
+)
+def test_a_docker_mount_survives_the_docker_free_form_and_json(mount: Mount) -> None:
+    [parsed] = parse_mounts([mount])
+    assert parsed.to_engine() == dict(mount)
+    assert Mount(**parsed.to_json()) == mount
+    assert parse_mounts([parsed.to_json()]) == [parsed]
+
+
+def test_options_of_another_mount_type_are_refused() -> None:
+    with pytest.raises(ContainerSpecError, match="needs a bind mount"):
+        parse_mounts([{"target": "/v", "source": "vol", "propagation": "rshared"}])
+    with pytest.raises(ContainerSpecError, match="options of a tmpfs mount"):
+        parse_mounts([{"target": "/v", "source": "/a", "type": "bind", "tmpfs_size": 1}])
 
 
 @pytest.mark.parametrize(
@@ -103,4 +126,4 @@ segment = st.text(alphabet="abcdefghij_-0123456789", min_size=1, max_size=8).fil
 def test_any_absolute_bind_round_trips(host: list[str], ctr: list[str], mode: str) -> None:
     source, target = "/" + "/".join(host), "/" + "/".join(ctr)
     mount = parse_mount_string(f"{source}:{target}{mode}")
-    assert (mount["Source"], mount["Target"], mount["ReadOnly"]) == (source, target, mode == ":ro")
+    assert (mount.source, mount.target, mount.read_only) == (source, target, mode == ":ro")

@@ -86,7 +86,9 @@ def test_a_live_log_and_stopping_a_running_task(page: Page, site: Site, engine: 
 
     def ticker_state() -> str | None:
         found = [t for t in site.store.list_task_instances("web_slow", run["dag_run_id"]) if t.task_id == "ticker"]
-        return found[0].state if found else None  # no task instance until the scheduler starts the run
+        if not found or not found[0].rendered:  # no task instance until the run starts, no fields until rendered
+            return None
+        return found[0].state
 
     deadline = time.monotonic() + 60
     while ticker_state() != "running":

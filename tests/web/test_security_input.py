@@ -20,9 +20,9 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
 from dockyard.filemodes import sqlite_path
+from dockyard.processor import DagProcessor
 from dockyard.store import Store
 from dockyard.store.db import create_db_engine
-from dockyard.web.service import Service
 from tests.web.conftest import ADMIN, VIEWER, SecureSite, csrf_of
 
 MakeSite = Callable[..., SecureSite]
@@ -39,8 +39,9 @@ def runs_of(site: SecureSite) -> list[str]:
 
 
 def synced(site: SecureSite) -> SecureSite:
-    """Parse the test DAG folder into the store, as the scheduler would."""
-    Service(site.settings, site.store).dag("secure_demo")
+    """Parse the test DAG folder into the store, as the scheduler's DAG processor does."""
+    DagProcessor(site.settings, site.store).refresh(force=True)
+    site.store.get_dag("secure_demo")
     return site
 
 

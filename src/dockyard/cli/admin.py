@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import os
@@ -13,11 +14,13 @@ import click
 
 from dockyard.cli.common import fail, friendly, open_store
 from dockyard.cli.output import emit, output_option
+from dockyard.defaults import DEFAULT_SCHEDULER_HEALTHY_SECONDS
 from dockyard.errors import NotFoundError
 from dockyard.filemodes import secure_home
 from dockyard.masking import SecretsMasker, is_sensitive_name
 from dockyard.scheduler import Scheduler
 from dockyard.settings import Settings
+from dockyard.store import Store
 from dockyard.store.db import create_db_engine, current_revision, head_revision, migrate, safe_url
 from dockyard.variables import Variables
 
@@ -40,6 +43,33 @@ def db_migrate(settings: Settings) -> None:
         f"(head {head_revision()})."
     )
     engine.dispose()
+    _create_admin(settings)
+
+
+def _create_admin(settings: Settings) -> None:
+    """The admin user of DOCKYARD_ADMIN_USERNAME and DOCKYARD_ADMIN_PASSWORD(_FILE), made once.
+
+    A service's start-up runs ``db migrate`` every time; an existing user keeps the password it has now,
+    so a password changed in the UI is not reset by a restart.
+    """
+    if not settings.admin_username:
+        return
+    if not settings.admin_password:
+        fail(
+            f"DOCKYARD_ADMIN_USERNAME={settings.admin_username!r} needs a password: set DOCKYARD_ADMIN_PASSWORD "
+            "or DOCKYARD_ADMIN_PASSWORD_FILE (a secret file)"
+        )
+    from dockyard.users import create_user
+
+    store = open_store(settings)
+    try:
+        if any(user.username == settings.admin_username for user in store.list_users()):
+            click.echo(f"Admin user {settings.admin_username} exists already (its password is left as it is).")
+            return
+        create_user(store, settings.admin_username, settings.admin_password, "admin")
+    finally:
+        store.close()
+    click.echo(f"Admin user {settings.admin_username} created.")
 
 
 @db.command("check")
@@ -208,15 +238,16 @@ def _serve(settings: Settings, stop_running: bool) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     secure_home(settings)
     store = open_store(settings)
-    scheduler = Scheduler(settings, store)
-    scheduler.start()
+    scheduler = _scheduler(settings, store)
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         click.echo(f"Received signal {signum}: shutting down.", err=True)
         scheduler.stop()
 
+    # Before the first parse: a DAG file that hangs must not keep SIGTERM from stopping us.
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    scheduler.start()
     click.echo(
         f"Scheduler running on {settings.dags_folder} with {safe_url(settings.database_url)} "
         f"(parallelism {settings.parallelism}). Ctrl-C stops it.",
@@ -230,13 +261,67 @@ def _serve(settings: Settings, stop_running: bool) -> None:
         click.echo(f"Scheduler stopped; running containers were {what} them.", err=True)
 
 
+def _scheduler(settings: Settings, store: Store) -> Scheduler:
+    """A scheduler, saying which container policy its tries obey (the runtime applies it)."""
+    scheduler = Scheduler(settings, store)
+    runtime = scheduler.runner.runtime
+    if not runtime.policy.allows_everything:
+        click.echo(f"Container policy: {runtime.policy}", err=True)
+    return scheduler
+
+
 @click.command("scheduler")
 @click.option("--stop-running", is_flag=True, help="On shutdown, stop running containers instead of leaving them.")
+@click.option(
+    "--health-check",
+    is_flag=True,
+    help="Do not run: exit 0 if a scheduler's heartbeat is recent, 1 otherwise (for container health checks).",
+)
 @click.pass_obj
 @friendly
-def scheduler_command(settings: Settings, stop_running: bool) -> None:
+def scheduler_command(settings: Settings, stop_running: bool, health_check: bool) -> None:
     """Run the scheduler: parse DAGs, create runs on schedule, run tasks, until SIGTERM or Ctrl-C."""
+    if health_check:
+        _check_heartbeat(settings)
+        return
+    _check_socket(settings)
     _serve(settings, stop_running)
+
+
+def _check_socket(settings: Settings) -> None:
+    """A local socket this user may not use fails here, with what to set, rather than task by task.
+
+    In a container the fix is the socket's group (compose ``group_add``), never a chmod of the socket
+    and never running dockyard as root.
+    """
+    url = settings.default_docker_url
+    if not url.startswith("unix://"):
+        return
+    path = Path(url[len("unix://") :])
+    if not path.exists() or os.access(path, os.R_OK | os.W_OK):
+        return
+    status = path.stat()
+    fail(
+        f"user {os.getuid()} may not use the Docker socket {path} (owner {status.st_uid}, group {status.st_gid}, "
+        f"mode {status.st_mode & 0o777:o}): run dockyard in the socket's group, with compose "
+        f'`group_add: ["{status.st_gid}"]` (deploy/compose.yaml takes it from DOCKER_GID) or '
+        f"`docker run --group-add {status.st_gid}`; or reach the engine through the socket proxy "
+        "(DOCKER_HOST=tcp://docker-proxy:2375). Do not chmod the socket or run dockyard as root."
+    )
+
+
+def _check_heartbeat(settings: Settings) -> None:
+    store = open_store(settings)
+    try:
+        beat = store.get_meta("scheduler_heartbeat")
+    finally:
+        store.close()
+    if beat is None:
+        fail("no scheduler has written a heartbeat to this database yet")
+    age = (dt.datetime.now(dt.timezone.utc) - dt.datetime.fromisoformat(beat)).total_seconds()
+    if age > DEFAULT_SCHEDULER_HEALTHY_SECONDS:
+        fail(f"the last scheduler heartbeat is {age:.0f} s old (at {beat}); is the scheduler running?")
+    click.echo(f"Scheduler heartbeat {age:.0f} s ago.")
 
 
 @click.command("standalone")
@@ -251,6 +336,7 @@ def standalone_command(settings: Settings, stop_running: bool, no_webserver: boo
     start creates an admin user with a random password, printed once and kept in
     $DOCKYARD_HOME/standalone_admin_password.txt (mode 0600).
     """
+    _check_socket(settings)
     secure_home(settings)  # before SQLite creates its files: they inherit the database file's 0600
     migrate(create_db_engine(settings.database_url))
     if not settings.dags_folder.exists() and settings.example_dags_folder is not None:
@@ -275,9 +361,21 @@ def standalone_command(settings: Settings, stop_running: bool, no_webserver: boo
         with os.fdopen(fd, "w") as handle:
             handle.write(password + "\n")
         click.secho(f"Created user admin with password {password} (also in {path})", fg="green", err=True)
-    scheduler = Scheduler(settings, store)
-    scheduler.start()
-    thread = threading.Thread(target=scheduler.serve_forever, name="dockyard-scheduler", daemon=True)
+    scheduler = _scheduler(settings, store)
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:  # until the web server takes the signals over
+        scheduler.stop()
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, on_signal)
+
+    scheduler.start(load=False)
+
+    def serve() -> None:
+        scheduler.load()  # the first parse runs here, so the web server answers meanwhile
+        scheduler.serve_forever()
+
+    thread = threading.Thread(target=serve, name="dockyard-scheduler", daemon=True)
     thread.start()
     click.echo(
         f"dockyard standalone: web UI on http://{settings.web_host}:{settings.web_port}, scheduler on "

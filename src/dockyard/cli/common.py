@@ -7,15 +7,17 @@ import functools
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import click
 
 from dockyard.compat import airflow as airflow_compat
 from dockyard.connections import Connections
-from dockyard.dag import DAG
-from dockyard.dagbag import DagBag, find_dag
-from dockyard.errors import DockyardError
+from dockyard.dag import closest
+from dockyard.errors import DagDefinitionError, DagFileError, DockyardError
+from dockyard.processor import DagProcessor, Report, parse_one
+from dockyard.serialized import SerializedDag
 from dockyard.settings import Settings
 from dockyard.store import Store
 from dockyard.variables import variable_source
@@ -48,12 +50,57 @@ def open_store(settings: Settings) -> Store:
     return store
 
 
-def load_dag(settings: Settings, dag_file_or_id: str) -> DAG:
-    return find_dag(dag_file_or_id, settings.dags_folder)
+def load_folder(settings: Settings, store: Store) -> Report:
+    """The DAG folder as the scheduler sees it: changed files parsed by the DAG processor (in child
+    processes), then the DAGs and import errors as stored."""
+    processor = DagProcessor(settings, store)
+    report = processor.refresh() or processor.report()
+    for warning in report.warnings:
+        click.secho(f"Warning: {warning}", fg="yellow", err=True)
+    return report
 
 
-def load_bag(settings: Settings) -> DagBag:
-    return DagBag.from_folder(settings.dags_folder)
+def load_dag(settings: Settings, dag_file_or_id: str) -> SerializedDag:
+    """A DAG from a file path (its only DAG, or the one whose id is the file's stem) or by id from the folder."""
+    candidate = Path(dag_file_or_id)
+    if candidate.suffix == ".py" or candidate.is_file():
+        if not candidate.is_file():
+            raise DagFileError(str(candidate), "no such file; give the path of a Python DAG file or a dag_id")
+        result = parse_one(candidate, settings)
+        dags, problems = result.dags, result.problems
+        for problem in [*problems, *result.warnings]:
+            click.secho(problem, fg="yellow", err=True)
+        if not dags:
+            if problems:
+                raise DagDefinitionError("\n".join(problems))
+            raise DagFileError(str(candidate), "defines no DAG; create one with `with DAG(...) as dag:`")
+        if len(dags) == 1:
+            return dags[0]
+        by_stem = [d for d in dags if d.dag_id == candidate.stem]
+        if by_stem:
+            return by_stem[0]
+        raise DagFileError(
+            str(candidate),
+            f"defines several DAGs ({', '.join(d.dag_id for d in dags)}); pass the dag_id and set DOCKYARD_DAGS_FOLDER",
+        )
+    report = load_folder(settings, open_store(settings))
+    return dag_in(report, dag_file_or_id, settings)
+
+
+def dag_in(report: Report, dag_id: str, settings: Settings) -> SerializedDag:
+    """``dag_id`` from a folder's report, or an error naming the known DAGs and the import errors."""
+    if dag_id in report.dags:
+        return report.dags[dag_id]
+    hint = closest(dag_id, sorted(report.dags))
+    errors = (
+        f"; {len(report.import_errors)} file(s) failed to load (dockyard dags list-import-errors)"
+        if report.import_errors
+        else ""
+    )
+    raise DagDefinitionError(
+        f"no DAG {dag_id!r} in {settings.dags_folder}{hint}{errors}. "
+        f"Known DAGs: {', '.join(sorted(report.dags)) or '(none)'}"
+    )
 
 
 def parse_logical_date(value: str | None, *, hint: str = "LOGICAL_DATE") -> dt.datetime:

@@ -10,10 +10,7 @@ import click
 from dockyard.cli.common import open_store
 from dockyard.cli.output import emit, output_option
 from dockyard.compat import airflow as airflow_compat
-from dockyard.dagbag import load_dag_file
-from dockyard.errors import DagFileError
-from dockyard.operators.base import EmptyOperator
-from dockyard.operators.docker import DockerOperator
+from dockyard.processor import parse_files
 from dockyard.settings import Settings
 
 
@@ -32,37 +29,29 @@ def compat_check(settings: Settings, path: Path, output: str) -> None:
         click.secho(
             "Note: Apache Airflow is installed here; its own modules are used, not dockyard's.", fg="yellow", err=True
         )
-    open_store(settings)  # Variable.get and BaseHook.get_connection in DAG files read the store
+    open_store(settings)  # migrates the store that Variable.get and BaseHook.get_connection in DAG files read
     files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
+    results = parse_files([str(f.resolve()) for f in files], settings)
     rows = []
     for file in files:
-        try:
-            dags = load_dag_file(file)
-        except DagFileError as exc:
-            rows.append(
-                {
-                    "file": str(file),
-                    "runs_unchanged": False,
-                    "dags": [],
-                    "reason": exc.reason if exc.lineno is None else f"line {exc.lineno}: {exc.reason}",
-                }
-            )
-            continue
-        if not dags:
-            rows.append({"file": str(file), "runs_unchanged": False, "dags": [], "reason": "defines no DAG"})
-            continue
+        result = results[str(file.resolve())]
         odd = [
-            f"{d.dag_id}.{t.task_id} ({type(t).__name__})"
-            for d in dags
+            f"{d.dag_id}.{t.task_id} ({t.operator})"
+            for d in result.dags
             for t in d.tasks
-            if not isinstance(t, (DockerOperator, EmptyOperator))
+            if not t.runs_container and t.operator != "EmptyOperator"
         ]
+        reasons = list(result.problems)
+        if odd:
+            reasons.append(f"tasks dockyard cannot run: {', '.join(odd)}")
+        if not result.dags and not result.problems:
+            reasons.append("defines no DAG")
         rows.append(
             {
                 "file": str(file),
-                "runs_unchanged": not odd,
-                "dags": [d.dag_id for d in dags],
-                "reason": f"tasks dockyard cannot run: {', '.join(odd)}" if odd else "ok",
+                "runs_unchanged": not reasons,
+                "dags": [d.dag_id for d in result.dags],
+                "reason": "; ".join(reasons) or "ok",
             }
         )
     emit(rows, output, empty=f"No Python files under {path}.")

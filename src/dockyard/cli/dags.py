@@ -13,12 +13,24 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from dockyard.cli.common import fail, friendly, load_bag, load_dag, open_store, parse_conf, parse_logical_date
-from dockyard.cli.output import STATE_COLOURS, emit, output_option
-from dockyard.dag import DAG
-from dockyard.scheduler import Scheduler, TIKey, dag_record, trigger_run
+from dockyard.cli.common import (
+    dag_in,
+    fail,
+    friendly,
+    load_dag,
+    load_folder,
+    open_store,
+    parse_conf,
+    parse_logical_date,
+)
+from dockyard.cli.output import emit, output_option
+from dockyard.processor import Report
+from dockyard.runs import trigger_run
+from dockyard.scheduler import Scheduler, TIKey
+from dockyard.serialized import SerializedDag
 from dockyard.settings import Settings
-from dockyard.store import RunState
+from dockyard.states import STATE_COLOURS
+from dockyard.store import RunState, Store
 
 
 @click.group()
@@ -26,12 +38,10 @@ def dags() -> None:
     """List, run and inspect DAGs."""
 
 
-def _sync(settings: Settings) -> Any:
-    """Parse the DAG folder and record it, as the scheduler would; returns the bag."""
-    bag = load_bag(settings)
+def _sync(settings: Settings) -> tuple[Report, Store]:
+    """Parse what changed in the DAG folder and record it, as the scheduler does; the folder's report."""
     store = open_store(settings)
-    store.sync_dags([dag_record(d) for d in bag.dags.values()], bag.import_errors)
-    return bag, store
+    return load_folder(settings, store), store
 
 
 @dags.command("list")
@@ -65,7 +75,7 @@ def dags_list(settings: Settings, output: str) -> None:
 @click.pass_obj
 @friendly
 def dags_list_import_errors(settings: Settings, output: str) -> None:
-    """DAG files that failed to load: file, line and reason. Exits 1 when there are any."""
+    """DAG files that failed to load: file, line and reason (every problem of a file). Exits 1 when there are any."""
     bag, _ = _sync(settings)
     emit(
         [{"filepath": path, "error": error} for path, error in bag.import_errors.items()],
@@ -86,14 +96,14 @@ def dags_show(settings: Settings, dag_file_or_id: str) -> None:
     click.echo(render_graph(dag))
 
 
-def render_graph(dag: DAG) -> str:
+def render_graph(dag: SerializedDag) -> str:
     """Tasks in dependency order, each with its operator, trigger rule and upstream tasks."""
     lines = [f"DAG {dag.dag_id} ({len(dag.tasks)} tasks)"]
-    for task in dag.topological_sort():
-        ups = ", ".join(sorted(task.upstream_task_ids))
-        rule = "" if task.trigger_rule.value == "all_success" else f" [{task.trigger_rule.value}]"
+    for task in dag.tasks:
+        ups = ", ".join(task.upstream)
+        rule = "" if task.trigger_rule == "all_success" else f" [{task.trigger_rule}]"
         arrow = f"  <- {ups}" if ups else ""
-        lines.append(f"  {task.task_id} ({type(task).__name__}){rule}{arrow}")
+        lines.append(f"  {task.task_id} ({task.operator}){rule}{arrow}")
     return "\n".join(lines)
 
 
@@ -130,7 +140,7 @@ def dags_trigger(
 ) -> None:
     """Queue a manual run of DAG_ID; a running scheduler starts it at once."""
     bag, store = _sync(settings)
-    dag = bag.get_dag(dag_id)
+    dag = dag_in(bag, dag_id, settings)
     when = parse_logical_date(logical_date, hint="--logical-date") if logical_date else None
     run = trigger_run(settings, store, dag, conf=parse_conf(conf), logical_date=when, run_id=run_id)
     emit([{"dag_id": run.dag_id, "run_id": run.run_id, "logical_date": run.logical_date, "state": run.state}], output)
@@ -189,7 +199,7 @@ def dags_test(settings: Settings, dag_file_or_id: str, logical_date: str | None,
     dag = load_dag(settings, dag_file_or_id)
     when = parse_logical_date(logical_date)
     store = open_store(settings)
-    store.sync_dags([dag_record(dag)], {}, keep_others=True)
+    store.sync_dags([dag.to_record()], {}, keep_others=True)
     for earlier in store.list_runs(dag.dag_id, limit=10_000):
         if earlier.logical_date == when:
             if not earlier.run_id.startswith("test__"):
@@ -216,7 +226,7 @@ def dags_test(settings: Settings, dag_file_or_id: str, logical_date: str | None,
         for column in ("task", "state", "try", "duration"):
             table.add_column(column)
         states = {ti.task_id: ti for ti in store.list_task_instances(dag.dag_id, run.run_id)}
-        for task in dag.topological_sort():
+        for task in dag.tasks:
             ti = states.get(task.task_id)
             state = (ti.state if ti else None) or "none"
             duration = f"{ti.duration:.1f}s" if ti and ti.duration is not None else ""

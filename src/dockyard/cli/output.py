@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -14,19 +15,9 @@ from rich.table import Table
 from rich.text import Text
 
 from dockyard.serialization import json_default
+from dockyard.states import STATE_COLOURS
 
 FORMATS = ("table", "json", "yaml", "plain")
-STATE_COLOURS = {
-    "success": "green",
-    "failed": "red",
-    "upstream_failed": "dark_orange",
-    "running": "cyan",
-    "queued": "grey70",
-    "scheduled": "tan",
-    "up_for_retry": "gold1",
-    "skipped": "magenta",
-    "removed": "grey50",
-}
 
 output_option = click.option(
     "-o", "--output", type=click.Choice(FORMATS), default="table", show_default=True, help="How to print the result."
@@ -36,6 +27,8 @@ output_option = click.option(
 def _plain(value: Any) -> Any:
     if isinstance(value, dt.datetime):
         return value.isoformat()
+    if isinstance(value, enum.Enum):  # a state: its name as Airflow prints it
+        return value.value
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     if isinstance(value, dict):
@@ -69,7 +62,7 @@ def emit(rows: Sequence[dict[str, Any]], output: str, *, empty: str = "Nothing t
         for column in columns:
             value = row[column]
             text = "" if value is None else (", ".join(map(str, value)) if isinstance(value, list) else str(value))
-            colour = STATE_COLOURS.get(text) if column in ("state",) else None
+            colour = STATE_COLOURS.get(text) if column == "state" else None
             cells.append(Text(text, style=colour or ""))
         table.add_row(*cells)
     Console(soft_wrap=False).print(table)

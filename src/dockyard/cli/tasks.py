@@ -15,10 +15,13 @@ from dockyard.cli.common import fail, friendly, load_dag, open_store, parse_conf
 from dockyard.cli.output import emit, output_option
 from dockyard.connections import Connections
 from dockyard.errors import DockyardError, NotFoundError
-from dockyard.execution import TaskRunner, TryState, describe, log_path_for
-from dockyard.scheduler import notify_scheduler
+from dockyard.execution import TaskRunner, TryRequest, describe
+from dockyard.params import resolve_params
+from dockyard.preparation import TryContext, prepare_in_child
+from dockyard.runs import notify_scheduler
 from dockyard.settings import Settings
 from dockyard.store import FINISHED_STATES, TaskState
+from dockyard.tasklog import log_path_for
 from dockyard.variables import variable_source
 
 
@@ -58,7 +61,10 @@ def tasks_test(
     params = parse_conf(task_params, "--task-params")
     try:
         dag = load_dag(settings, dag_file_or_id)
-        task = dag.get_task(task_id)
+        task = dag.task(task_id)
+        params = resolve_params(dag.param_objects(), params)
+    except ValueError as exc:
+        fail(f"DAG {dag.dag_id!r}: {exc}")
     except DockyardError as exc:
         fail(str(exc))
     run_id = f"test__{when.isoformat()}"
@@ -70,7 +76,20 @@ def tasks_test(
     previous = signal.signal(signal.SIGTERM, _terminate)
     echo = None if quiet else (lambda text: click.echo(text, nl=False))
     try:
-        outcome = runner.run(dag, task, logical_date=when, run_id=run_id, params=params, echo=echo)
+        interval = dag.timetable().manual_interval(when)
+        context = TryContext(
+            dag_id=dag.dag_id,
+            task_id=task.task_id,
+            run_id=run_id,
+            logical_date=when,
+            fileloc=dag.fileloc,
+            params=params,
+            conf=params,
+            data_interval=(interval.start, interval.end),
+            test_mode=True,
+        )
+        request = TryRequest(context, prepare=lambda: prepare_in_child(settings, context))
+        outcome = runner.execute(request, echo=echo)
     except KeyboardInterrupt:
         click.secho(f"Interrupted: task {task_id!r} was stopped and its container with it.", fg="yellow", err=True)
         sys.exit(130)
@@ -78,10 +97,10 @@ def tasks_test(
         signal.signal(signal.SIGTERM, previous)
         runner.runtime.close()
     click.echo(f"Log: {outcome.log_path}", err=True)
-    if outcome.state is TryState.SUCCESS:
+    if outcome.state is TaskState.SUCCESS:
         click.secho(f"Task {task_id!r} succeeded in {outcome.duration:.1f} s.", fg="green", err=True)
         click.echo(f"XCom: {describe(outcome.xcom)}")
-    elif outcome.state is TryState.SKIPPED:
+    elif outcome.state is TaskState.SKIPPED:
         click.secho(f"Task {task_id!r} was skipped (exit code {outcome.exit_code}).", fg="yellow", err=True)
     else:
         fail(outcome.message)
@@ -99,12 +118,12 @@ def tasks_list(settings: Settings, dag_file_or_id: str, output: str) -> None:
         [
             {
                 "task_id": t.task_id,
-                "operator": type(t).__name__,
-                "upstream": sorted(t.upstream_task_ids),
-                "trigger_rule": t.trigger_rule.value,
+                "operator": t.operator,
+                "upstream": list(t.upstream),
+                "trigger_rule": t.trigger_rule,
                 "retries": t.retries,
             }
-            for t in dag.topological_sort()
+            for t in dag.tasks
         ],
         output,
     )

@@ -21,12 +21,17 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import pendulum
+
+from dockyard import timetables
 from dockyard.dag import DAG
 from dockyard.errors import DagDefinitionError, DockyardError, TaskSkipped
+from dockyard.macros import MACROS
 from dockyard.operators.base import BaseOperator, EmptyOperator, TriggerRule, chain, cross_downstream
 from dockyard.operators.docker import DockerOperator
 from dockyard.params import Param
 from dockyard.taskgroup import TaskGroup
+from dockyard.timetable import DagRunInfo, DataInterval, TimeRestriction, Timetable, coerce, to_utc
 
 _sources: dict[str, Callable[[str], Any]] = {}
 
@@ -54,6 +59,22 @@ def days_ago(n: int, hour: int = 0, minute: int = 0, second: int = 0, microsecon
     today = dt.datetime.now(dt.timezone.utc).replace(hour=hour, minute=minute, second=second, microsecond=microsecond)
     return today - dt.timedelta(days=n)
 
+
+def _timezone_datetime(*args: Any, **kwargs: Any) -> dt.datetime:
+    """``airflow.utils.timezone.datetime``: a ``datetime`` in UTC unless ``tzinfo`` is given."""
+    kwargs.setdefault("tzinfo", dt.timezone.utc)
+    return dt.datetime(*args, **kwargs)
+
+
+TIMEZONE = {
+    "utc": pendulum.UTC,
+    "utcnow": lambda: pendulum.now("UTC"),
+    "datetime": _timezone_datetime,
+    "parse": pendulum.parse,
+    "coerce_datetime": lambda value: None if value is None else coerce(value),
+    "convert_to_utc": lambda value: None if value is None else to_utc(value),
+    "make_aware": lambda value, timezone=None: pendulum.instance(value.replace(tzinfo=None), tz=timezone or "UTC"),
+}
 
 _NOT_SET = object()
 
@@ -190,10 +211,34 @@ MODULES: dict[str, dict[str, Any]] = {
     "airflow.providers.standard.operators.empty": {"EmptyOperator": EmptyOperator},
     "airflow.utils": {},
     "airflow.utils.dates": {"days_ago": days_ago},
+    "airflow.utils.timezone": TIMEZONE,
+    "airflow.macros": vars(MACROS),
     "airflow.utils.trigger_rule": {"TriggerRule": TriggerRule},
     "airflow.utils.task_group": {"TaskGroup": TaskGroup},
     "airflow.utils.helpers": {"chain": chain, "cross_downstream": cross_downstream},
     "airflow.exceptions": {"AirflowException": AirflowException, "AirflowSkipException": AirflowSkipException},
+    "airflow.timetables": {},
+    "airflow.timetables.base": {
+        "Timetable": Timetable,
+        "DataInterval": DataInterval,
+        "DagRunInfo": DagRunInfo,
+        "TimeRestriction": TimeRestriction,
+    },
+    "airflow.timetables.interval": {
+        "CronDataIntervalTimetable": timetables.CronDataIntervalTimetable,
+        "DeltaDataIntervalTimetable": timetables.DeltaDataIntervalTimetable,
+    },
+    "airflow.timetables.trigger": {
+        "CronTriggerTimetable": timetables.CronTriggerTimetable,
+        "DeltaTriggerTimetable": timetables.DeltaTriggerTimetable,
+        "MultipleCronTriggerTimetable": timetables.MultipleCronTriggerTimetable,
+    },
+    "airflow.timetables.events": {"EventsTimetable": timetables.EventsTimetable},
+    "airflow.timetables.simple": {
+        "NullTimetable": timetables.NullTimetable,
+        "OnceTimetable": timetables.OnceTimetable,
+        "ContinuousTimetable": timetables.ContinuousTimetable,
+    },
     "airflow.hooks": {},
     "airflow.hooks.base": {"BaseHook": BaseHook},
     "airflow.hooks.base_hook": {"BaseHook": BaseHook},

@@ -1,7 +1,10 @@
 """Clients for Docker engines: one cached ``APIClient`` per engine configuration.
 
 The only place where a client is built, so that TLS options, timeouts, the connection pool and the
-"which of these URLs answers" rule are applied the same way for every task.
+"which of these URLs answers" rule are applied the same way for every task. Connecting to one engine
+never waits for another: each engine has its own gate, and the shared lock only guards the cache.
+A client whose engine stopped answering is dropped (see :meth:`EngineClients.errors`), so the next
+call connects again, to the first of the engine's URLs that answers then.
 """
 
 from __future__ import annotations
@@ -11,17 +14,17 @@ import logging
 import os
 import ssl
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import docker
-import docker.errors
-import requests
 from requests.adapters import HTTPAdapter
 
 from dockyard import defaults
+from dockyard.container.engine_errors import engine_errors
 from dockyard.container.spec import EngineConfig
-from dockyard.errors import ConfigError, EngineUnreachableError
+from dockyard.errors import ConfigError, EngineError, EngineUnreachableError
 
 log = logging.getLogger(__name__)
 AdapterFactory = Callable[[], HTTPAdapter]
@@ -60,25 +63,55 @@ class EngineClients:
         self._docker_host = docker_host
         self._max_pool_size = max_pool_size
         self._clients: dict[EngineConfig, docker.APIClient] = {}
+        self._gates: dict[EngineConfig, threading.Lock] = {}
+        self._retired: list[docker.APIClient] = []
+        """Dropped clients, closed with the rest in :meth:`close`: another thread may still stream on one."""
         self._lock = threading.Lock()
+        """Guards the two dicts above; never held while an engine is asked anything."""
 
     def get(self, engine: EngineConfig) -> docker.APIClient:
+        """The engine's client, connected on first use. Threads asking for the same new engine wait for
+        one connection attempt; threads asking for other engines do not wait at all."""
         with self._lock:
             client = self._clients.get(engine)
+            if client is not None:
+                return client
+            gate = self._gates.setdefault(engine, threading.Lock())
+        with gate:
+            with self._lock:
+                client = self._clients.get(engine)
             if client is None:
-                client = self._clients[engine] = self._connect(engine)
+                client = self._connect(engine)
+                with self._lock:
+                    self._clients[engine] = client
             return client
 
-    def forget(self, engine: EngineConfig) -> None:
-        """Drop a cached client, e.g. after its engine stopped answering."""
+    def forget(self, engine: EngineConfig, client: docker.APIClient | None = None) -> None:
+        """Drop the engine's cached client (only if it is still ``client``, when given): the next call
+        connects again."""
         with self._lock:
-            client = self._clients.pop(engine, None)
-        if client is not None:
-            client.close()
+            cached = self._clients.get(engine)
+            if cached is not None and (client is None or cached is client):
+                del self._clients[engine]
+                self._retired.append(cached)
+
+    @contextmanager
+    def errors(self, engine: EngineConfig, failure: str, *, secrets: Iterable[str] = ()) -> Iterator[None]:
+        """:func:`~dockyard.container.engine_errors.engine_errors` for a call to ``engine``; when the engine
+        stopped answering, its client is dropped so that the next call reconnects."""
+        with self._lock:
+            client = self._clients.get(engine)
+        try:
+            with engine_errors(failure, secrets=secrets):
+                yield
+        except EngineUnreachableError:
+            self.forget(engine, client)
+            raise
 
     def close(self) -> None:
         with self._lock:
-            clients, self._clients = list(self._clients.values()), {}
+            clients = [*self._clients.values(), *self._retired]
+            self._clients, self._retired = {}, []
         for client in clients:
             client.close()
 
@@ -89,11 +122,12 @@ class EngineClients:
                 failures.append(f"{url}: no such socket (is the engine running on this machine?)")
                 continue
             try:
-                return self._client(url, engine)
+                with engine_errors(url):
+                    return self._client(url, engine)
             except ConfigError:
                 raise
-            except (docker.errors.DockerException, requests.RequestException, OSError) as exc:
-                failures.append(f"{url}: {_reason(exc)}")
+            except (EngineError, OSError) as exc:
+                failures.append(str(exc).replace("Error while fetching server API version: ", ""))
         host = f"DOCKER_HOST={self._docker_host}" if self._docker_host else "DOCKER_HOST is not set"
         tried = "\n  ".join(failures)
         raise EngineUnreachableError(
@@ -123,13 +157,7 @@ class EngineClients:
             cert = None
             if engine.tls_client_cert or engine.tls_client_key:
                 cert = (engine.tls_client_cert, engine.tls_client_key)
-            try:
-                tls = docker.tls.TLSConfig(client_cert=cert, ca_cert=engine.tls_ca_cert, verify=engine.tls_verify)
-            except docker.errors.TLSParameterError as exc:
-                raise ConfigError(
-                    f"TLS options for {url} are not usable: {exc}. Give tls_ca_cert, tls_client_cert and "
-                    "tls_client_key as paths to existing PEM files"
-                ) from exc
+            tls = docker.tls.TLSConfig(client_cert=cert, ca_cert=engine.tls_ca_cert, verify=engine.tls_verify)
             url = url.replace("tcp://", "https://", 1)
         adapter: AdapterFactory | None = None
         if tls and (engine.tls_hostname is not None or engine.tls_ssl_version):
@@ -154,10 +182,3 @@ class EngineClients:
         if version is not None:
             client.ping()  # an explicit version skips docker-py's own call: check the engine answers
         return client
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc)
-    for marker in ("Error while fetching server API version: ",):
-        text = text.replace(marker, "")
-    return text.strip() or type(exc).__name__

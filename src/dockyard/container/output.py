@@ -2,7 +2,7 @@
 
 :class:`LineSplitter` turns the engine's byte chunks into text lines without ever losing a byte:
 a line split across chunks is joined, bytes that are not UTF-8 are shown as U+FFFD, and a line of
-any length is kept whole.
+up to :data:`MAX_LINE_CHARS` characters is kept whole (a longer one is cut there, and says so).
 
 :func:`decode_result` turns a result file into an XCom value: JSON first, then plain text; a pickle
 only through :class:`RestrictedUnpickler`, which admits plain data and refuses anything that could
@@ -19,28 +19,89 @@ from typing import Any
 
 from dockyard.errors import OutputError
 
+MAX_LINE_CHARS = 16 * 1024 * 1024
+"""The most characters of one output line kept in memory (16 Mi, about 16 MB of ASCII).
+
+A container can print a line of any length (a JSON blob, a progress bar without newlines); keeping
+all of it would let one task exhaust the orchestrator's memory. The first ``MAX_LINE_CHARS`` are kept,
+the rest is counted and dropped, and the line ends with :data:`TRUNCATION_NOTE` saying how much.
+"""
+
+TRUNCATION_NOTE = " [dockyard: {dropped} more characters of this line were not kept]"
+
 
 class LineSplitter:
-    """Feed byte chunks, get complete lines (without their ``\\n``; a trailing ``\\r`` is dropped)."""
+    """Feed byte chunks, get complete lines (without their ``\\n``; a trailing ``\\r`` is dropped).
 
-    def __init__(self) -> None:
+    Linear in the output: each chunk is decoded and searched for newlines once, and the unfinished
+    line is kept as a list of pieces joined only when its newline arrives (re-joining it on every
+    chunk made one 50 MB line cost minutes). A line longer than ``max_line_chars`` keeps its first
+    ``max_line_chars`` characters and ends with :data:`TRUNCATION_NOTE`::
+
+        >>> splitter = LineSplitter(max_line_chars=4)
+        >>> splitter.feed(b"abcdefg\\nhi")
+        ['abcd [dockyard: 3 more characters of this line were not kept]']
+        >>> splitter.close()
+        ['hi']
+    """
+
+    def __init__(self, max_line_chars: int = MAX_LINE_CHARS) -> None:
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._partial = ""
+        self._max = max_line_chars
+        self._pieces: list[str] = []
+        self._kept = 0
+        self._dropped = 0
+        self._ends_with_cr = False
+
+    def _keep(self, text: str) -> None:
+        """Add ``text`` to the unfinished line, within the cap."""
+        if not text:
+            return
+        self._ends_with_cr = text[-1] == "\r"
+        room = self._max - self._kept
+        if len(text) > room:
+            self._dropped += len(text) - max(room, 0)
+            text = text[: max(room, 0)]
+        if text:
+            self._pieces.append(text)
+            self._kept += len(text)
+
+    def _finish(self, last: str) -> str:
+        """The unfinished line completed by ``last``; the splitter starts a new line."""
+        self._keep(last)
+        pieces, dropped = self._pieces, self._dropped
+        if self._ends_with_cr:  # "\r\n" ends the line; the "\r" is no part of it
+            if dropped:
+                dropped -= 1
+            else:
+                pieces[-1] = pieces[-1][:-1]
+        self._pieces, self._kept, self._dropped, self._ends_with_cr = [], 0, 0, False
+        if dropped:
+            pieces.append(TRUNCATION_NOTE.format(dropped=dropped))
+        return "".join(pieces)
 
     def feed(self, chunk: bytes) -> list[str]:
-        text = self._partial + self._decoder.decode(chunk)
+        text = self._decoder.decode(chunk)
         if "\n" not in text:
-            self._partial = text
+            self._keep(text)
             return []
-        *lines, self._partial = text.split("\n")
-        return [line[:-1] if line.endswith("\r") else line for line in lines]
+        parts = text.split("\n")
+        self._keep(parts[0])
+        lines = [self._finish("")]
+        rest = parts.pop()
+        body = parts[1:]
+        if body and max(map(len, body)) > self._max:
+            lines.extend(self._finish(line) for line in body)
+        else:  # the common case, kept to one pass in C
+            lines.extend([line[:-1] if line.endswith("\r") else line for line in body])
+        self._keep(rest)
+        return lines
 
     def close(self) -> list[str]:
-        text = self._partial + self._decoder.decode(b"", final=True)
-        self._partial = ""
-        if not text:
+        self._keep(self._decoder.decode(b"", final=True))
+        if not self._pieces and not self._dropped:
             return []
-        return [text[:-1] if text.endswith("\r") else text]
+        return [self._finish("")]
 
 
 _SAFE_GLOBALS = {

@@ -166,8 +166,16 @@ class BaseOperator(metaclass=_OperatorMeta):
         self.max_retry_delay = _as_timedelta("max_retry_delay", task_id, max_retry_delay)
         self.start_date = as_utc(start_date)
         self.end_date = as_utc(end_date)
-        self.depends_on_past = depends_on_past
         self.wait_for_downstream = wait_for_downstream
+        self.depends_on_past = depends_on_past or wait_for_downstream  # Airflow: the one implies the other
+        self.max_active_tis_per_dagrun = max_active_tis_per_dagrun
+        if sla is not None:
+            warnings.warn(
+                f"task {task_id!r}: 'sla' is accepted but not enforced (Airflow 3 removed SLAs too); use "
+                "execution_timeout to stop a slow try, or on_failure_callback to be told",
+                UserWarning,
+                stacklevel=3,
+            )
         self.params: dict[str, Any] = dict(params or {})
         self.priority_weight = priority_weight
         self.weight_rule = weight_rule

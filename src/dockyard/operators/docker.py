@@ -5,6 +5,10 @@ The one deliberate difference is ``auto_remove``, which defaults to ``"success"`
 cpus x 1024, a relative weight); ``cpu_limit`` is dockyard's hard limit in CPUs (the engine's
 ``NanoCpus``, like ``docker run --cpus``).
 
+The arguments are checked once, by :class:`~dockyard.container.options.ContainerOptions` (``task.options``):
+at DAG load every option that templates cannot change, the templated ones once rendered. The attributes
+keep what the DAG file wrote, as in Airflow.
+
 Example::
 
     DockerOperator(
@@ -21,78 +25,21 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Container, Sequence
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from dockyard import defaults
-from dockyard.container.mounts import parse_mounts
-from dockyard.container.spec import normalize_auto_remove, parse_size
+from dockyard.container.options import OPTION_NAMES, TEMPLATED_OPTIONS, ContainerOptions
 from dockyard.errors import ContainerSpecError, DagDefinitionError
 from dockyard.operators.base import BaseOperator
 
-SPEC_FIELDS = (
-    "image",
-    "api_version",
-    "command",
-    "container_name",
-    "cpus",
-    "cpu_limit",
-    "docker_url",
-    "environment",
-    "private_environment",
-    "env_file",
-    "force_pull",
-    "mem_limit",
-    "host_tmp_dir",
-    "network_mode",
-    "tls_ca_cert",
-    "tls_client_cert",
-    "tls_client_key",
-    "tls_verify",
-    "tls_hostname",
-    "tls_ssl_version",
-    "mount_tmp_dir",
-    "tmp_dir",
-    "user",
-    "mounts",
-    "entrypoint",
-    "working_dir",
-    "xcom_all",
-    "docker_conn_id",
-    "dns",
-    "dns_search",
-    "auto_remove",
-    "shm_size",
-    "tty",
-    "hostname",
-    "privileged",
-    "cap_add",
-    "extra_hosts",
-    "retrieve_output",
-    "retrieve_output_path",
-    "timeout",
-    "device_requests",
-    "log_opts_max_size",
-    "log_opts_max_file",
-    "ipc_mode",
-    "skip_on_exit_code",
-    "port_bindings",
-    "ulimits",
-    "labels",
-)
-"""The operator attributes that describe the container (everything :func:`build_spec` reads)."""
+SPEC_FIELDS = OPTION_NAMES
+"""The operator arguments that describe the container: every field of :class:`ContainerOptions`."""
 
 
 class DockerOperator(BaseOperator):
     """Run a command inside a Docker container; its output becomes the task log and its XCom."""
 
-    template_fields: ClassVar[Sequence[str]] = (
-        "image",
-        "command",
-        "environment",
-        "env_file",
-        "container_name",
-        "mounts",
-    )
+    template_fields: ClassVar[Sequence[str]] = TEMPLATED_OPTIONS
     template_fields_renderers: ClassVar[dict[str, str]] = {"env_file": "yaml"}
     template_ext: ClassVar[Sequence[str]] = (".sh", ".bash", ".env")
     ui_color = "#d8e8ff"
@@ -159,74 +106,41 @@ class DockerOperator(BaseOperator):
                 stacklevel=3,
             )
             mounts = list(mounts or []) + list(volumes)
-        self.image = image
-        self.api_version = api_version
-        self.command = command
-        self.container_name = container_name
-        self.cpus = cpus
-        self.cpu_limit = cpu_limit
-        self.docker_url = docker_url
-        self.environment = environment or {}
-        self.private_environment = private_environment or {}
-        self.env_file = env_file
-        self.force_pull = force_pull
-        self.mem_limit = mem_limit
-        self.host_tmp_dir = host_tmp_dir
-        self.network_mode = network_mode
-        self.tls_ca_cert = tls_ca_cert
-        self.tls_client_cert = tls_client_cert
-        self.tls_client_key = tls_client_key
-        self.tls_verify = tls_verify
-        self.tls_hostname = tls_hostname
-        self.tls_ssl_version = tls_ssl_version
-        self.mount_tmp_dir = mount_tmp_dir
-        self.tmp_dir = tmp_dir
-        self.user = user
-        self.mounts = list(mounts or [])
-        self.entrypoint = entrypoint
-        self.working_dir = working_dir
-        self.xcom_all = xcom_all
-        self.docker_conn_id = docker_conn_id
-        self.dns = dns
-        self.dns_search = dns_search
-        self.shm_size = shm_size
-        self.tty = tty
-        self.hostname = hostname
-        self.privileged = privileged
-        self.cap_add = cap_add
-        self.extra_hosts = extra_hosts
-        self.retrieve_output = retrieve_output
-        self.retrieve_output_path = retrieve_output_path
-        self.timeout = timeout
-        self.device_requests = device_requests
-        self.log_opts_max_size = log_opts_max_size
-        self.log_opts_max_file = log_opts_max_file
-        self.ipc_mode = ipc_mode
-        self.skip_on_exit_code = skip_on_exit_code
-        self.port_bindings = port_bindings
-        self.ulimits = ulimits
-        self.labels = labels
-        try:
-            self.auto_remove = normalize_auto_remove(auto_remove)
-            self._validate()
-        except ContainerSpecError as exc:
-            raise DagDefinitionError(f"task {self.task_id!r}: {exc}") from None
+        arguments = locals()  # the signature above is the one list of the options and their defaults
+        values = {name: arguments[name] for name in OPTION_NAMES}
+        values.update(
+            environment=environment or {}, private_environment=private_environment or {}, mounts=list(mounts or [])
+        )
+        self.__dict__.update(values)
+        self._set_options(values)
 
-    def _validate(self) -> None:
-        """Check, at DAG load, every option that templates cannot change."""
-        parse_size("mem_limit", self.mem_limit)
-        parse_size("shm_size", self.shm_size)
-        if not any("{{" in str(m) or "{%" in str(m) for m in self.mounts):
-            parse_mounts(self.mounts)
-        if self.port_bindings and self.network_mode == "host":
-            raise ContainerSpecError("port_bindings cannot be used with network_mode='host'; drop one of them")
-        if self.retrieve_output and not self.retrieve_output_path:
-            raise ContainerSpecError(
-                "retrieve_output=True needs retrieve_output_path, the file in the container to read back"
-            )
+    def _set_options(self, values: dict[str, Any]) -> None:
+        """Check the options (those that templates cannot change, at once) and keep their normal form."""
+        try:
+            options = ContainerOptions.from_values(values, task_id=self.task_id, rendered=False)
+        except ContainerSpecError as exc:
+            raise DagDefinitionError(str(exc)) from None
+        self.__dict__["options"] = options
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Setting an option after construction (``task.mem_limit = "2g"``) checks it like the constructor."""
+        if name in _OPTIONS and "options" in self.__dict__:
+            self._set_options({**self.spec_values(), name: value})
+        super().__setattr__(name, value)
+
+    if TYPE_CHECKING:
+
+        def __getattr__(self, name: str) -> Any:
+            """The options' attributes (set from the signature's arguments, so not declared one by one)."""
+
+    options: ContainerOptions
+    """The options in their normal form, checked; the attributes of the same names keep what the DAG file
+    wrote (as in Airflow), and are what templates render."""
 
     def spec_values(self) -> dict[str, Any]:
-        """The container-describing attributes, as :func:`dockyard.container.build_spec` takes them."""
-        values = {name: getattr(self, name) for name in SPEC_FIELDS}
-        values["auto_remove"] = self.auto_remove
-        return values
+        """The options as the DAG file wrote them (unrendered), by name, as :func:`~dockyard.container.spec.build_spec`
+        takes them once the templated ones are rendered."""
+        return {name: self.__dict__[name] for name in OPTION_NAMES}
+
+
+_OPTIONS = frozenset(OPTION_NAMES)

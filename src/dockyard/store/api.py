@@ -27,9 +27,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from dockyard.errors import ConflictError, NotFoundError, StoreError
 from dockyard.runids import check_run_id
 from dockyard.settings import Settings
+from dockyard.states import FINISHED_STATES, RunState, TaskState
 from dockyard.store.db import create_db_engine, migrate, safe_url
 from dockyard.store.models import (
-    FINISHED_STATES,
     ApiTokenModel,
     Base,
     ConnectionModel,
@@ -38,9 +38,7 @@ from dockyard.store.models import (
     ImportErrorModel,
     MetaModel,
     PoolModel,
-    RunState,
     TaskInstanceModel,
-    TaskState,
     TaskTryModel,
     UserModel,
     VariableModel,
@@ -138,15 +136,7 @@ class Store:
                     paused = record.is_paused_upon_creation
                     row = DagModel(dag_id=record.dag_id, is_paused=paused_at_creation if paused is None else paused)
                     s.add(row)
-                row.fileloc = record.fileloc
-                row.is_active = True
-                row.schedule = record.schedule
-                row.description = record.description
-                row.tags = list(record.tags)
-                row.max_active_runs = record.max_active_runs
-                row.max_active_tasks = record.max_active_tasks
-                row.structure = record.structure
-                row.last_parsed_at = now
+                _fill_dag_row(row, record, now)
             if keep_others:  # a partial view (one DAG under `dags test`): leave the rest as it is
                 return
             for dag_id, row in existing.items():
@@ -155,6 +145,60 @@ class Store:
             s.execute(sa.delete(ImportErrorModel))
             for filename, message in import_errors.items():
                 s.add(ImportErrorModel(filename=filename, message=message, timestamp=now))
+
+    def record_parse(
+        self,
+        found: dict[str, tuple[list[DagRecord], list[str]]],
+        *,
+        parsed: Sequence[str],
+        present: Sequence[str],
+    ) -> None:
+        """Record what a parse found: the DAGs and problems of each file in ``found``.
+
+        Every file in ``parsed`` was parsed (one missing from ``found`` defines nothing now); the DAGs of
+        parsed files that no longer define them, and of files no longer ``present``, become inactive. A
+        dag_id defined by another present file is an import error of the file that came later.
+        """
+        now = utcnow()
+        parsed_set, present_set = set(parsed), set(present)
+        with self.session() as s:
+            rows = {d.dag_id: d for d in s.scalars(sa.select(DagModel))}
+            problems = {path: list(found_problems) for path, (_, found_problems) in found.items()}
+            owner: dict[str, str] = {}
+            for path in sorted(parsed_set):
+                for record in found.get(path, ([], []))[0]:
+                    row = rows.get(record.dag_id)
+                    elsewhere = (
+                        row is not None
+                        and row.is_active
+                        and row.fileloc != path
+                        and row.fileloc in present_set
+                        and row.fileloc not in parsed_set
+                    )
+                    first = owner.setdefault(record.dag_id, path)
+                    if elsewhere or first != path:
+                        other = first if first != path else row.fileloc if row is not None else "?"
+                        problems.setdefault(path, []).append(
+                            f"{path}: the dag_id {record.dag_id!r} is already defined in {other}"
+                        )
+                        continue
+                    if row is None:
+                        paused = record.is_paused_upon_creation
+                        row = DagModel(dag_id=record.dag_id, is_paused=bool(paused))
+                        s.add(row)
+                        rows[record.dag_id] = row
+                    _fill_dag_row(row, record, now)
+            for dag_id, row in rows.items():
+                gone = row.fileloc in parsed_set and owner.get(dag_id) != row.fileloc
+                if row.is_active and (gone or row.fileloc not in present_set):
+                    row.is_active = False
+            for error in s.scalars(sa.select(ImportErrorModel)):
+                if error.filename in parsed_set or error.filename not in present_set:
+                    s.delete(error)
+            s.flush()
+            for path, messages in problems.items():
+                if messages:
+                    s.add(ImportErrorModel(filename=path, message="\n".join(messages), timestamp=now))
 
     def list_dags(self, *, active_only: bool = True) -> list[DagModel]:
         with self.session() as s:
@@ -260,7 +304,7 @@ class Store:
             ).one()
             if run.state != RunState.QUEUED.value:
                 return
-            run.state = RunState.RUNNING.value
+            run.state = RunState.RUNNING
             run.start_date = utcnow()
             have = set(
                 s.scalars(
@@ -319,6 +363,63 @@ class Store:
                 query = query.where(_state_in(states))
             return list(s.scalars(query))
 
+    def task_instances_of_running_runs(self) -> dict[tuple[str, str], list[TaskInstanceModel]]:
+        """Every task instance of every running run, by ``(dag_id, run_id)``: one query for a scheduler pass."""
+        with self.session() as s:
+            query = (
+                sa.select(TaskInstanceModel)
+                .join(
+                    DagRunModel,
+                    sa.and_(
+                        DagRunModel.dag_id == TaskInstanceModel.dag_id, DagRunModel.run_id == TaskInstanceModel.run_id
+                    ),
+                )
+                .where(DagRunModel.state == RunState.RUNNING.value)
+            )
+            found: dict[tuple[str, str], list[TaskInstanceModel]] = {}
+            for ti in s.scalars(query):
+                found.setdefault((ti.dag_id, ti.run_id), []).append(ti)
+            return found
+
+    def past_allows(self, dag_id: str, task_ids: Sequence[str], before: dt.datetime) -> bool:
+        """``depends_on_past``: True when each of ``task_ids`` succeeded or was skipped in the latest earlier
+        run (or there is no earlier run, or that run does not have the task)."""
+        with self.session() as s:
+            run_id = s.scalars(
+                sa.select(DagRunModel.run_id)
+                .where(DagRunModel.dag_id == dag_id, DagRunModel.logical_date < before)
+                .order_by(DagRunModel.logical_date.desc())
+                .limit(1)
+            ).first()
+            if run_id is None:
+                return True
+            states = s.scalars(
+                sa.select(TaskInstanceModel.state).where(
+                    TaskInstanceModel.dag_id == dag_id,
+                    TaskInstanceModel.run_id == run_id,
+                    TaskInstanceModel.task_id.in_(list(task_ids)),
+                )
+            )
+            return all(state in (TaskState.SUCCESS.value, TaskState.SKIPPED.value) for state in states)
+
+    def previous_success_run(self, dag_id: str, before: dt.datetime) -> DagRunModel | None:
+        """The latest successful run of ``dag_id`` before ``before`` (``prev_*_success`` in templates)."""
+        with self.session() as s:
+            return s.scalars(
+                sa.select(DagRunModel)
+                .where(
+                    DagRunModel.dag_id == dag_id,
+                    DagRunModel.logical_date < before,
+                    DagRunModel.state == RunState.SUCCESS.value,
+                )
+                .order_by(DagRunModel.logical_date.desc())
+                .limit(1)
+            ).first()
+
+    def paused_dag_ids(self) -> set[str]:
+        with self.session() as s:
+            return set(s.scalars(sa.select(DagModel.dag_id).where(DagModel.is_paused.is_(True))))
+
     def get_task_instance(self, dag_id: str, run_id: str, task_id: str) -> TaskInstanceModel:
         with self.session() as s:
             row = s.get(TaskInstanceModel, (dag_id, run_id, task_id))
@@ -364,7 +465,7 @@ class Store:
             if ti is None or ti.state not in (TaskState.SCHEDULED.value, TaskState.QUEUED.value):
                 raise ConflictError(f"task {task_id!r} of run {run_id!r} is no longer waiting to run")
             ti.try_number += 1
-            ti.state = TaskState.RUNNING.value
+            ti.state = TaskState.RUNNING
             ti.start_date = now
             ti.end_date = None
             ti.duration = None
@@ -445,7 +546,7 @@ class Store:
             state = result.state
             if state is TaskState.FAILED and retry_at is not None:
                 state = TaskState.UP_FOR_RETRY
-            ti.state = state.value
+            ti.state = state
             ti.end_date = now
             ti.duration = (now - ti.start_date).total_seconds() if ti.start_date else None
             ti.container_id = result.container_id or ti.container_id
@@ -497,7 +598,7 @@ class Store:
             if ti is None or ti.try_number != try_number or ti.state != TaskState.RUNNING.value:
                 return
             ti.try_number -= 1
-            ti.state = TaskState.SCHEDULED.value
+            ti.state = TaskState.SCHEDULED
             ti.start_date = None
             s.execute(sa.delete(TaskTryModel).where(*_try_key(dag_id, run_id, task_id, try_number)))
 
@@ -545,6 +646,22 @@ class Store:
                     .values(state=RunState.RUNNING.value, end_date=None)
                 )
             return len(tis)
+
+    def running_per_task(self) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str, str], int]]:
+        """Running or queued task instances per ``(dag_id, task_id)`` and per ``(dag_id, run_id, task_id)``
+        (for ``max_active_tis_per_dag`` and ``max_active_tis_per_dagrun``)."""
+        with self.session() as s:
+            rows = s.execute(
+                sa.select(TaskInstanceModel.dag_id, TaskInstanceModel.run_id, TaskInstanceModel.task_id).where(
+                    TaskInstanceModel.state.in_((TaskState.RUNNING.value, TaskState.QUEUED.value))
+                )
+            ).all()
+        per_task: dict[tuple[str, str], int] = {}
+        per_run: dict[tuple[str, str, str], int] = {}
+        for dag_id, run_id, task_id in rows:
+            per_task[(dag_id, task_id)] = per_task.get((dag_id, task_id), 0) + 1
+            per_run[(dag_id, run_id, task_id)] = per_run.get((dag_id, run_id, task_id), 0) + 1
+        return per_task, per_run
 
     def running_counts(self) -> tuple[dict[str, int], dict[str, int]]:
         """Running or queued task instances per DAG and used slots per pool."""
@@ -789,3 +906,15 @@ def _state_in(states: Iterable[str | None]) -> sa.ColumnElement[bool]:
     if None in wanted:
         condition = sa.or_(condition, TaskInstanceModel.state.is_(None))
     return condition
+
+
+def _fill_dag_row(row: DagModel, record: DagRecord, now: dt.datetime) -> None:
+    row.fileloc = record.fileloc
+    row.is_active = True
+    row.schedule = record.schedule
+    row.description = record.description
+    row.tags = list(record.tags)
+    row.max_active_runs = record.max_active_runs
+    row.max_active_tasks = record.max_active_tasks
+    row.structure = record.structure
+    row.last_parsed_at = now

@@ -14,6 +14,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Enum,
     Float,
     ForeignKeyConstraint,
     Index,
@@ -26,6 +27,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from dockyard.states import RunState, TaskState
 
 UTC = dt.timezone.utc
 
@@ -50,36 +53,15 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-class TaskState(str, enum.Enum):
-    """States of a task instance (Airflow's names). ``None`` in the table means "not yet scheduled"."""
-
-    SCHEDULED = "scheduled"
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCESS = "success"
-    FAILED = "failed"
-    UP_FOR_RETRY = "up_for_retry"
-    UPSTREAM_FAILED = "upstream_failed"
-    SKIPPED = "skipped"
-    REMOVED = "removed"
-
-    def __str__(self) -> str:
-        return self.value
-
-
-FINISHED_STATES = frozenset(
-    {TaskState.SUCCESS, TaskState.FAILED, TaskState.UPSTREAM_FAILED, TaskState.SKIPPED, TaskState.REMOVED}
-)
-
-
-class RunState(str, enum.Enum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCESS = "success"
-    FAILED = "failed"
-
-    def __str__(self) -> str:
-        return self.value
+def _states(kind: type[enum.Enum]) -> Enum:
+    """A state column: the enum's values as text (no database enum type, so no migration per new state)."""
+    return Enum(
+        kind,
+        native_enum=False,
+        create_constraint=False,
+        length=50,
+        values_callable=lambda members: [m.value for m in members],
+    )
 
 
 class Base(DeclarativeBase):
@@ -127,7 +109,7 @@ class DagRunModel(Base):
     data_interval_start: Mapped[dt.datetime | None]
     data_interval_end: Mapped[dt.datetime | None]
     run_type: Mapped[str] = mapped_column(String(50))
-    state: Mapped[str] = mapped_column(String(50))
+    state: Mapped[RunState] = mapped_column(_states(RunState))
     conf: Mapped[dict[str, Any]] = mapped_column(default=dict)
     queued_at: Mapped[dt.datetime | None]
     start_date: Mapped[dt.datetime | None]
@@ -150,7 +132,7 @@ class TaskInstanceModel(Base):
     dag_id: Mapped[str] = mapped_column(String(250), primary_key=True)
     run_id: Mapped[str] = mapped_column(String(250), primary_key=True)
     task_id: Mapped[str] = mapped_column(String(250), primary_key=True)
-    state: Mapped[str | None] = mapped_column(String(50))
+    state: Mapped[TaskState | None] = mapped_column(_states(TaskState))
     try_number: Mapped[int] = mapped_column(Integer, default=0)
     max_tries: Mapped[int] = mapped_column(Integer, default=0)
     operator: Mapped[str | None] = mapped_column(String(100))
@@ -183,7 +165,7 @@ class TaskTryModel(Base):
     run_id: Mapped[str] = mapped_column(String(250), primary_key=True)
     task_id: Mapped[str] = mapped_column(String(250), primary_key=True)
     try_number: Mapped[int] = mapped_column(Integer, primary_key=True)
-    state: Mapped[str] = mapped_column(String(50))
+    state: Mapped[TaskState] = mapped_column(_states(TaskState))
     start_date: Mapped[dt.datetime | None]
     end_date: Mapped[dt.datetime | None]
     container_id: Mapped[str | None] = mapped_column(String(100))

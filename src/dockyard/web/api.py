@@ -151,7 +151,7 @@ def heartbeat_is_recent(beat: str | None) -> bool:
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.timezone.utc)
     age = (dt.datetime.now(dt.timezone.utc) - when).total_seconds()
-    return 0 <= age < defaults.DEFAULT_SCHEDULER_HEALTH_CHECK_SECONDS
+    return 0 <= age < defaults.DEFAULT_SCHEDULER_HEALTH_SECONDS
 
 
 @router.get("/version")

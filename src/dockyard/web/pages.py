@@ -14,9 +14,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from dockyard.connections import Connection
-from dockyard.dag import DAG
 from dockyard.errors import DockyardError, InvalidConnectionError, InvalidParamsError, TooManyAttemptsError
 from dockyard.params import Param
+from dockyard.serialized import SerializedDag
+from dockyard.states import STATE_COLOURS
 from dockyard.store.models import UserModel
 from dockyard.variables import Variables
 from dockyard.web.inputs import check_connection_fields
@@ -35,17 +36,7 @@ from dockyard.web.source import mask_source
 
 router = APIRouter()
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
-COLOURS = {
-    "success": "#2e9e4f",
-    "failed": "#d64545",
-    "upstream_failed": "#e8833a",
-    "running": "#3b82f6",
-    "queued": "#9ca3af",
-    "scheduled": "#c4a35a",
-    "up_for_retry": "#eab308",
-    "skipped": "#c084fc",
-    None: "#e5e7eb",
-}
+COLOURS = STATE_COLOURS
 
 
 class LoginRequired(Exception):
@@ -178,9 +169,9 @@ def graph_svg(structure: dict[str, Any], states: dict[str, str | None], link: st
     return "".join(parts)
 
 
-def param_fields(dag: DAG) -> list[dict[str, Any]]:
+def param_fields(dag: SerializedDag) -> list[dict[str, Any]]:
     fields = []
-    for name, value in dag.params.items():
+    for name, value in dag.param_objects().items():
         param = value if isinstance(value, Param) else Param(value)
         kind = param.schema.get("type", "string")
         kind = kind if isinstance(kind, str) else kind[0]

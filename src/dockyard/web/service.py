@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import threading
-import time
+import sys
 from typing import Any
 
 from dockyard.connections import Connection, Connections
-from dockyard.dag import DAG
-from dockyard.dagbag import DagBag
 from dockyard.errors import ConflictError, NotFoundError
-from dockyard.execution import log_path_for
 from dockyard.masking import is_sensitive_name
-from dockyard.scheduler import dag_record, notify_scheduler, trigger_run
+from dockyard.runs import notify_scheduler, trigger_run
+from dockyard.serialized import SerializedDag
 from dockyard.settings import Settings
 from dockyard.store import FINISHED_STATES, Store, TaskState
 from dockyard.store.models import DagRunModel, TaskInstanceModel
+from dockyard.tasklog import log_path_for
 
 STATES_A_PERSON_SETS = ("success", "failed")
 
@@ -27,23 +25,18 @@ class Service:
         self.settings = settings
         self.store = store
         self.connections = Connections(settings, store)
-        self._bag: DagBag | None = None
-        self._bag_at = 0.0
-        self._lock = threading.Lock()
+        # A user's Timetable class (imported by path from the folder) gives a manual run its data interval.
+        if str(settings.dags_folder) not in sys.path:
+            sys.path.append(str(settings.dags_folder))
 
-    def dag(self, dag_id: str) -> DAG:
-        """The parsed DAG (the folder is parsed again at most every two seconds)."""
-        with self._lock:
-            if self._bag is None or time.monotonic() - self._bag_at > 2:
-                self._bag = DagBag.from_folder(self.settings.dags_folder)
-                self._bag_at = time.monotonic()
-                if self._bag.dags:
-                    self.store.sync_dags([dag_record(d) for d in self._bag.dags.values()], self._bag.import_errors)
-            bag = self._bag
-        if dag_id not in bag.dags:
-            self.store.get_dag(dag_id)  # unknown: a 404 naming the known DAGs
-            raise NotFoundError(f"DAG {dag_id!r} is in the database but its file does not load now")
-        return bag.dags[dag_id]
+    def dag(self, dag_id: str) -> SerializedDag:
+        """The DAG as the DAG processor stored it (the web server never imports a DAG file)."""
+        row = self.store.get_dag(dag_id)  # unknown: a 404 naming the known DAGs
+        if not row.is_active:
+            raise NotFoundError(
+                f"DAG {dag_id!r} is no longer defined by {row.fileloc}; `dockyard dags list-import-errors` says why"
+            )
+        return SerializedDag.from_row(row)
 
     def trigger(
         self, dag_id: str, conf: dict[str, Any], run_id: str | None = None, logical_date: dt.datetime | None = None
