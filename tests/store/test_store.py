@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -221,3 +222,25 @@ def test_migration_0005_binds_tokens_to_user_uids_and_keeps_clear_variables(data
     with engine.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
     store.close()
+
+
+def test_dag_files_read_encrypted_variables_in_clear(store: Store, tmp_path: Path) -> None:
+    """``Variable.get`` in a DAG file (the parse-time lookups) decrypts what the store holds encrypted."""
+    from dockyard.compat.airflow import Variable, _sources
+    from dockyard.preparation import configure_lookups
+    from dockyard.settings import Settings
+    from dockyard.variables import Variables
+
+    url = store.engine.url.render_as_string(hide_password=False)
+    settings = Settings.from_env({"DOCKYARD_HOME": str(tmp_path), "DOCKYARD_DATABASE_URL": url})
+    Variables(settings, store).set("bucket", "s3://encrypted-at-rest")
+    assert store.find_variable("bucket") != "s3://encrypted-at-rest"  # the row holds a Fernet token
+    saved = dict(_sources)
+    lazy = configure_lookups(settings)
+    try:
+        assert Variable.get("bucket") == "s3://encrypted-at-rest"
+    finally:
+        _sources.clear()
+        _sources.update(saved)
+        if lazy._store is not None:
+            lazy._store.close()
