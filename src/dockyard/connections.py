@@ -270,13 +270,16 @@ FERNET_FILE = "fernet.key"
 
 
 def load_fernet(home: Path, configured: str | None) -> MultiFernet:
-    """The Fernet keys: ``DOCKYARD_FERNET_KEY`` (comma-separated, newest first) or a key created once in
-    ``$DOCKYARD_HOME/fernet.key`` with mode 0600."""
+    """The Fernet keys, comma-separated and newest first: ``DOCKYARD_FERNET_KEY`` or the file
+    ``DOCKYARD_FERNET_KEY_FILE`` names (``configured``: a mounted secret, kept apart from the database and its
+    backups), else a key created once in ``$DOCKYARD_HOME/fernet.key`` with mode 0600."""
     text = configured
+    source = "DOCKYARD_FERNET_KEY (or the file DOCKYARD_FERNET_KEY_FILE names)"
     if not text:
         path = home / FERNET_FILE
+        source = str(path)
         if not path.exists():
-            home.mkdir(parents=True, exist_ok=True)
+            home.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as handle:
                 handle.write(Fernet.generate_key().decode())
@@ -289,12 +292,12 @@ def load_fernet(home: Path, configured: str | None) -> MultiFernet:
             keys.append(Fernet(part.encode()))
         except (ValueError, TypeError):
             raise ConfigError(
-                "DOCKYARD_FERNET_KEY holds a value that is not a Fernet key (32 url-safe base64-encoded bytes); "
+                f"{source} holds a value that is not a Fernet key (32 url-safe base64-encoded bytes); "
                 "make one with: python -c "
                 "'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
             ) from None
     if not keys:
-        raise ConfigError("DOCKYARD_FERNET_KEY is empty; give one key, or new,old keys while rotating")
+        raise ConfigError(f"{source} is empty; give one key, or new,old keys while rotating")
     return MultiFernet(keys)
 
 

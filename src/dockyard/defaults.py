@@ -77,3 +77,27 @@ DEFAULT_DAG_PROCESSOR_BATCH = 50
 DEFAULT_IDLE_DAG_RECHECK_SECONDS = 60
 """How long the scheduler waits before it looks again at a DAG whose timetable says a run is due but gives no
 interval (a timetable that ends, for example)."""
+
+DEFAULT_API_TOKEN_EXPIRE_DAYS = 90
+"""How long an API token made by ``dockyard users token`` lives unless ``--expires`` says otherwise."""
+
+DEFAULT_LOGIN_MAX_FAILURES = 5
+"""Failed logins of one account within ``DEFAULT_LOGIN_LOCKOUT_SECONDS`` before it answers 429 for a while."""
+
+DEFAULT_LOGIN_MAX_FAILURES_PER_ADDRESS = 20
+"""Failed logins from one client address (any account) within the window before that address gets 429."""
+
+DEFAULT_LOGIN_LOCKOUT_SECONDS = 60
+"""The window over which failed logins are counted, and how long a locked account or address waits."""
+
+DEFAULT_PASSWORD_HASH_CONCURRENCY = 2
+"""Password checks (argon2, 64 MiB each) that run at once; more wait, so a burst cannot exhaust memory."""
+
+DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024
+"""The largest request body the web server reads; a larger one answers 413 before anything else happens."""
+
+DEFAULT_MAX_JSON_DEPTH = 64
+"""The deepest nesting of objects and arrays a JSON body may have; deeper answers 400 before it is parsed."""
+
+DEFAULT_WEB_SESSION_HOURS = 12
+"""How long a web login lasts (the session row in the database and the cookie expire together)."""

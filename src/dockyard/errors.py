@@ -27,6 +27,9 @@
     │   └── NotFoundError            a DAG, run, task instance or variable that does not exist
     ├── ConflictError                the thing exists already, or its state forbids the change
     ├── InvalidParamsError           a run's conf does not validate against the DAG's params
+    ├── InvalidInputError            a request, form or command-line value is malformed
+    │   └── InvalidRunIdError        a dag_run_id has characters or a length that is not allowed
+    ├── TooManyAttemptsError         logins failed too often; wait before trying again
     └── TaskSkipped                  not a failure: the task ends as ``skipped`` (skip_on_exit_code)
 
 Errors from docker-py and requests are translated in one place,
@@ -206,3 +209,19 @@ class InvalidParamsError(DockyardError):
 
 class TaskSkipped(DockyardError):
     """Raised to end a task as ``skipped``, e.g. when its exit code is in ``skip_on_exit_code``."""
+
+
+class InvalidInputError(DockyardError):
+    """A value from a request, a form or the command line is malformed (too deep, too long, bad characters)."""
+
+
+class InvalidRunIdError(InvalidInputError):
+    """A ``dag_run_id`` that could break a path, a header or a page: see :mod:`dockyard.runids`."""
+
+
+class TooManyAttemptsError(DockyardError):
+    """Too many failed logins for an account or from an address; ``retry_after`` seconds to wait."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -256,13 +256,13 @@ def configure_lookups(settings: Settings) -> _LazyStore:
     """Point ``Variable.get`` and ``BaseHook.get_connection`` of DAG files at this installation (in a child)."""
     from dockyard.compat import airflow as airflow_compat
     from dockyard.connections import Connections
-    from dockyard.variables import variable_source
+    from dockyard.variables import Variables, variable_source
 
     lazy = _LazyStore(settings)
 
     def find_variable(key: str) -> str | None:
         from_env = variable_source(settings, None)(key)
-        return from_env if from_env is not None else lazy.get().find_variable(key)
+        return from_env if from_env is not None else Variables(settings, lazy.get()).find(key)  # decrypted
 
     airflow_compat.configure(
         variables=find_variable, connections=lambda conn_id: Connections(settings, lazy.get()).get(conn_id)

@@ -98,6 +98,34 @@ class Settings:
     admin_password: str | None = field(default=None, repr=False)
     """``DOCKYARD_ADMIN_PASSWORD`` (or ``DOCKYARD_ADMIN_PASSWORD_FILE``): that user's first password."""
 
+    base_url: str = ""
+    """``DOCKYARD_BASE_URL``: the address people use to reach the web UI (Airflow's ``[webserver] base_url``)."""
+
+    secure_cookies: bool = False
+    """``DOCKYARD_SECURE_COOKIES``: send the session cookie only over HTTPS (default: on when
+    ``DOCKYARD_BASE_URL`` starts with ``https://``)."""
+
+    api_token_expire_days: int = defaults.DEFAULT_API_TOKEN_EXPIRE_DAYS
+    """``DOCKYARD_API_TOKEN_EXPIRE_DAYS``: the lifetime of a new API token (0: tokens never expire)."""
+
+    login_max_failures: int = defaults.DEFAULT_LOGIN_MAX_FAILURES
+    """``DOCKYARD_LOGIN_MAX_FAILURES``: failed logins of one account per window before 429 (0: no limit)."""
+
+    login_max_failures_per_address: int = defaults.DEFAULT_LOGIN_MAX_FAILURES_PER_ADDRESS
+    """``DOCKYARD_LOGIN_MAX_FAILURES_PER_ADDRESS``: failed logins from one address per window before 429."""
+
+    login_lockout_seconds: int = defaults.DEFAULT_LOGIN_LOCKOUT_SECONDS
+    """``DOCKYARD_LOGIN_LOCKOUT_SECONDS``: the window failures are counted over, and the wait after it."""
+
+    password_hash_concurrency: int = defaults.DEFAULT_PASSWORD_HASH_CONCURRENCY
+    """``DOCKYARD_PASSWORD_HASH_CONCURRENCY``: password checks at once (each takes 64 MiB for a moment)."""
+
+    max_request_bytes: int = defaults.DEFAULT_MAX_REQUEST_BYTES
+    """``DOCKYARD_MAX_REQUEST_BYTES``: a larger request body answers 413."""
+
+    max_json_depth: int = defaults.DEFAULT_MAX_JSON_DEPTH
+    """``DOCKYARD_MAX_JSON_DEPTH``: a JSON body nested deeper answers 400."""
+
     def with_dags_folder(self, folder: Path) -> Settings:
         return dataclasses.replace(self, dags_folder=folder)
 
@@ -125,6 +153,7 @@ class Settings:
         parallelism = _whole_number(env, "DOCKYARD_PARALLELISM", defaults.DEFAULT_PARALLELISM, minimum=1)
         database_url = _secret(env, "DOCKYARD_DATABASE_URL") or f"sqlite:///{home / 'dockyard.db'}"
         _check_driver(database_url)
+        base_url = (env.get("DOCKYARD_BASE_URL") or "").rstrip("/")
         return cls(
             dag_file_processor_timeout=_whole_number(
                 env, "DOCKYARD_DAG_FILE_PROCESSOR_TIMEOUT", defaults.DEFAULT_DAG_FILE_PROCESSOR_TIMEOUT, minimum=1
@@ -135,6 +164,30 @@ class Settings:
             dag_file_memory_mb=_whole_number(
                 env, "DOCKYARD_DAG_FILE_MEMORY_MB", defaults.DEFAULT_DAG_FILE_MEMORY_MB, minimum=64
             ),
+            base_url=base_url,
+            secure_cookies=_flag(env, "DOCKYARD_SECURE_COOKIES", base_url.lower().startswith("https://")),
+            api_token_expire_days=_whole_number(
+                env, "DOCKYARD_API_TOKEN_EXPIRE_DAYS", defaults.DEFAULT_API_TOKEN_EXPIRE_DAYS, minimum=0
+            ),
+            login_max_failures=_whole_number(
+                env, "DOCKYARD_LOGIN_MAX_FAILURES", defaults.DEFAULT_LOGIN_MAX_FAILURES, minimum=0
+            ),
+            login_max_failures_per_address=_whole_number(
+                env,
+                "DOCKYARD_LOGIN_MAX_FAILURES_PER_ADDRESS",
+                defaults.DEFAULT_LOGIN_MAX_FAILURES_PER_ADDRESS,
+                minimum=0,
+            ),
+            login_lockout_seconds=_whole_number(
+                env, "DOCKYARD_LOGIN_LOCKOUT_SECONDS", defaults.DEFAULT_LOGIN_LOCKOUT_SECONDS, minimum=1
+            ),
+            password_hash_concurrency=_whole_number(
+                env, "DOCKYARD_PASSWORD_HASH_CONCURRENCY", defaults.DEFAULT_PASSWORD_HASH_CONCURRENCY, minimum=1
+            ),
+            max_request_bytes=_whole_number(
+                env, "DOCKYARD_MAX_REQUEST_BYTES", defaults.DEFAULT_MAX_REQUEST_BYTES, minimum=1024
+            ),
+            max_json_depth=_whole_number(env, "DOCKYARD_MAX_JSON_DEPTH", defaults.DEFAULT_MAX_JSON_DEPTH, minimum=2),
             example_dags_folder=_example_dags(),
             home=home,
             database_url=database_url,

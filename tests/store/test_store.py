@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
@@ -181,3 +183,64 @@ def test_xcom_values_keep_plain_data(store: Store) -> None:
         "pair": [1, 2],
         "raw": "ok",
     }
+
+
+def test_migration_0005_binds_tokens_to_user_uids_and_keeps_clear_variables(database_url: str) -> None:
+    """A database at 0004 with a user, its token, a token of a deleted user and a clear-text variable."""
+    from alembic import command
+
+    from dockyard.store.db import _config
+
+    engine = create_db_engine(database_url)
+    with engine.begin() as connection:
+        config = _config()
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0004")
+        now = dt.datetime(2024, 1, 1)
+        connection.execute(
+            sa.text(
+                "INSERT INTO dockyard_user (username, password_hash, role, created_at) "
+                "VALUES ('ann', 'h', 'viewer', :t)"
+            ),
+            {"t": now},
+        )
+        for digest, user in (("a" * 64, "ann"), ("b" * 64, "gone")):
+            connection.execute(
+                sa.text("INSERT INTO api_token (digest, username, created_at) VALUES (:d, :u, :t)"),
+                {"d": digest, "u": user, "t": now},
+            )
+        connection.execute(sa.text("INSERT INTO variable (key, val) VALUES ('bucket', 's3://clear')"))
+    assert current_revision(engine) == "0004"
+    assert migrate(engine, force=True) is True
+    store = Store(engine)
+    user = store.get_user("ann")
+    assert user is not None and user.uid and len(user.uid) == 32
+    assert [t.digest for t in store.list_tokens()] == ["a" * 64]  # the orphan token is gone
+    assert store.token_owner("a" * 64, dt.datetime.now(UTC)) is not None
+    row = store.get_variable_row("bucket")
+    assert row is not None and row.val == "s3://clear" and row.is_encrypted is False
+    with engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+    store.close()
+
+
+def test_dag_files_read_encrypted_variables_in_clear(store: Store, tmp_path: Path) -> None:
+    """``Variable.get`` in a DAG file (the parse-time lookups) decrypts what the store holds encrypted."""
+    from dockyard.compat.airflow import Variable, _sources
+    from dockyard.preparation import configure_lookups
+    from dockyard.settings import Settings
+    from dockyard.variables import Variables
+
+    url = store.engine.url.render_as_string(hide_password=False)
+    settings = Settings.from_env({"DOCKYARD_HOME": str(tmp_path), "DOCKYARD_DATABASE_URL": url})
+    Variables(settings, store).set("bucket", "s3://encrypted-at-rest")
+    assert store.find_variable("bucket") != "s3://encrypted-at-rest"  # the row holds a Fernet token
+    saved = dict(_sources)
+    lazy = configure_lookups(settings)
+    try:
+        assert Variable.get("bucket") == "s3://encrypted-at-rest"
+    finally:
+        _sources.clear()
+        _sources.update(saved)
+        if lazy._store is not None:
+            lazy._store.close()

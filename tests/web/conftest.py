@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +45,29 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def start_server(settings: Settings, store: Store) -> tuple[uvicorn.Server, str]:
+    """The web app on a free loopback port in a thread; returns the server (for :func:`stop_server`) and its URL."""
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings, store), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    server.thread = thread  # type: ignore[attr-defined]
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "the web server did not start"
+        assert thread.is_alive(), "the web server stopped at start"
+        time.sleep(0.05)
+    return server, url
+
+
+def stop_server(server: uvicorn.Server) -> None:
+    server.should_exit = True
+    server.thread.join(timeout=30)  # type: ignore[attr-defined]
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory, engine: docker.APIClient) -> Iterator[Site]:
     root = tmp_path_factory.mktemp("web")
@@ -75,6 +98,9 @@ with DAG("web_slow", start_date=START, schedule=None, default_args=ARGS) as dag:
             "DOCKYARD_DAGS_FOLDER": str(dags),
             "DOCKYARD_STOP_GRACE_SECONDS": "1",
             "DOCKYARD_PARALLELISM": "4",
+            # the tests here send many wrong passwords on purpose; test_security.py tests the throttle
+            "DOCKYARD_LOGIN_MAX_FAILURES": "0",
+            "DOCKYARD_LOGIN_MAX_FAILURES_PER_ADDRESS": "0",
         }
     )
     store = Store.open(settings)
@@ -84,24 +110,9 @@ with DAG("web_slow", start_date=START, schedule=None, default_args=ARGS) as dag:
     scheduler.start()
     scheduler_thread = threading.Thread(target=scheduler.serve_forever, daemon=True)
     scheduler_thread.start()
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings, store), host="127.0.0.1", port=port, log_level="warning")
-    )
-    web_thread = threading.Thread(target=server.run, daemon=True)
-    web_thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            requests.get(url + "/api/v1/health", timeout=2)
-            break
-        except requests.ConnectionError:
-            assert time.monotonic() < deadline, "the web server did not start"
-            time.sleep(0.1)
+    server, url = start_server(settings, store)
     yield Site(url=url, settings=settings, store=store, scheduler=scheduler)
-    server.should_exit = True
-    web_thread.join(timeout=30)
+    stop_server(server)
     scheduler.stop()
     scheduler_thread.join(timeout=30)
     scheduler.shutdown(stop_running=True)
@@ -122,3 +133,78 @@ def artifacts() -> Path:
     folder = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+@dataclass
+class SecureSite:
+    """A web server over a real store (SQLite or PostgreSQL) without a scheduler, for the security tests."""
+
+    url: str
+    settings: Settings
+    store: Store
+    env: dict[str, str]
+    """The environment the settings came from (for CLI subprocesses on the same installation)."""
+
+    def api(
+        self, method: str, path: str, *, auth: tuple[str, str] | None = ADMIN, **kwargs: object
+    ) -> requests.Response:
+        return requests.request(method, self.url + "/api/v1" + path, auth=auth, timeout=60, **kwargs)  # type: ignore[arg-type]
+
+    def login(self, who: tuple[str, str] = ADMIN) -> requests.Session:
+        """A browser-like session logged in through the login form (CSRF token and all)."""
+        session = requests.Session()
+        session.get(self.url + "/login", timeout=30)
+        response = session.post(
+            self.url + "/login",
+            data={"username": who[0], "password": who[1], "csrf": csrf_of(session, self.url), "next": "/"},
+            timeout=60,
+            allow_redirects=False,
+        )
+        assert response.status_code == 303, response.text
+        return session
+
+
+def csrf_of(session: requests.Session, url: str) -> str:
+    """The CSRF token a page of ``url`` carries for this session."""
+    import re
+
+    page = session.get(url + "/login", timeout=30).text
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found, page
+    return found.group(1)
+
+
+SECURE_DAG = """
+with DAG("secure_demo", start_date=START, schedule=None, default_args=ARGS) as dag:
+    DockerOperator(task_id="t", command="echo hi", private_environment={"MY_TOKEN": "canary-7f3a9"},
+                   environment={"PLAIN": "visible-value", "API_KEY": "canary-key-1"})
+"""
+
+
+@pytest.fixture
+def make_site(tmp_path: Path, database_url: str) -> Iterator[Callable[..., SecureSite]]:
+    """Start a server with extra settings (``make_site(DOCKYARD_X="1")``) on a new database of each kind."""
+    started: list[tuple[uvicorn.Server, Store]] = []
+
+    def make(**env: str) -> SecureSite:
+        home = tmp_path / f"home{len(started)}"
+        write_dag(tmp_path / "dags", "secure_demo", SECURE_DAG)
+        environment = {
+            "DOCKYARD_HOME": str(home),
+            "DOCKYARD_DAGS_FOLDER": str(tmp_path / "dags"),
+            "DOCKYARD_DATABASE_URL": database_url,
+            **env,
+        }
+        settings = Settings.from_env(environment)
+        store = Store.open(settings)
+        if store.get_user(ADMIN[0]) is None:
+            create_user(store, *ADMIN, "admin")
+            create_user(store, *VIEWER, "viewer")
+        server, url = start_server(settings, store)
+        started.append((server, store))
+        return SecureSite(url=url, settings=settings, store=store, env=environment)
+
+    yield make
+    for server, store in started:
+        stop_server(server)
+        store.close()

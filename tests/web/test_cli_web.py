@@ -95,6 +95,16 @@ def test_standalone_serves_the_ui_with_a_generated_admin(tmp_path: Path, engine:
             == 200
         )
         assert requests.get(f"http://127.0.0.1:{port}/api/v1/dags", timeout=10).status_code == 401
+        home = tmp_path / "home"
+        private = {
+            home: 0o700,
+            home / "logs": 0o700,
+            home / "dockyard.db": 0o600,
+            home / "dockyard.db-wal": 0o600,
+            home / "dockyard.db-shm": 0o600,
+            home / "webserver_secret_key": 0o600,
+        }
+        assert {path: path.stat().st_mode & 0o777 for path in private} == private
     finally:
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=60)

@@ -15,11 +15,14 @@ import click
 from dockyard.cli.common import fail, friendly, open_store
 from dockyard.cli.output import emit, output_option
 from dockyard.defaults import DEFAULT_SCHEDULER_HEALTHY_SECONDS
+from dockyard.errors import NotFoundError
+from dockyard.filemodes import secure_home
 from dockyard.masking import SecretsMasker, is_sensitive_name
 from dockyard.scheduler import Scheduler
 from dockyard.settings import Settings
 from dockyard.store import Store
 from dockyard.store.db import create_db_engine, current_revision, head_revision, migrate, safe_url
+from dockyard.variables import Variables
 
 
 @click.group()
@@ -104,7 +107,7 @@ def variables_set(settings: Settings, key: str, value: str, description: str | N
             json.loads(value)
         except ValueError as exc:
             raise click.BadParameter(f"not valid JSON ({exc})", param_hint="VALUE") from None
-    open_store(settings).set_variable(key, value, description)
+    Variables(settings, open_store(settings)).set(key, value, description)
     click.echo(f"Variable {key} set.")
 
 
@@ -116,10 +119,9 @@ def variables_set(settings: Settings, key: str, value: str, description: str | N
 @friendly
 def variables_get(settings: Settings, key: str, default: str | None, as_json: bool) -> None:
     """Print the value of variable KEY (values of sensitive keys are printed too: you asked for them)."""
-    store = open_store(settings)
     try:
-        value = store.get_variable(key)
-    except Exception:
+        value = Variables(settings, open_store(settings)).get(key)
+    except NotFoundError:
         if default is None:
             raise
         value = default
@@ -134,11 +136,11 @@ def variables_list(settings: Settings, output: str) -> None:
     """Every variable; values of sensitive keys (password, secret, token, ...) are shown as ***."""
     masker = SecretsMasker()
     rows = []
-    for row in open_store(settings).list_variables():
-        shown = "***" if is_sensitive_name(row.key) else row.val
+    for row, value in Variables(settings, open_store(settings)).rows():
+        shown = "***" if is_sensitive_name(row.key) else value
         rows.append({"key": row.key, "val": shown, "description": row.description})
         if is_sensitive_name(row.key):
-            masker.add(row.val)
+            masker.add(value)
     emit(
         [{k: masker.mask(v) if isinstance(v, str) else v for k, v in r.items()} for r in rows],
         output,
@@ -152,7 +154,7 @@ def variables_list(settings: Settings, output: str) -> None:
 @friendly
 def variables_delete(settings: Settings, key: str) -> None:
     """Delete variable KEY."""
-    open_store(settings).delete_variable(key)
+    Variables(settings, open_store(settings)).delete(key)
     click.echo(f"Variable {key} deleted.")
 
 
@@ -168,9 +170,9 @@ def variables_import(settings: Settings, path: Path) -> None:
         fail(f'{path} is not JSON ({exc}); write an object like {{"key": "value"}}')
     if not isinstance(data, dict):
         fail(f'{path} must hold a JSON object like {{"key": "value"}}')
-    store = open_store(settings)
+    variables = Variables(settings, open_store(settings))
     for key, value in data.items():
-        store.set_variable(key, value if isinstance(value, str) else json.dumps(value))
+        variables.set(key, value if isinstance(value, str) else json.dumps(value))
     click.echo(f"{len(data)} variable(s) imported.")
 
 
@@ -180,8 +182,10 @@ def variables_import(settings: Settings, path: Path) -> None:
 @friendly
 def variables_export(settings: Settings, path: Path) -> None:
     """Write every variable to a JSON file (values in clear: keep the file safe)."""
-    data = {row.key: row.val for row in open_store(settings).list_variables()}
-    path.write_text(json.dumps(data, indent=2))
+    data = {row.key: value for row, value in Variables(settings, open_store(settings)).rows()}
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:  # created 0600: the values are in clear
+        handle.write(json.dumps(data, indent=2))
     path.chmod(0o600)
     click.echo(f"{len(data)} variable(s) exported to {path}.")
 
@@ -232,6 +236,7 @@ def pools_delete(settings: Settings, name: str) -> None:
 
 def _serve(settings: Settings, stop_running: bool) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    secure_home(settings)
     store = open_store(settings)
     scheduler = _scheduler(settings, store)
 
@@ -332,6 +337,7 @@ def standalone_command(settings: Settings, stop_running: bool, no_webserver: boo
     $DOCKYARD_HOME/standalone_admin_password.txt (mode 0600).
     """
     _check_socket(settings)
+    secure_home(settings)  # before SQLite creates its files: they inherit the database file's 0600
     migrate(create_db_engine(settings.database_url))
     if not settings.dags_folder.exists() and settings.example_dags_folder is not None:
         settings = settings.with_dags_folder(settings.example_dags_folder)

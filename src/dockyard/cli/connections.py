@@ -170,6 +170,13 @@ def connections_import(settings: Settings, path: Path, overwrite: bool) -> None:
 @click.pass_obj
 @friendly
 def rotate_fernet_key(settings: Settings) -> None:
-    """Re-encrypt every stored secret with the first key of DOCKYARD_FERNET_KEY="new,old"."""
-    count = _connections(settings).rotate()
-    click.echo(f"Re-encrypted {count} secret(s) with the new key; the old key can be dropped from DOCKYARD_FERNET_KEY.")
+    """Re-encrypt every stored secret (connections, variables) with the first key of DOCKYARD_FERNET_KEY="new,old"."""
+    from dockyard.variables import Variables
+
+    store = open_store(settings)
+    count = Connections(settings, store).rotate()
+    variables = Variables(settings, store).rotate()
+    click.echo(
+        f"Re-encrypted {count} connection secret(s) and {variables} variable(s) with the new key; "
+        "the old key can be dropped from DOCKYARD_FERNET_KEY."
+    )

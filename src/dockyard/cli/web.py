@@ -48,15 +48,65 @@ def users_create(
 
 
 @users.command("token")
-@click.option("-u", "--username", required=True)
+@click.option("-u", "--username", help="The user the new token acts as (or whose tokens --list shows).")
 @click.option("-d", "--description", help="What the token is for.")
+@click.option(
+    "--expires",
+    help="Lifetime of the new token: 90d, 12h, 30m or never (default DOCKYARD_API_TOKEN_EXPIRE_DAYS days).",
+)
+@click.option("--revoke", "revoke", metavar="TOKEN_OR_ID", help="Revoke a token, given as itself or as its id.")
+@click.option("--list", "list_tokens", is_flag=True, help="List tokens (ids, users, expiry; never the tokens).")
+@output_option
 @click.pass_obj
 @friendly
-def users_token(settings: Settings, username: str, description: str | None) -> None:
-    """Make an API token for a user: send it as `Authorization: Bearer TOKEN`. It is printed only this once."""
-    from dockyard.users import create_token
+def users_token(
+    settings: Settings,
+    username: str | None,
+    description: str | None,
+    expires: str | None,
+    revoke: str | None,
+    list_tokens: bool,
+    output: str,
+) -> None:
+    """Make an API token for a user: send it as `Authorization: Bearer TOKEN`. It is printed only this once.
 
-    click.echo(create_token(open_store(settings), username, description))
+    With --revoke, delete a token; with --list, show the tokens' ids. Deleting a user deletes its tokens.
+    """
+    import datetime as dt
+
+    from dockyard.users import create_token, parse_lifetime, revoke_token, token_digest, token_id
+
+    store = open_store(settings)
+    if revoke:
+        count = revoke_token(store, revoke)
+        click.echo(f"Revoked {count} token(s).")
+        return
+    if list_tokens:
+        emit(
+            [
+                {
+                    "id": token_id(t.digest),
+                    "username": t.username,
+                    "description": t.description,
+                    "created_at": t.created_at.isoformat(),
+                    "expires_at": t.expires_at.isoformat() if t.expires_at else "never",
+                }
+                for t in store.list_tokens(username)
+            ],
+            output,
+            empty="No tokens.",
+        )
+        return
+    if not username:
+        raise click.UsageError("give -u/--username for the new token (or --list / --revoke)")
+    if expires is not None:
+        lifetime = parse_lifetime(expires)
+    else:
+        days = settings.api_token_expire_days
+        lifetime = dt.timedelta(days=days) if days else None
+    token = create_token(store, username, description, lifetime=lifetime)
+    click.echo(token)
+    click.echo(f"Token id {token_id(token_digest(token))} (for --revoke).", err=True)
 
 
 @users.command("list")
@@ -86,8 +136,8 @@ def users_list(settings: Settings, output: str) -> None:
 @click.pass_obj
 @friendly
 def users_delete(settings: Settings, username: str) -> None:
-    """Delete a user."""
-    open_store(settings).delete_user(username)
+    """Delete a user, with its API tokens and web sessions."""
+    open_store(settings).delete_user_and_credentials(username)
     click.echo(f"User {username} deleted.")
 
 

@@ -25,6 +25,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from dockyard.errors import ConflictError, NotFoundError, StoreError
+from dockyard.runids import check_run_id
 from dockyard.settings import Settings
 from dockyard.states import FINISHED_STATES, RunState, TaskState
 from dockyard.store.db import create_db_engine, migrate, safe_url
@@ -41,6 +42,7 @@ from dockyard.store.models import (
     TaskTryModel,
     UserModel,
     VariableModel,
+    WebSessionModel,
     XComModel,
 )
 
@@ -240,6 +242,7 @@ class Store:
         conf: dict[str, Any] | None = None,
     ) -> DagRunModel:
         """A new run in state ``queued``; an existing run id or logical date is a :class:`ConflictError`."""
+        check_run_id(run_id)
         row = DagRunModel(
             dag_id=dag_id,
             run_id=run_id,
@@ -813,6 +816,77 @@ class Store:
         with self.session() as s:
             if s.execute(sa.delete(PoolModel).where(PoolModel.name == name)).rowcount == 0:  # type: ignore[attr-defined]
                 raise NotFoundError(f"no pool {name!r}")
+
+    # -- security: token owners, web sessions, write probe, encrypted variables ------------------
+    def token_owner(self, digest: str, now: dt.datetime) -> UserModel | None:
+        """The user of a bearer token, if the token exists, has not expired and its user still exists
+        under the same ``uid`` (a later user of the same name does not inherit it)."""
+        with self.session() as s:
+            token = s.get(ApiTokenModel, digest)
+            if token is None or token.user_uid is None:
+                return None
+            if token.expires_at is not None and token.expires_at <= now:
+                return None
+            return s.scalars(sa.select(UserModel).where(UserModel.uid == token.user_uid)).first()
+
+    def list_tokens(self, username: str | None = None) -> list[ApiTokenModel]:
+        with self.session() as s:
+            query = sa.select(ApiTokenModel).order_by(ApiTokenModel.username, ApiTokenModel.created_at)
+            if username is not None:
+                query = query.where(ApiTokenModel.username == username)
+            return list(s.scalars(query))
+
+    def revoke_tokens(self, digest_prefix: str) -> int:
+        """Delete the tokens whose digest starts with ``digest_prefix`` (the id ``users token --list`` shows)."""
+        with self.session() as s:
+            query = sa.delete(ApiTokenModel).where(ApiTokenModel.digest.startswith(digest_prefix, autoescape=True))
+            return int(s.execute(query).rowcount)  # type: ignore[attr-defined]
+
+    def delete_user_and_credentials(self, username: str) -> None:
+        """Delete a user with every token and web session it had, in one transaction."""
+        with self.session() as s:
+            user = s.get(UserModel, username)
+            if user is None:
+                raise NotFoundError(f"no user {username!r}; `dockyard users list` shows the users")
+            s.execute(sa.delete(ApiTokenModel).where(ApiTokenModel.username == username))
+            if user.uid is not None:
+                s.execute(sa.delete(ApiTokenModel).where(ApiTokenModel.user_uid == user.uid))
+                s.execute(sa.delete(WebSessionModel).where(WebSessionModel.user_uid == user.uid))
+            s.delete(user)
+
+    def open_web_session(self, session_id: str, user_uid: str, expires_at: dt.datetime) -> None:
+        with self.session() as s:
+            s.execute(sa.delete(WebSessionModel).where(WebSessionModel.expires_at <= utcnow()))
+            s.add(WebSessionModel(session_id=session_id, user_uid=user_uid, created_at=utcnow(), expires_at=expires_at))
+
+    def web_session_user(self, session_id: str, now: dt.datetime) -> UserModel | None:
+        """The user of a live web session (not logged out, not expired, user not replaced)."""
+        with self.session() as s:
+            row = s.get(WebSessionModel, session_id)
+            if row is None or row.expires_at <= now:
+                return None
+            return s.scalars(sa.select(UserModel).where(UserModel.uid == row.user_uid)).first()
+
+    def close_web_session(self, session_id: str) -> None:
+        with self.session() as s:
+            s.execute(sa.delete(WebSessionModel).where(WebSessionModel.session_id == session_id))
+
+    def probe_write(self) -> None:
+        """Write a row and keep it: a database that is read-only or full raises :class:`StoreError`."""
+        try:
+            with self.session() as s:
+                s.merge(MetaModel(key="health_probe", value=utcnow().isoformat()))
+        except sa.exc.DBAPIError as exc:
+            raise StoreError(f"the database {self.url} cannot be written: {exc.orig}") from exc
+
+    def put_variable(self, key: str, value: str, description: str | None, *, encrypted: bool) -> None:
+        """Store a variable whose ``value`` the caller has already encrypted (``encrypted=True``)."""
+        with self.session() as s:
+            s.merge(VariableModel(key=key, val=value, description=description, is_encrypted=encrypted))
+
+    def get_variable_row(self, key: str) -> VariableModel | None:
+        with self.session() as s:
+            return s.get(VariableModel, key)
 
 
 def _try_key(dag_id: str, run_id: str, task_id: str, try_number: int) -> tuple[sa.ColumnElement[bool], ...]:

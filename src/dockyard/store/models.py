@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -195,6 +196,8 @@ class VariableModel(Base):
     key: Mapped[str] = mapped_column(String(250), primary_key=True)
     val: Mapped[str] = mapped_column(Text)
     description: Mapped[str | None] = mapped_column(Text)
+    is_encrypted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """``val`` holds a Fernet token (Airflow's column of the same name); rows written before 0005 hold clear text."""
 
 
 class ConnectionModel(Base):
@@ -217,6 +220,7 @@ class UserModel(Base):
     """A person or API client of the web app; ``password_hash`` is an argon2 hash."""
 
     __tablename__ = "dockyard_user"
+    __table_args__ = (UniqueConstraint("uid", name="dockyard_user_uid_key"),)
 
     username: Mapped[str] = mapped_column(String(250), primary_key=True)
     password_hash: Mapped[str] = mapped_column(Text)
@@ -225,6 +229,8 @@ class UserModel(Base):
     first_name: Mapped[str | None] = mapped_column(String(250))
     last_name: Mapped[str | None] = mapped_column(String(250))
     created_at: Mapped[dt.datetime]
+    uid: Mapped[str | None] = mapped_column(String(64))
+    """Random and never reused: tokens and sessions name it, so a new user of the same name gets none of them."""
 
 
 class ApiTokenModel(Base):
@@ -236,6 +242,21 @@ class ApiTokenModel(Base):
     username: Mapped[str] = mapped_column(String(250))
     description: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime]
+    user_uid: Mapped[str | None] = mapped_column(String(64))
+    """The ``uid`` of the user the token was made for; a token counts only while that user exists."""
+    expires_at: Mapped[dt.datetime | None]
+
+
+class WebSessionModel(Base):
+    """A logged-in browser session: the cookie names ``session_id``; logging out deletes the row."""
+
+    __tablename__ = "web_session"
+
+    session_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    """SHA-256 digest of the random id the cookie carries."""
+    user_uid: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
 
 
 class MetaModel(Base):

@@ -12,14 +12,20 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, Response
 
-from dockyard import __version__
+from dockyard import __version__, defaults
 from dockyard.connections import Connection
-from dockyard.errors import InvalidConnectionError, NotFoundError
+from dockyard.errors import InvalidConnectionError, NotFoundError, StoreError
+from dockyard.masking import is_sensitive_name
+from dockyard.runids import check_run_id
 from dockyard.store.models import DagModel, DagRunModel, TaskInstanceModel, UserModel
+from dockyard.variables import Variables
+from dockyard.web.inputs import check_connection_fields, parse_logical_date
 from dockyard.web.security import basic_user, check_csrf, require_admin, session_user
 from dockyard.web.service import STATES_A_PERSON_SETS, Service
 
 router = APIRouter(prefix="/api/v1")
+MAX_LOG_OFFSET = 2**53
+"""Larger log offsets are refused (a file cannot be that long, and seeking past 2**63 fails)."""
 
 
 def service(request: Request) -> Service:
@@ -114,15 +120,38 @@ def page(items: list[Any], limit: int, offset: int) -> list[Any]:
 
 @router.get("/health")
 def health(request: Request) -> dict[str, Any]:
+    """Airflow's health body. The database is healthy only if a write goes through (a read-only file or a
+    full disk still answers reads); the scheduler only if its heartbeat is recent."""
     svc = service(request)
-    beat = svc.store.get_meta("scheduler_heartbeat")
-    healthy = (
-        beat is not None and (dt.datetime.now(dt.timezone.utc) - dt.datetime.fromisoformat(beat)).total_seconds() < 30
-    )
+    try:
+        svc.store.probe_write()
+        database = "healthy"
+    except StoreError:
+        database = "unhealthy"
+    try:
+        beat = svc.store.get_meta("scheduler_heartbeat")
+    except StoreError:
+        beat = None
     return {
-        "metadatabase": {"status": "healthy"},
-        "scheduler": {"status": "healthy" if healthy else "unhealthy", "latest_scheduler_heartbeat": beat},
+        "metadatabase": {"status": database},
+        "scheduler": {
+            "status": "healthy" if heartbeat_is_recent(beat) else "unhealthy",
+            "latest_scheduler_heartbeat": beat,
+        },
     }
+
+
+def heartbeat_is_recent(beat: str | None) -> bool:
+    if beat is None:
+        return False
+    try:
+        when = dt.datetime.fromisoformat(beat)
+    except ValueError:
+        return False
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    age = (dt.datetime.now(dt.timezone.utc) - when).total_seconds()
+    return 0 <= age < defaults.DEFAULT_SCHEDULER_HEALTH_SECONDS
 
 
 @router.get("/version")
@@ -184,17 +213,10 @@ def trigger(
     if not isinstance(conf, dict):
         raise HTTPException(status_code=400, detail="conf must be a JSON object")
     when = body.get("logical_date") or body.get("execution_date")
-    logical = None
-    if when is not None:
-        try:
-            logical = dt.datetime.fromisoformat(str(when).replace("Z", "+00:00"))
-        except ValueError:
-            raise HTTPException(status_code=400, detail=f"logical_date {when!r} is not an ISO date-time") from None
-        if logical.tzinfo is None:
-            logical = logical.replace(tzinfo=dt.timezone.utc)
+    logical = None if when is None else parse_logical_date(when)
     run_id = body.get("dag_run_id")
-    if run_id is not None and not isinstance(run_id, str):
-        raise HTTPException(status_code=400, detail="dag_run_id must be a string")
+    if run_id is not None:
+        check_run_id(run_id)
     return run_json(service(request).trigger(dag_id, conf, run_id=run_id, logical_date=logical))
 
 
@@ -266,7 +288,9 @@ def logs(
     run_id: str,
     task_id: str,
     try_number: int,
-    token: int = Query(0, ge=0, description="byte offset to read from (continuation_token of the last call)"),
+    token: int = Query(
+        0, ge=0, le=MAX_LOG_OFFSET, description="byte offset to read from (continuation_token of the last call)"
+    ),
     user: UserModel = Depends(api_user),
 ) -> dict[str, Any]:
     content, offset, done = service(request).log(dag_id, run_id, task_id, try_number, token)
@@ -323,6 +347,7 @@ def conn_from_body(conn_id: str, body: dict[str, Any]) -> Connection:
             status_code=400,
             detail=f"unknown field(s) {', '.join(unknown)}; the fields are connection_id, {', '.join(sorted(fields))}",
         )
+    check_connection_fields(conn_id, body)
     try:
         return Connection.from_json(conn_id, {k: v for k, v in body.items() if k in fields})
     except InvalidConnectionError as exc:
@@ -372,18 +397,26 @@ def delete_connection(request: Request, conn_id: str, user: UserModel = Depends(
 
 
 # -- variables ----------------------------------------------------------------------------------
+def variables_of(request: Request) -> Variables:
+    svc = service(request)
+    return Variables(svc.settings, svc.store)
+
+
 @router.get("/variables")
 def list_variables(request: Request, user: UserModel = Depends(api_user)) -> dict[str, Any]:
-    rows = service(request).shown_variables()
+    rows = variables_of(request).shown()
     return {"variables": rows, "total_entries": len(rows)}
 
 
 @router.get("/variables/{key}")
 def get_variable(request: Request, key: str, user: UserModel = Depends(api_user)) -> dict[str, Any]:
-    rows = [v for v in service(request).shown_variables() if v["key"] == key]
-    if not rows:
-        raise NotFoundError(f"no variable {key!r}")
-    return rows[0]
+    value = variables_of(request).get(key)
+    row = service(request).store.get_variable_row(key)
+    return {
+        "key": key,
+        "value": "***" if is_sensitive_name(key) else value,
+        "description": row.description if row is not None else None,
+    }
 
 
 def _variable_body(body: dict[str, Any]) -> tuple[str, str, str | None]:
@@ -399,7 +432,7 @@ def add_variable(
     request: Request, body: dict[str, Any] = Body(...), user: UserModel = Depends(admin_user)
 ) -> dict[str, Any]:
     key, value, description = _variable_body(body)
-    service(request).store.set_variable(key, value, description)
+    variables_of(request).set(key, value, description)
     return get_variable(request, key, user)
 
 
@@ -408,12 +441,13 @@ def patch_variable(
     request: Request, key: str, body: dict[str, Any] = Body(...), user: UserModel = Depends(admin_user)
 ) -> dict[str, Any]:
     _, value, description = _variable_body({"key": key, **body})
-    service(request).store.get_variable(key)
-    service(request).store.set_variable(key, value, description)
+    variables = variables_of(request)
+    variables.get(key)
+    variables.set(key, value, description)
     return get_variable(request, key, user)
 
 
 @router.delete("/variables/{key}", status_code=204)
 def delete_variable(request: Request, key: str, user: UserModel = Depends(admin_user)) -> Response:
-    service(request).store.delete_variable(key)
+    variables_of(request).delete(key)
     return Response(status_code=204)

@@ -14,14 +14,25 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from dockyard.connections import Connection
-from dockyard.errors import DockyardError, InvalidConnectionError, InvalidParamsError
+from dockyard.errors import DockyardError, InvalidConnectionError, InvalidParamsError, TooManyAttemptsError
 from dockyard.params import Param
 from dockyard.serialized import SerializedDag
 from dockyard.states import STATE_COLOURS
 from dockyard.store.models import UserModel
-from dockyard.users import authenticate
-from dockyard.web.security import check_csrf, csrf_token, require_admin, session_user
+from dockyard.variables import Variables
+from dockyard.web.inputs import check_connection_fields
+from dockyard.web.security import (
+    check_csrf,
+    client_address,
+    csrf_token,
+    end_session,
+    guard,
+    require_admin,
+    session_user,
+    start_session,
+)
 from dockyard.web.service import Service
+from dockyard.web.source import mask_source
 
 router = APIRouter()
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -44,8 +55,16 @@ def user_of(request: Request) -> UserModel:
 
 
 def render(request: Request, name: str, user: UserModel | None, **context: Any) -> HTMLResponse:
-    context.update(request=request, user=user, csrf=csrf_token(request), colours=COLOURS)
+    messages = request.session.pop("flash", None) or []
+    context.update(request=request, user=user, csrf=csrf_token(request), colours=COLOURS, flashes=messages)
     return templates.TemplateResponse(request, name, context)
+
+
+def flash(request: Request, message: str) -> None:
+    """A message for the next page this session renders, kept in the signed session (never in the URL, so
+    nobody can make a page show their words by sending a link)."""
+    messages = list(request.session.get("flash") or [])[-4:]
+    request.session["flash"] = [*messages, message[:500]]
 
 
 def back(url: str) -> RedirectResponse:
@@ -62,20 +81,26 @@ def login(
     request: Request, username: str = Form(""), password: str = Form(""), csrf: str = Form(""), next: str = Form("/")
 ) -> Response:
     check_csrf(request, csrf)
-    user = authenticate(service(request).store, username, password)
+    store = service(request).store
+    try:
+        user = guard(request).login(store, username, password, client_address(request))
+    except TooManyAttemptsError as exc:
+        response = render(request, "login.html", None, next=next, error=str(exc))
+        response.status_code = 429
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     if user is None:
         response = render(request, "login.html", None, next=next, error="Wrong username or password.")
         response.status_code = 401
         return response
-    request.session.clear()
-    request.session["user"] = user.username
-    return back(next if next.startswith("/") and not next.startswith("//") else "/")
+    start_session(store, request, user)
+    return back(next if next.startswith("/") and not next.startswith("//") and "\\" not in next else "/")
 
 
 @router.post("/logout")
 def logout(request: Request, csrf: str = Form("")) -> Response:
     check_csrf(request, csrf)
-    request.session.clear()
+    end_session(service(request).store, request)
     return back("/login")
 
 
@@ -181,7 +206,7 @@ def coerce(kind: str, raw: str) -> Any:
 
 
 @router.get("/dags/{dag_id}", response_class=HTMLResponse)
-def dag_page(request: Request, dag_id: str, run_id: str | None = None, errors: str | None = None) -> HTMLResponse:
+def dag_page(request: Request, dag_id: str, run_id: str | None = None) -> HTMLResponse:
     user = user_of(request)
     svc = service(request)
     row = svc.store.get_dag(dag_id)
@@ -212,14 +237,15 @@ def dag_page(request: Request, dag_id: str, run_id: str | None = None, errors: s
                     }
                 )
     try:
-        source = Path(row.fileloc).read_text()
-    except OSError:
+        source = mask_source(Path(row.fileloc).read_text())
+    except (OSError, UnicodeDecodeError):
         source = "(the DAG file cannot be read)"
     try:
         fields = param_fields(svc.dag(dag_id))
     except DockyardError:
         fields = []
-    problems = json.loads(errors) if errors else {}
+    kept = request.session.pop("problems", None)
+    problems = kept.get("fields", {}) if isinstance(kept, dict) and kept.get("dag_id") == dag_id else {}
     return render(
         request,
         "dag.html",
@@ -263,7 +289,8 @@ async def trigger_form(request: Request, dag_id: str) -> Response:
             problems[name] = message.split(": ", 1)[-1]
         else:
             return back(f"/dags/{quote(dag_id)}?run_id={quote(run.run_id, safe='')}")
-    return back(f"/dags/{quote(dag_id)}?errors={quote(json.dumps(problems))}")
+    request.session["problems"] = {"dag_id": dag_id, "fields": {k: v[:500] for k, v in problems.items()}}
+    return back(f"/dags/{quote(dag_id)}")
 
 
 @router.get("/dags/{dag_id}/runs/{run_id}/tasks/{task_id}", response_class=HTMLResponse)
@@ -310,11 +337,11 @@ def task_action(
 
 
 @router.get("/connections", response_class=HTMLResponse)
-def connections_page(request: Request, error: str | None = None) -> HTMLResponse:
+def connections_page(request: Request) -> HTMLResponse:
     user = user_of(request)
     require_admin(user)
     conns = [c.shown() for c in service(request).connections.list()]
-    return render(request, "connections.html", user, conns=conns, error=error)
+    return render(request, "connections.html", user, conns=conns)
 
 
 @router.post("/connections")
@@ -334,6 +361,9 @@ def save_connection(
     check_csrf(request, csrf)
     require_admin(user)
     try:
+        check_connection_fields(
+            conn_id or "?", {"conn_type": conn_type, "host": host, "port": port, "description": description}
+        )
         conn = Connection.from_json(
             conn_id or "?",
             {
@@ -350,7 +380,7 @@ def save_connection(
             raise InvalidConnectionError("give the connection an id")
         service(request).save_connection(conn, replace=True)
     except DockyardError as exc:
-        return back(f"/connections?error={quote(str(exc))}")
+        flash(request, str(exc))
     return back("/connections")
 
 
@@ -366,7 +396,11 @@ def delete_connection(request: Request, conn_id: str, csrf: str = Form("")) -> R
 @router.get("/variables", response_class=HTMLResponse)
 def variables_page(request: Request) -> HTMLResponse:
     user = user_of(request)
-    return render(request, "variables.html", user, variables=service(request).shown_variables())
+    return render(request, "variables.html", user, variables=variables_of(request).shown())
+
+
+def variables_of(request: Request) -> Variables:
+    return Variables(service(request).settings, service(request).store)
 
 
 @router.post("/variables")
@@ -376,8 +410,10 @@ def save_variable(
     user = user_of(request)
     check_csrf(request, csrf)
     require_admin(user)
-    if key:
-        service(request).store.set_variable(key, value, description or None)
+    try:
+        variables_of(request).set(key, value, description or None)
+    except DockyardError as exc:
+        flash(request, str(exc))
     return back("/variables")
 
 
@@ -386,5 +422,5 @@ def delete_variable(request: Request, key: str, csrf: str = Form("")) -> Respons
     user = user_of(request)
     check_csrf(request, csrf)
     require_admin(user)
-    service(request).store.delete_variable(key)
+    variables_of(request).delete(key)
     return back("/variables")
