@@ -774,11 +774,6 @@ class Store:
     def add_token(self, row: ApiTokenModel) -> None:
         self._put(row, replace=False, exists="that token exists already")
 
-    def user_of_token(self, digest: str) -> UserModel | None:
-        with self.session() as s:
-            token = s.get(ApiTokenModel, digest)
-            return None if token is None else s.get(UserModel, token.username)
-
     def get_meta(self, key: str) -> str | None:
         with self.session() as s:
             row = s.get(MetaModel, key)

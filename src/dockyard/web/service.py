@@ -9,7 +9,6 @@ from typing import Any
 
 from dockyard.connections import Connection, Connections
 from dockyard.errors import ConflictError, NotFoundError
-from dockyard.masking import is_sensitive_name
 from dockyard.runs import notify_scheduler, trigger_run
 from dockyard.serialized import SerializedDag
 from dockyard.settings import Settings
@@ -79,12 +78,6 @@ class Service:
             or ti.state == TaskState.UP_FOR_RETRY.value
         )
         return text, offset, done
-
-    def shown_variables(self) -> list[dict[str, Any]]:
-        return [
-            {"key": v.key, "value": "***" if is_sensitive_name(v.key) else v.val, "description": v.description}
-            for v in self.store.list_variables()
-        ]
 
     def save_connection(self, conn: Connection, *, replace: bool) -> None:
         if replace and conn.password is None:
