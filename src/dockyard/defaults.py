@@ -77,3 +77,8 @@ DEFAULT_DAG_PROCESSOR_BATCH = 50
 DEFAULT_IDLE_DAG_RECHECK_SECONDS = 60
 """How long the scheduler waits before it looks again at a DAG whose timetable says a run is due but gives no
 interval (a timetable that ends, for example)."""
+
+DEFAULT_TASK_IMAGE = "python:3.11-slim"
+"""The image that ``BashOperator``, ``PythonOperator`` and ``@task`` tasks run in unless ``DOCKYARD_TASK_IMAGE`` or
+the task's ``executor_config={"image": ...}`` names another: Airflow runs them inside its worker, dockyard in a
+container of this image (it needs ``python3`` for Python tasks and ``bash`` for Bash tasks)."""

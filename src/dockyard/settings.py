@@ -98,6 +98,9 @@ class Settings:
     admin_password: str | None = field(default=None, repr=False)
     """``DOCKYARD_ADMIN_PASSWORD`` (or ``DOCKYARD_ADMIN_PASSWORD_FILE``): that user's first password."""
 
+    task_image: str = defaults.DEFAULT_TASK_IMAGE
+    """``DOCKYARD_TASK_IMAGE``: the image Bash and Python tasks run in unless their ``executor_config`` names one."""
+
     def with_dags_folder(self, folder: Path) -> Settings:
         return dataclasses.replace(self, dags_folder=folder)
 
@@ -158,6 +161,7 @@ class Settings:
             host_tmp_dir=_host_path(env, "DOCKYARD_HOST_TMP_DIR"),
             admin_username=env.get("DOCKYARD_ADMIN_USERNAME") or None,
             admin_password=_secret(env, "DOCKYARD_ADMIN_PASSWORD"),
+            task_image=env.get("DOCKYARD_TASK_IMAGE", "").strip() or defaults.DEFAULT_TASK_IMAGE,
         )
 
 
