@@ -38,7 +38,7 @@ SKIP_EXIT_CODE = 99
 """The runner's exit code when the callable raises ``AirflowSkipException``."""
 PULLED = "__dockyard_pulled__"
 """Marks, in ``op_args``/``op_kwargs``, the positions that hold an upstream XCom (a ``@task`` result)."""
-START = "import os;exec(compile(os.environ['DOCKYARD_RUNNER'],'dockyard-task-runner','exec'))"
+START = 'import os;exec(compile(os.environ["DOCKYARD_RUNNER"],"dockyard-task-runner","exec"))'
 """The container's command: short to read in messages; the runner's text travels in the environment."""
 
 
