@@ -26,6 +26,7 @@ import importlib.util
 import inspect
 import json
 import os
+import subprocess
 import sys
 import types
 from collections.abc import Callable, Iterator, Sequence
@@ -351,6 +352,9 @@ def main() -> None:
     arguments(function, args, kwargs, _context)
     task_id = payload["ti"]["task_id"]
     try:
+        if payload.get("bash_command") is not None:  # a BashOperator's output_processor
+            args = [run_bash(payload["bash_command"])]
+            kwargs = {}
         result = function(*args, **kwargs)
     except Exception as exc:
         # by name: an image with Airflow installed raises Airflow's own class, not the stand-in's
@@ -375,6 +379,26 @@ def main() -> None:
         )
     with open(payload["result_path"], "w", encoding="utf-8") as handle:
         handle.write(text)
+
+
+def run_bash(command: str) -> str:
+    """Run ``bash -c command``, its output passed through; its last line (Airflow's ``output_processor``
+    input). A non-zero exit code ends the runner with the same code (so 99 still skips)."""
+    try:
+        process = subprocess.Popen(["bash", "-c", command], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    except FileNotFoundError:
+        fail("the task image has no bash; BashOperator runs bash inside the task image")
+        raise
+    last = ""
+    assert process.stdout is not None
+    for raw in process.stdout:
+        sys.stdout.buffer.write(raw)
+        sys.stdout.flush()
+        last = raw.decode("utf-8", "replace").rstrip()
+    code = process.wait()
+    if code:
+        sys.exit(code)
+    return last
 
 
 def target_name(payload: dict[str, Any]) -> str:

@@ -18,6 +18,9 @@ TASK_IMAGE = "dockyard/python:latest"
 CONFIG = f'{{"image": "{TASK_IMAGE}", "network_mode": "none", "labels": {{"{TEST_LABEL}": "{TOKEN}"}}}}'
 
 AIRFLOW_DAG = f"""
+import json
+
+import pendulum
 from airflow.decorators import dag, task
 from airflow.operators.bash import BashOperator
 from airflow.operators.python import PythonOperator
@@ -40,6 +43,8 @@ def airflow_tasks():
     echo_date = BashOperator(task_id="echo_date", bash_command='echo "day={{{{ ds }}}} $GREETING"',
                              env={{"GREETING": "hi"}})
     skipped = BashOperator(task_id="skipped", bash_command="echo before; exit 99")
+    script = BashOperator(task_id="script", bash_command="count.sh", output_processor=lambda line: json.loads(line),
+                          start_date=pendulum.datetime(2024, 1, 1, tz="UTC"))
     python = PythonOperator(task_id="python", python_callable=report, op_kwargs={{"greeting": "hello {{{{ ds }}}}"}})
 
     @task
@@ -61,7 +66,7 @@ def airflow_tasks():
     parts = split(transform(extract()))
     load(parts["total"], parts["label"])
     docker >> echo_date >> python
-    docker >> skipped
+    docker >> [skipped, script]
 
 
 airflow_tasks()
@@ -74,12 +79,14 @@ def test_bash_python_and_taskflow_tasks_run_in_the_task_image(
 ) -> None:
     settings, store = env
     (settings.dags_folder / "helpers_mod.py").write_text("def shout(text):\n    return text.upper()\n")
+    (settings.dags_folder / "count.sh").write_text("echo counting for {{ ds_nodash }}\necho '{\"n\": 3}'\n")
     write_dag(settings.dags_folder, "airflow_tasks", AIRFLOW_DAG)
     run_id = run_once(settings, store, "airflow_tasks", timeout=180)
     assert states(store, "airflow_tasks", run_id) == {
         "docker": "success",
         "echo_date": "success",
         "skipped": "skipped",
+        "script": "success",
         "python": "success",
         "extract": "success",
         "transform": "success",
@@ -90,6 +97,9 @@ def test_bash_python_and_taskflow_tasks_run_in_the_task_image(
     ds = run.logical_date.strftime("%Y-%m-%d")
     assert store.get_xcom("airflow_tasks", run_id, "docker") == "from-docker"
     assert store.get_xcom("airflow_tasks", run_id, "echo_date") == f"day={ds} hi"
+    assert store.get_xcom("airflow_tasks", run_id, "script") == {"n": 3}
+    script = store.get_task_instance("airflow_tasks", run_id, "script").rendered
+    assert script is not None and script["bash_command"].startswith(f"echo counting for {ds.replace('-', '')}")
     assert store.get_xcom("airflow_tasks", run_id, "python") == {
         "greeting": f"HELLO {ds}",
         "ds": ds,

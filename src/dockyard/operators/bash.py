@@ -3,7 +3,8 @@
 Airflow's arguments and defaults: ``bash_command`` is templated (a value ending in ``.sh`` or ``.bash`` is
 read as a template file from the DAG file's folder or ``template_searchpath``), ``env`` and ``cwd`` are
 templated too; the last line of output is the XCom; exit code 99 (``skip_on_exit_code``) skips the task.
-The image is the task image (see :mod:`dockyard.operators.task_image`); it needs ``bash``.
+The image is the task image (see :mod:`dockyard.operators.task_image`); it needs ``bash``, and ``python3``
+too when ``output_processor`` is given (the function runs in the container, on the last line, as in Airflow).
 
 Example::
 
@@ -13,11 +14,13 @@ Example::
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Container, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from dockyard.container.options import ContainerOptions
 from dockyard.errors import DagDefinitionError
+from dockyard.operators.python import runner_options
 from dockyard.operators.task_image import TaskImageOperator
 
 if TYPE_CHECKING:
@@ -58,10 +61,10 @@ class BashOperator(TaskImageOperator):
                 f"task {self.task_id!r}: output_encoding={output_encoding!r} is not supported; dockyard reads a "
                 "container's output as UTF-8 (leave output_encoding at 'utf-8')"
             )
-        if output_processor is not None:
+        if output_processor is not None and getattr(inspect.unwrap(output_processor), "__code__", None) is None:
             raise DagDefinitionError(
-                f"task {self.task_id!r}: output_processor is not supported yet (the XCom is read after the "
-                "container exits, outside the DAG file); process the output in the command or a downstream task"
+                f"task {self.task_id!r}: output_processor must be a function (a def or a lambda), "
+                f"got {output_processor!r}"
             )
         self.bash_command = bash_command
         self.env = env
@@ -80,12 +83,24 @@ class BashOperator(TaskImageOperator):
         env = rendered.get("env", self.env) or {}
         if not isinstance(env, Mapping):
             raise DagDefinitionError(f"task {self.task_id!r}: env must be a dict of names to values, got {env!r}")
+        environment = {str(k): str(v) for k, v in env.items()}
+        if self.output_processor is not None:  # the runner runs bash and hands the last line to the function
+            return runner_options(
+                self,
+                self.output_processor,
+                context,
+                settings,
+                skip_on_exit_code=self.skip_on_exit_code,
+                environment=environment,
+                working_dir=rendered.get("cwd", self.cwd),
+                bash_command=command,
+            )
         return self.base_options(
             context,
             settings,
             program="bash",
             command=["bash", "-c", command],
-            environment={str(k): str(v) for k, v in env.items()},
+            environment=environment,
             working_dir=rendered.get("cwd", self.cwd),
             skip_on_exit_code=self.skip_on_exit_code,
         )

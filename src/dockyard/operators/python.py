@@ -86,60 +86,87 @@ class PythonOperator(TaskImageOperator):
     def container_options(
         self, context: Mapping[str, Any], rendered: Mapping[str, Any], settings: Settings
     ) -> ContainerOptions:
-        root, dag_file = dag_folder_mount(self, settings)
-        function = inspect.unwrap(self.python_callable)
-        code = function.__code__
-        ti = context["ti"]
-        payload = {
-            "dag_file": dag_file,
-            "callable": {
-                "qualname": function.__qualname__,
-                "line": code.co_firstlineno,
-                "file": inside(code.co_filename, root),
-                "module": function.__module__,
-            },
-            "op_args": [_pulled(v) for v in rendered.get("op_args", self.op_args)],
-            "op_kwargs": {k: _pulled(v) for k, v in rendered.get("op_kwargs", self.op_kwargs).items()},
-            "templates_dict": rendered.get("templates_dict", self.templates_dict),
-            "context": plain_context(context),
-            "ti": {
-                "dag_id": ti.dag_id,
-                "task_id": ti.task_id,
-                "run_id": ti.run_id,
-                "try_number": ti.try_number,
-                "map_index": ti.map_index,
-                "logical_date": _encode(ti.logical_date),
-            },
-            "dag_run": _encode(_run_facts(context)),
-            "xcoms": {up: ti.xcom_pull(task_ids=up) for up in sorted(self.upstream_task_ids)},
-            "result_path": RESULT_PATH,
-            "push": bool(self.do_xcom_push),
-            "multiple_outputs": bool(self.multiple_outputs),
-        }
-        try:
-            encoded = json.dumps(payload)
-        except (TypeError, ValueError) as exc:
-            raise DagDefinitionError(
-                f"task {self.task_id!r}: op_args, op_kwargs and templates_dict must be plain data (JSON) to reach "
-                f"the container: {exc}"
-            ) from None
-        folders = dict.fromkeys([DAGS_MOUNT, dag_file.rsplit("/", 1)[0]])  # Airflow: the DAG folder on sys.path
-        return self.base_options(
+        return runner_options(
+            self,
+            self.python_callable,
             context,
             settings,
-            program="python3",
-            command=["python3", "-c", START],
-            environment={
-                "DOCKYARD_TASK": encoded,
-                "DOCKYARD_RUNNER": runner_source(),
-                "PYTHONPATH": ":".join(folders),
-                "PYTHONUNBUFFERED": "1",
-            },
-            mounts=[f"{root}:{DAGS_MOUNT}:ro"],
-            retrieve_output=True,
-            retrieve_output_path=RESULT_PATH,
-            skip_on_exit_code=SKIP_EXIT_CODE,
+            op_args=[_pulled(v) for v in rendered.get("op_args", self.op_args)],
+            op_kwargs={k: _pulled(v) for k, v in rendered.get("op_kwargs", self.op_kwargs).items()},
+            templates_dict=rendered.get("templates_dict", self.templates_dict),
         )
+
+
+def runner_options(
+    task: TaskImageOperator,
+    python_callable: Callable[..., Any],
+    context: Mapping[str, Any],
+    settings: Settings,
+    *,
+    skip_on_exit_code: Any = SKIP_EXIT_CODE,
+    environment: Mapping[str, str] | None = None,
+    working_dir: str | None = None,
+    **extra: Any,
+) -> ContainerOptions:
+    """The container that runs :mod:`dockyard.task_runner` to call ``python_callable`` (``extra`` adds to
+    what the runner gets: the arguments, or a Bash command whose last line goes to the callable)."""
+    root, dag_file = dag_folder_mount(task, settings)
+    function = inspect.unwrap(python_callable)
+    code = function.__code__
+    ti = context["ti"]
+    payload = {
+        "dag_file": dag_file,
+        "callable": {
+            "qualname": function.__qualname__,
+            "line": code.co_firstlineno,
+            "file": inside(code.co_filename, root),
+            "module": function.__module__,
+        },
+        "op_args": [],
+        "op_kwargs": {},
+        "templates_dict": None,
+        "context": plain_context(context),
+        "ti": {
+            "dag_id": ti.dag_id,
+            "task_id": ti.task_id,
+            "run_id": ti.run_id,
+            "try_number": ti.try_number,
+            "map_index": ti.map_index,
+            "logical_date": _encode(ti.logical_date),
+        },
+        "dag_run": _encode(_run_facts(context)),
+        "xcoms": {up: ti.xcom_pull(task_ids=up) for up in sorted(task.upstream_task_ids)},
+        "result_path": RESULT_PATH,
+        "push": bool(task.do_xcom_push),
+        "multiple_outputs": bool(task.multiple_outputs),
+        **extra,
+    }
+    try:
+        encoded = json.dumps(payload)
+    except (TypeError, ValueError) as exc:
+        raise DagDefinitionError(
+            f"task {task.task_id!r}: op_args, op_kwargs and templates_dict must be plain data (JSON) to reach "
+            f"the container: {exc}"
+        ) from None
+    folders = dict.fromkeys([DAGS_MOUNT, dag_file.rsplit("/", 1)[0]])  # Airflow: the DAG folder on sys.path
+    return task.base_options(
+        context,
+        settings,
+        program="python3",
+        command=["python3", "-c", START],
+        environment={
+            **(environment or {}),
+            "DOCKYARD_TASK": encoded,
+            "DOCKYARD_RUNNER": runner_source(),
+            "PYTHONPATH": ":".join(folders),
+            "PYTHONUNBUFFERED": "1",
+        },
+        mounts=[f"{root}:{DAGS_MOUNT}:ro"],
+        working_dir=working_dir,
+        retrieve_output=True,
+        retrieve_output_path=RESULT_PATH,
+        skip_on_exit_code=skip_on_exit_code,
+    )
 
 
 def _pulled(value: Any) -> Any:
