@@ -98,6 +98,10 @@ class Settings:
     admin_password: str | None = field(default=None, repr=False)
     """``DOCKYARD_ADMIN_PASSWORD`` (or ``DOCKYARD_ADMIN_PASSWORD_FILE``): that user's first password."""
 
+    host_dags_folder: str | None = None
+    """``DOCKYARD_HOST_DAGS_FOLDER``: the DAG folder's path on the engine's host, when dockyard runs in a container
+    that sees it elsewhere (Python tasks bind-mount it; default: ``dags_folder`` itself)."""
+
     task_image: str = defaults.DEFAULT_TASK_IMAGE
     """``DOCKYARD_TASK_IMAGE``: the image Bash and Python tasks run in unless their ``executor_config`` names one."""
 
@@ -162,6 +166,7 @@ class Settings:
             admin_username=env.get("DOCKYARD_ADMIN_USERNAME") or None,
             admin_password=_secret(env, "DOCKYARD_ADMIN_PASSWORD"),
             task_image=env.get("DOCKYARD_TASK_IMAGE", "").strip() or defaults.DEFAULT_TASK_IMAGE,
+            host_dags_folder=_host_path(env, "DOCKYARD_HOST_DAGS_FOLDER"),
         )
 
 

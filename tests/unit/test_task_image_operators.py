@@ -129,3 +129,19 @@ def test_the_airflow_import_paths_serve_the_operators() -> None:
     assert AirflowBash is BashOperator and AirflowPython is PythonOperator
     with pytest.raises(DockyardError, match="call it inside the task's callable"):
         get_current_context()
+
+
+def test_a_scheduler_in_a_container_mounts_the_dag_folder_from_its_host_path(tmp_path: Path) -> None:
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    settings = Settings.from_env(
+        {
+            "DOCKYARD_HOME": str(tmp_path),
+            "DOCKYARD_DAGS_FOLDER": str(dags),
+            "DOCKYARD_HOST_DAGS_FOLDER": "/srv/dockyard/dags",
+        }
+    )
+    with make_dag() as dag:
+        task = PythonOperator(task_id="p", python_callable=total)
+    dag.fileloc = str(dags / "etl.py")
+    assert options_of(task, settings).parsed_mounts[0].source == "/srv/dockyard/dags"

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from dockyard.container.options import ContainerOptions
 from dockyard.errors import DagDefinitionError
-from dockyard.operators.task_image import DAGS_MOUNT, TaskImageOperator, dag_folder_mount, inside
+from dockyard.operators.task_image import DAGS_MOUNT, TaskImageOperator, dag_folder_mount, inside, mount_source
 
 if TYPE_CHECKING:
     from dockyard.settings import Settings
@@ -161,7 +161,7 @@ def runner_options(
             "PYTHONPATH": ":".join(folders),
             "PYTHONUNBUFFERED": "1",
         },
-        mounts=[f"{root}:{DAGS_MOUNT}:ro"],
+        mounts=[f"{mount_source(root, settings)}:{DAGS_MOUNT}:ro"],
         working_dir=working_dir,
         retrieve_output=True,
         retrieve_output_path=RESULT_PATH,

@@ -137,9 +137,9 @@ def airflow_context_variables(context: Mapping[str, Any]) -> dict[str, str]:
 
 
 def dag_folder_mount(task: BaseOperator, settings: Settings) -> tuple[Path, str]:
-    """The host folder to mount at :data:`DAGS_MOUNT` for ``task`` (the DAG folder when the DAG file is in
-    it, so helper modules at its top import as in Airflow; else the DAG file's own folder), and the DAG
-    file's path inside the container."""
+    """The folder to mount at :data:`DAGS_MOUNT` for ``task`` (the DAG folder when the DAG file is in it, so
+    helper modules at its top import as in Airflow; else the DAG file's own folder), and the DAG file's path
+    inside the container. See :func:`mount_source` for the folder's path on the engine's host."""
     fileloc = task.dag.fileloc if task.dag is not None else ""
     if not fileloc:
         raise DagDefinitionError(
@@ -150,6 +150,15 @@ def dag_folder_mount(task: BaseOperator, settings: Settings) -> tuple[Path, str]
     if not path.is_relative_to(root):
         root = path.parent
     return root, f"{DAGS_MOUNT}/{path.relative_to(root).as_posix()}"
+
+
+def mount_source(root: Path, settings: Settings) -> str:
+    """``root`` as the engine's host sees it: ``DOCKYARD_HOST_DAGS_FOLDER`` stands for the DAG folder when
+    dockyard runs in a container that mounts it at another path."""
+    folder = Path(settings.dags_folder).resolve()
+    if settings.host_dags_folder and root.is_relative_to(folder):
+        return str(Path(settings.host_dags_folder) / root.relative_to(folder))
+    return str(root)
 
 
 def inside(path: str, root: Path) -> str | None:
