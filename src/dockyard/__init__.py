@@ -7,7 +7,16 @@ DAG files use Airflow's authoring API::
 
 from dockyard.dag import DAG
 from dockyard.errors import DockyardError
-from dockyard.operators import BaseOperator, DockerOperator, EmptyOperator, TriggerRule, chain, cross_downstream
+from dockyard.operators import (
+    BaseOperator,
+    BashOperator,
+    DockerOperator,
+    EmptyOperator,
+    PythonOperator,
+    TriggerRule,
+    chain,
+    cross_downstream,
+)
 from dockyard.params import Param
 
 __version__ = "0.1.0"
@@ -15,10 +24,12 @@ __version__ = "0.1.0"
 __all__ = [
     "DAG",
     "BaseOperator",
+    "BashOperator",
     "DockerOperator",
     "DockyardError",
     "EmptyOperator",
     "Param",
+    "PythonOperator",
     "TriggerRule",
     "__version__",
     "chain",

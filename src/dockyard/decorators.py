@@ -1,4 +1,8 @@
-"""``@task.docker``: a Python function that runs inside an image, its arguments in and its result out.
+"""``@task`` and ``@task.docker``: a Python function that runs inside an image, its arguments in and its
+result out.
+
+``@task`` is Airflow's TaskFlow task: a :class:`~dockyard.operators.python.PythonOperator` whose callable
+runs in the task image with the DAG folder mounted. ``@task.docker`` is the Docker provider's decorator:
 
 The function's source and its arguments travel into the container; what it returns comes back as the
 task's XCom. Arguments and results are JSON by default; ``serializer="pickle"`` returns a pickle, read
@@ -16,15 +20,19 @@ DAG creates the task; passing one task's result to another creates the dependenc
 
 from __future__ import annotations
 
+import collections.abc
 import inspect
 import json
 import textwrap
+import typing
 from collections.abc import Callable
 from typing import Any
 
 from dockyard.dag import current_dag
 from dockyard.errors import DagDefinitionError
+from dockyard.operators.base import BaseOperator
 from dockyard.operators.docker import DockerOperator
+from dockyard.operators.python import PULLED, PythonOperator
 
 RESULT_PATH = "/tmp/dockyard_result"
 RUNNER = """
@@ -46,13 +54,19 @@ else:
 
 
 class XComArg:
-    """The future result of a decorated task: passing it to another task pulls its XCom there."""
+    """The future result of a decorated task: passing it to another task pulls its XCom there.
+    ``result["key"]`` is the XCom of one key of a ``multiple_outputs`` task."""
 
-    def __init__(self, operator: DockerOperator) -> None:
+    def __init__(self, operator: BaseOperator, key: str = "return_value") -> None:
         self.operator = operator
+        self.key = key
 
     def template(self) -> str:
-        return "{{ ti.xcom_pull(task_ids='" + self.operator.task_id + "') | tojson }}"
+        key = "" if self.key == "return_value" else f", key={self.key!r}"
+        return "{{ ti.xcom_pull(task_ids=" + repr(self.operator.task_id) + key + ") | tojson }}"
+
+    def __getitem__(self, key: str) -> XComArg:
+        return XComArg(self.operator, key)
 
     def __rshift__(self, other: Any) -> Any:
         return self.operator >> (other.operator if isinstance(other, XComArg) else other)
@@ -118,6 +132,48 @@ def _encoded(value: Any) -> str:
 
 def docker_task(python_callable: Callable[..., Any] | None = None, **operator_kwargs: Any) -> Any:
     """``@task.docker(image=..., ...)``: every DockerOperator argument is accepted."""
+    return _decorator(DockerPythonOperator, python_callable, operator_kwargs, lambda value: value)
+
+
+def python_task(python_callable: Callable[..., Any] | None = None, **operator_kwargs: Any) -> Any:
+    """``@task`` / ``@task(...)``: a :class:`PythonOperator` (every argument of it is accepted); an upstream
+    result passed in is pulled by a template rendered before the container starts. A return annotation of
+    ``dict`` turns ``multiple_outputs`` on, as in Airflow."""
+
+    def pulled(value: Any) -> Any:
+        if isinstance(value, XComArg):
+            return {PULLED: value.template()}
+        if isinstance(value, (list, tuple, dict)) and _holds_xcom(value):
+            raise DagDefinitionError(
+                "an upstream @task result inside a list or dict argument is not supported yet; pass it as an "
+                "argument of its own"
+            )
+        return value
+
+    return _decorator(PythonOperator, python_callable, operator_kwargs, pulled)
+
+
+def _holds_xcom(value: Any) -> bool:
+    items = value.values() if isinstance(value, dict) else value
+    return any(isinstance(v, XComArg) or (isinstance(v, (list, tuple, dict)) and _holds_xcom(v)) for v in items)
+
+
+def _returns_dict(function: Callable[..., Any]) -> bool:
+    try:
+        annotation = typing.get_type_hints(function).get("return")
+    except Exception:  # noqa: BLE001 - an annotation that does not evaluate infers nothing, as in Airflow
+        return False
+    return annotation is dict or typing.get_origin(annotation) in (dict, collections.abc.Mapping)
+
+
+def _decorator(
+    operator_class: type[BaseOperator],
+    python_callable: Callable[..., Any] | None,
+    operator_kwargs: dict[str, Any],
+    argument: Callable[[Any], Any],
+) -> Any:
+    """The decorator both ``@task`` and ``@task.docker`` are: calling the function inside a DAG creates the
+    task (a unique task_id), upstream results become dependencies, the result is an :class:`XComArg`."""
 
     def decorate(function: Callable[..., Any]) -> Callable[..., XComArg]:
         def make(*args: Any, **kwargs: Any) -> XComArg:
@@ -129,8 +185,14 @@ def docker_task(python_callable: Callable[..., Any] | None = None, **operator_kw
                     n += 1
                 task_id = f"{task_id}__{n}"
             options = {k: v for k, v in operator_kwargs.items() if k != "task_id"}
-            operator = DockerPythonOperator(
-                task_id=task_id, python_callable=function, op_args=list(args), op_kwargs=kwargs, **options
+            if operator_class is PythonOperator and "multiple_outputs" not in options:
+                options["multiple_outputs"] = _returns_dict(function)
+            operator = operator_class(
+                task_id=task_id,
+                python_callable=function,
+                op_args=[argument(v) for v in args],
+                op_kwargs={k: argument(v) for k, v in kwargs.items()},
+                **options,
             )
             for value in [*args, *kwargs.values()]:
                 if isinstance(value, XComArg):

@@ -101,3 +101,8 @@ DEFAULT_MAX_JSON_DEPTH = 64
 
 DEFAULT_WEB_SESSION_HOURS = 12
 """How long a web login lasts (the session row in the database and the cookie expire together)."""
+
+DEFAULT_TASK_IMAGE = "python:3.11-slim"
+"""The image that ``BashOperator``, ``PythonOperator`` and ``@task`` tasks run in unless ``DOCKYARD_TASK_IMAGE`` or
+the task's ``executor_config={"image": ...}`` names another: Airflow runs them inside its worker, dockyard in a
+container of this image (it needs ``python3`` for Python tasks and ``bash`` for Bash tasks)."""

@@ -28,6 +28,7 @@ from dockyard.errors import (
     DagDefinitionError,
     DockyardError,
     InvalidConnectionError,
+    TaskError,
     TaskSkipped,
 )
 from dockyard.masking import SecretsMasker, masker_for_try
@@ -36,6 +37,7 @@ from dockyard.preparation import PreparedTry, TryContext, XComLookup, prepare
 from dockyard.serialization import json_default
 from dockyard.settings import Settings
 from dockyard.states import TaskState
+from dockyard.store.api import KeyedXCom
 from dockyard.tasklog import TaskLog, count_output_lines, log_path_for
 
 
@@ -92,6 +94,16 @@ def xcom_value(task: PreparedTry, result: ContainerResult) -> Any:
         return [line.strip() for line in result.all_lines or []]
     last = result.last_line
     return last.strip() if last is not None else None
+
+
+def keyed_outputs(task_id: str, value: Any) -> KeyedXCom:
+    """``multiple_outputs=True``: the returned dict, each of whose keys the store pushes as an XCom too."""
+    if not isinstance(value, dict) or not all(isinstance(key, str) for key in value):
+        raise TaskError(
+            f"task {task_id!r}: multiple_outputs=True needs a dict with string keys as the result, "
+            f"got a value of type {type(value).__name__!r}"
+        )
+    return KeyedXCom(value)
 
 
 def describe(value: Any) -> str:
@@ -220,6 +232,7 @@ class TaskRunner:
                 xcom_lookup=xcom_lookup,
                 variables=self.variables,
                 connections=self.connections,
+                settings=self.settings,
             ),
         )
         return self.execute(request, echo=echo, control=control)
@@ -292,6 +305,8 @@ class TaskRunner:
                     task_id=ctx.task_id,
                 )
             outcome.xcom = masker.mask_value(xcom_value(prepared, result))
+            if prepared.multiple_outputs and outcome.xcom is not None:
+                outcome.xcom = keyed_outputs(ctx.task_id, outcome.xcom)
             outcome.state = TaskState.SUCCESS
             log.say(f"Container exited with code 0; XCom: {masker.mask(describe(outcome.xcom))}")
         except TaskSkipped as exc:

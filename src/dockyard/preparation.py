@@ -18,7 +18,7 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from dockyard.errors import DagDefinitionError, DockyardError
 from dockyard.masking import SecretsMasker, is_sensitive_name, masker_for_try, registered_secrets
@@ -104,6 +104,8 @@ class PreparedTry:
     do_xcom_push: bool = True
     xcom_all: bool = False
     retrieve_output: bool = False
+    multiple_outputs: bool = False
+    """Each key of the returned dict is an XCom of its own too (Airflow's ``multiple_outputs``)."""
     docker_conn_id: str | None = None
     execution_timeout: float | None = None
     notes: list[str] = field(default_factory=list)
@@ -146,12 +148,16 @@ def prepare(
     variables: Callable[[str], str | None] | None = None,
     connections: Any = None,
     config: Mapping[str, Mapping[str, Any]] | None = None,
+    settings: Settings | None = None,
 ) -> PreparedTry:
-    """Render ``task``'s templates for this try and return its container options (or ``empty``)."""
+    """Render ``task``'s templates for this try and return its container options (or ``empty``).
+
+    ``settings`` give Bash and Python tasks their task image and DAG folder (default: from the environment)."""
     from dockyard.connections import ConnectionAccessor
     from dockyard.execution import TaskTry
     from dockyard.operators.base import EmptyOperator
     from dockyard.operators.docker import DockerOperator
+    from dockyard.operators.task_image import TaskImageOperator
     from dockyard.templating import (
         PreviousRun,
         RunFacts,
@@ -164,13 +170,14 @@ def prepare(
 
     if isinstance(task, EmptyOperator):
         return PreparedTry(kind="empty")
-    if not isinstance(task, DockerOperator):
+    if not task.runs_in_container:
         raise DagDefinitionError(
-            f"task {task.task_id!r} is a {type(task).__name__}; dockyard runs DockerOperator and "
+            f"task {task.task_id!r} is a {type(task).__name__}; dockyard runs Docker, Bash, Python and "
             "EmptyOperator tasks: move the work into an image and use DockerOperator"
         )
-    masker = _CollectingMasker(masker_for_try(task.private_environment.values()))
-    for secret in task.private_environment.values():
+    private = dict(getattr(task, "private_environment", None) or {})
+    masker = _CollectingMasker(masker_for_try(private.values()))
+    for secret in private.values():
         masker.add(str(secret))
 
     def variable(key: str) -> str | None:
@@ -213,7 +220,12 @@ def prepare(
             notes.append(f"on_execute_callback {getattr(function, '__name__', function)!r} failed: {exc!r}")
     searchpath = [str(Path(dag.fileloc).parent)] if dag.fileloc else []
     rendered = render_fields(task, template_context, make_environment(dag, searchpath))
-    options = task.options.render(rendered)
+    if isinstance(task, TaskImageOperator):  # Bash and Python tasks: a container of the task image
+        options = task.container_options(template_context, rendered, settings or Settings.from_env())
+        for secret in options.secrets:
+            masker.add(secret)
+    else:
+        options = cast(DockerOperator, task).options.render(rendered)
     timeout = task.execution_timeout.total_seconds() if task.execution_timeout else None
     return PreparedTry(
         kind="container",
@@ -221,9 +233,10 @@ def prepare(
         rendered=masker.mask_value(rendered),
         secrets=sorted({*masker.collected, *registered_secrets()}),
         do_xcom_push=bool(task.do_xcom_push),
-        xcom_all=bool(task.xcom_all),
-        retrieve_output=bool(task.retrieve_output),
-        docker_conn_id=task.docker_conn_id,
+        xcom_all=options.xcom_all,
+        retrieve_output=options.retrieve_output,
+        docker_conn_id=options.docker_conn_id,
+        multiple_outputs=bool(task.multiple_outputs),
         execution_timeout=timeout,
         notes=notes,
     )
@@ -308,6 +321,7 @@ def _prepare_child(settings: Settings, context_json: dict[str, Any]) -> dict[str
         variables=variables,
         connections=_Connections(),
         config=template_config(settings),
+        settings=settings,
     ).to_json()
 
 

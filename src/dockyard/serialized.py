@@ -94,7 +94,7 @@ class SerializedTask:
     weight_rule: str = "downstream"
     do_xcom_push: bool = True
     runs_container: bool = False
-    """The task's tries run a container (the DockerOperator family); the rest finish in the scheduler."""
+    """The task's tries run a container (Docker, Bash and Python tasks); the rest finish in the scheduler."""
     engine: dict[str, Any] = field(default_factory=dict)
     callbacks: tuple[str, ...] = ()
     image: Any = None
@@ -148,7 +148,7 @@ class SerializedTask:
             priority_weight=int(task.priority_weight),
             weight_rule=str(task.weight_rule),
             do_xcom_push=bool(task.do_xcom_push),
-            runs_container=hasattr(task, "spec_values"),
+            runs_container=task.runs_in_container,
             engine={k: values[k] for k in ENGINE_FIELDS if values.get(k) is not None},
             callbacks=tuple(name for name in CALLBACKS if getattr(task, name, None)),
             image=_shown(getattr(task, "image", None)),

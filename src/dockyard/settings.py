@@ -126,6 +126,13 @@ class Settings:
     max_json_depth: int = defaults.DEFAULT_MAX_JSON_DEPTH
     """``DOCKYARD_MAX_JSON_DEPTH``: a JSON body nested deeper answers 400."""
 
+    host_dags_folder: str | None = None
+    """``DOCKYARD_HOST_DAGS_FOLDER``: the DAG folder's path on the engine's host, when dockyard runs in a container
+    that sees it elsewhere (Python tasks bind-mount it; default: ``dags_folder`` itself)."""
+
+    task_image: str = defaults.DEFAULT_TASK_IMAGE
+    """``DOCKYARD_TASK_IMAGE``: the image Bash and Python tasks run in unless their ``executor_config`` names one."""
+
     def with_dags_folder(self, folder: Path) -> Settings:
         return dataclasses.replace(self, dags_folder=folder)
 
@@ -211,6 +218,8 @@ class Settings:
             host_tmp_dir=_host_path(env, "DOCKYARD_HOST_TMP_DIR"),
             admin_username=env.get("DOCKYARD_ADMIN_USERNAME") or None,
             admin_password=_secret(env, "DOCKYARD_ADMIN_PASSWORD"),
+            task_image=env.get("DOCKYARD_TASK_IMAGE", "").strip() or defaults.DEFAULT_TASK_IMAGE,
+            host_dags_folder=_host_path(env, "DOCKYARD_HOST_DAGS_FOLDER"),
         )
 
 

@@ -46,6 +46,8 @@ EXPECTED: dict[str, dict[str, object]] = {
     },
     "af3_sdk": {"stats": {"when": "2024-01-02", "rows": [1, 2]}, "report": "rows 2"},
     "af3_sdk_dag_decorator": {"first": "2024-03-01", "second": "after 2024-03-01"},
+    "af2_bash_operator": {"hello": "hello"},
+    "af2_python_operator": {"transform": 1},
 }
 STATES = {
     "af2_trigger_rules": {
@@ -67,6 +69,7 @@ def corpus(tmp_path: Path, engine: docker.APIClient) -> Iterator[tuple[Settings,
             "DOCKYARD_HOME": str(tmp_path),
             "DOCKYARD_DAGS_FOLDER": str(HERE / "dags"),
             "DOCKYARD_PARALLELISM": "6",
+            "DOCKYARD_TASK_IMAGE": "dockyard/python:latest",
             "AIRFLOW_CONN_MY_REGISTRY": "docker://robot:corpus-pass@registry.example.com",
             "AIRFLOW_VAR_UPLOADER": "uploader-bot",
         }
@@ -140,6 +143,6 @@ def test_compat_check_reports_each_file(tmp_path: Path) -> None:
         timeout=120,
     )
     assert bad.returncode == 1
-    assert "PythonOperator is not supported by dockyard" in bad.stdout
-    assert "uses_python_operator.py:12" in bad.stdout and "@task.docker or DockerOperator" in bad.stdout
-    assert "BashOperator is not supported by dockyard" in bad.stdout and "uses_bash_operator.py:7" in bad.stdout
+    assert "BranchPythonOperator is not supported by dockyard" in bad.stdout
+    assert "uses_branch_operator.py:12" in bad.stdout and "trigger rules or skip_on_exit_code" in bad.stdout
+    assert "FileSensor is not supported by dockyard" in bad.stdout and "uses_file_sensor.py:7" in bad.stdout

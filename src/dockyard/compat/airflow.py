@@ -28,7 +28,9 @@ from dockyard.dag import DAG
 from dockyard.errors import DagDefinitionError, DockyardError, TaskSkipped
 from dockyard.macros import MACROS
 from dockyard.operators.base import BaseOperator, EmptyOperator, TriggerRule, chain, cross_downstream
+from dockyard.operators.bash import BashOperator
 from dockyard.operators.docker import DockerOperator
+from dockyard.operators.python import PythonOperator
 from dockyard.params import Param
 from dockyard.taskgroup import TaskGroup
 from dockyard.timetable import DagRunInfo, DataInterval, TimeRestriction, Timetable, coerce, to_utc
@@ -128,13 +130,16 @@ def _warn_dummy(*args: Any, **kwargs: Any) -> EmptyOperator:
 
 
 class _TaskDecorator:
-    """``@task`` (Python tasks: not supported) and ``@task.docker`` (a function run inside an image)."""
+    """``@task`` (a PythonOperator: the function runs in the task image) and ``@task.docker`` (a function
+    run inside the image it names)."""
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        raise DagDefinitionError(
-            f"@task runs Python in the scheduler, which dockyard does not do ({_caller()}); "
-            "use @task.docker(image=...) to run the function inside a container"
-        )
+    def __call__(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+        from dockyard.decorators import python_task
+
+        return python_task(python_callable, **kwargs)
+
+    def python(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+        return self(python_callable, **kwargs)
 
     def docker(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
         from dockyard.decorators import docker_task
@@ -144,7 +149,9 @@ class _TaskDecorator:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
             raise AttributeError(name)
-        raise DagDefinitionError(f"@task.{name} is not supported by dockyard ({_caller()}); use @task.docker")
+        raise DagDefinitionError(
+            f"@task.{name} is not supported by dockyard ({_caller()}); use @task (the task image) or @task.docker"
+        )
 
 
 task = _TaskDecorator()
@@ -169,11 +176,21 @@ def dag(*dag_args: Any, **dag_kwargs: Any) -> Any:
     return wrap
 
 
+def get_current_context() -> Any:
+    """Airflow's ``get_current_context``: only a running callable has a context (in its container)."""
+    raise AirflowException(
+        f"get_current_context() was called while the DAG file is parsed ({_caller()}); call it inside the task's "
+        "callable, where it returns the running task's context"
+    )
+
+
 def _module(name: str, **attributes: Any) -> dict[str, Any]:
     return {"__name__": name, **attributes}
 
 
 DOCKER = {"DockerOperator": DockerOperator}
+BASH = {"BashOperator": BashOperator}
+PYTHON = {"PythonOperator": PythonOperator, "get_current_context": get_current_context}
 SWARM_ADVICE = "Use DockerOperator; Docker Swarm placement is not available yet."
 MODULES: dict[str, dict[str, Any]] = {
     "airflow": {"DAG": DAG, "AirflowException": AirflowException, "__version__": "2.10.0+dockyard"},
@@ -192,6 +209,7 @@ MODULES: dict[str, dict[str, Any]] = {
         "chain": chain,
         "BaseOperator": BaseOperator,
         "BaseHook": BaseHook,
+        "get_current_context": get_current_context,
     },
     "airflow.decorators": {"dag": dag, "task": task, "task_group": None},
     "airflow.providers": {},
@@ -204,6 +222,12 @@ MODULES: dict[str, dict[str, Any]] = {
     "airflow.operators": {},
     "airflow.operators.docker_operator": DOCKER,
     "airflow.operators.empty": {"EmptyOperator": EmptyOperator},
+    "airflow.operators.bash": BASH,
+    "airflow.operators.bash_operator": BASH,
+    "airflow.operators.python": PYTHON,
+    "airflow.operators.python_operator": PYTHON,
+    "airflow.providers.standard.operators.bash": BASH,
+    "airflow.providers.standard.operators.python": PYTHON,
     "airflow.operators.dummy": {"DummyOperator": _warn_dummy},
     "airflow.operators.dummy_operator": {"DummyOperator": _warn_dummy},
     "airflow.providers.standard": {},
@@ -244,10 +268,12 @@ MODULES: dict[str, dict[str, Any]] = {
     "airflow.hooks.base_hook": {"BaseHook": BaseHook},
 }
 ADVICE = {
-    "PythonOperator": "Put the function in an image and use @task.docker or DockerOperator.",
-    "BashOperator": "Run the command in an image with DockerOperator(command=...).",
     "BranchPythonOperator": "Express the branch with trigger rules or skip_on_exit_code.",
 }
+PARTIAL = frozenset(
+    {"airflow.operators.python", "airflow.operators.python_operator", "airflow.providers.standard.operators.python"}
+)
+"""Served modules in which the names dockyard does not provide are placeholders (BranchPythonOperator ...)."""
 
 
 class _PlaceholderModule(types.ModuleType):
@@ -269,7 +295,8 @@ class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
         known = MODULES.get(spec.name)
-        module = types.ModuleType(spec.name) if known is not None else _PlaceholderModule(spec.name)
+        plain = known is not None and spec.name not in PARTIAL
+        module = types.ModuleType(spec.name) if plain else _PlaceholderModule(spec.name)
         module.__path__ = []
         module.__dict__.update(known or {})
         return module

@@ -78,6 +78,8 @@ class BaseOperator(metaclass=_OperatorMeta):
     template_fields: ClassVar[Sequence[str]] = ()
     template_ext: ClassVar[Sequence[str]] = ()
     ui_color: ClassVar[str] = "#fff"
+    runs_in_container: ClassVar[bool] = False
+    """Whether a try of this task runs a container (else it finishes in the scheduler: EmptyOperator)."""
     _accepted_cache: ClassVar[dict[type, frozenset[str]]] = {}
 
     def __init__(

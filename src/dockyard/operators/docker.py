@@ -43,6 +43,7 @@ class DockerOperator(BaseOperator):
     template_fields_renderers: ClassVar[dict[str, str]] = {"env_file": "yaml"}
     template_ext: ClassVar[Sequence[str]] = (".sh", ".bash", ".env")
     ui_color = "#d8e8ff"
+    runs_in_container = True
 
     def __init__(
         self,

@@ -69,6 +69,11 @@ class DagRecord:
     structure: dict[str, Any] = field(default_factory=dict)
 
 
+class KeyedXCom(dict[str, Any]):
+    """A try's result whose keys are XComs of their own too, besides ``return_value`` (Airflow's
+    ``multiple_outputs=True``)."""
+
+
 @dataclass
 class TryResult:
     """How a try ended, as the executor reports it."""
@@ -565,8 +570,16 @@ class Store:
                         timestamp=now,
                     )
                 )
+                if isinstance(result.xcom, KeyedXCom):
+                    self._push_keys(s, dag_id, run_id, task_id, result.xcom, now)
             self._close_try(s, dag_id, run_id, task_id, try_number, result, now, state=state)
             return True
+
+    @staticmethod
+    def _push_keys(s: Session, dag_id: str, run_id: str, task_id: str, values: KeyedXCom, now: dt.datetime) -> None:
+        """Each key of a ``multiple_outputs`` result as an XCom of its own."""
+        for key, value in values.items():
+            s.merge(XComModel(dag_id=dag_id, run_id=run_id, task_id=task_id, key=key, value=value, timestamp=now))
 
     @staticmethod
     def _close_try(

@@ -8,5 +8,5 @@ def transform():
     return 1
 
 
-with DAG("uses_python_operator", start_date=datetime(2023, 1, 1), schedule=None) as dag:
+with DAG("af2_python_operator", start_date=datetime(2023, 1, 1), schedule=None) as dag:
     PythonOperator(task_id="transform", python_callable=transform)

@@ -1,0 +1,414 @@
+"""The program a Python task's container runs: import the DAG file, call the task's callable, write its result.
+
+dockyard never imports this module: :mod:`dockyard.operators.python` sends its text into the container
+(``python3 -c``), so the task image needs only ``python3`` and what the user's own code imports, not
+dockyard. It uses the standard library only.
+
+The DAG file imports ``airflow`` or ``dockyard`` (and often ``pendulum`` or ``docker.types``) to *describe*
+the DAG; inside the task nothing of that description is needed, only the user's functions. So those
+packages, when the image does not have them, are served by inert stand-ins: every operator, DAG and
+decorator accepts anything and does nothing, except that ``@task``, ``@dag``, ``@task_group`` and
+``python_callable=...`` note the functions they are given. The callable is then found by what identifies
+it in both processes: its qualified name, its first line and its file.
+
+What comes in (the ``DOCKYARD_TASK`` variable, JSON): the DAG file, the callable, the rendered
+``op_args``/``op_kwargs``/``templates_dict``, the context as plain values and the upstream XComs. What goes
+out: the return value as JSON in ``result_path`` (read back by ``retrieve_output``), exit code 99 when
+the callable raises ``AirflowSkipException``, exit code 1 with a clear message otherwise.
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import inspect
+import json
+import os
+import subprocess
+import sys
+import types
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+SKIP_EXIT_CODE = 99
+STUBBED = ("airflow", "dockyard", "pendulum", "docker")
+"""Top-level packages served by stand-ins when the image does not have them."""
+
+_seen: list[Callable[..., Any]] = []
+_context: dict[str, Any] = {}
+
+
+class AirflowException(Exception):
+    """Airflow's base exception, for callables that raise or catch it."""
+
+
+class AirflowSkipException(AirflowException):
+    """Raised by a callable to skip its task."""
+
+
+class AirflowFailException(AirflowException):
+    """Raised by a callable to fail its task without retries."""
+
+
+def _note(values: Any) -> None:
+    for value in values:
+        if inspect.isfunction(value) or inspect.ismethod(value):
+            _seen.append(value)
+        elif isinstance(value, (list, tuple)):
+            _note(value)
+        elif isinstance(value, dict):
+            _note(value.values())
+
+
+class Inert:
+    """Anything a DAG file builds (a DAG, a task, a group, a date): inert in the task's container."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        _note(args)
+        _note(kwargs.values())
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        _note(args)
+        _note(kwargs.values())
+        if len(args) == 1 and not kwargs and inspect.isfunction(args[0]):
+            return Decorated(args[0])
+        return Inert()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return Inert()
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def __rshift__(self, other: Any) -> Any:
+        return other
+
+    __lshift__ = __rshift__
+
+    def __rrshift__(self, other: Any) -> Any:
+        return self
+
+    __rlshift__ = __rrshift__
+
+    def __getitem__(self, key: Any) -> Any:
+        return Inert()
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(())
+
+    def __bool__(self) -> bool:
+        return True
+
+    def _same(self, *other: Any) -> Any:
+        return Inert()
+
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __or__ = __ror__ = __and__ = __rand__ = _same
+
+    def __str__(self) -> str:
+        return ""
+
+    def __format__(self, spec: str) -> str:
+        return ""
+
+
+class Decorated(Inert):
+    """A function under ``@task`` (or another decorator of the stand-ins): noted, and inert when called."""
+
+    def __init__(self, function: Callable[..., Any]) -> None:
+        _seen.append(function)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return Inert()
+
+
+def _decorator(*args: Any, **kwargs: Any) -> Any:
+    """``@task``, ``@task(...)``, ``@task.docker(...)``: note the function."""
+    if len(args) == 1 and not kwargs and callable(args[0]):
+        return Decorated(args[0])
+    return _decorator
+
+
+class _TaskDecorator:
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return _decorator(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return _decorator
+
+
+def _building(*args: Any, **kwargs: Any) -> Any:
+    """``@dag`` and ``@task_group``: calling the decorated function runs its body, which defines the tasks."""
+
+    def wrap(function: Callable[..., Any]) -> Callable[..., Any]:
+        _seen.append(function)
+
+        def build(*call_args: Any, **call_kwargs: Any) -> Any:
+            function(*call_args, **call_kwargs)
+            return Inert()
+
+        return build
+
+    if len(args) == 1 and not kwargs and callable(args[0]):
+        return wrap(args[0])
+    return wrap
+
+
+def get_current_context() -> dict[str, Any]:
+    """The running task's context (Airflow's ``get_current_context``)."""
+    return _context
+
+
+class Variable(Inert):
+    @staticmethod
+    def get(key: str, default_var: Any = None, deserialize_json: bool = False) -> Any:
+        if default_var is not None:
+            return default_var
+        raise AirflowException(
+            f"Variable.get({key!r}) cannot be read inside a task's container; pass it in through a template, "
+            f"e.g. op_kwargs={{'value': '{{{{ var.value.{key} }}}}'}}"
+        )
+
+
+SPECIAL: dict[str, Any] = {
+    "task": _TaskDecorator(),
+    "dag": _building,
+    "task_group": _building,
+    "chain": lambda *a, **k: None,
+    "cross_downstream": lambda *a, **k: None,
+    "get_current_context": get_current_context,
+    "AirflowException": AirflowException,
+    "AirflowSkipException": AirflowSkipException,
+    "AirflowFailException": AirflowFailException,
+    "DockyardError": AirflowException,
+    "Variable": Variable,
+}
+
+
+class StandIn(types.ModuleType):
+    """A module of the stand-ins: any name in it is an inert class (or one of :data:`SPECIAL`)."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        value = SPECIAL.get(name) or type(name, (Inert,), {})
+        setattr(self, name, value)
+        return value
+
+
+class Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Serves the stand-ins; placed last, so a package the image has is imported for real."""
+
+    def find_spec(self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None = None) -> Any:
+        if fullname.split(".")[0] not in STUBBED:
+            return None
+        return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
+        module = StandIn(spec.name)
+        module.__path__ = []
+        return module
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        return None
+
+
+class TaskInstance:
+    """``ti``: which try this is, and the XComs of the task's upstream tasks."""
+
+    def __init__(self, facts: dict[str, Any], xcoms: dict[str, Any]) -> None:
+        self.__dict__.update(facts)
+        self._xcoms = xcoms
+
+    def xcom_pull(self, task_ids: Any = None, key: str = "return_value", **_: Any) -> Any:
+        if isinstance(task_ids, (list, tuple)):
+            return [self.xcom_pull(t, key) for t in task_ids]
+        if key != "return_value" or task_ids not in self._xcoms:
+            raise AirflowException(
+                f"ti.xcom_pull(task_ids={task_ids!r}, key={key!r}): inside a task's container only the return "
+                f"values of its upstream tasks ({', '.join(sorted(self._xcoms)) or 'none'}) can be pulled; pass "
+                "other XComs in through a template in op_kwargs"
+            )
+        return self._xcoms[task_ids]
+
+    def xcom_push(self, key: str, value: Any, **_: Any) -> None:
+        raise AirflowException(
+            f"ti.xcom_push(key={key!r}) is not available inside a task's container; return a dict with "
+            "multiple_outputs=True to push several XComs"
+        )
+
+
+class Facts:
+    def __init__(self, facts: dict[str, Any]) -> None:
+        self.__dict__.update(facts)
+
+
+def _dates(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"$date"}:
+            return datetime.datetime.fromisoformat(value["$date"])
+        return {k: _dates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_dates(v) for v in value]
+    return value
+
+
+def build_context(payload: dict[str, Any]) -> dict[str, Any]:
+    context: dict[str, Any] = _dates(payload["context"])
+    ti = TaskInstance(_dates(payload["ti"]), payload["xcoms"])
+    context.update(
+        ti=ti,
+        task_instance=ti,
+        dag_run=Facts(_dates(payload["dag_run"])),
+        dag=Facts({"dag_id": payload["ti"]["dag_id"]}),
+        task=Facts({"task_id": payload["ti"]["task_id"]}),
+        templates_dict=payload.get("templates_dict"),
+    )
+    return context
+
+
+def load_dag_file(path: str) -> types.ModuleType:
+    folder = os.path.dirname(path)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    spec = importlib.util.spec_from_file_location("dockyard_dag_file", path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"dockyard: cannot import the DAG file {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def find_callable(target: dict[str, Any], module: types.ModuleType) -> Callable[..., Any]:
+    """The function with the target's qualified name, first line and file (as the scheduler saw it)."""
+    candidates: list[Callable[..., Any]] = [*_seen, *(v for v in vars(module).values() if inspect.isfunction(v))]
+    for candidate in candidates:
+        function = inspect.unwrap(candidate)
+        code = getattr(function, "__code__", None)
+        if (
+            code is not None
+            and function.__qualname__ == target["qualname"]
+            and code.co_firstlineno == target["line"]
+            and (target["file"] is None or os.path.realpath(code.co_filename) == target["file"])
+        ):
+            return candidate
+    if "<locals>" not in target["qualname"]:  # a function of an installed package, imported by name
+        try:
+            found: Any = importlib.import_module(target["module"])
+            for part in target["qualname"].split("."):
+                found = getattr(found, part)
+            if callable(found):
+                return found  # type: ignore[no-any-return]
+        except (ImportError, AttributeError):
+            pass
+    raise SystemExit(
+        f"dockyard: the callable {target['qualname']} (line {target['line']} of {target['file'] or target['module']}) "
+        "was not found after importing the DAG file in the container"
+    )
+
+
+def arguments(function: Callable[..., Any], args: list[Any], kwargs: dict[str, Any], context: dict[str, Any]) -> None:
+    """Add the context keys ``function`` asks for to ``kwargs``, as Airflow does: all of them for
+    ``**kwargs``, else those named by its parameters (and not already given)."""
+    try:
+        parameters = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return
+    positional = list(parameters)[: len(args)]
+    takes_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    for name, value in context.items():
+        if name in kwargs or name in positional:
+            continue
+        if takes_all or (
+            name in parameters
+            and parameters[name].kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        ):
+            kwargs[name] = value
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (datetime.datetime, datetime.date)):
+        return value.isoformat()
+    raise TypeError(type(value).__name__)
+
+
+def main() -> None:
+    payload = json.loads(os.environ["DOCKYARD_TASK"])
+    sys.meta_path.append(Finder())
+    module = load_dag_file(payload["dag_file"])
+    function = find_callable(payload["callable"], module)
+    _context.update(build_context(payload))
+    args = list(payload["op_args"])
+    kwargs = dict(payload["op_kwargs"])
+    arguments(function, args, kwargs, _context)
+    task_id = payload["ti"]["task_id"]
+    try:
+        if payload.get("bash_command") is not None:  # a BashOperator's output_processor
+            args = [run_bash(payload["bash_command"])]
+            kwargs = {}
+        result = function(*args, **kwargs)
+    except Exception as exc:
+        # by name: an image with Airflow installed raises Airflow's own class, not the stand-in's
+        if not any(k.__name__ in ("AirflowSkipException", "TaskSkipped") for k in type(exc).__mro__):
+            raise
+        print(f"dockyard: {target_name(payload)} raised {type(exc).__name__} ({exc}): the task is skipped", flush=True)
+        sys.exit(SKIP_EXIT_CODE)
+    if not payload["push"]:
+        return
+    if payload["multiple_outputs"] and not (isinstance(result, dict) and all(isinstance(k, str) for k in result)):
+        fail(
+            f"task {task_id!r}: multiple_outputs=True needs the callable to return a dict with string keys, "
+            f"got a value of type {type(result).__name__!r}"
+        )
+    try:
+        text = json.dumps(result, default=_plain)
+    except (TypeError, ValueError) as exc:
+        fail(
+            f"task {task_id!r}: {target_name(payload)} returned a value of type {type(result).__name__!r} that "
+            f"cannot be stored as an XCom (JSON; {exc} is not JSON): return plain data (dict, list, str, int, "
+            "float, bool, None) or set do_xcom_push=False"
+        )
+    with open(payload["result_path"], "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def run_bash(command: str) -> str:
+    """Run ``bash -c command``, its output passed through; its last line (Airflow's ``output_processor``
+    input). A non-zero exit code ends the runner with the same code (so 99 still skips)."""
+    try:
+        process = subprocess.Popen(["bash", "-c", command], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    except FileNotFoundError:
+        fail("the task image has no bash; BashOperator runs bash inside the task image")
+        raise
+    last = ""
+    assert process.stdout is not None
+    for raw in process.stdout:
+        sys.stdout.buffer.write(raw)
+        sys.stdout.flush()
+        last = raw.decode("utf-8", "replace").rstrip()
+    code = process.wait()
+    if code:
+        sys.exit(code)
+    return last
+
+
+def target_name(payload: dict[str, Any]) -> str:
+    return f"{payload['callable']['qualname']}()"
+
+
+def fail(message: str) -> None:
+    print(f"dockyard: {message}", file=sys.stderr, flush=True)
+    sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
