@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
+from tests.helpers import wait_for
 from tests.web.conftest import VIEWER, Site, wait_for_run
 
 pytestmark = pytest.mark.engine
@@ -27,6 +30,7 @@ ROUTES = [
     ("GET", "/variables"),
     ("POST", "/variables"),
     ("GET", "/version"),
+    ("GET", "/importErrors"),
 ]
 
 
@@ -203,3 +207,20 @@ def test_bearer_tokens(site: Site) -> None:
     assert refused.status_code == 403  # the token acts as its user: a viewer
     wrong = site.api("GET", "/dags", auth=None, headers={"Authorization": "Bearer dky_not-a-token"})
     assert wrong.status_code == 401
+
+
+def test_import_errors_are_listed_within_a_parse_interval(site: Site) -> None:
+    broken = site.settings.dags_folder / "broken_for_api.py"
+    broken.write_text("from dockyard import DAG\nimport os\nos._exit(3)\n")
+    try:
+
+        def listed() -> list[dict[str, Any]]:
+            body = site.api("GET", "/importErrors", auth=VIEWER).json()
+            return [e for e in body["import_errors"] if e["filename"] == str(broken.resolve())]
+
+        (error,) = wait_for(listed, 30, "the import error")
+        assert "exited with status 3 while being imported" in error["stack_trace"]
+        assert site.api("GET", "/dags/web_demo", auth=VIEWER).status_code == 200  # the others still load
+    finally:
+        broken.unlink()
+    wait_for(lambda: not listed(), 30, "the import error to go with its file")

@@ -170,6 +170,23 @@ def list_dags(
     return {"dags": [dag_json(r) for r in page(rows, limit, offset)], "total_entries": len(rows)}
 
 
+@router.get("/importErrors")
+def list_import_errors(
+    request: Request,
+    limit: int = Query(100, ge=1, le=10000),
+    offset: int = Query(0, ge=0),
+    user: UserModel = Depends(api_user),
+) -> dict[str, Any]:
+    """The DAG files that do not load, as the DAG processor last found them (Airflow's shape; every problem of
+    a file is one line of ``stack_trace``). Ids follow the file names' order."""
+    rows = service(request).store.list_import_errors()
+    shown = [
+        {"import_error_id": number, "filename": row.filename, "stack_trace": row.message, "timestamp": row.timestamp}
+        for number, row in enumerate(rows, start=1)
+    ]
+    return {"import_errors": page(shown, limit, offset), "total_entries": len(shown)}
+
+
 @router.get("/dags/{dag_id}")
 def get_dag(request: Request, dag_id: str, user: UserModel = Depends(api_user)) -> dict[str, Any]:
     return dag_json(service(request).store.get_dag(dag_id))
