@@ -42,33 +42,6 @@ from dockyard.tasklog import TaskLog, count_output_lines, log_path_for
 
 
 @dataclass
-class TaskTry:
-    """The ``ti`` of the template context: which try this is, and its access to upstream XComs."""
-
-    dag_id: str
-    task_id: str
-    run_id: str
-    try_number: int
-    logical_date: dt.datetime
-    map_index: int = -1
-    xcom_lookup: XComLookup | None = None
-
-    def xcom_pull(
-        self,
-        task_ids: str | list[str] | None = None,
-        key: str = "return_value",
-        dag_id: str | None = None,
-        **_: Any,
-    ) -> Any:
-        """The XCom of ``task_ids`` in this run (a list for a list of ids), as Airflow's ``ti.xcom_pull``."""
-        if self.xcom_lookup is None or task_ids is None:
-            return None
-        if isinstance(task_ids, str):
-            return self.xcom_lookup(dag_id or self.dag_id, task_ids, key)
-        return [self.xcom_lookup(dag_id or self.dag_id, t, key) for t in task_ids]
-
-
-@dataclass
 class TryOutcome:
     state: TaskState
     xcom: Any = None

@@ -34,6 +34,33 @@ XComLookup = Callable[[str, str, str], Any]
 
 
 @dataclass
+class TaskTry:
+    """The ``ti`` of the template context: which try this is, and its access to upstream XComs."""
+
+    dag_id: str
+    task_id: str
+    run_id: str
+    try_number: int
+    logical_date: dt.datetime
+    map_index: int = -1
+    xcom_lookup: XComLookup | None = None
+
+    def xcom_pull(
+        self,
+        task_ids: str | list[str] | None = None,
+        key: str = "return_value",
+        dag_id: str | None = None,
+        **_: Any,
+    ) -> Any:
+        """The XCom of ``task_ids`` in this run (a list for a list of ids), as Airflow's ``ti.xcom_pull``."""
+        if self.xcom_lookup is None or task_ids is None:
+            return None
+        if isinstance(task_ids, str):
+            return self.xcom_lookup(dag_id or self.dag_id, task_ids, key)
+        return [self.xcom_lookup(dag_id or self.dag_id, t, key) for t in task_ids]
+
+
+@dataclass
 class TryContext:
     """Plain values that identify one try and feed its template context (they cross to a child process)."""
 
@@ -154,7 +181,6 @@ def prepare(
 
     ``settings`` give Bash and Python tasks their task image and DAG folder (default: from the environment)."""
     from dockyard.connections import ConnectionAccessor
-    from dockyard.execution import TaskTry
     from dockyard.operators.base import EmptyOperator
     from dockyard.operators.docker import DockerOperator
     from dockyard.operators.task_image import TaskImageOperator

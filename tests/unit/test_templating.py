@@ -13,8 +13,8 @@ import pytest
 
 from dockyard import DAG, DockerOperator
 from dockyard.errors import TemplateError
-from dockyard.execution import TaskTry
 from dockyard.params import Param, resolve_params
+from dockyard.preparation import TaskTry
 from dockyard.templating import (
     PreviousRun,
     RunFacts,
