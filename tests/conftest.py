@@ -76,8 +76,17 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
                 raise
             time.sleep(0.25)
     yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    for attempt in range(40):
+        try:
+            with admin.connect() as connection:
+                connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            break
+        except sa.exc.ProgrammingError:
+            # FORCE may not end an autovacuum worker that is busy in the database (only a superuser can):
+            # it finishes within moments, so try again.
+            if attempt == 39:
+                raise
+            time.sleep(0.25)
     admin.dispose()
 
 
