@@ -56,6 +56,19 @@ def postgres_admin_url() -> str:
     return url
 
 
+def _again(admin: sa.Engine, statement: str, error: type[Exception], *, tries: int) -> None:
+    """Run ``statement``, trying again every 0.25 s while it fails with ``error`` (at most ``tries`` times)."""
+    for attempt in range(tries):
+        try:
+            with admin.connect() as connection:
+                connection.exec_driver_sql(statement)
+            return
+        except error:
+            if attempt == tries - 1:
+                raise
+            time.sleep(0.25)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A new, empty database of each kind for one test."""
@@ -65,28 +78,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     admin_url = request.getfixturevalue("postgres_admin_url")
     name = f"dockyard_t_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    for attempt in range(20):
-        try:
-            with admin.connect() as connection:
-                # template0 and a retry: parallel workers' CREATE DATABASE can collide on the template
-                connection.exec_driver_sql(f"CREATE DATABASE {name} TEMPLATE template0")
-            break
-        except sa.exc.OperationalError:
-            if attempt == 19:
-                raise
-            time.sleep(0.25)
+    # template0 and a retry: parallel workers' CREATE DATABASE can collide on the template
+    _again(admin, f"CREATE DATABASE {name} TEMPLATE template0", sa.exc.OperationalError, tries=20)
     yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    for attempt in range(40):
-        try:
-            with admin.connect() as connection:
-                connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-            break
-        except sa.exc.ProgrammingError:
-            # FORCE may not end an autovacuum worker that is busy in the database (only a superuser can):
-            # it finishes within moments, so try again.
-            if attempt == 39:
-                raise
-            time.sleep(0.25)
+    # FORCE may not end an autovacuum worker that is busy in the database (only a superuser can): it
+    # finishes within moments, so try again.
+    _again(admin, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)", sa.exc.ProgrammingError, tries=40)
     admin.dispose()
 
 
