@@ -6,6 +6,7 @@ import datetime as dt
 import html
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import quote
 
@@ -15,6 +16,7 @@ from fastapi.templating import Jinja2Templates
 
 from dockyard.connections import Connection
 from dockyard.errors import DockyardError, InvalidConnectionError, InvalidParamsError, TooManyAttemptsError
+from dockyard.mapping import combined_state
 from dockyard.params import Param
 from dockyard.serialized import SerializedDag
 from dockyard.states import STATE_COLOURS
@@ -293,15 +295,28 @@ async def trigger_form(request: Request, dag_id: str) -> Response:
     return back(f"/dags/{quote(dag_id)}")
 
 
+MAPPED_SHOWN = 1000
+"""The most instances of a mapped task its page lists (the API's listMapped pages through all of them)."""
+
+
 @router.get("/dags/{dag_id}/runs/{run_id}/tasks/{task_id}", response_class=HTMLResponse)
-def task_page(request: Request, dag_id: str, run_id: str, task_id: str, try_number: int | None = None) -> HTMLResponse:
+def task_page(
+    request: Request, dag_id: str, run_id: str, task_id: str, try_number: int | None = None, map_index: int = -1
+) -> HTMLResponse:
     user = user_of(request)
     svc = service(request)
-    ti = svc.store.get_task_instance(dag_id, run_id, task_id)
-    tries = svc.store.list_tries(dag_id, run_id, task_id)
+    mapped, total = svc.store.list_mapped(dag_id, run_id, task_id, limit=MAPPED_SHOWN)
+    if total and map_index < 0:  # an expanded mapped task: how many instances, and each one's state
+        summary = SimpleNamespace(task_id=task_id, state=combined_state([t.state for t in mapped]), rendered=None)
+        return render(
+            request, "task.html", user, ti=summary, mapped=mapped, total=total, tries=[], dag_id=dag_id, run_id=run_id
+        )
+    ti = svc.store.get_task_instance(dag_id, run_id, task_id, map_index)
+    tries = svc.store.list_tries(dag_id, run_id, task_id, map_index)
     number = try_number or ti.try_number or 1
     attempt = next((t for t in tries if t.try_number == number), None)
-    xcoms = [(x.key, json.dumps(x.value, indent=2)) for x in svc.store.list_xcoms(dag_id, run_id, task_id)]
+    rows = [x for x in svc.store.list_xcoms(dag_id, run_id, task_id) if x.map_index == map_index]
+    xcoms = [(x.key, json.dumps(x.value, indent=2)) for x in rows]
     return render(
         request,
         "task.html",
@@ -314,6 +329,7 @@ def task_page(request: Request, dag_id: str, run_id: str, task_id: str, try_numb
         rendered=json.dumps(ti.rendered or {}, indent=2),
         dag_id=dag_id,
         run_id=run_id,
+        total=total,
     )
 
 
