@@ -80,6 +80,13 @@ class XComArg:
         """Airflow's ``XComArg.zip``: map over the tuples of this result's and ``others``' elements."""
         return ZipXComArg([self, *others], fillvalue)
 
+    def map(self, function: Callable[..., Any]) -> Any:
+        """Airflow's ``XComArg.map`` runs ``function`` in the worker; here it would have to run in a container."""
+        raise DagDefinitionError(
+            f"the result of task {self.operator.task_id!r}: XComArg.map() is not supported by dockyard; transform "
+            "the elements inside the mapped task's callable (or in a @task between the two)"
+        )
+
 
 class DockerPythonOperator(DockerOperator):
     """The operator behind ``@task.docker``: ``python3 -c`` with the function's source."""

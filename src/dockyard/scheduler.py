@@ -401,7 +401,7 @@ class Scheduler:
                     run.dag_id, run.run_id, task_ids, TaskState(new_state), only_if=[None, TaskState.UP_FOR_RETRY]
                 )
             for task_id, current in states.items():
-                if current == TaskState.SCHEDULED.value and task_id in tis:
+                if current == TaskState.SCHEDULED.value and task_id in tis and task_id not in instances:
                     ready.append((run, tis[task_id]))
             outcome = run_outcome(states, dag.leaves)
             if outcome is not None:

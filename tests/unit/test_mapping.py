@@ -180,3 +180,31 @@ def test_unknown_arguments_name_the_closest_one() -> None:
 
         with pytest.raises(UnknownArgumentError, match="has no parameter 'z'"):
             add.expand(z=[1])
+
+
+def test_an_operators_output_is_mapped_over_and_becomes_a_dependency() -> None:
+    with DAG("m", start_date=START) as dag:
+        listing = BashOperator(task_id="listing", bash_command="ls")
+        each = DockerOperator.partial(task_id="each", image="busybox").expand(command=listing.output)
+    assert dag.task_dict["each"].upstream_task_ids == {"listing"}
+    assert each.unmap(1, lambda t, k: ["a", "b"]).options.command == "b"  # type: ignore[attr-defined]
+    with pytest.raises(DagDefinitionError, match=r"XComArg.map\(\) is not supported"):
+        listing.output.map(str)
+
+
+def test_the_combined_state_of_instances_and_results_that_cannot_be_mapped() -> None:
+    from dockyard.mapping import combined_state, unmappable
+
+    assert combined_state(["success", "running", "failed"]) == "running"
+    assert combined_state(["success", "skipped", "failed"]) == "failed"
+    assert combined_state(["skipped", "success"]) == "success"
+    assert combined_state(["skipped"]) == "skipped"
+    over_up = {"kind": "product", "fields": [["x", {"xcom": ["up", "return_value"]}]]}
+    over_key = {"kind": "kwargs", "source": {"xcom": ["up", "rows"]}}
+    assert unmappable([over_up, None], "up", [1, 2], limit=10) is None
+    assert unmappable([over_up], "other", "text", limit=10) is None  # not what that task maps over
+    reason = unmappable([over_up], "up", "text", limit=10)
+    assert reason is not None and "got a value of type 'str'" in reason
+    assert unmappable([over_key], "up", {"rows": [{"x": 1}]}, limit=10) is None
+    too_long = unmappable([over_up], "up", list(range(11)), limit=10)
+    assert too_long is not None and "the most is 10" in too_long

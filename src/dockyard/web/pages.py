@@ -214,11 +214,12 @@ def dag_page(request: Request, dag_id: str, run_id: str | None = None) -> HTMLRe
     row = svc.store.get_dag(dag_id)
     runs = svc.store.list_runs(dag_id, limit=25)
     selected = next((r for r in runs if r.run_id == run_id), runs[0] if runs else None)
-    tis = {t.task_id: t for t in svc.store.list_task_instances(dag_id, selected.run_id)} if selected else {}
+    selected_tis = svc.store.list_task_instances(dag_id, selected.run_id) if selected else []
+    tis = {t.task_id: t for t in selected_tis}
     link = f"/dags/{quote(dag_id)}/runs/{quote(selected.run_id, safe='')}" if selected else None
-    svg = graph_svg(row.structure, {k: t.state for k, t in tis.items()}, link)
+    svg = graph_svg(row.structure, task_states(selected_tis), link)
     grid_runs = list(reversed(runs[:15]))
-    grid = {r.run_id: {t.task_id: t.state for t in svc.store.list_task_instances(dag_id, r.run_id)} for r in grid_runs}
+    grid = {r.run_id: task_states(svc.store.list_task_instances(dag_id, r.run_id)) for r in grid_runs}
     gantt = []
     if selected and selected.start_date:
         start = selected.start_date
@@ -293,6 +294,14 @@ async def trigger_form(request: Request, dag_id: str) -> Response:
             return back(f"/dags/{quote(dag_id)}?run_id={quote(run.run_id, safe='')}")
     request.session["problems"] = {"dag_id": dag_id, "fields": {k: v[:500] for k, v in problems.items()}}
     return back(f"/dags/{quote(dag_id)}")
+
+
+def task_states(tis: list[Any]) -> dict[str, str | None]:
+    """One state per task: a mapped task's instances combined (a failed instance shows as failed)."""
+    found: dict[str, list[str | None]] = {}
+    for ti in tis:
+        found.setdefault(ti.task_id, []).append(ti.state)
+    return {task_id: combined_state(states) for task_id, states in found.items()}
 
 
 MAPPED_SHOWN = 1000
