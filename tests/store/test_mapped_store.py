@@ -102,3 +102,27 @@ def test_trigger_rules_count_each_instance_of_a_mapped_upstream(store: Store, tm
         }
     finally:
         scheduler.shutdown()
+
+
+def test_a_failed_instance_is_retried_alone(store: Store, tmp_path: Path) -> None:
+    with DAG("retry", start_date=START, schedule=None) as dag:
+        BashOperator.partial(task_id="mapped", retries=1, retry_delay=0).expand(bash_command=["a", "b"])
+    settings = Settings.from_env({"DOCKYARD_HOME": str(tmp_path)})
+    scheduler = Scheduler(settings, store, dags={"retry": serialize_dag(dag)}, create_scheduled_runs=False)
+    try:
+        scheduler.refresh_dags(force=True)
+        store.create_run("retry", "r1", logical_date=START, run_type="manual")
+        scheduler._start_queued_runs()
+        now = dt.datetime.now(dt.timezone.utc)
+        scheduler._advance_runs(now)
+        for index, state in ((0, TaskState.SUCCESS), (1, TaskState.FAILED)):
+            number = store.claim_try("retry", "r1", "mapped", index)
+            retry_at = now if state is TaskState.FAILED else None
+            result = TryResult(state=state)
+            store.finish_try("retry", "r1", "mapped", number, result, retry_at=retry_at, map_index=index)
+        assert [ti.state for ti in store.list_mapped("retry", "r1", "mapped")[0]] == ["success", "up_for_retry"]
+        ready = scheduler._advance_runs(now)
+        assert [(ti.task_id, ti.map_index) for _, ti in ready] == [("mapped", 1)]
+        assert store.claim_try("retry", "r1", "mapped", 1) == 2
+    finally:
+        scheduler.shutdown()

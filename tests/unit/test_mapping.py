@@ -208,3 +208,18 @@ def test_the_combined_state_of_instances_and_results_that_cannot_be_mapped() -> 
     assert unmappable([over_key], "up", {"rows": [{"x": 1}]}, limit=10) is None
     too_long = unmappable([over_up], "up", list(range(11)), limit=10)
     assert too_long is not None and "the most is 10" in too_long
+
+
+def test_task_docker_functions_map_too() -> None:
+    from dockyard.decorators import docker_task
+
+    with DAG("m", start_date=START) as dag:
+
+        @docker_task(image="busybox")
+        def square(x: int, power: int) -> int:
+            return x**power
+
+        square.partial(power=2).expand(x=[3, 4])
+    one = dag.task_dict["square"].unmap(1, no_xcom)  # type: ignore[attr-defined]
+    assert one.options.environment["DOCKYARD_KWARG_x"] == "J:4"
+    assert one.options.environment["DOCKYARD_KWARG_power"] == "J:2"

@@ -344,21 +344,28 @@ def task_page(
 
 @router.post("/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/action")
 def task_action(
-    request: Request, dag_id: str, run_id: str, task_id: str, csrf: str = Form(""), action: str = Form("")
+    request: Request,
+    dag_id: str,
+    run_id: str,
+    task_id: str,
+    csrf: str = Form(""),
+    action: str = Form(""),
+    map_index: int = Form(-1),
 ) -> Response:
     user = user_of(request)
     check_csrf(request, csrf)
     require_admin(user)
     svc = service(request)
     if action == "clear":
-        svc.clear(dag_id, run_id, [task_id])
+        svc.clear(dag_id, run_id, [task_id], [map_index] if map_index >= 0 else None)
     elif action in ("success", "failed"):
         svc.set_state(dag_id, run_id, task_id, action)
     elif action == "stop":
         svc.set_state(dag_id, run_id, task_id, "failed")
     else:
         raise HTTPException(status_code=400, detail=f"action {action!r} is not one of clear, success, failed, stop")
-    return back(f"/dags/{quote(dag_id)}/runs/{quote(run_id, safe='')}/tasks/{quote(task_id)}")
+    instance = f"?map_index={map_index}" if map_index >= 0 else ""
+    return back(f"/dags/{quote(dag_id)}/runs/{quote(run_id, safe='')}/tasks/{quote(task_id)}{instance}")
 
 
 @router.get("/connections", response_class=HTMLResponse)

@@ -53,9 +53,10 @@ class Service:
         notify_scheduler(self.settings)
         return self.store.get_task_instance(dag_id, run_id, task_id)
 
-    def clear(self, dag_id: str, run_id: str, task_ids: list[str]) -> int:
+    def clear(self, dag_id: str, run_id: str, task_ids: list[str], map_indexes: list[int] | None = None) -> int:
         dag = self.dag(dag_id)
-        count = self.store.clear(dag_id, run_id, task_ids, {t.task_id: t.retries for t in dag.tasks})
+        retries = {t.task_id: t.retries for t in dag.tasks}
+        count = self.store.clear(dag_id, run_id, task_ids, retries, map_indexes=map_indexes)
         notify_scheduler(self.settings)
         return count
 
