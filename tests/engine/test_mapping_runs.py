@@ -41,6 +41,10 @@ with DAG("mapped", start_date=START, schedule=None, default_args={{**ARGS, "exec
         return sum(values)
 
     @task
+    def double(x):
+        return x * 2
+
+    @task
     def nothing():
         return []
 
@@ -54,6 +58,7 @@ with DAG("mapped", start_date=START, schedule=None, default_args={{**ARGS, "exec
 
     sums = add.partial(y=10).expand(x=numbers())
     total(sums)
+    double.expand(x=sums)  # repeated mapping: one instance per result of the mapped task before
     skipped = use.expand(x=nothing())
     after = BashOperator(task_id="after_empty", bash_command="echo never")
     skipped >> after
@@ -87,6 +92,9 @@ def test_mapped_docker_bash_and_task_functions_run_one_container_per_instance(
         ("add", 1): "success",
         ("add", 2): "success",
         ("total", -1): "success",
+        ("double", 0): "success",
+        ("double", 1): "success",
+        ("double", 2): "success",
         ("nothing", -1): "success",
         ("use", -1): "skipped",
         ("after_empty", -1): "skipped",
@@ -105,6 +113,7 @@ def test_mapped_docker_bash_and_task_functions_run_one_container_per_instance(
     assert [store.get_xcom("mapped", run_id, "add", map_index=i) for i in range(3)] == [11, 12, 13]
     assert store.mapped_xcoms("mapped", run_id, "add") == [11, 12, 13]
     assert store.get_xcom("mapped", run_id, "total") == 36
+    assert store.mapped_xcoms("mapped", run_id, "double") == [22, 24, 26]
     assert store.get_xcom("mapped", run_id, "joined") == "a,b,c"
     assert store.mapped_xcoms("mapped", run_id, "docker") == ["n=1", "m=1", "n=2", "m=2"]
     assert store.mapped_xcoms("mapped", run_id, "from_upstream") == ["first", "second"]
