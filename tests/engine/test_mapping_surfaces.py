@@ -50,6 +50,8 @@ def test_mapped_instances_in_the_api_the_ui_and_the_cli(env: tuple[Settings, Sto
     server, url = start_server(settings, store)
     base = f"{url}/api/v1/dags/mapped_ui/dagRuns/{run_id}/taskInstances"
     try:
+        for path in ("each/listMapped", "each/1"):
+            assert requests.get(f"{base}/{path}", timeout=30).status_code == 401
         listed = requests.get(f"{base}/each/listMapped", auth=ADMIN, timeout=30).json()
         assert listed["total_entries"] == 3
         assert [(t["map_index"], t["rendered_map_index"], t["state"]) for t in listed["task_instances"]] == [
