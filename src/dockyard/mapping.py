@@ -454,3 +454,35 @@ def decorated_mapped(
 def xcom_upstreams(values: Sequence[Any]) -> list[XComArg]:
     """The upstream results among ``values`` (partial arguments of a ``@task``: they become dependencies)."""
     return [v for v in values if _is_xcom(v)]
+
+
+# -- the scheduler's side: instance states and results that cannot be mapped ------------------------------
+def combined_state(states: Sequence[str | None]) -> str | None:
+    """One state for all instances of a mapped task, for the run's end state: an unfinished instance's
+    state while any is unfinished, else the worst (failed, upstream_failed, success, skipped)."""
+    from dockyard.states import FINISHED_STATES, TaskState
+
+    for state in states:
+        if state not in FINISHED_STATES:
+            return state
+    for worst in (TaskState.FAILED, TaskState.UPSTREAM_FAILED, TaskState.SUCCESS):
+        if worst in states:
+            return str(worst.value)
+    return str(TaskState.SKIPPED.value)
+
+
+def unmappable(mappings: Sequence[Mapping[str, Any] | None], task_id: str, value: Any, *, limit: int) -> str | None:
+    """Why the result ``value`` of task ``task_id`` cannot be mapped over by the tasks whose mappings are
+    ``mappings``, or None. Airflow fails the task that returned it, so its retries and callbacks apply."""
+    for mapping in mappings:
+        if not mapping or task_id not in mapped_sources(mapping):
+            continue
+        try:
+            count(mapping, lambda t, key: value if key == "return_value" else _key_of(value, key), limit=limit)
+        except UnmappableResultError as exc:
+            return f"a downstream task maps over this result: {exc}"
+    return None
+
+
+def _key_of(value: Any, key: str) -> Any:
+    return value.get(key) if isinstance(value, dict) else None

@@ -24,6 +24,7 @@ container that belongs to no running try is stopped and removed.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import fcntl
 import functools
@@ -39,24 +40,24 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO, Any
 
-from dockyard import defaults, mapped_runs
+from dockyard import defaults
 from dockyard.compat import airflow as airflow_compat
 from dockyard.connections import Connections
 from dockyard.container import RunControl
 from dockyard.container.control import StopReason
 from dockyard.container.runtime import Abandoned
 from dockyard.container.spec import EngineConfig, engine_config
-from dockyard.errors import ConflictError, DagDefinitionError, DockyardError, StoreError
+from dockyard.errors import ConflictError, DagDefinitionError, DockyardError, StoreError, UnmappableResultError
 from dockyard.execution import TaskRunner, TryOutcome, TryRequest
 from dockyard.isolation import ChildFailed
-from dockyard.mapped_runs import combined_state
+from dockyard.mapping import combined_state, count, unmappable
 from dockyard.operators.base import TriggerRule
 from dockyard.params import resolve_params
 from dockyard.preparation import PreparedTry, TryContext, callback_in_child, prepare_in_child, template_config
 from dockyard.processor import DagProcessor
-from dockyard.readiness import Decision, decide, effective_weights, run_outcome
+from dockyard.readiness import Counts, Decision, decide, effective_weights, run_outcome
 from dockyard.runs import WAKE_SOCKET, notify_scheduler, trigger_run
-from dockyard.serialized import SerializedDag
+from dockyard.serialized import SerializedDag, SerializedTask
 from dockyard.settings import Settings
 from dockyard.store import FINISHED_STATES, RunState, Store, TaskState, TryResult, utcnow
 from dockyard.store.models import DagRunModel, TaskInstanceModel
@@ -357,7 +358,7 @@ class Scheduler:
                 continue
             run_tis = all_tis.get((run.dag_id, run.run_id), [])
             tis = {ti.task_id: ti for ti in run_tis if ti.map_index < 0}
-            instances = mapped_runs.expanded(run_tis)
+            instances = _expanded(run_tis)
             if self._timed_out(dag, run, sorted({ti.task_id for ti in run_tis}), now):
                 continue
             states: dict[str, str | None] = {t: ti.state for t, ti in tis.items()}
@@ -366,8 +367,7 @@ class Scheduler:
             changes: dict[str, list[str]] = {}
             for task in dag.tasks:
                 if task.task_id in instances:
-                    group = mapped_runs.advance(self.store, run, task, instances, states, each, now)
-                    ready.extend((run, ti) for ti in group)
+                    ready.extend((run, ti) for ti in self._advance_mapped(run, task, instances, states, each, now))
                     continue
                 ti = tis.get(task.task_id)
                 if ti is None:
@@ -377,7 +377,7 @@ class Scheduler:
                     continue
                 if waiting_retry and ti.next_retry_at is not None and ti.next_retry_at > now:
                     continue
-                counts = mapped_runs.upstream_counts(task, states, each)
+                counts = Counts.of(s for u in task.upstream for s in each.get(u, [states.get(u)]))
                 decision = decide(TriggerRule(task.trigger_rule), counts)
                 if decision is Decision.RUN and task.depends_on_past:
                     # wait_for_downstream: the earlier run's immediate downstream tasks must be done too
@@ -387,8 +387,7 @@ class Scheduler:
                 if decision is Decision.WAIT:
                     continue
                 if decision is Decision.RUN and task.is_mapped:
-                    made = mapped_runs.expand(self.store, dag, run, task, instances, states, each)
-                    ready.extend((run, ti) for ti in made)
+                    ready.extend((run, ti) for ti in self._expand(dag, run, task, instances, states, each))
                     continue
                 new = {
                     Decision.RUN: TaskState.SCHEDULED,
@@ -603,7 +602,7 @@ class Scheduler:
         dag = self.dags.get(key.dag_id)
         task = dag.task_dict.get(key.task_id) if dag else None
         if dag is not None and task is not None and not task.is_mapped:
-            outcome = mapped_runs.mappable_or_failed(dag, task.task_id, outcome)
+            outcome = _mappable_or_failed(dag, task.task_id, outcome)
         state = {TaskState.SUCCESS: TaskState.SUCCESS, TaskState.SKIPPED: TaskState.SKIPPED}.get(
             outcome.state, TaskState.FAILED
         )
@@ -760,6 +759,82 @@ class Scheduler:
                 log.info("stopping container %s: it belongs to no running task try %s", container["id"][:12], key4)
                 self.runner.runtime.discard(container["engine"], container["id"])
 
+    # -- dynamic task mapping ---------------------------------------------------------------------
+    def _expand(
+        self,
+        dag: SerializedDag,
+        run: DagRunModel,
+        task: SerializedTask,
+        instances: dict[str, list[TaskInstanceModel]],
+        states: dict[str, str | None],
+        each: dict[str, list[str | None]],
+    ) -> list[TaskInstanceModel]:
+        """A mapped task whose upstream tasks are done: one scheduled instance per element of what it maps
+        over (none, and the task skipped, for an empty input, as in Airflow). Returns the new instances."""
+
+        def result(task_id: str, key: str) -> Any:
+            upstream = dag.task_dict.get(task_id)
+            if upstream is not None and upstream.is_mapped:
+                return self.store.mapped_xcoms(run.dag_id, run.run_id, task_id, key)
+            return self.store.get_xcom(run.dag_id, run.run_id, task_id, key)
+
+        try:
+            size = count(task.mapping or {}, result, limit=defaults.DEFAULT_MAX_MAP_LENGTH)
+        except UnmappableResultError as exc:
+            log.error("task %s.%s of run %s cannot expand: %s", run.dag_id, task.task_id, run.run_id, exc)
+            self.store.set_ti_state(run.dag_id, run.run_id, [task.task_id], TaskState.FAILED, only_if=[None])
+            states[task.task_id] = TaskState.FAILED.value
+            return []
+        made = self.store.expand_task(run.dag_id, run.run_id, task.task_id, size)
+        if size == 0:
+            log.info("task %s.%s of run %s maps over nothing: skipped", run.dag_id, task.task_id, run.run_id)
+            states[task.task_id] = TaskState.SKIPPED.value
+        if made:
+            instances[task.task_id] = made
+            each[task.task_id] = [TaskState.SCHEDULED.value] * len(made)
+            states[task.task_id] = TaskState.SCHEDULED.value
+        return made
+
+    def _advance_mapped(
+        self,
+        run: DagRunModel,
+        task: SerializedTask,
+        instances: dict[str, list[TaskInstanceModel]],
+        states: dict[str, str | None],
+        each: dict[str, list[str | None]],
+        now: dt.datetime,
+    ) -> list[TaskInstanceModel]:
+        """The instances of an expanded mapped task that are ready to run (the scheduled ones, and those
+        cleared or due for a retry whose trigger rule allows it); cleared entirely, it expands anew."""
+        group = instances[task.task_id]
+        if all(ti.state is None for ti in group):
+            self.store.collapse_mapped(run.dag_id, run.run_id, task.task_id)
+            states[task.task_id] = None
+            return []
+        waiting = [
+            ti
+            for ti in group
+            if ti.state is None
+            or (ti.state == TaskState.UP_FOR_RETRY.value and (ti.next_retry_at is None or ti.next_retry_at <= now))
+        ]
+        if waiting:
+            counts = Counts.of(s for u in task.upstream for s in each.get(u, [states.get(u)]))
+            decision = decide(TriggerRule(task.trigger_rule), counts)
+            if decision is not Decision.WAIT:
+                new = {
+                    Decision.RUN: TaskState.SCHEDULED,
+                    Decision.UPSTREAM_FAILED: TaskState.UPSTREAM_FAILED,
+                    Decision.SKIP: TaskState.SKIPPED,
+                }[decision]
+                changed = self.store.set_instance_states(
+                    run.dag_id, run.run_id, task.task_id, [ti.map_index for ti in waiting], new
+                )
+                for ti in changed:
+                    group[[g.map_index for g in group].index(ti.map_index)] = ti
+        each[task.task_id] = [ti.state for ti in group]
+        states[task.task_id] = combined_state(each[task.task_id])
+        return [ti for ti in group if ti.state == TaskState.SCHEDULED.value]
+
     # -- helpers for dags test -------------------------------------------------------------------
     def run_until_done(self, dag_id: str, run_id: str, *, on_pass: Callable[[], None] | None = None) -> str:
         """Run passes until the run has finished; returns its state."""
@@ -778,6 +853,26 @@ class Scheduler:
 def _hostname() -> str:
     """This machine's name as Airflow gives ``ti.hostname`` (asked once: a reverse lookup costs milliseconds)."""
     return socket.getfqdn()
+
+
+def _expanded(tis: list[TaskInstanceModel]) -> dict[str, list[TaskInstanceModel]]:
+    """The instances of each expanded mapped task (``map_index`` 0, 1, ...), in order."""
+    found: dict[str, list[TaskInstanceModel]] = {}
+    for ti in sorted((ti for ti in tis if ti.map_index >= 0), key=lambda ti: ti.map_index):
+        found.setdefault(ti.task_id, []).append(ti)
+    return found
+
+
+def _mappable_or_failed(dag: SerializedDag, task_id: str, outcome: TryOutcome) -> TryOutcome:
+    """A successful try whose result a downstream task maps over, but cannot (not a list or dict, too
+    long), fails, as in Airflow: the task that returned it is the one to fix."""
+    if outcome.state is not TaskState.SUCCESS:
+        return outcome
+    mappings = [dag.task_dict[t].mapping for t in dag.task(task_id).downstream if t in dag.task_dict]
+    reason = unmappable(mappings, task_id, outcome.xcom, limit=defaults.DEFAULT_MAX_MAP_LENGTH)
+    if reason is None:
+        return outcome
+    return dataclasses.replace(outcome, state=TaskState.FAILED, message=reason, xcom=None)
 
 
 def _stopped_by_person(outcome: TryOutcome) -> bool:

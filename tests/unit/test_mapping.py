@@ -193,7 +193,7 @@ def test_an_operators_output_is_mapped_over_and_becomes_a_dependency() -> None:
 
 
 def test_the_combined_state_of_instances_and_results_that_cannot_be_mapped() -> None:
-    from dockyard.mapped_runs import combined_state, unmappable
+    from dockyard.mapping import combined_state, unmappable
 
     assert combined_state(["success", "running", "failed"]) == "running"
     assert combined_state(["success", "skipped", "failed"]) == "failed"

@@ -16,7 +16,7 @@ from fastapi.templating import Jinja2Templates
 
 from dockyard.connections import Connection
 from dockyard.errors import DockyardError, InvalidConnectionError, InvalidParamsError, TooManyAttemptsError
-from dockyard.mapped_runs import combined_state
+from dockyard.mapping import combined_state
 from dockyard.params import Param
 from dockyard.serialized import SerializedDag
 from dockyard.states import STATE_COLOURS
