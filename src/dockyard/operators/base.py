@@ -139,6 +139,7 @@ class BaseOperator(metaclass=_OperatorMeta):
         logger_name: str | None = None,
         allow_nested_operators: bool = True,
         provide_context: bool | None = None,
+        xcom_push: bool | None = None,
         **kwargs: Any,
     ) -> None:
         if kwargs:
@@ -153,6 +154,11 @@ class BaseOperator(metaclass=_OperatorMeta):
                 DeprecationWarning,
                 stacklevel=3,
             )
+        if xcom_push is not None:  # Airflow 1.10's spelling, still in old DAG files
+            warnings.warn(
+                f"task {task_id!r}: 'xcom_push' is deprecated, use 'do_xcom_push'", DeprecationWarning, stacklevel=3
+            )
+            do_xcom_push = xcom_push
         group = task_group or current_group()
         self.task_group = group
         self.task_id = validate_id("task_id", group.child_id(task_id) if group is not None else task_id)
