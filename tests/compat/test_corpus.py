@@ -143,6 +143,6 @@ def test_compat_check_reports_each_file(tmp_path: Path) -> None:
         timeout=120,
     )
     assert bad.returncode == 1
-    assert "BranchPythonOperator is not supported by dockyard" in bad.stdout
-    assert "uses_branch_operator.py:12" in bad.stdout and "trigger rules or skip_on_exit_code" in bad.stdout
+    assert "GenericTransfer is not supported by dockyard" in bad.stdout
+    assert "uses_generic_transfer.py:7" in bad.stdout and "use DockerOperator" in bad.stdout
     assert "FileSensor is not supported by dockyard" in bad.stdout and "uses_file_sensor.py:7" in bad.stdout
