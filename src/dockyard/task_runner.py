@@ -62,7 +62,16 @@ def _note(values: Any) -> None:
             _note(value.values())
 
 
-class Inert:
+class _InertClass(type):
+    """Class-level names of the stand-ins (``TriggerRule.ONE_DONE``, ``Param.default``) are inert too."""
+
+    def __getattr__(cls, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return Inert()
+
+
+class Inert(metaclass=_InertClass):
     """Anything a DAG file builds (a DAG, a task, a group, a date): inert in the task's container."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

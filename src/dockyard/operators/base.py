@@ -245,6 +245,13 @@ class BaseOperator(metaclass=_OperatorMeta):
     def __repr__(self) -> str:
         return f"<Task({type(self).__name__}): {self.task_id}>"
 
+    @property
+    def output(self) -> Any:
+        """Airflow's ``task.output``: this task's XCom as a TaskFlow argument (``report(extract.output)``)."""
+        from dockyard.decorators import XComArg
+
+        return XComArg(self)
+
     def flow_facts(self) -> dict[str, Any]:
         """What the scheduler must know to act on this task's result or to run it itself (see
         :mod:`dockyard.branching`); plain tasks have none."""
