@@ -364,8 +364,9 @@ def enter_virtualenv(spec: dict[str, Any]) -> None:
     created = subprocess.run([*command, VENV_PATH], capture_output=True, text=True)
     if created.returncode != 0:
         fail(
-            f"cannot create the task's virtualenv with {' '.join(command)} (the task image needs Python's venv "
-            f"module and ensurepip): {created.stderr.strip()[-500:]}"
+            f"cannot create the task's virtualenv for the requirements {requirements} with {' '.join(command)} "
+            f"(the task image needs Python's venv module and ensurepip, or the requirements installed in it): "
+            f"{created.stderr.strip()[-500:]}"
         )
     pip = [f"{VENV_PATH}/bin/python", "-m", "pip", "install", "--disable-pip-version-check", "--no-input"]
     for url in spec.get("index_urls") or []:
