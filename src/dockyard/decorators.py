@@ -96,6 +96,13 @@ class XComArg:
     def output(self) -> XComArg:
         return self
 
+    def __enter__(self) -> XComArg:
+        self.operator.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.operator.__exit__(*exc)
+
 
 class DockerPythonOperator(DockerOperator):
     """The operator behind ``@task.docker``: ``python3 -c`` with the function's source."""

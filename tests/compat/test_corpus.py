@@ -72,6 +72,7 @@ EXPECTED: dict[str, dict[str, object]] = {
     "af1_branch_operators": {"pick_format": "to_csv", "count_rows": 10, "to_csv": "csv", "quiet": None},
     "af2_mount_from_env": {"without": "fine", "cleanup": "cleanup", "with_data": None},
     "af3_sdk_branching": {"by_size": ["train_small"], "train_small": "small model", "evaluate": "small model"},
+    "af2_setup_teardown_context": {"score": "scored on env-5", "destroy_env": "destroyed env-5"},
 }
 STATES = {
     "af2_trigger_rules": {
@@ -215,6 +216,8 @@ def test_the_corpus_runs_unchanged(corpus: tuple[Settings, Store]) -> None:
     triggered = store.get_run("af2_trigger_target", "from_controller_20240301")
     assert triggered.state == "success" and triggered.conf == {"table": "orders"}
     assert store.get_xcom("af2_trigger_target", "from_controller_20240301", "echo_conf") == "table=orders"
+    inside = {t["task_id"]: t["upstream"] for t in store.get_dag("af2_setup_teardown_context").structure["tasks"]}
+    assert inside["train"] == ["create_env"] and inside["destroy_env"] == ["create_env", "score"]
     tg = store.get_dag("af2_task_group").structure["tasks"]
     assert {t["task_id"]: t["upstream"] for t in tg}["publish"] == ["transform.enrich"]
 

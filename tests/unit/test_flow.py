@@ -103,6 +103,27 @@ def test_a_task_inside_a_setup_scope_waits_for_the_setup() -> None:
     assert evaluate(s, s.task("second"), {"setup": "success", "first": "failed"}) is Decision.RUN
 
 
+def test_tasks_made_inside_a_teardown_block_run_between_setup_and_teardown() -> None:
+    @python_task
+    def create() -> str:
+        return "c"
+
+    @python_task
+    def delete() -> None:
+        return None
+
+    with make_dag() as dag:
+        with delete().as_teardown(setups=create()):
+            one = EmptyOperator(task_id="one")
+            one >> EmptyOperator(task_id="two")
+            EmptyOperator(task_id="three")
+        with pytest.raises(Exception, match="only a setup or teardown task"), EmptyOperator(task_id="plain"):
+            pass
+    tasks = dag.task_dict
+    assert tasks["one"].upstream_task_ids == {"create"} and tasks["three"].upstream_task_ids == {"create"}
+    assert tasks["delete"].upstream_task_ids == {"create", "two", "three"}
+
+
 def test_labels_are_kept_on_edges() -> None:
     with make_dag() as dag:
         a, b, c = (EmptyOperator(task_id=t) for t in "abc")

@@ -278,6 +278,35 @@ class BaseOperator(metaclass=_OperatorMeta):
             task.set_downstream(self)
         return self
 
+    def __enter__(self) -> BaseOperator:
+        """``with teardown.as_teardown(setups=setup): work``: the tasks made inside run between the setups
+        and the teardowns, as in Airflow."""
+        if not (self.is_setup or self.is_teardown) or self.dag is None:
+            raise DagDefinitionError(
+                f"task {self.task_id!r}: only a setup or teardown task can be used in a `with` block "
+                "(call as_setup() or as_teardown() on it first)"
+            )
+        self.__dict__.setdefault("_scopes", []).append(set(self.dag.task_dict))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.dag is not None
+        before = self.__dict__["_scopes"].pop()
+        tasks = self.dag.task_dict
+        if self.is_teardown:
+            teardowns, setups = [self], [tasks[t] for t in sorted(self.upstream_task_ids) if tasks[t].is_setup]
+        else:
+            setups = [self]
+            teardowns = [tasks[t] for t in sorted(self.downstream_task_ids) if tasks[t].is_teardown]
+        inside = {t: task for t, task in tasks.items() if t not in before and not (task.is_setup or task.is_teardown)}
+        for task in inside.values():
+            if not task.upstream_task_ids & set(inside):
+                for setup in setups:
+                    setup.set_downstream(task)
+            if not task.downstream_task_ids & set(inside):
+                for teardown in teardowns:
+                    task.set_downstream(teardown)
+
     # -- dependencies --------------------------------------------------------------------------
     def _relate(self, others: BaseOperator | Sequence[BaseOperator], *, upstream: bool) -> None:
         items = _expand(others, upstream_side=upstream)
