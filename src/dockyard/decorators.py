@@ -21,6 +21,7 @@ DAG creates the task; passing one task's result to another creates the dependenc
 from __future__ import annotations
 
 import collections.abc
+import functools
 import inspect
 import json
 import textwrap
@@ -33,6 +34,7 @@ from dockyard.errors import DagDefinitionError
 from dockyard.operators.base import BaseOperator
 from dockyard.operators.docker import DockerOperator
 from dockyard.operators.python import PULLED, PythonOperator
+from dockyard.taskgroup import current_group
 
 RESULT_PATH = "/tmp/dockyard_result"
 RUNNER = """
@@ -74,6 +76,32 @@ class XComArg:
     def __rrshift__(self, other: Any) -> XComArg:
         (other.operator if isinstance(other, XComArg) else other) >> self.operator
         return self
+
+    def __lshift__(self, other: Any) -> Any:
+        return self.operator << (other.operator if isinstance(other, XComArg) else other)
+
+    def __rlshift__(self, other: Any) -> XComArg:
+        (other.operator if isinstance(other, XComArg) else other) << self.operator
+        return self
+
+    def as_setup(self) -> XComArg:
+        self.operator.as_setup()
+        return self
+
+    def as_teardown(self, *, setups: Any = None, on_failure_fail_dagrun: bool | None = None) -> XComArg:
+        self.operator.as_teardown(setups=setups, on_failure_fail_dagrun=on_failure_fail_dagrun)
+        return self
+
+    @property
+    def output(self) -> XComArg:
+        return self
+
+    def __enter__(self) -> XComArg:
+        self.operator.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.operator.__exit__(*exc)
 
 
 class DockerPythonOperator(DockerOperator):
@@ -135,10 +163,15 @@ def docker_task(python_callable: Callable[..., Any] | None = None, **operator_kw
     return _decorator(DockerPythonOperator, python_callable, operator_kwargs, lambda value: value)
 
 
-def python_task(python_callable: Callable[..., Any] | None = None, **operator_kwargs: Any) -> Any:
+def python_task(
+    python_callable: Callable[..., Any] | None = None,
+    operator_class: type[PythonOperator] = PythonOperator,
+    **operator_kwargs: Any,
+) -> Any:
     """``@task`` / ``@task(...)``: a :class:`PythonOperator` (every argument of it is accepted); an upstream
     result passed in is pulled by a template rendered before the container starts. A return annotation of
-    ``dict`` turns ``multiple_outputs`` on, as in Airflow."""
+    ``dict`` turns ``multiple_outputs`` on, as in Airflow. ``operator_class`` gives ``@task.branch``,
+    ``@task.short_circuit``, ``@task.bash``, ``@task.virtualenv`` and ``@task.external_python`` their operator."""
 
     def pulled(value: Any) -> Any:
         if isinstance(value, XComArg):
@@ -150,7 +183,35 @@ def python_task(python_callable: Callable[..., Any] | None = None, **operator_kw
             )
         return value
 
-    return _decorator(PythonOperator, python_callable, operator_kwargs, pulled)
+    return _decorator(operator_class, python_callable, operator_kwargs, pulled)
+
+
+def setup_task(python_callable: Callable[..., Any] | None = None, **operator_kwargs: Any) -> Any:
+    """``@setup``: a ``@task`` (or an already decorated one) whose task is a setup task."""
+    return _marked(python_callable, operator_kwargs, "as_setup")
+
+
+def teardown_task(
+    python_callable: Callable[..., Any] | None = None, *, on_failure_fail_dagrun: bool = False, **operator_kwargs: Any
+) -> Any:
+    """``@teardown``: a ``@task`` (or an already decorated one) whose task is a teardown task."""
+    return _marked(python_callable, operator_kwargs, "as_teardown", on_failure_fail_dagrun=on_failure_fail_dagrun)
+
+
+def _marked(python_callable: Callable[..., Any] | None, operator_kwargs: dict[str, Any], how: str, **marks: Any) -> Any:
+    def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
+        made = function if getattr(function, "_dockyard_task", False) else python_task(function, **operator_kwargs)
+
+        @functools.wraps(function)
+        def make(*args: Any, **kwargs: Any) -> Any:
+            result = made(*args, **kwargs)
+            getattr(result, how)(**marks)
+            return result
+
+        make._dockyard_task = True  # type: ignore[attr-defined]
+        return make
+
+    return decorate(python_callable) if python_callable is not None else decorate
 
 
 def _holds_xcom(value: Any) -> bool:
@@ -179,13 +240,15 @@ def _decorator(
         def make(*args: Any, **kwargs: Any) -> XComArg:
             dag = current_dag()
             task_id = operator_kwargs.get("task_id") or function.__name__
-            if dag is not None and task_id in dag.task_dict:
+            group = current_group()
+            prefix = group.child_id("") if group is not None else ""
+            if dag is not None and prefix + task_id in dag.task_dict:
                 n = 1
-                while f"{task_id}__{n}" in dag.task_dict:
+                while f"{prefix}{task_id}__{n}" in dag.task_dict:
                     n += 1
                 task_id = f"{task_id}__{n}"
             options = {k: v for k, v in operator_kwargs.items() if k != "task_id"}
-            if operator_class is PythonOperator and "multiple_outputs" not in options:
+            if issubclass(operator_class, PythonOperator) and "multiple_outputs" not in options:
                 options["multiple_outputs"] = _returns_dict(function)
             operator = operator_class(
                 task_id=task_id,
@@ -200,6 +263,7 @@ def _decorator(
             return XComArg(operator)
 
         make.__name__ = function.__name__
+        make._dockyard_task = True  # type: ignore[attr-defined]
         return make
 
     if python_callable is not None:

@@ -240,6 +240,13 @@ class TaskRunner:
             if prepared.kind == "empty":
                 outcome.state = TaskState.SUCCESS
                 return outcome
+            if prepared.kind == "scheduler":  # an orchestration-only operator: decided without a container
+                outcome.rendered = prepared.rendered
+                if on_rendered is not None:
+                    on_rendered(outcome.rendered)
+                outcome.xcom, outcome.state = prepared.result, TaskState.SUCCESS
+                log.say(f"Decided in the scheduler: {masker.mask(describe(prepared.result))}")
+                return outcome
             outcome.rendered = prepared.rendered
             if on_rendered is not None:
                 on_rendered(outcome.rendered)

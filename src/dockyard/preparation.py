@@ -137,6 +137,8 @@ class PreparedTry:
     execution_timeout: float | None = None
     notes: list[str] = field(default_factory=list)
     """Messages for the try's log (an on_execute_callback that failed)."""
+    result: Any = None
+    """``scheduler`` tries (orchestration-only operators): what the operator decided, plain JSON."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -183,6 +185,7 @@ def prepare(
     from dockyard.connections import ConnectionAccessor
     from dockyard.operators.base import EmptyOperator
     from dockyard.operators.docker import DockerOperator
+    from dockyard.operators.orchestration import SchedulerOperator
     from dockyard.operators.task_image import TaskImageOperator
     from dockyard.templating import (
         PreviousRun,
@@ -196,7 +199,7 @@ def prepare(
 
     if isinstance(task, EmptyOperator):
         return PreparedTry(kind="empty")
-    if not task.runs_in_container:
+    if not task.runs_in_container and not isinstance(task, SchedulerOperator):
         raise DagDefinitionError(
             f"task {task.task_id!r} is a {type(task).__name__}; dockyard runs Docker, Bash, Python and "
             "EmptyOperator tasks: move the work into an image and use DockerOperator"
@@ -246,6 +249,15 @@ def prepare(
             notes.append(f"on_execute_callback {getattr(function, '__name__', function)!r} failed: {exc!r}")
     searchpath = [str(Path(dag.fileloc).parent)] if dag.fileloc else []
     rendered = render_fields(task, template_context, make_environment(dag, searchpath))
+    if isinstance(task, SchedulerOperator):  # no container: the scheduler acts on what the operator decides
+        return PreparedTry(
+            kind="scheduler",
+            rendered=masker.mask_value(rendered),
+            secrets=sorted({*masker.collected, *registered_secrets()}),
+            do_xcom_push=bool(task.do_xcom_push),
+            notes=notes,
+            result=task.run_in_scheduler(template_context, rendered),
+        )
     if isinstance(task, TaskImageOperator):  # Bash and Python tasks: a container of the task image
         options = task.container_options(template_context, rendered, settings or Settings.from_env())
         for secret in options.secrets:
@@ -258,7 +270,7 @@ def prepare(
         options=options.to_json(),
         rendered=masker.mask_value(rendered),
         secrets=sorted({*masker.collected, *registered_secrets()}),
-        do_xcom_push=bool(task.do_xcom_push),
+        do_xcom_push=bool(task.do_xcom_push or task.needs_result),
         xcom_all=options.xcom_all,
         retrieve_output=options.retrieve_output,
         docker_conn_id=options.docker_conn_id,

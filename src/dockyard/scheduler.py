@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from dockyard import defaults
+from dockyard.branching import skipped_after
 from dockyard.compat import airflow as airflow_compat
 from dockyard.connections import Connections
 from dockyard.container import RunControl
@@ -49,17 +50,17 @@ from dockyard.container.spec import EngineConfig, engine_config
 from dockyard.errors import ConflictError, DagDefinitionError, DockyardError, StoreError
 from dockyard.execution import TaskRunner, TryOutcome, TryRequest
 from dockyard.isolation import ChildFailed
-from dockyard.operators.base import TriggerRule
 from dockyard.params import resolve_params
 from dockyard.preparation import PreparedTry, TryContext, callback_in_child, prepare_in_child, template_config
 from dockyard.processor import DagProcessor
-from dockyard.readiness import Counts, Decision, decide, effective_weights, run_outcome
+from dockyard.readiness import Decision, effective_weights, evaluate, run_outcome
 from dockyard.runs import WAKE_SOCKET, notify_scheduler, trigger_run
 from dockyard.serialized import SerializedDag
 from dockyard.settings import Settings
 from dockyard.store import FINISHED_STATES, RunState, Store, TaskState, TryResult, utcnow
 from dockyard.store.models import DagRunModel, TaskInstanceModel
 from dockyard.timetable import DataInterval
+from dockyard.triggering import trigger_dag_run
 from dockyard.variables import variable_source
 
 log = logging.getLogger(__name__)
@@ -367,8 +368,7 @@ class Scheduler:
                     continue
                 if waiting_retry and ti.next_retry_at is not None and ti.next_retry_at > now:
                     continue
-                counts = Counts.of(states.get(u) for u in task.upstream)
-                decision = decide(TriggerRule(task.trigger_rule), counts)
+                decision = evaluate(dag, task, states)
                 if decision is Decision.RUN and task.depends_on_past:
                     # wait_for_downstream: the earlier run's immediate downstream tasks must be done too
                     watched = [task.task_id, *(task.downstream if task.wait_for_downstream else ())]
@@ -567,6 +567,9 @@ class Scheduler:
                     key.dag_id, key.run_id, key.task_id, try_number, fields
                 ),
             )
+            task = self.dags[key.dag_id].task_dict.get(key.task_id) if key.dag_id in self.dags else None
+            if task is not None and task.flow.get("kind") == "trigger_dag_run" and outcome.state is TaskState.SUCCESS:
+                outcome = trigger_dag_run(self.settings, self.store, self.dags, outcome, control)
         except Abandoned:
             return
         except Exception as exc:  # a bug must not lose the try: record it as failed with the reason
@@ -587,6 +590,12 @@ class Scheduler:
     def _record(self, key: TIKey, try_number: int, outcome: TryOutcome) -> None:
         dag = self.dags.get(key.dag_id)
         task = dag.task_dict.get(key.task_id) if dag else None
+        skips: list[str] = []
+        if dag is not None and task is not None and task.flow and outcome.state is TaskState.SUCCESS:
+            try:  # a branch's or short circuit's result decides what it skips (a bad result fails it)
+                skips = skipped_after(dag, task, outcome.xcom)
+            except DockyardError as exc:
+                outcome.state, outcome.message = TaskState.FAILED, str(exc)
         state = {TaskState.SUCCESS: TaskState.SUCCESS, TaskState.SKIPPED: TaskState.SKIPPED}.get(
             outcome.state, TaskState.FAILED
         )
@@ -596,7 +605,10 @@ class Scheduler:
             if try_number <= ti.max_tries:
                 retry_at = utcnow() + task.retry_delay_for(try_number)
         push = bool(
-            task is not None and task.do_xcom_push and task.runs_container and outcome.state is TaskState.SUCCESS
+            task is not None
+            and task.do_xcom_push
+            and (task.runs_container or bool(task.flow))
+            and outcome.state is TaskState.SUCCESS
         )
         result = TryResult(
             state=state,
@@ -610,6 +622,8 @@ class Scheduler:
         recorded = self.store.finish_try(key.dag_id, key.run_id, key.task_id, try_number, result, retry_at=retry_at)
         if not recorded or task is None or dag is None:
             return
+        if skips:
+            self.store.set_ti_state(key.dag_id, key.run_id, skips, TaskState.SKIPPED, only_if=[None])
         if retry_at is not None:
             name = "on_retry_callback"
         else:

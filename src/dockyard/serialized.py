@@ -100,6 +100,12 @@ class SerializedTask:
     image: Any = None
     command: Any = None
     doc_md: str | None = None
+    is_setup: bool = False
+    is_teardown: bool = False
+    on_failure_fail_dagrun: bool = False
+    flow: dict[str, Any] = field(default_factory=dict)
+    """What the scheduler does with the task's result or runs itself (branching, short-circuiting,
+    orchestration-only operators): the operator's ``flow_facts()``; empty for plain tasks."""
 
     def retry_delay_for(self, try_number: int) -> dt.timedelta:
         """Airflow's delay before the next try: ``retry_delay``, doubled per try with exponential backoff,
@@ -154,6 +160,10 @@ class SerializedTask:
             image=_shown(getattr(task, "image", None)),
             command=_shown(getattr(task, "command", None)),
             doc_md=task.doc_md,
+            is_setup=task.is_setup,
+            is_teardown=task.is_teardown,
+            on_failure_fail_dagrun=task.on_failure_fail_dagrun,
+            flow=task.flow_facts(),
         )
 
 
@@ -178,11 +188,16 @@ class SerializedDag:
     doc_md: str | None = None
     is_paused_upon_creation: bool | None = None
     callbacks: tuple[str, ...] = ()
+    edge_info: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
+    """Labels on edges (``a >> Label("x") >> b``): upstream id -> downstream id -> ``{"label": ...}``."""
     task_dict: dict[str, SerializedTask] = field(init=False, repr=False, compare=False)
     """The tasks by id (built once)."""
+    has_setups: bool = field(init=False, repr=False, compare=False)
+    """Whether any task is a setup task (only then do setup scopes need working out)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "task_dict", {t.task_id: t for t in self.tasks})
+        object.__setattr__(self, "has_setups", any(t.is_setup for t in self.tasks))
 
     # -- reading -------------------------------------------------------------------------------
     @property
@@ -199,7 +214,10 @@ class SerializedDag:
 
     @property
     def leaves(self) -> list[str]:
-        return [t.task_id for t in self.tasks if not t.downstream]
+        """The tasks whose states make the run's state (teardowns left out, as in Airflow)."""
+        from dockyard.readiness import effective_leaves
+
+        return effective_leaves(self.tasks)
 
     def timetable(self) -> Timetable:
         return deserialize_timetable(self.timetable_data)
@@ -231,6 +249,7 @@ class SerializedDag:
             "params": self.params,
             "doc_md": self.doc_md,
             "callbacks": list(self.callbacks),
+            "edge_info": self.edge_info,
         }
 
     def to_record(self) -> DagRecord:
@@ -283,6 +302,7 @@ class SerializedDag:
             doc_md=s.get("doc_md"),
             is_paused_upon_creation=data.get("is_paused_upon_creation"),
             callbacks=tuple(s.get("callbacks") or ()),
+            edge_info=dict(s.get("edge_info") or {}),
         )
 
     @classmethod
@@ -329,4 +349,5 @@ def serialize_dag(dag: DAG) -> SerializedDag:
         doc_md=dag.doc_md,
         is_paused_upon_creation=dag.is_paused_upon_creation,
         callbacks=tuple(name for name in ("on_success_callback", "on_failure_callback") if getattr(dag, name, None)),
+        edge_info=dag.edge_info,
     )

@@ -29,10 +29,14 @@ from dockyard.errors import DagDefinitionError, DockyardError, TaskSkipped
 from dockyard.macros import MACROS
 from dockyard.operators.base import BaseOperator, EmptyOperator, TriggerRule, chain, cross_downstream
 from dockyard.operators.bash import BashOperator
+from dockyard.operators.branch import BranchPythonOperator, ShortCircuitOperator
 from dockyard.operators.docker import DockerOperator
+from dockyard.operators.edges import EdgeModifier, Label
+from dockyard.operators.orchestration import LatestOnlyOperator, TriggerDagRunOperator
 from dockyard.operators.python import PythonOperator
+from dockyard.operators.python_env import ExternalPythonOperator, PythonVirtualenvOperator
 from dockyard.params import Param
-from dockyard.taskgroup import TaskGroup
+from dockyard.taskgroup import TaskGroup, task_group
 from dockyard.timetable import DagRunInfo, DataInterval, TimeRestriction, Timetable, coerce, to_utc
 
 _sources: dict[str, Callable[[str], Any]] = {}
@@ -54,6 +58,10 @@ class AirflowException(DockyardError):
 
 class AirflowSkipException(TaskSkipped):
     pass
+
+
+class AirflowFailException(AirflowException):
+    """Raised by a callable to fail its task without retries."""
 
 
 def days_ago(n: int, hour: int = 0, minute: int = 0, second: int = 0, microsecond: int = 0) -> dt.datetime:
@@ -146,11 +154,33 @@ class _TaskDecorator:
 
         return docker_task(python_callable, **kwargs)
 
+    def branch(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+        """``@task.branch``: returns the task id(s) or group id(s) to follow."""
+        return self(python_callable, operator_class=BranchPythonOperator, **kwargs)
+
+    def short_circuit(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+        """``@task.short_circuit``: a false result skips what comes after."""
+        return self(python_callable, operator_class=ShortCircuitOperator, **kwargs)
+
+    def virtualenv(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+        return self(python_callable, operator_class=PythonVirtualenvOperator, **kwargs)
+
+    def external_python(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+        return self(python_callable, operator_class=ExternalPythonOperator, **kwargs)
+
+    def bash(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+        """``@task.bash``: the function returns the Bash command to run in the task image."""
+        from dockyard.operators.python_env import BashDecoratedOperator
+
+        return self(python_callable, operator_class=BashDecoratedOperator, **kwargs)
+
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
             raise AttributeError(name)
         raise DagDefinitionError(
-            f"@task.{name} is not supported by dockyard ({_caller()}); use @task (the task image) or @task.docker"
+            f"@task.{name} is not supported by dockyard ({_caller()}); use @task, @task.branch, "
+            "@task.short_circuit, @task.bash, @task.virtualenv, @task.external_python (the task image) or "
+            "@task.docker"
         )
 
 
@@ -188,9 +218,32 @@ def _module(name: str, **attributes: Any) -> dict[str, Any]:
     return {"__name__": name, **attributes}
 
 
+def _setup(python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+    from dockyard.decorators import setup_task
+
+    return setup_task(python_callable, **kwargs)
+
+
+def _teardown(python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+    from dockyard.decorators import teardown_task
+
+    return teardown_task(python_callable, **kwargs)
+
+
 DOCKER = {"DockerOperator": DockerOperator}
 BASH = {"BashOperator": BashOperator}
-PYTHON = {"PythonOperator": PythonOperator, "get_current_context": get_current_context}
+PYTHON = {
+    "PythonOperator": PythonOperator,
+    "BranchPythonOperator": BranchPythonOperator,
+    "ShortCircuitOperator": ShortCircuitOperator,
+    "PythonVirtualenvOperator": PythonVirtualenvOperator,
+    "ExternalPythonOperator": ExternalPythonOperator,
+    "get_current_context": get_current_context,
+}
+LATEST_ONLY = {"LatestOnlyOperator": LatestOnlyOperator}
+TRIGGER = {"TriggerDagRunOperator": TriggerDagRunOperator}
+EDGES = {"Label": Label, "EdgeModifier": EdgeModifier}
+DECORATORS = {"task": task, "task_group": task_group, "setup": _setup, "teardown": _teardown}
 SWARM_ADVICE = "Use DockerOperator; Docker Swarm placement is not available yet."
 MODULES: dict[str, dict[str, Any]] = {
     "airflow": {"DAG": DAG, "AirflowException": AirflowException, "__version__": "2.10.0+dockyard"},
@@ -210,8 +263,23 @@ MODULES: dict[str, dict[str, Any]] = {
         "BaseOperator": BaseOperator,
         "BaseHook": BaseHook,
         "get_current_context": get_current_context,
+        "task_group": task_group,
+        "setup": _setup,
+        "teardown": _teardown,
+        "Label": Label,
+        "EdgeModifier": EdgeModifier,
+        "TriggerRule": TriggerRule,
     },
-    "airflow.decorators": {"dag": dag, "task": task, "task_group": None},
+    "airflow.decorators": {**DECORATORS, "dag": dag},
+    "airflow.decorators.task_group": {"task_group": task_group},
+    "airflow.decorators.setup_teardown": {"setup_task": _setup, "teardown_task": _teardown},
+    "airflow.utils.edgemodifier": EDGES,
+    "airflow.operators.latest_only": LATEST_ONLY,
+    "airflow.operators.latest_only_operator": LATEST_ONLY,
+    "airflow.providers.standard.operators.latest_only": LATEST_ONLY,
+    "airflow.operators.trigger_dagrun": TRIGGER,
+    "airflow.operators.dagrun_operator": TRIGGER,
+    "airflow.providers.standard.operators.trigger_dagrun": TRIGGER,
     "airflow.providers": {},
     "airflow.providers.docker": {},
     "airflow.providers.docker.operators": {},
@@ -240,7 +308,11 @@ MODULES: dict[str, dict[str, Any]] = {
     "airflow.utils.trigger_rule": {"TriggerRule": TriggerRule},
     "airflow.utils.task_group": {"TaskGroup": TaskGroup},
     "airflow.utils.helpers": {"chain": chain, "cross_downstream": cross_downstream},
-    "airflow.exceptions": {"AirflowException": AirflowException, "AirflowSkipException": AirflowSkipException},
+    "airflow.exceptions": {
+        "AirflowException": AirflowException,
+        "AirflowSkipException": AirflowSkipException,
+        "AirflowFailException": AirflowFailException,
+    },
     "airflow.timetables": {},
     "airflow.timetables.base": {
         "Timetable": Timetable,
@@ -267,9 +339,7 @@ MODULES: dict[str, dict[str, Any]] = {
     "airflow.hooks.base": {"BaseHook": BaseHook},
     "airflow.hooks.base_hook": {"BaseHook": BaseHook},
 }
-ADVICE = {
-    "BranchPythonOperator": "Express the branch with trigger rules or skip_on_exit_code.",
-}
+ADVICE: dict[str, str] = {}
 PARTIAL = frozenset(
     {"airflow.operators.python", "airflow.operators.python_operator", "airflow.providers.standard.operators.python"}
 )
