@@ -92,6 +92,8 @@ class TryRequest:
     prepare: Callable[[], PreparedTry]
     timeout: float | None = None
     """Seconds left of ``execution_timeout`` (default: all of it)."""
+    sense: Callable[[PreparedTry, Callable[[str], None], RunControl | None], Any] | None = None
+    """Pokes a sensor that pokes in the scheduler (a ``sensor`` preparation) and returns its verdict."""
 
 
 class TaskRunner:
@@ -238,6 +240,16 @@ class TaskRunner:
             for note in prepared.notes:
                 log.say(note)
             if prepared.kind == "empty":
+                outcome.state = TaskState.SUCCESS
+                return outcome
+            if prepared.kind == "sensor":  # a clock or store sensor: no container; the scheduler settles the verdict
+                if request.sense is None:
+                    raise DagDefinitionError(
+                        f"task {ctx.task_id!r} is a sensor that pokes in the scheduler; run it with `dags test` or "
+                        "under the scheduler"
+                    )
+                outcome.rendered = prepared.rendered
+                outcome.xcom = request.sense(prepared, log.say, control)
                 outcome.state = TaskState.SUCCESS
                 return outcome
             outcome.rendered = prepared.rendered

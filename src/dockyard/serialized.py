@@ -100,6 +100,8 @@ class SerializedTask:
     image: Any = None
     command: Any = None
     doc_md: str | None = None
+    sensor: dict[str, Any] | None = None
+    """A sensor's timing and what it watches (:meth:`~dockyard.operators.sensors.BaseSensorOperator.sensor_spec`)."""
 
     def retry_delay_for(self, try_number: int) -> dt.timedelta:
         """Airflow's delay before the next try: ``retry_delay``, doubled per try with exponential backoff,
@@ -154,6 +156,7 @@ class SerializedTask:
             image=_shown(getattr(task, "image", None)),
             command=_shown(getattr(task, "command", None)),
             doc_md=task.doc_md,
+            sensor=task.sensor_spec() if hasattr(task, "sensor_spec") else None,
         )
 
 
