@@ -1,0 +1,183 @@
+"""Sensors under the scheduler, on the real engine and on SQLite and PostgreSQL: user pokes in containers of the
+task image (poke and reschedule mode), clock and store sensors in the scheduler, timeouts, soft_fail and the
+try number of a rescheduled sensor, from DAG files written as Airflow users write them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import docker
+import pytest
+import sqlalchemy as sa
+
+from dockyard.scheduler import scheduler_running, trigger_run
+from dockyard.settings import Settings
+from dockyard.store import Store
+from dockyard.store.models import TaskRescheduleModel
+from tests.engine.test_scheduler import env, finished, states  # noqa: F401 - env is a fixture
+from tests.engine.test_task_image import CONFIG
+from tests.helpers import labelled, wait_for, write_dag
+
+pytestmark = pytest.mark.engine
+
+SENSOR_DAG = """
+import json
+from datetime import timedelta
+
+from airflow import DAG
+from airflow.decorators import task
+from airflow.sensors.base import BaseSensorOperator, PokeReturnValue
+from airflow.sensors.filesystem import FileSensor
+from airflow.sensors.python import PythonSensor
+
+CONFIG = {config}
+WORK = "{work}"
+
+
+def count_pokes(name, needed):
+    with open(f"/work/{{name}}", "a") as handle:
+        handle.write("poke\\n")
+    with open(f"/work/{{name}}") as handle:
+        n = len(handle.readlines())
+    return PokeReturnValue(n >= needed, xcom_value={{"pokes": n}})
+
+
+class CountingSensor(BaseSensorOperator):
+    template_fields = ("name",)
+
+    def __init__(self, *, name, needed, **kwargs):
+        super().__init__(**kwargs)
+        self.name = name
+        self.needed = needed
+
+    def poke(self, context):
+        self.log.info("poking %s for run %s", self.name, context["run_id"])
+        return count_pokes(self.name, self.needed).is_done
+
+
+with DAG("sensors", start_date=START, schedule=None,
+         default_args={{"executor_config": {{**CONFIG, "mounts": [f"{{WORK}}:/work"]}}, "retry_delay": 0}}) as dag:
+    rescheduled = PythonSensor(task_id="rescheduled", python_callable=count_pokes, op_args=["r", 3],
+                               mode="reschedule", poke_interval=1, retries=2)
+    poking = CountingSensor(task_id="poking", name="p-{{{{ ds_nodash }}}}", needed=2, poke_interval=1)
+    missing = FileSensor(task_id="missing", filepath="/work/never-there", poke_interval=1, timeout=2, soft_fail=True)
+    timed_out = PythonSensor(task_id="timed_out", python_callable=lambda: False, mode="reschedule",
+                             poke_interval=1, timeout=2, retries=3)
+
+    @task.sensor(poke_interval=1, timeout=60, mode="reschedule")
+    def file_arrives():
+        import os
+        return os.path.exists("/work/arrived")
+
+    after = PythonSensor(task_id="after", python_callable=lambda: True)
+    rescheduled >> after
+    file_arrives()
+"""
+
+
+def reschedules(store: Store, dag_id: str, task_id: str) -> list[int]:
+    with store.session() as s:
+        rows = s.scalars(
+            sa.select(TaskRescheduleModel.try_number).where(
+                TaskRescheduleModel.dag_id == dag_id, TaskRescheduleModel.task_id == task_id
+            )
+        )
+        return list(rows)
+
+
+def test_user_pokes_run_in_the_task_image_in_poke_and_reschedule_mode(
+    env: tuple[Settings, Store],  # noqa: F811
+    engine: docker.APIClient,
+    tmp_path: Path,
+) -> None:
+    settings, store = env
+    work = tmp_path / "work"
+    work.mkdir()
+    write_dag(settings.dags_folder, "sensors", SENSOR_DAG.format(config=CONFIG, work=work))
+    with scheduler_running(settings, store) as scheduler:
+        run = trigger_run(settings, store, scheduler.dags["sensors"])
+        wait_for(
+            lambda: states(store, "sensors", run.run_id).get("file_arrives") == "up_for_reschedule",
+            120,
+            "file_arrives to wait for its next poke",
+        )
+        assert labelled(engine, dag_id="sensors", task_id="file_arrives") == []  # nothing held between pokes
+        (work / "arrived").write_text("yes")
+        wait_for(lambda: finished(store, "sensors", run.run_id), 180, "the sensors' run")
+    assert states(store, "sensors", run.run_id) == {
+        "rescheduled": "success",
+        "after": "success",
+        "poking": "success",
+        "missing": "skipped",
+        "timed_out": "failed",
+        "file_arrives": "success",
+    }
+    rescheduled = store.get_task_instance("sensors", run.run_id, "rescheduled")
+    assert rescheduled.try_number == 1  # three pokes, one try
+    assert reschedules(store, "sensors", "rescheduled") == [1, 1]
+    assert store.get_xcom("sensors", run.run_id, "rescheduled") == {"pokes": 3}
+    assert (work / "r").read_text().count("poke") == 3
+    assert store.get_xcom("sensors", run.run_id, "poking") is None  # a plain True pushes nothing, as in Airflow
+    ds = run.logical_date.strftime("%Y%m%d")
+    assert (work / f"p-{ds}").read_text().count("poke") == 2  # one container poked twice
+    timed_out = store.get_task_instance("sensors", run.run_id, "timed_out")
+    assert timed_out.try_number == 1  # a sensor's timeout is not retried
+    tries = store.list_tries("sensors", run.run_id, "timed_out")
+    assert [t.state for t in tries] == ["failed"] and "exceeds the specified timeout" in (tries[0].error or "")
+    log = (settings.logs_folder / "dag_id=sensors").rglob("task_id=poking/attempt=1.log")
+    text = next(log).read_text()
+    assert "poke 1: not yet" in text and f"poking p-{ds}" in text
+
+
+CLOCK_DAG = """
+from datetime import timedelta
+
+from airflow import DAG
+from airflow.operators.bash import BashOperator
+from airflow.sensors.date_time import DateTimeSensor
+from airflow.sensors.external_task import ExternalTaskSensor
+from airflow.sensors.time_delta import TimeDeltaSensor
+
+CONFIG = {config}
+
+with DAG("upstream", start_date=START, schedule=None,
+         default_args={{"executor_config": CONFIG, "retry_delay": 0}}) as upstream:
+    BashOperator(task_id="produce", bash_command="sleep 3; echo made")
+    BashOperator(task_id="break", bash_command="exit 1")
+
+with DAG("clock", start_date=START, schedule=None, default_args={{"retry_delay": 0}}) as dag:
+    TimeDeltaSensor(task_id="delta", delta=timedelta(seconds=12), mode="reschedule", poke_interval=1)
+    DateTimeSensor(task_id="until", target_time="{{{{ data_interval_end }}}}", poke_interval=1)
+    ExternalTaskSensor(task_id="produced", external_dag_id="upstream", external_task_id="produce",
+                       mode="reschedule", poke_interval=1, timeout=120)
+    ExternalTaskSensor(task_id="broken", external_dag_id="upstream", external_task_ids=["break"],
+                       failed_states=["failed"], poke_interval=1, timeout=120)
+    ExternalTaskSensor(task_id="never", external_dag_id="upstream", external_task_id="produce",
+                       execution_delta=timedelta(days=1), poke_interval=1, timeout=2, soft_fail=True)
+"""
+
+
+def test_clock_and_store_sensors_poke_in_the_scheduler(
+    env: tuple[Settings, Store],  # noqa: F811
+    engine: docker.APIClient,
+) -> None:
+    settings, store = env
+    write_dag(settings.dags_folder, "clock", CLOCK_DAG.format(config=CONFIG))
+    when = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    with scheduler_running(settings, store) as scheduler:
+        run = trigger_run(settings, store, scheduler.dags["clock"], logical_date=when)
+        trigger_run(settings, store, scheduler.dags["upstream"], logical_date=when)
+        wait_for(lambda: finished(store, "clock", run.run_id), 180, "the clock run")
+    assert states(store, "clock", run.run_id) == {
+        "delta": "success",
+        "until": "success",
+        "produced": "success",
+        "broken": "failed",
+        "never": "skipped",
+    }
+    delta = store.get_task_instance("clock", run.run_id, "delta")
+    assert delta.try_number == 1 and len(reschedules(store, "clock", "delta")) >= 1
+    broken = store.list_tries("clock", run.run_id, "broken")
+    assert "Some of the external tasks ['break'] in DAG upstream failed." in (broken[-1].error or "")
+    assert labelled(engine, dag_id="clock") == []  # these sensors never start a container
