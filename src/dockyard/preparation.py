@@ -246,7 +246,9 @@ def prepare(
             notes.append(f"on_execute_callback {getattr(function, '__name__', function)!r} failed: {exc!r}")
     searchpath = [str(Path(dag.fileloc).parent)] if dag.fileloc else []
     rendered = render_fields(task, template_context, make_environment(dag, searchpath))
-    if hasattr(task, "sensor_values"):  # a clock or store sensor: its rendered values; it pokes in the scheduler
+    if not task.runs_in_container and hasattr(
+        task, "sensor_values"
+    ):  # a clock or store sensor: its rendered values; it pokes in the scheduler
         values = task.sensor_values(template_context, rendered)
         return PreparedTry(kind="sensor", options=values, rendered=masker.mask_value(rendered), notes=notes)
     if isinstance(task, TaskImageOperator):  # Bash and Python tasks: a container of the task image

@@ -545,7 +545,8 @@ class Scheduler:
             return self._prepare(context) if spec.get("prepare") else PreparedTry(kind="sensor")
 
         def sense(prepared: PreparedTry, say: Callable[[str], None], control: RunControl | None) -> Any:
-            return sensing.poke_loop({**spec, **prepared.options}, context, self.store, say, control)
+            values = {**spec, **prepared.options}
+            return sensing.poke_loop(values, context, self.store, say, control, execution_timeout=timeout)
 
         return TryRequest(context, prepare=prepare, timeout=timeout, sense=sense)
 

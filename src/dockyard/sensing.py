@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING, Any
 
 import pendulum
 
-from dockyard.container.control import RunControl
+from dockyard.container.control import RunControl, StopReason
 from dockyard.container.runtime import Abandoned
-from dockyard.errors import DagDefinitionError, NotFoundError
+from dockyard.errors import DagDefinitionError, NotFoundError, TaskCancelledError, TaskTimeoutError
 from dockyard.sensor_program import DONE, FAIL, TIMEOUT, WAITING, next_poke_interval, timed_out, timeout_message
 from dockyard.states import TaskState
 from dockyard.store.sensors import count_in_states, poke_history, reschedule_try
@@ -149,11 +149,13 @@ def poke_loop(
     say: Callable[[str], None],
     control: RunControl | None,
     *,
+    execution_timeout: float | None = None,
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(UTC),
 ) -> dict[str, Any]:
     """Poke a clock or store sensor: once in reschedule mode, else until done or timed out (poke mode, which
     holds this executor thread as Airflow's poke mode holds a worker slot). Returns the verdict."""
     started = time.monotonic()
+    deadline = started + execution_timeout if execution_timeout is not None else None
     count = 1
     while True:
         verdict, what = poke_once(spec, context, store, clock())
@@ -168,19 +170,20 @@ def poke_loop(
             return {"sensor": TIMEOUT, "message": timeout_message(spec, elapsed)}
         wait = next_poke_interval(spec, context.logical_date.isoformat(), count, elapsed)
         say(f"Poke {count}: not yet (waiting for {what}); next poke in {wait:g} s")
-        _sleep(wait, control)
+        _sleep(wait, control, deadline)
         count += 1
 
 
-def _sleep(seconds: float, control: RunControl | None) -> None:
-    """Sleep between pokes, waking early for a stop (the try ends) or a shutdown (the next scheduler pokes)."""
-    deadline = time.monotonic() + seconds
-    while (left := deadline - time.monotonic()) > 0:
+def _sleep(seconds: float, control: RunControl | None, deadline: float | None) -> None:
+    """Sleep between pokes, waking early for a stop (the try ends), a shutdown (the next scheduler pokes) or
+    ``execution_timeout`` (the try fails, as any task's)."""
+    until = time.monotonic() + seconds
+    while (left := until - time.monotonic()) > 0:
+        if deadline is not None and time.monotonic() >= deadline:
+            raise TaskTimeoutError("the sensor passed its execution_timeout", stop_reason=StopReason.TIMEOUT)
         if control is not None and control.abandoned:
             raise Abandoned()
         if control is not None and control.cancelled:
-            from dockyard.errors import TaskCancelledError
-
             raise TaskCancelledError(f"the sensor was stopped: {control.reason}", stop_reason=control.kind)
         time.sleep(min(left, 0.5))
 

@@ -142,7 +142,7 @@ def _poke_function(runner: Mapping[str, Any], payload: dict[str, Any], module: A
     if sensor["kind"] == "method":
         cls = _sensor_class(payload["callable"], module)
         instance = cls.__new__(cls)
-        instance.__dict__.update(sensor["attributes"])
+        instance.__dict__.update(runner["_dates"](sensor["attributes"]))
         import logging
 
         logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(levelname)s - %(message)s")
@@ -175,6 +175,7 @@ def poke_loop(runner: Mapping[str, Any]) -> None:
     payload = json.loads(os.environ["DOCKYARD_TASK"])
     sensor = payload["sensor"]
     runner["SPECIAL"]["PokeReturnValue"] = PokeReturnValue
+    runner["SPECIAL"]["AirflowSensorTimeout"] = type("AirflowSensorTimeout", (runner["AirflowException"],), {})
     sys.meta_path.append(runner["Finder"]())
     module = runner["load_dag_file"](payload["dag_file"])
     runner["_context"].update(runner["build_context"](payload))

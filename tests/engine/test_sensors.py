@@ -27,6 +27,7 @@ from datetime import timedelta
 
 from airflow import DAG
 from airflow.decorators import task
+from airflow.exceptions import AirflowSensorTimeout
 from airflow.sensors.base import BaseSensorOperator, PokeReturnValue
 from airflow.sensors.filesystem import FileSensor
 from airflow.sensors.python import PythonSensor
@@ -41,6 +42,20 @@ def count_pokes(name, needed):
     with open(f"/work/{{name}}") as handle:
         n = len(handle.readlines())
     return PokeReturnValue(n >= needed, xcom_value={{"pokes": n}})
+
+
+def fails_first(name):
+    if count_pokes(name, 2).is_done:
+        return True
+    raise ValueError("the first poke breaks")
+
+
+def gives_up():
+    raise AirflowSensorTimeout("no data today")
+
+
+def broken():
+    raise ValueError("broken")
 
 
 class CountingSensor(BaseSensorOperator):
@@ -71,6 +86,9 @@ with DAG("sensors", start_date=START, schedule=None,
         return os.path.exists("/work/arrived")
 
     after = PythonSensor(task_id="after", python_callable=lambda: True)
+    PythonSensor(task_id="silent", python_callable=fails_first, op_args=["s"], silent_fail=True, poke_interval=1)
+    PythonSensor(task_id="gives_up", python_callable=gives_up, retries=2)
+    PythonSensor(task_id="never", python_callable=broken, never_fail=True)
     rescheduled >> after
     file_arrives()
 """
@@ -112,6 +130,9 @@ def test_user_pokes_run_in_the_task_image_in_poke_and_reschedule_mode(
         "missing": "skipped",
         "timed_out": "failed",
         "file_arrives": "success",
+        "silent": "success",
+        "gives_up": "failed",
+        "never": "skipped",
     }
     rescheduled = store.get_task_instance("sensors", run.run_id, "rescheduled")
     assert rescheduled.try_number == 1  # three pokes, one try
@@ -125,6 +146,9 @@ def test_user_pokes_run_in_the_task_image_in_poke_and_reschedule_mode(
     assert timed_out.try_number == 1  # a sensor's timeout is not retried
     tries = store.list_tries("sensors", run.run_id, "timed_out")
     assert [t.state for t in tries] == ["failed"] and "exceeds the specified timeout" in (tries[0].error or "")
+    gave_up = store.list_tries("sensors", run.run_id, "gives_up")
+    assert [t.state for t in gave_up] == ["failed"] and "no data today" in (gave_up[0].error or "")
+    assert (work / "s").read_text().count("poke") == 2  # silent_fail: the failed poke counted as "not yet"
     log = (settings.logs_folder / "dag_id=sensors").rglob("task_id=poking/attempt=1.log")
     text = next(log).read_text()
     assert "poke 1: not yet" in text and f"poking p-{ds}" in text

@@ -183,6 +183,7 @@ def test_user_pokes_run_in_containers_and_clock_sensors_in_the_scheduler() -> No
         False,
     )
     assert serialized["dt"].sensor is not None and serialized["dt"].sensor["prepare"] is True
+    assert serialized["later"].sensor is not None and serialized["later"].sensor["kind"] == "container"
     assert SerializedTask.from_json(serialized["ext"].to_json()) == serialized["ext"]
 
 
@@ -297,3 +298,24 @@ def test_task_sensor_makes_a_python_sensor() -> None:
     sensor = dag.task_dict["arrived"]
     assert isinstance(sensor, PythonSensor)
     assert (sensor.poke_interval, sensor.timeout, sensor.mode) == (30.0, 600.0, "reschedule")
+
+
+def test_async_sensors_wait_in_reschedule_mode_and_poke_mode_only_refuses_reschedule() -> None:
+    compat.install()
+    from airflow.sensors.base import poke_mode_only  # type: ignore[import-not-found]
+    from airflow.sensors.external_task import ExternalTaskMarker  # type: ignore[import-not-found]
+    from airflow.sensors.time_delta import TimeDeltaSensorAsync  # type: ignore[import-not-found]
+
+    @poke_mode_only
+    class Careful(BaseSensorOperator):
+        def poke(self, context: Any) -> bool:
+            return True
+
+    with make_dag():
+        waiting = TimeDeltaSensorAsync(task_id="later", delta=dt.timedelta(hours=1))
+        marker = ExternalTaskMarker(task_id="marker", external_dag_id="down", external_task_id="wait")
+        assert Careful(task_id="careful").mode == "poke"
+        with pytest.raises(DagDefinitionError, match="Careful works in poke mode only"):
+            Careful(task_id="eager", mode="reschedule")
+    assert waiting.mode == "reschedule" and not SerializedTask.of(waiting).runs_container
+    assert SerializedTask.of(marker).sensor is None

@@ -335,13 +335,14 @@ def _sensor_modules() -> dict[str, dict[str, Any]]:
     from dockyard.operators import sensors
     from dockyard.sensor_program import PokeReturnValue
 
-    base = {"BaseSensorOperator": sensors.BaseSensorOperator, "PokeReturnValue": PokeReturnValue}
+    base: dict[str, Any] = {"BaseSensorOperator": sensors.BaseSensorOperator, "PokeReturnValue": PokeReturnValue}
     python = {"PythonSensor": sensors.PythonSensor}
     filesystem = {"FileSensor": sensors.FileSensor}
-    time_delta = {"TimeDeltaSensor": clock.TimeDeltaSensor}
-    date_time = {"DateTimeSensor": clock.DateTimeSensor}
-    time_sensor = {"TimeSensor": clock.TimeSensor}
-    external = {"ExternalTaskSensor": clock.ExternalTaskSensor}
+    base["poke_mode_only"] = sensors.poke_mode_only
+    time_delta = {"TimeDeltaSensor": clock.TimeDeltaSensor, "TimeDeltaSensorAsync": clock.TimeDeltaSensorAsync}
+    date_time = {"DateTimeSensor": clock.DateTimeSensor, "DateTimeSensorAsync": clock.DateTimeSensorAsync}
+    time_sensor = {"TimeSensor": clock.TimeSensor, "TimeSensorAsync": clock.TimeSensorAsync}
+    external = {"ExternalTaskSensor": clock.ExternalTaskSensor, "ExternalTaskMarker": clock.ExternalTaskMarker}
     paths: dict[str, dict[str, Any]] = {
         "airflow.sensors": {},
         "airflow.sensors.base": base,

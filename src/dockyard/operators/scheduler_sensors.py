@@ -22,11 +22,22 @@ from typing import Any, ClassVar
 from dockyard.container.options import has_template
 from dockyard.dag import as_utc
 from dockyard.errors import DagDefinitionError
+from dockyard.operators.base import EmptyOperator
 from dockyard.operators.sensors import BaseSensorOperator
 from dockyard.states import RunState, TaskState
 from dockyard.timetable import encode_timezone, pendulum_timezone
 
-__all__ = ["DateTimeSensor", "ExternalTaskSensor", "SchedulerSensor", "TimeDeltaSensor", "TimeSensor"]
+__all__ = [
+    "DateTimeSensor",
+    "DateTimeSensorAsync",
+    "ExternalTaskMarker",
+    "ExternalTaskSensor",
+    "SchedulerSensor",
+    "TimeDeltaSensor",
+    "TimeDeltaSensorAsync",
+    "TimeSensor",
+    "TimeSensorAsync",
+]
 
 
 class SchedulerSensor(BaseSensorOperator):
@@ -48,6 +59,8 @@ class SchedulerSensor(BaseSensorOperator):
         return any(has_template(getattr(self, name, None)) for name in self.template_fields)
 
     def sensor_spec(self) -> dict[str, Any]:
+        if self.runs_in_container:  # a subclass with a poke() of its own
+            return super().sensor_spec()
         return {**self.timing(), **self.watched(), "prepare": self.needs_preparing()}
 
     def sensor_values(self, context: Mapping[str, Any], rendered: Mapping[str, Any]) -> dict[str, Any]:
@@ -211,6 +224,50 @@ class ExternalTaskSensor(SchedulerSensor):
             dates = found if isinstance(found, (list, tuple)) else [found]
             values["dates"] = [as_utc(d).isoformat() for d in dates]  # type: ignore[union-attr]
         return values
+
+
+class _Deferred:
+    """Airflow's ``*Async`` sensors defer to its triggerer; here they wait in reschedule mode, which likewise
+    holds nothing between pokes."""
+
+    def __init__(self, *, end_from_trigger: bool = False, **kwargs: Any) -> None:
+        kwargs.setdefault("deferrable", True)
+        super().__init__(**kwargs)
+
+
+class TimeDeltaSensorAsync(_Deferred, TimeDeltaSensor):
+    """Airflow's ``TimeDeltaSensorAsync``: a :class:`TimeDeltaSensor` in reschedule mode."""
+
+
+class DateTimeSensorAsync(_Deferred, DateTimeSensor):
+    """Airflow's ``DateTimeSensorAsync``: a :class:`DateTimeSensor` in reschedule mode."""
+
+
+class TimeSensorAsync(_Deferred, TimeSensor):
+    """Airflow's ``TimeSensorAsync``: a :class:`TimeSensor` in reschedule mode."""
+
+
+class ExternalTaskMarker(EmptyOperator):
+    """Airflow's ``ExternalTaskMarker``: marks the task an ``ExternalTaskSensor`` elsewhere waits for, so that
+    clearing it in Airflow clears that sensor too. It runs nothing; dockyard does not clear across DAGs yet."""
+
+    template_fields: ClassVar[Sequence[str]] = ("external_dag_id", "external_task_id", "logical_date")
+
+    def __init__(
+        self,
+        *,
+        external_dag_id: str,
+        external_task_id: str,
+        logical_date: str | dt.datetime | None = "{{ logical_date.isoformat() }}",
+        execution_date: str | dt.datetime | None = None,
+        recursion_depth: int = 10,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.external_dag_id = external_dag_id
+        self.external_task_id = external_task_id
+        self.logical_date = execution_date or logical_date
+        self.recursion_depth = recursion_depth
 
 
 def _call_with_context(function: Callable[..., Any], logical_date: dt.datetime, context: Mapping[str, Any]) -> Any:

@@ -32,6 +32,7 @@ Example::
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import inspect
 import os
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -47,7 +48,7 @@ from dockyard.sensor_program import PokeReturnValue
 if TYPE_CHECKING:
     from dockyard.settings import Settings
 
-__all__ = ["BaseSensorOperator", "FileSensor", "PokeReturnValue", "PythonSensor", "sensor_task"]
+__all__ = ["BaseSensorOperator", "FileSensor", "PokeReturnValue", "PythonSensor", "poke_mode_only", "sensor_task"]
 
 MODES = ("poke", "reschedule")
 DEFAULT_SENSOR_TIMEOUT = 7 * 24 * 60 * 60
@@ -302,3 +303,22 @@ def sensor_task(python_callable: Callable[..., Any] | None = None, **operator_kw
         return value
 
     return _decorator(PythonSensor, python_callable, operator_kwargs, argument)
+
+
+def poke_mode_only(cls: type[BaseSensorOperator]) -> type[BaseSensorOperator]:
+    """Airflow's class decorator for sensors that are only safe in poke mode: any other mode is refused."""
+    if not (isinstance(cls, type) and issubclass(cls, BaseSensorOperator)):
+        raise DagDefinitionError(f"poke_mode_only decorates subclasses of BaseSensorOperator, got {cls!r}")
+    original = cls.__init__
+
+    @functools.wraps(original)
+    def init(self: BaseSensorOperator, *args: Any, **kwargs: Any) -> None:
+        if kwargs.get("mode", "poke") != "poke":
+            raise DagDefinitionError(
+                f"task {kwargs.get('task_id')!r}: {cls.__name__} works in poke mode only (it is @poke_mode_only), "
+                f"got mode={kwargs['mode']!r}"
+            )
+        original(self, *args, **kwargs)
+
+    cls.__init__ = init  # type: ignore[method-assign]
+    return cls
