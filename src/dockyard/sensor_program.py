@@ -29,6 +29,7 @@ import glob
 import hashlib
 import json
 import os
+import subprocess
 import sys
 import time
 import traceback
@@ -107,6 +108,18 @@ def file_present(path: str, recursive: bool) -> bool:
     return False
 
 
+def bash_done(command: str, retry_exit_code: int | None, fail: type[Exception]) -> bool:
+    """Airflow's ``BashSensor``: exit code 0 is done; with ``retry_exit_code``, only that code means "not yet"
+    and any other fails the task; without it, every non-zero code means "not yet"."""
+    code = subprocess.run(["bash", "-c", command], check=False).returncode
+    print(f"dockyard: the command exited with return code {code}", flush=True)
+    if code == 0:
+        return True
+    if retry_exit_code is not None and code != retry_exit_code:
+        raise fail(f"Command exited with return code {code}")
+    return False
+
+
 def _walk(owner: Any, qualname: str) -> Any:
     for part in qualname.split("."):
         owner = getattr(owner, part, None)
@@ -139,6 +152,8 @@ def _poke_function(runner: Mapping[str, Any], payload: dict[str, Any], module: A
     context = runner["_context"]
     if sensor["kind"] == "file":
         return lambda: file_present(sensor["path"], bool(sensor["recursive"]))
+    if sensor["kind"] == "bash":
+        return lambda: bash_done(sensor["command"], sensor["retry_exit_code"], runner["AirflowFailException"])
     if sensor["kind"] == "method":
         cls = _sensor_class(payload["callable"], module)
         instance = cls.__new__(cls)

@@ -29,6 +29,7 @@ from airflow import DAG
 from airflow.decorators import task
 from airflow.exceptions import AirflowSensorTimeout
 from airflow.sensors.base import BaseSensorOperator, PokeReturnValue
+from airflow.sensors.bash import BashSensor
 from airflow.sensors.filesystem import FileSensor
 from airflow.sensors.python import PythonSensor
 
@@ -89,6 +90,9 @@ with DAG("sensors", start_date=START, schedule=None,
     PythonSensor(task_id="silent", python_callable=fails_first, op_args=["s"], silent_fail=True, poke_interval=1)
     PythonSensor(task_id="gives_up", python_callable=gives_up, retries=2)
     PythonSensor(task_id="never", python_callable=broken, never_fail=True)
+    BashSensor(task_id="bash", bash_command="n=$(cat /work/b 2>/dev/null | wc -l); echo x >> /work/b; [ $n -ge 1 ]",
+               poke_interval=1)
+    BashSensor(task_id="bash_fails", bash_command="exit 3", retry_exit_code=1, retries=2)
     rescheduled >> after
     file_arrives()
 """
@@ -133,6 +137,8 @@ def test_user_pokes_run_in_the_task_image_in_poke_and_reschedule_mode(
         "silent": "success",
         "gives_up": "failed",
         "never": "skipped",
+        "bash": "success",
+        "bash_fails": "failed",
     }
     rescheduled = store.get_task_instance("sensors", run.run_id, "rescheduled")
     assert rescheduled.try_number == 1  # three pokes, one try
@@ -149,6 +155,9 @@ def test_user_pokes_run_in_the_task_image_in_poke_and_reschedule_mode(
     gave_up = store.list_tries("sensors", run.run_id, "gives_up")
     assert [t.state for t in gave_up] == ["failed"] and "no data today" in (gave_up[0].error or "")
     assert (work / "s").read_text().count("poke") == 2  # silent_fail: the failed poke counted as "not yet"
+    assert (work / "b").read_text().count("x") == 2
+    bash_fails = store.list_tries("sensors", run.run_id, "bash_fails")
+    assert len(bash_fails) == 1 and "Command exited with return code 3" in (bash_fails[0].error or "")
     log = (settings.logs_folder / "dag_id=sensors").rglob("task_id=poking/attempt=1.log")
     text = next(log).read_text()
     assert "poke 1: not yet" in text and f"poking p-{ds}" in text
@@ -205,3 +214,49 @@ def test_clock_and_store_sensors_poke_in_the_scheduler(
     broken = store.list_tries("clock", run.run_id, "broken")
     assert "Some of the external tasks ['break'] in DAG upstream failed." in (broken[-1].error or "")
     assert labelled(engine, dag_id="clock") == []  # these sensors never start a container
+
+
+RESTART_DAG = """
+from airflow import DAG
+from airflow.sensors.filesystem import FileSensor
+from airflow.sensors.python import PythonSensor
+
+CONFIG = {config}
+
+
+def go():
+    import os
+    return os.path.exists("/work/go")
+
+
+with DAG("restart", start_date=START, schedule=None,
+         default_args={{"executor_config": {{**CONFIG, "mounts": ["{work}:/work:ro"]}}}}) as dag:
+    PythonSensor(task_id="go", python_callable=go, mode="reschedule", poke_interval=1, timeout=600)
+    FileSensor(task_id="inbox", filepath="{dags}/inbox/*.csv", mode="reschedule", poke_interval=1, timeout=600)
+"""
+
+
+def test_a_rescheduled_sensor_survives_a_scheduler_restart_with_its_try_number(
+    env: tuple[Settings, Store],  # noqa: F811
+    engine: docker.APIClient,
+    tmp_path: Path,
+) -> None:
+    settings, store = env
+    work = tmp_path / "work"
+    work.mkdir()
+    write_dag(settings.dags_folder, "restart", RESTART_DAG.format(config=CONFIG, work=work, dags=settings.dags_folder))
+    with scheduler_running(settings, store) as scheduler:
+        run = trigger_run(settings, store, scheduler.dags["restart"])
+        wait_for(lambda: len(reschedules(store, "restart", "go")) >= 2, 120, "two unmet pokes of the sensor")
+        wait_for(lambda: reschedules(store, "restart", "inbox"), 120, "an unmet poke of the file sensor")
+    (work / "go").write_text("now")
+    (settings.dags_folder / "inbox").mkdir()
+    (settings.dags_folder / "inbox" / "day.csv").write_text("a,b\n")
+    assert states(store, "restart", run.run_id)["go"] in ("up_for_reschedule", "running")
+    with scheduler_running(settings, store):  # a new scheduler picks the waiting sensors up from the store
+        wait_for(lambda: finished(store, "restart", run.run_id), 120, "the restarted run")
+    assert states(store, "restart", run.run_id) == {"go": "success", "inbox": "success"}
+    for task_id in ("go", "inbox"):
+        assert [t.try_number for t in store.list_tries("restart", run.run_id, task_id)] == [1]
+        assert set(reschedules(store, "restart", task_id)) == {1}
+    assert labelled(engine, dag_id="restart") == []

@@ -269,6 +269,7 @@ def test_a_python_sensor_runs_the_poke_loop_in_the_task_image(tmp_path: Path) ->
         ("airflow.sensors.base", "PokeReturnValue"),
         ("airflow.sensors.python", "PythonSensor"),
         ("airflow.sensors.filesystem", "FileSensor"),
+        ("airflow.sensors.bash", "BashSensor"),
         ("airflow.sensors.time_delta", "TimeDeltaSensor"),
         ("airflow.sensors.date_time", "DateTimeSensor"),
         ("airflow.sensors.time_sensor", "TimeSensor"),

@@ -337,6 +337,7 @@ def _sensor_modules() -> dict[str, dict[str, Any]]:
 
     base: dict[str, Any] = {"BaseSensorOperator": sensors.BaseSensorOperator, "PokeReturnValue": PokeReturnValue}
     python = {"PythonSensor": sensors.PythonSensor}
+    bash = {"BashSensor": sensors.BashSensor}
     filesystem = {"FileSensor": sensors.FileSensor}
     base["poke_mode_only"] = sensors.poke_mode_only
     time_delta = {"TimeDeltaSensor": clock.TimeDeltaSensor, "TimeDeltaSensorAsync": clock.TimeDeltaSensorAsync}
@@ -348,6 +349,9 @@ def _sensor_modules() -> dict[str, dict[str, Any]]:
         "airflow.sensors.base": base,
         "airflow.sensors.base_sensor_operator": base,
         "airflow.sensors.python": python,
+        "airflow.sensors.bash": bash,
+        "airflow.contrib.sensors.bash_sensor": bash,
+        "airflow.providers.standard.sensors.bash": bash,
         "airflow.contrib.sensors.python_sensor": python,
         "airflow.sensors.filesystem": filesystem,
         "airflow.contrib.sensors.file_sensor": filesystem,

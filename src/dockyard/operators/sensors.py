@@ -48,7 +48,15 @@ from dockyard.sensor_program import PokeReturnValue
 if TYPE_CHECKING:
     from dockyard.settings import Settings
 
-__all__ = ["BaseSensorOperator", "FileSensor", "PokeReturnValue", "PythonSensor", "poke_mode_only", "sensor_task"]
+__all__ = [
+    "BaseSensorOperator",
+    "BashSensor",
+    "FileSensor",
+    "PokeReturnValue",
+    "PythonSensor",
+    "poke_mode_only",
+    "sensor_task",
+]
 
 MODES = ("poke", "reschedule")
 DEFAULT_SENSOR_TIMEOUT = 7 * 24 * 60 * 60
@@ -184,7 +192,8 @@ class BaseSensorOperator(TaskImageOperator):
     ) -> ContainerOptions:
         """The task runner's container (see :func:`~dockyard.operators.python.runner_options`), running the
         poke loop of :mod:`dockyard.sensor_program` on ``function``."""
-        arguments = {k: values.pop(k) for k in ("op_args", "op_kwargs", "templates_dict") if k in values}
+        passed = ("op_args", "op_kwargs", "templates_dict", "environment")
+        arguments = {k: values.pop(k) for k in passed if k in values}
         spec = {**self.timing(), "kind": kind, "started_at": dt.datetime.now(dt.timezone.utc).isoformat(), **values}
         options = runner_options(self, function, context, settings, sensor=spec, **arguments)
         return options.render(
@@ -290,6 +299,51 @@ class FileSensor(BaseSensorOperator):
                 "or leave fs_conn_id at 'fs_default'"
             ) from None
         return str((getattr(conn, "extra_dejson", None) or {}).get("path", ""))
+
+
+class BashSensor(BaseSensorOperator):
+    """Airflow's ``BashSensor``: ``bash_command`` (templated) runs with bash in the task image at every poke;
+    exit code 0 means done. With ``retry_exit_code``, only that code means "not yet" and any other fails the
+    task; without it, any non-zero code means "not yet". ``env`` is the container's environment."""
+
+    template_fields: ClassVar[Sequence[str]] = ("bash_command", "env")
+    template_ext: ClassVar[Sequence[str]] = (".sh", ".bash")
+
+    def __init__(
+        self,
+        *,
+        bash_command: str,
+        env: dict[str, str] | None = None,
+        output_encoding: str = "utf-8",
+        retry_exit_code: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if not isinstance(bash_command, str) or not bash_command.strip():
+            raise DagDefinitionError(
+                f"task {self.task_id!r}: bash_command must be a non-empty string such as "
+                "'test -s /data/{{ ds }}.csv'"
+            )
+        self.bash_command = bash_command
+        self.env = env
+        self.output_encoding = output_encoding
+        self.retry_exit_code = retry_exit_code
+
+    def container_options(
+        self, context: Mapping[str, Any], rendered: Mapping[str, Any], settings: Settings
+    ) -> ContainerOptions:
+        env = rendered.get("env", self.env) or {}
+        if not isinstance(env, Mapping):
+            raise DagDefinitionError(f"task {self.task_id!r}: env must be a dict of names to values, got {env!r}")
+        return self.poke_container(
+            context,
+            settings,
+            type(self).container_options,
+            kind="bash",
+            command=str(rendered.get("bash_command", self.bash_command)),
+            retry_exit_code=self.retry_exit_code,
+            environment={str(k): str(v) for k, v in env.items()},
+        )
 
 
 def sensor_task(python_callable: Callable[..., Any] | None = None, **operator_kwargs: Any) -> Any:
