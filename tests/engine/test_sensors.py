@@ -98,6 +98,14 @@ with DAG("sensors", start_date=START, schedule=None,
 """
 
 
+@pytest.fixture
+def work(tmp_path: Path) -> Path:
+    """A folder the sensors' containers see at /work."""
+    folder = tmp_path / "work"
+    folder.mkdir()
+    return folder
+
+
 def reschedules(store: Store, dag_id: str, task_id: str) -> list[int]:
     with store.session() as s:
         rows = s.scalars(
@@ -111,11 +119,9 @@ def reschedules(store: Store, dag_id: str, task_id: str) -> list[int]:
 def test_user_pokes_run_in_the_task_image_in_poke_and_reschedule_mode(
     env: tuple[Settings, Store],  # noqa: F811
     engine: docker.APIClient,
-    tmp_path: Path,
+    work: Path,
 ) -> None:
     settings, store = env
-    work = tmp_path / "work"
-    work.mkdir()
     write_dag(settings.dags_folder, "sensors", SENSOR_DAG.format(config=CONFIG, work=work))
     with scheduler_running(settings, store) as scheduler:
         run = trigger_run(settings, store, scheduler.dags["sensors"])
@@ -239,11 +245,9 @@ with DAG("restart", start_date=START, schedule=None,
 def test_a_rescheduled_sensor_survives_a_scheduler_restart_with_its_try_number(
     env: tuple[Settings, Store],  # noqa: F811
     engine: docker.APIClient,
-    tmp_path: Path,
+    work: Path,
 ) -> None:
     settings, store = env
-    work = tmp_path / "work"
-    work.mkdir()
     write_dag(settings.dags_folder, "restart", RESTART_DAG.format(config=CONFIG, work=work, dags=settings.dags_folder))
     with scheduler_running(settings, store) as scheduler:
         run = trigger_run(settings, store, scheduler.dags["restart"])
