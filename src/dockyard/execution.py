@@ -92,6 +92,8 @@ class TryRequest:
     prepare: Callable[[], PreparedTry]
     timeout: float | None = None
     """Seconds left of ``execution_timeout`` (default: all of it)."""
+    sense: Callable[[PreparedTry, Callable[[str], None], RunControl | None], Any] | None = None
+    """Pokes a sensor that pokes in the scheduler (a ``sensor`` preparation) and returns its verdict."""
 
 
 class TaskRunner:
@@ -246,6 +248,16 @@ class TaskRunner:
                     on_rendered(outcome.rendered)
                 outcome.xcom, outcome.state = prepared.result, TaskState.SUCCESS
                 log.say(f"Decided in the scheduler: {masker.mask(describe(prepared.result))}")
+                return outcome
+            if prepared.kind == "sensor":  # a clock or store sensor: no container; the scheduler settles the verdict
+                if request.sense is None:
+                    raise DagDefinitionError(
+                        f"task {ctx.task_id!r} is a sensor that pokes in the scheduler; run it with `dags test` or "
+                        "under the scheduler"
+                    )
+                outcome.rendered = prepared.rendered
+                outcome.xcom = request.sense(prepared, log.say, control)
+                outcome.state = TaskState.SUCCESS
                 return outcome
             outcome.rendered = prepared.rendered
             if on_rendered is not None:

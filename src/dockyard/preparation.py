@@ -199,7 +199,7 @@ def prepare(
 
     if isinstance(task, EmptyOperator):
         return PreparedTry(kind="empty")
-    if not task.runs_in_container and not isinstance(task, SchedulerOperator):
+    if not task.runs_in_container and not isinstance(task, SchedulerOperator) and not hasattr(task, "sensor_values"):
         raise DagDefinitionError(
             f"task {task.task_id!r} is a {type(task).__name__}; dockyard runs Docker, Bash, Python and "
             "EmptyOperator tasks: move the work into an image and use DockerOperator"
@@ -258,6 +258,11 @@ def prepare(
             notes=notes,
             result=task.run_in_scheduler(template_context, rendered),
         )
+    if not task.runs_in_container and hasattr(
+        task, "sensor_values"
+    ):  # a clock or store sensor: its rendered values; it pokes in the scheduler
+        values = task.sensor_values(template_context, rendered)
+        return PreparedTry(kind="sensor", options=values, rendered=masker.mask_value(rendered), notes=notes)
     if isinstance(task, TaskImageOperator):  # Bash and Python tasks: a container of the task image
         options = task.container_options(template_context, rendered, settings or Settings.from_env())
         for secret in options.secrets:

@@ -39,7 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO, Any
 
-from dockyard import defaults
+from dockyard import defaults, sensing
 from dockyard.branching import skipped_after
 from dockyard.compat import airflow as airflow_compat
 from dockyard.connections import Connections
@@ -58,6 +58,7 @@ from dockyard.runs import WAKE_SOCKET, notify_scheduler, trigger_run
 from dockyard.serialized import SerializedDag
 from dockyard.settings import Settings
 from dockyard.store import FINISHED_STATES, RunState, Store, TaskState, TryResult, utcnow
+from dockyard.store import sensors as sensor_records
 from dockyard.store.models import DagRunModel, TaskInstanceModel
 from dockyard.timetable import DataInterval
 from dockyard.triggering import trigger_dag_run
@@ -363,6 +364,10 @@ class Scheduler:
                 ti = tis.get(task.task_id)
                 if ti is None:
                     continue
+                if ti.state == TaskState.UP_FOR_RESCHEDULE.value:  # a sensor whose next poke may be due
+                    if ti.next_retry_at is None or ti.next_retry_at <= now:
+                        ready.append((run, ti))
+                    continue
                 waiting_retry = ti.state == TaskState.UP_FOR_RETRY.value
                 if ti.state is not None and not waiting_retry:
                     continue
@@ -439,7 +444,10 @@ class Scheduler:
             if key in self.running:
                 continue
             try:
-                try_number = self.store.claim_try(key.dag_id, key.run_id, key.task_id)
+                if ti.state == TaskState.UP_FOR_RESCHEDULE.value:  # the next poke: the same try number
+                    try_number = sensor_records.claim_poke(self.store, key.dag_id, key.run_id, key.task_id)
+                else:
+                    try_number = self.store.claim_try(key.dag_id, key.run_id, key.task_id)
             except ConflictError:
                 continue
             per_dag[dag.dag_id] = per_dag.get(dag.dag_id, 0) + 1
@@ -524,9 +532,23 @@ class Scheduler:
         )
         if task.operator == "EmptyOperator":
             request = TryRequest(context, prepare=lambda: PreparedTry(kind="empty"), timeout=timeout)
+        elif task.sensor is not None and not task.runs_container:  # a clock or store sensor pokes here
+            request = self._sensor_request(context, task.sensor, timeout)
         else:
             request = TryRequest(context, prepare=lambda: self._prepare(context), timeout=timeout)
         self.pool.submit(self._work, request, key, try_number, control, resume)
+
+    def _sensor_request(self, context: TryContext, spec: dict[str, Any], timeout: float | None) -> TryRequest:
+        """A try of a sensor that pokes in the scheduler: templates (if any) rendered in a child, then pokes."""
+
+        def prepare() -> PreparedTry:
+            return self._prepare(context) if spec.get("prepare") else PreparedTry(kind="sensor")
+
+        def sense(prepared: PreparedTry, say: Callable[[str], None], control: RunControl | None) -> Any:
+            values = {**spec, **prepared.options}
+            return sensing.poke_loop(values, context, self.store, say, control, execution_timeout=timeout)
+
+        return TryRequest(context, prepare=prepare, timeout=timeout, sense=sense)
 
     def _previous_success(self, dag_id: str, before: dt.datetime) -> dict[str, Any] | None:
         run = self.store.previous_success_run(dag_id, before)
@@ -590,6 +612,21 @@ class Scheduler:
     def _record(self, key: TIKey, try_number: int, outcome: TryOutcome) -> None:
         dag = self.dags.get(key.dag_id)
         task = dag.task_dict.get(key.task_id) if dag else None
+        retry_allowed = True
+        if task is not None and task.sensor is not None and outcome.state is TaskState.SUCCESS:
+            settled = sensing.settle_try(
+                self.store,
+                (key.dag_id, key.run_id, key.task_id),
+                try_number,
+                task.sensor,
+                task.retries,
+                outcome.xcom if isinstance(outcome.xcom, dict) else {},
+                outcome.container_id,
+            )
+            if settled is None:  # rescheduled: nothing is held until the next poke is due
+                return
+            outcome.state, outcome.xcom, retry_allowed = settled.state, settled.xcom, settled.retry
+            outcome.message = outcome.message or settled.message
         skips: list[str] = []
         if dag is not None and task is not None and task.flow and outcome.state is TaskState.SUCCESS:
             try:  # a branch's or short circuit's result decides what it skips (a bad result fails it)
@@ -600,7 +637,7 @@ class Scheduler:
             outcome.state, TaskState.FAILED
         )
         retry_at = None
-        if state is TaskState.FAILED and task is not None and not _stopped_by_person(outcome):
+        if state is TaskState.FAILED and task is not None and not _stopped_by_person(outcome) and retry_allowed:
             ti = self.store.get_task_instance(key.dag_id, key.run_id, key.task_id)
             if try_number <= ti.max_tries:
                 retry_at = utcnow() + task.retry_delay_for(try_number)
@@ -610,6 +647,8 @@ class Scheduler:
             and (task.runs_container or bool(task.flow))
             and outcome.state is TaskState.SUCCESS
         )
+        if task is not None and task.sensor is not None:  # a sensor pushes only a PokeReturnValue's xcom_value
+            push = outcome.state is TaskState.SUCCESS and outcome.xcom is not None
         result = TryResult(
             state=state,
             xcom=outcome.xcom,

@@ -106,6 +106,8 @@ class SerializedTask:
     flow: dict[str, Any] = field(default_factory=dict)
     """What the scheduler does with the task's result or runs itself (branching, short-circuiting,
     orchestration-only operators): the operator's ``flow_facts()``; empty for plain tasks."""
+    sensor: dict[str, Any] | None = None
+    """A sensor's timing and what it watches (:meth:`~dockyard.operators.sensors.BaseSensorOperator.sensor_spec`)."""
 
     def retry_delay_for(self, try_number: int) -> dt.timedelta:
         """Airflow's delay before the next try: ``retry_delay``, doubled per try with exponential backoff,
@@ -164,6 +166,7 @@ class SerializedTask:
             is_teardown=task.is_teardown,
             on_failure_fail_dagrun=task.on_failure_fail_dagrun,
             flow=task.flow_facts(),
+            sensor=task.sensor_spec() if hasattr(task, "sensor_spec") else None,
         )
 
 

@@ -397,3 +397,65 @@ def install() -> bool:
         return False
     sys.meta_path.append(_finder)
     return True
+
+
+# -- sensors: their import paths in Airflow 1.10, 2.x and 3.x -------------------------------------
+def _sensor_modules() -> dict[str, dict[str, Any]]:
+    from dockyard.operators import scheduler_sensors as clock
+    from dockyard.operators import sensors
+    from dockyard.sensor_program import PokeReturnValue
+
+    base: dict[str, Any] = {"BaseSensorOperator": sensors.BaseSensorOperator, "PokeReturnValue": PokeReturnValue}
+    python = {"PythonSensor": sensors.PythonSensor}
+    bash = {"BashSensor": sensors.BashSensor}
+    filesystem = {"FileSensor": sensors.FileSensor}
+    base["poke_mode_only"] = sensors.poke_mode_only
+    time_delta = {"TimeDeltaSensor": clock.TimeDeltaSensor, "TimeDeltaSensorAsync": clock.TimeDeltaSensorAsync}
+    date_time = {"DateTimeSensor": clock.DateTimeSensor, "DateTimeSensorAsync": clock.DateTimeSensorAsync}
+    time_sensor = {"TimeSensor": clock.TimeSensor, "TimeSensorAsync": clock.TimeSensorAsync}
+    external = {"ExternalTaskSensor": clock.ExternalTaskSensor, "ExternalTaskMarker": clock.ExternalTaskMarker}
+    paths: dict[str, dict[str, Any]] = {
+        "airflow.sensors": {},
+        "airflow.sensors.base": base,
+        "airflow.sensors.base_sensor_operator": base,
+        "airflow.sensors.python": python,
+        "airflow.sensors.bash": bash,
+        "airflow.contrib.sensors.bash_sensor": bash,
+        "airflow.providers.standard.sensors.bash": bash,
+        "airflow.contrib.sensors.python_sensor": python,
+        "airflow.sensors.filesystem": filesystem,
+        "airflow.contrib.sensors.file_sensor": filesystem,
+        "airflow.sensors.time_delta": time_delta,
+        "airflow.sensors.time_delta_sensor": time_delta,
+        "airflow.sensors.date_time": date_time,
+        "airflow.sensors.date_time_sensor": date_time,
+        "airflow.sensors.time_sensor": time_sensor,
+        "airflow.sensors.external_task": external,
+        "airflow.sensors.external_task_sensor": external,
+        "airflow.providers.standard.sensors": {},
+        "airflow.providers.standard.sensors.python": python,
+        "airflow.providers.standard.sensors.filesystem": filesystem,
+        "airflow.providers.standard.sensors.time_delta": time_delta,
+        "airflow.providers.standard.sensors.date_time": date_time,
+        "airflow.providers.standard.sensors.time": time_sensor,
+        "airflow.providers.standard.sensors.external_task": external,
+        "airflow.sdk.bases": {},
+        "airflow.sdk.bases.sensor": base,
+    }
+    return paths
+
+
+MODULES.update(_sensor_modules())
+MODULES["airflow.sdk"].update(BaseSensorOperator=MODULES["airflow.sensors.base"]["BaseSensorOperator"])
+MODULES["airflow.sdk"].update(PokeReturnValue=MODULES["airflow.sensors.base"]["PokeReturnValue"])
+MODULES["airflow.exceptions"].update(AirflowSensorTimeout=type("AirflowSensorTimeout", (AirflowException,), {}))
+
+
+def _sensor_decorator(python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+    """``@task.sensor``: a PythonSensor whose callable is the function (it runs in the task image)."""
+    from dockyard.operators.sensors import sensor_task
+
+    return sensor_task(python_callable, **kwargs)
+
+
+setattr(task, "sensor", _sensor_decorator)  # noqa: B010 - an attribute of the one decorator object, in this block

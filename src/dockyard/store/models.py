@@ -274,3 +274,31 @@ class PoolModel(Base):
     name: Mapped[str] = mapped_column(String(256), primary_key=True)
     slots: Mapped[int] = mapped_column(Integer)
     description: Mapped[str | None] = mapped_column(Text)
+
+
+class TaskRescheduleModel(Base):
+    """One row per poke of a sensor in reschedule mode that did not find its condition (Airflow's
+    ``task_reschedule``): when the poke ran and when the next one is due. The first row of a try tells when
+    the sensor started waiting, which its ``timeout`` counts from."""
+
+    __tablename__ = "task_reschedule"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["dag_id", "run_id"],
+            ["dag_run.dag_id", "dag_run.run_id"],
+            name="task_reschedule_dag_run_fkey",
+            ondelete="CASCADE",
+        ),
+        Index("idx_task_reschedule_ti", "dag_id", "run_id", "task_id", "try_number"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dag_id: Mapped[str] = mapped_column(String(250))
+    run_id: Mapped[str] = mapped_column(String(250))
+    task_id: Mapped[str] = mapped_column(String(250))
+    map_index: Mapped[int] = mapped_column(Integer, default=-1)
+    try_number: Mapped[int] = mapped_column(Integer)
+    start_date: Mapped[dt.datetime]
+    end_date: Mapped[dt.datetime]
+    duration: Mapped[float] = mapped_column(Float)
+    reschedule_date: Mapped[dt.datetime]
