@@ -31,6 +31,7 @@ from typing import Any
 
 from dockyard.dag import current_dag
 from dockyard.errors import DagDefinitionError
+from dockyard.mapping import ExpandInput, MappedOperator, ZipXComArg, decorated_mapped
 from dockyard.operators.base import BaseOperator
 from dockyard.operators.docker import DockerOperator
 from dockyard.operators.python import PULLED, PythonOperator
@@ -102,6 +103,17 @@ class XComArg:
 
     def __exit__(self, *exc: object) -> None:
         self.operator.__exit__(*exc)
+
+    def zip(self, *others: Any, fillvalue: Any = ZipXComArg._NOTSET) -> ZipXComArg:
+        """Airflow's ``XComArg.zip``: map over the tuples of this result's and ``others``' elements."""
+        return ZipXComArg([self, *others], fillvalue)
+
+    def map(self, function: Callable[..., Any]) -> Any:
+        """Airflow's ``XComArg.map`` runs ``function`` in the worker; here it would have to run in a container."""
+        raise DagDefinitionError(
+            f"the result of task {self.operator.task_id!r}: XComArg.map() is not supported by dockyard; transform "
+            "the elements inside the mapped task's callable (or in a @task between the two)"
+        )
 
 
 class DockerPythonOperator(DockerOperator):
@@ -238,15 +250,7 @@ def _decorator(
 
     def decorate(function: Callable[..., Any]) -> Callable[..., XComArg]:
         def make(*args: Any, **kwargs: Any) -> XComArg:
-            dag = current_dag()
-            task_id = operator_kwargs.get("task_id") or function.__name__
-            group = current_group()
-            prefix = group.child_id("") if group is not None else ""
-            if dag is not None and prefix + task_id in dag.task_dict:
-                n = 1
-                while f"{prefix}{task_id}__{n}" in dag.task_dict:
-                    n += 1
-                task_id = f"{task_id}__{n}"
+            task_id = _unique_task_id(operator_kwargs.get("task_id") or function.__name__)
             options = {k: v for k, v in operator_kwargs.items() if k != "task_id"}
             if issubclass(operator_class, PythonOperator) and "multiple_outputs" not in options:
                 options["multiple_outputs"] = _returns_dict(function)
@@ -263,9 +267,81 @@ def _decorator(
             return XComArg(operator)
 
         make.__name__ = function.__name__
-        make._dockyard_task = True  # type: ignore[attr-defined]
-        return make
+        return TaskFunction(make, operator_class, function, operator_kwargs, argument)
 
     if python_callable is not None:
         return decorate(python_callable)
     return decorate
+
+
+def _unique_task_id(task_id: str) -> str:
+    """``task_id``, or ``task_id__N`` when the DAG has it already in the current group (a function called
+    twice), as in Airflow."""
+    dag = current_dag()
+    group = current_group()
+    prefix = group.child_id("") if group is not None else ""
+    if dag is not None and prefix + task_id in dag.task_dict:
+        n = 1
+        while f"{prefix}{task_id}__{n}" in dag.task_dict:
+            n += 1
+        task_id = f"{task_id}__{n}"
+    return task_id
+
+
+# -- dynamic task mapping: .partial() / .expand() / .expand_kwargs() on a decorated function ----------------
+class TaskFunction:
+    """A decorated function: calling it makes a task; ``.partial(**fixed)``, ``.expand(**mapped)`` and
+    ``.expand_kwargs(list_of_dicts)`` make a mapped task (one instance per element), as in Airflow."""
+
+    _dockyard_task = True  # ``@setup``/``@teardown`` on top of ``@task`` wrap it, not re-decorate it
+
+    def __init__(
+        self,
+        make: Callable[..., XComArg],
+        operator_class: type[BaseOperator],
+        function: Callable[..., Any],
+        operator_kwargs: dict[str, Any],
+        argument: Callable[[Any], Any],
+        fixed: dict[str, Any] | None = None,
+    ) -> None:
+        self._make = make
+        self._operator_class = operator_class
+        self._argument = argument
+        self.function = function
+        self.operator_kwargs = operator_kwargs
+        self.fixed = dict(fixed or {})
+        self.__name__ = function.__name__
+        self.__doc__ = function.__doc__
+
+    def __call__(self, *args: Any, **kwargs: Any) -> XComArg:
+        return self._make(*args, **kwargs)
+
+    def partial(self, **fixed: Any) -> TaskFunction:
+        return TaskFunction(
+            self._make, self._operator_class, self.function, self.operator_kwargs, self._argument, fixed
+        )
+
+    def expand(self, **mapped: Any) -> XComArg:
+        if not mapped:
+            raise DagDefinitionError(f"{self.__name__}.expand() needs at least one argument to map over")
+        return self._mapped(ExpandInput(fields=mapped))
+
+    def expand_kwargs(self, value: Any, *, strict: bool = True) -> XComArg:
+        return self._mapped(ExpandInput(kwargs_list=value))
+
+    def _mapped(self, expand_input: ExpandInput) -> XComArg:
+        options = {k: v for k, v in self.operator_kwargs.items() if k != "task_id"}
+        if self._operator_class is PythonOperator and "multiple_outputs" not in options:
+            options["multiple_outputs"] = _returns_dict(self.function)
+        options["task_id"] = _unique_task_id(self.operator_kwargs.get("task_id") or self.function.__name__)
+        operator: MappedOperator = decorated_mapped(
+            self._operator_class,
+            self.function,
+            options,
+            {k: self._argument(v) for k, v in self.fixed.items()},
+            expand_input,
+        )
+        for value in self.fixed.values():
+            if isinstance(value, XComArg):
+                value.operator >> operator
+        return XComArg(operator)

@@ -106,3 +106,7 @@ DEFAULT_TASK_IMAGE = "python:3.11-slim"
 """The image that ``BashOperator``, ``PythonOperator`` and ``@task`` tasks run in unless ``DOCKYARD_TASK_IMAGE`` or
 the task's ``executor_config={"image": ...}`` names another: Airflow runs them inside its worker, dockyard in a
 container of this image (it needs ``python3`` for Python tasks and ``bash`` for Bash tasks)."""
+
+DEFAULT_MAX_MAP_LENGTH = 1024
+"""The most instances one mapped task may expand to from an upstream result (Airflow's ``max_map_length``);
+a longer result fails the task that returned it."""

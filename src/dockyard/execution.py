@@ -55,6 +55,8 @@ class TryOutcome:
     rendered: dict[str, Any] = field(default_factory=dict)
     stop_reason: StopReason | None = None
     """Why dockyard stopped the container (a person, a timeout, a shutdown), if it did."""
+    rendered_map_index: str | None = None
+    """A mapped instance's name from ``map_index_template``."""
 
 
 def xcom_value(task: PreparedTry, result: ContainerResult) -> Any:
@@ -119,8 +121,8 @@ class TaskRunner:
             host_tmp_dir=settings.host_tmp_dir,
         )
 
-    def log_path(self, dag_id: str, run_id: str, task_id: str, try_number: int) -> Path:
-        return log_path_for(self.settings.logs_folder, dag_id, run_id, task_id, try_number)
+    def log_path(self, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1) -> Path:
+        return log_path_for(self.settings.logs_folder, dag_id, run_id, task_id, try_number, map_index)
 
     def _docker_connection(
         self,
@@ -185,6 +187,7 @@ class TaskRunner:
         xcom_lookup: XComLookup | None = None,
         echo: Callable[[str], None] | None = None,
         control: RunControl | None = None,
+        map_index: int = -1,
     ) -> TryOutcome:
         """Run one try of a loaded DAG's ``task`` in this process; it raises only on Ctrl-C."""
         context = TryContext(
@@ -197,6 +200,7 @@ class TaskRunner:
             params=dict(params or {}),
             conf=dict(params or {}),
             data_interval=data_interval,
+            map_index=map_index,
         )
         request = TryRequest(
             context=context,
@@ -228,7 +232,7 @@ class TaskRunner:
         """
         ctx = request.context
         masker = masker_for_try()
-        path = self.log_path(ctx.dag_id, ctx.run_id, ctx.task_id, ctx.try_number)
+        path = self.log_path(ctx.dag_id, ctx.run_id, ctx.task_id, ctx.try_number, ctx.map_index)
         skip = count_output_lines(path) if resume_container else 0
         log = TaskLog(path, masker, echo)
         started = time.monotonic()
@@ -239,6 +243,7 @@ class TaskRunner:
                 masker.add(secret)
             for note in prepared.notes:
                 log.say(note)
+            outcome.rendered_map_index = prepared.rendered_map_index
             if prepared.kind == "empty":
                 outcome.state = TaskState.SUCCESS
                 return outcome
@@ -267,7 +272,7 @@ class TaskRunner:
             registry_auth = self._docker_connection(prepared.docker_conn_id, ctx.task_id, options, overrides, masker)
             spec = build_spec(
                 options.render(overrides) if overrides else options,
-                labels=labels_for(ctx.dag_id, ctx.task_id, ctx.run_id, ctx.try_number, self.instance),
+                labels=labels_for(ctx.dag_id, ctx.task_id, ctx.run_id, ctx.try_number, self.instance, ctx.map_index),
                 default_docker_url=self.settings.default_docker_url,
                 registry_auth=registry_auth,
                 docker_config=str(self.settings.docker_config) if self.settings.docker_config else None,
@@ -276,7 +281,8 @@ class TaskRunner:
                 masker.add(secret)
             timeout = request.timeout if request.timeout is not None else prepared.execution_timeout
             if resume_container is None:
-                log.say(f"Running task {ctx.dag_id}.{ctx.task_id} (run {ctx.run_id}, try {ctx.try_number})")
+                instance = f", map_index {ctx.map_index}" if ctx.map_index >= 0 else ""
+                log.say(f"Running task {ctx.dag_id}.{ctx.task_id} (run {ctx.run_id}{instance}, try {ctx.try_number})")
                 result = self.runtime.run(
                     spec, log.lines, say=log.say, timeout=timeout, control=control, on_created=on_created
                 )

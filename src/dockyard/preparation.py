@@ -80,6 +80,8 @@ class TryContext:
     previous_success: dict[str, Any] | None = None
     """The latest successful earlier run (:class:`~dockyard.templating.PreviousRun`' fields)."""
     test_mode: bool = False
+    map_index: int = -1
+    """Which instance of a mapped task this try is (-1: the task is not mapped)."""
 
     def to_json(self) -> dict[str, Any]:
         return dict(_encode(asdict(self)))
@@ -139,6 +141,8 @@ class PreparedTry:
     """Messages for the try's log (an on_execute_callback that failed)."""
     result: Any = None
     """``scheduler`` tries (orchestration-only operators): what the operator decided, plain JSON."""
+    rendered_map_index: str | None = None
+    """A mapped instance's name, from its task's ``map_index_template``."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -197,6 +201,7 @@ def prepare(
         variables_namespace,
     )
 
+    task, map_index_template = _instance_of(dag, task, context.map_index, xcom_lookup)
     if isinstance(task, EmptyOperator):
         return PreparedTry(kind="empty")
     if not task.runs_in_container and not isinstance(task, SchedulerOperator) and not hasattr(task, "sensor_values"):
@@ -220,7 +225,13 @@ def prepare(
         extra["conn"] = ConnectionAccessor(connections, masker.add)
     extra["dag_run_conf"] = context.conf
     ti = TaskTry(
-        dag.dag_id, task.task_id, context.run_id, context.try_number, context.logical_date, xcom_lookup=xcom_lookup
+        dag.dag_id,
+        task.task_id,
+        context.run_id,
+        context.try_number,
+        context.logical_date,
+        map_index=context.map_index,
+        xcom_lookup=xcom_lookup,
     )
     template_context = build_context(
         dag=dag,
@@ -263,6 +274,7 @@ def prepare(
     ):  # a clock or store sensor: its rendered values; it pokes in the scheduler
         values = task.sensor_values(template_context, rendered)
         return PreparedTry(kind="sensor", options=values, rendered=masker.mask_value(rendered), notes=notes)
+    name = _map_index_name(map_index_template, task, template_context, rendered, make_environment(dag, searchpath))
     if isinstance(task, TaskImageOperator):  # Bash and Python tasks: a container of the task image
         options = task.container_options(template_context, rendered, settings or Settings.from_env())
         for secret in options.secrets:
@@ -282,7 +294,63 @@ def prepare(
         multiple_outputs=bool(task.multiple_outputs),
         execution_timeout=timeout,
         notes=notes,
+        rendered_map_index=masker.mask(name) if name is not None else None,
     )
+
+
+# -- dynamic task mapping: the instance a try runs, and its name ------------------------------------------
+def _instance_of(
+    dag: DAG, task: BaseOperator, map_index: int, xcom_lookup: XComLookup | None
+) -> tuple[BaseOperator, str | None]:
+    """The plain operator a try of ``task`` runs: a mapped task's instance ``map_index``, with the upstream
+    results it maps over looked up; and the mapped task's ``map_index_template``."""
+    from dockyard.mapping import MappedOperator
+
+    if not isinstance(task, MappedOperator):
+        if map_index >= 0:
+            raise DagDefinitionError(f"task {task.task_id!r} is not mapped; it has no map_index {map_index}")
+        return task, None
+    if map_index < 0:
+        raise DagDefinitionError(
+            f"task {task.task_id!r} is mapped: name one of its instances with a map_index (0, 1, ...)"
+        )
+
+    def resolve(task_id: str, key: str) -> Any:
+        return xcom_lookup(dag.dag_id, task_id, key) if xcom_lookup is not None else None
+
+    try:
+        return task.unmap(map_index, resolve), task.map_index_template
+    except IndexError:
+        raise DagDefinitionError(
+            f"task {task.task_id!r} has no map_index {map_index}: what it maps over has fewer elements"
+        ) from None
+
+
+class _RenderedTask:
+    """``task`` as ``map_index_template`` sees it: its templated fields rendered, as in Airflow."""
+
+    def __init__(self, task: BaseOperator, rendered: Mapping[str, Any]) -> None:
+        self._task = task
+        self._rendered = rendered
+
+    def __getattr__(self, name: str) -> Any:
+        return self._rendered[name] if name in self._rendered else getattr(self._task, name)
+
+
+def _map_index_name(
+    template: str | None, task: BaseOperator, context: Mapping[str, Any], rendered: Mapping[str, Any], env: Any
+) -> str | None:
+    """The instance's name from ``map_index_template``; None (the UI shows the map index) when the template
+    is empty or does not render, as in Airflow."""
+    import jinja2
+
+    if not template:
+        return None
+    try:
+        name = str(env.from_string(template).render({**context, "task": _RenderedTask(task, rendered)})).strip()
+    except (jinja2.TemplateError, LookupError, AttributeError, TypeError, ValueError):
+        return None
+    return name[:250] or None
 
 
 def template_config(settings: Settings) -> dict[str, dict[str, Any]]:
@@ -345,6 +413,10 @@ def _prepare_child(settings: Settings, context_json: dict[str, Any]) -> dict[str
     task = dag.get_task(context.task_id)
 
     def xcom(dag_id: str, task_id: str, key: str) -> Any:
+        from dockyard.mapping import is_mapped
+
+        if dag_id == dag.dag_id and is_mapped(dag.task_dict.get(task_id)):  # every instance's result, as a list
+            return lazy.get().mapped_xcoms(dag_id, context.run_id, task_id, key)
         return lazy.get().get_xcom(dag_id, context.run_id, task_id, key)
 
     def variables(key: str) -> str | None:

@@ -10,7 +10,7 @@ Example::
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -128,10 +128,17 @@ def decide(rule: TriggerRule, up: Counts) -> Decision:
     raise ValueError(f"unknown trigger rule {rule!r}")
 
 
-def evaluate(dag: SerializedDag, task: SerializedTask, states: Mapping[str, str | None]) -> Decision:
+def evaluate(
+    dag: SerializedDag,
+    task: SerializedTask,
+    states: Mapping[str, str | None],
+    each: Mapping[str, Sequence[str | None]] | None = None,
+) -> Decision:
     """What ``task`` should do now in a run whose task states are ``states``: first, as in Airflow, the
     setup tasks it runs inside of (upstream, but not directly) must have succeeded (one failed: upstream
-    failed; one skipped: skipped); then its own trigger rule over its direct upstream tasks."""
+    failed; one skipped: skipped); then its own trigger rule over its direct upstream tasks, where a mapped
+    upstream task counts once per instance (``each``: task id -> its instances' states)."""
+    each = each or {}
     if not task.is_teardown:
         indirect = [s for s in setup_scopes(dag).get(task.task_id, ()) if s not in task.upstream]
         setup_states = Counts.of(states.get(s) for s in indirect)
@@ -142,7 +149,9 @@ def evaluate(dag: SerializedDag, task: SerializedTask, states: Mapping[str, str 
         if setup_states.success < setup_states.total:
             return Decision.WAIT
     setups = [u for u in task.upstream if dag.task_dict[u].is_setup] if dag.has_setups else []
-    counts = Counts.of((states.get(u) for u in task.upstream), (states.get(s) for s in setups))
+    counts = Counts.of(
+        (s for u in task.upstream for s in each.get(u, [states.get(u)])), (states.get(s) for s in setups)
+    )
     return decide(TriggerRule(task.trigger_rule), counts)
 
 

@@ -24,6 +24,7 @@ container that belongs to no running try is stopped and removed.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import fcntl
 import functools
@@ -47,15 +48,16 @@ from dockyard.container import RunControl
 from dockyard.container.control import StopReason
 from dockyard.container.runtime import Abandoned
 from dockyard.container.spec import EngineConfig, engine_config
-from dockyard.errors import ConflictError, DagDefinitionError, DockyardError, StoreError
+from dockyard.errors import ConflictError, DagDefinitionError, DockyardError, StoreError, UnmappableResultError
 from dockyard.execution import TaskRunner, TryOutcome, TryRequest
 from dockyard.isolation import ChildFailed
+from dockyard.mapping import combined_state, count, unmappable
 from dockyard.params import resolve_params
 from dockyard.preparation import PreparedTry, TryContext, callback_in_child, prepare_in_child, template_config
 from dockyard.processor import DagProcessor
 from dockyard.readiness import Decision, effective_weights, evaluate, run_outcome
 from dockyard.runs import WAKE_SOCKET, notify_scheduler, trigger_run
-from dockyard.serialized import SerializedDag
+from dockyard.serialized import SerializedDag, SerializedTask
 from dockyard.settings import Settings
 from dockyard.store import FINISHED_STATES, RunState, Store, TaskState, TryResult, utcnow
 from dockyard.store import sensors as sensor_records
@@ -77,6 +79,7 @@ class TIKey:
     dag_id: str
     run_id: str
     task_id: str
+    map_index: int = -1
 
 
 @dataclass
@@ -355,12 +358,19 @@ class Scheduler:
             dag = self.dags.get(run.dag_id)
             if dag is None:
                 continue
-            tis = {ti.task_id: ti for ti in all_tis.get((run.dag_id, run.run_id), [])}
-            if self._timed_out(dag, run, list(tis), now):
+            run_tis = all_tis.get((run.dag_id, run.run_id), [])
+            tis = {ti.task_id: ti for ti in run_tis if ti.map_index < 0}
+            instances = _expanded(run_tis)
+            if self._timed_out(dag, run, sorted({ti.task_id for ti in run_tis}), now):
                 continue
             states: dict[str, str | None] = {t: ti.state for t, ti in tis.items()}
+            each: dict[str, list[str | None]] = {t: [ti.state for ti in group] for t, group in instances.items()}
+            states.update({t: combined_state(group) for t, group in each.items()})
             changes: dict[str, list[str]] = {}
             for task in dag.tasks:
+                if task.task_id in instances:
+                    ready.extend((run, ti) for ti in self._advance_mapped(run, task, instances, states, each, now))
+                    continue
                 ti = tis.get(task.task_id)
                 if ti is None:
                     continue
@@ -373,13 +383,16 @@ class Scheduler:
                     continue
                 if waiting_retry and ti.next_retry_at is not None and ti.next_retry_at > now:
                     continue
-                decision = evaluate(dag, task, states)
+                decision = evaluate(dag, task, states, each)
                 if decision is Decision.RUN and task.depends_on_past:
                     # wait_for_downstream: the earlier run's immediate downstream tasks must be done too
                     watched = [task.task_id, *(task.downstream if task.wait_for_downstream else ())]
                     if not self.store.past_allows(dag.dag_id, watched, run.logical_date):
                         decision = Decision.WAIT
                 if decision is Decision.WAIT:
+                    continue
+                if decision is Decision.RUN and task.is_mapped:
+                    ready.extend((run, ti) for ti in self._expand(dag, run, task, instances, states, each))
                     continue
                 new = {
                     Decision.RUN: TaskState.SCHEDULED,
@@ -393,7 +406,7 @@ class Scheduler:
                     run.dag_id, run.run_id, task_ids, TaskState(new_state), only_if=[None, TaskState.UP_FOR_RETRY]
                 )
             for task_id, current in states.items():
-                if current == TaskState.SCHEDULED.value:
+                if current == TaskState.SCHEDULED.value and task_id in tis and task_id not in instances:
                     ready.append((run, tis[task_id]))
             outcome = run_outcome(states, dag.leaves)
             if outcome is not None:
@@ -440,14 +453,14 @@ class Scheduler:
                 continue
             if slots[ti.pool] - per_pool.get(ti.pool, 0) < ti.pool_slots:
                 continue
-            key = TIKey(run.dag_id, run.run_id, ti.task_id)
+            key = TIKey(run.dag_id, run.run_id, ti.task_id, ti.map_index)
             if key in self.running:
                 continue
             try:
                 if ti.state == TaskState.UP_FOR_RESCHEDULE.value:  # the next poke: the same try number
                     try_number = sensor_records.claim_poke(self.store, key.dag_id, key.run_id, key.task_id)
                 else:
-                    try_number = self.store.claim_try(key.dag_id, key.run_id, key.task_id)
+                    try_number = self.store.claim_try(key.dag_id, key.run_id, key.task_id, key.map_index)
             except ConflictError:
                 continue
             per_dag[dag.dag_id] = per_dag.get(dag.dag_id, 0) + 1
@@ -529,6 +542,7 @@ class Scheduler:
                 "base_url": template_config(self.settings)["webserver"]["base_url"],
             },
             previous_success=self._previous_success(dag.dag_id, run.logical_date),
+            map_index=key.map_index,
         )
         if task.operator == "EmptyOperator":
             request = TryRequest(context, prepare=lambda: PreparedTry(kind="empty"), timeout=timeout)
@@ -583,10 +597,10 @@ class Scheduler:
                 control=control,
                 resume_container=resume,
                 on_created=lambda cid: self.store.record_container(
-                    key.dag_id, key.run_id, key.task_id, try_number, cid
+                    key.dag_id, key.run_id, key.task_id, try_number, cid, key.map_index
                 ),
                 on_rendered=lambda fields: self.store.record_rendered(
-                    key.dag_id, key.run_id, key.task_id, try_number, fields
+                    key.dag_id, key.run_id, key.task_id, try_number, fields, key.map_index
                 ),
             )
             task = self.dags[key.dag_id].task_dict.get(key.task_id) if key.dag_id in self.dags else None
@@ -612,6 +626,8 @@ class Scheduler:
     def _record(self, key: TIKey, try_number: int, outcome: TryOutcome) -> None:
         dag = self.dags.get(key.dag_id)
         task = dag.task_dict.get(key.task_id) if dag else None
+        if dag is not None and task is not None and not task.is_mapped:
+            outcome = _mappable_or_failed(dag, task.task_id, outcome)
         retry_allowed = True
         if task is not None and task.sensor is not None and outcome.state is TaskState.SUCCESS:
             settled = sensing.settle_try(
@@ -638,7 +654,7 @@ class Scheduler:
         )
         retry_at = None
         if state is TaskState.FAILED and task is not None and not _stopped_by_person(outcome) and retry_allowed:
-            ti = self.store.get_task_instance(key.dag_id, key.run_id, key.task_id)
+            ti = self.store.get_task_instance(key.dag_id, key.run_id, key.task_id, key.map_index)
             if try_number <= ti.max_tries:
                 retry_at = utcnow() + task.retry_delay_for(try_number)
         push = bool(
@@ -657,8 +673,11 @@ class Scheduler:
             exit_code=outcome.exit_code,
             error=outcome.message or None,
             rendered=outcome.rendered or None,
+            rendered_map_index=outcome.rendered_map_index,
         )
-        recorded = self.store.finish_try(key.dag_id, key.run_id, key.task_id, try_number, result, retry_at=retry_at)
+        recorded = self.store.finish_try(
+            key.dag_id, key.run_id, key.task_id, try_number, result, retry_at=retry_at, map_index=key.map_index
+        )
         if not recorded or task is None or dag is None:
             return
         if skips:
@@ -696,11 +715,11 @@ class Scheduler:
         if not self.running:
             return
         still = {
-            (ti.dag_id, ti.run_id, ti.task_id, ti.try_number)
+            (ti.dag_id, ti.run_id, ti.task_id, ti.map_index, ti.try_number)
             for ti in self.store.list_task_instances(states=[TaskState.RUNNING])
         }
         for key, entry in list(self.running.items()):
-            if (key.dag_id, key.run_id, key.task_id, entry.try_number) not in still:
+            if (key.dag_id, key.run_id, key.task_id, key.map_index, entry.try_number) not in still:
                 entry.control.cancel("stopped on request", StopReason.REQUESTED)
 
     # -- crash recovery --------------------------------------------------------------------------
@@ -714,7 +733,7 @@ class Scheduler:
             if op is not None and op.runs_container:
                 with contextlib.suppress(DockyardError):
                     engines[engine_config(dict(op.engine), self.settings.default_docker_url)] = None
-        containers: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+        containers: dict[tuple[str, str, str, str, str], dict[str, Any]] = {}
         for engine in engines:
             try:
                 found = self.runner.runtime.managed_containers(engine, self.instance)
@@ -727,13 +746,14 @@ class Scheduler:
                     labels.get("dockyard.dag_id", ""),
                     labels.get("dockyard.run_id", ""),
                     labels.get("dockyard.task_id", ""),
+                    labels.get("dockyard.map_index", "-1"),
                     labels.get("dockyard.try_number", ""),
                 )
                 container["engine"] = engine
                 containers[key] = container
-        claimed: set[tuple[str, str, str, str]] = set()
+        claimed: set[tuple[str, str, str, str, str]] = set()
         for ti in running:
-            key4 = (ti.dag_id, ti.run_id, ti.task_id, str(ti.try_number))
+            key4 = (ti.dag_id, ti.run_id, ti.task_id, str(ti.map_index), str(ti.try_number))
             dag = self.dags.get(ti.dag_id)
             if dag is None or ti.task_id not in dag.task_dict:
                 log.warning(
@@ -747,7 +767,7 @@ class Scheduler:
             match = containers.get(key4)
             operator = dag.task_dict[ti.task_id]
             if not operator.runs_container:
-                self.store.requeue_unstarted(ti.dag_id, ti.run_id, ti.task_id, ti.try_number, "restart")
+                self.store.requeue_unstarted(ti.dag_id, ti.run_id, ti.task_id, ti.try_number, "restart", ti.map_index)
                 continue
             if match is None or match["state"] == "created":
                 if match is not None:
@@ -764,6 +784,7 @@ class Scheduler:
                     ti.task_id,
                     ti.try_number,
                     "the scheduler stopped before the match started",
+                    ti.map_index,
                 )
                 claimed.add(key4)
                 continue
@@ -780,7 +801,7 @@ class Scheduler:
             self._submit(
                 dag,
                 run,
-                TIKey(ti.dag_id, ti.run_id, ti.task_id),
+                TIKey(ti.dag_id, ti.run_id, ti.task_id, ti.map_index),
                 ti.try_number,
                 resume=match["id"],
                 started=ti.start_date,
@@ -790,6 +811,81 @@ class Scheduler:
             if key4 not in claimed and container["state"] in ("running", "created", "paused", "restarting"):
                 log.info("stopping container %s: it belongs to no running task try %s", container["id"][:12], key4)
                 self.runner.runtime.discard(container["engine"], container["id"])
+
+    # -- dynamic task mapping ---------------------------------------------------------------------
+    def _expand(
+        self,
+        dag: SerializedDag,
+        run: DagRunModel,
+        task: SerializedTask,
+        instances: dict[str, list[TaskInstanceModel]],
+        states: dict[str, str | None],
+        each: dict[str, list[str | None]],
+    ) -> list[TaskInstanceModel]:
+        """A mapped task whose upstream tasks are done: one scheduled instance per element of what it maps
+        over (none, and the task skipped, for an empty input, as in Airflow). Returns the new instances."""
+
+        def result(task_id: str, key: str) -> Any:
+            upstream = dag.task_dict.get(task_id)
+            if upstream is not None and upstream.is_mapped:
+                return self.store.mapped_xcoms(run.dag_id, run.run_id, task_id, key)
+            return self.store.get_xcom(run.dag_id, run.run_id, task_id, key)
+
+        try:
+            size = count(task.mapping or {}, result, limit=defaults.DEFAULT_MAX_MAP_LENGTH)
+        except UnmappableResultError as exc:
+            log.error("task %s.%s of run %s cannot expand: %s", run.dag_id, task.task_id, run.run_id, exc)
+            self.store.set_ti_state(run.dag_id, run.run_id, [task.task_id], TaskState.FAILED, only_if=[None])
+            states[task.task_id] = TaskState.FAILED.value
+            return []
+        made = self.store.expand_task(run.dag_id, run.run_id, task.task_id, size)
+        if size == 0:
+            log.info("task %s.%s of run %s maps over nothing: skipped", run.dag_id, task.task_id, run.run_id)
+            states[task.task_id] = TaskState.SKIPPED.value
+        if made:
+            instances[task.task_id] = made
+            each[task.task_id] = [TaskState.SCHEDULED.value] * len(made)
+            states[task.task_id] = TaskState.SCHEDULED.value
+        return made
+
+    def _advance_mapped(
+        self,
+        run: DagRunModel,
+        task: SerializedTask,
+        instances: dict[str, list[TaskInstanceModel]],
+        states: dict[str, str | None],
+        each: dict[str, list[str | None]],
+        now: dt.datetime,
+    ) -> list[TaskInstanceModel]:
+        """The instances of an expanded mapped task that are ready to run (the scheduled ones, and those
+        cleared or due for a retry whose trigger rule allows it); cleared entirely, it expands anew."""
+        group = instances[task.task_id]
+        if all(ti.state is None for ti in group):
+            self.store.collapse_mapped(run.dag_id, run.run_id, task.task_id)
+            states[task.task_id] = None
+            return []
+        waiting = [
+            ti
+            for ti in group
+            if ti.state is None
+            or (ti.state == TaskState.UP_FOR_RETRY.value and (ti.next_retry_at is None or ti.next_retry_at <= now))
+        ]
+        if waiting:
+            decision = evaluate(self.dags[run.dag_id], task, states, each)
+            if decision is not Decision.WAIT:
+                new = {
+                    Decision.RUN: TaskState.SCHEDULED,
+                    Decision.UPSTREAM_FAILED: TaskState.UPSTREAM_FAILED,
+                    Decision.SKIP: TaskState.SKIPPED,
+                }[decision]
+                changed = self.store.set_instance_states(
+                    run.dag_id, run.run_id, task.task_id, [ti.map_index for ti in waiting], new
+                )
+                for ti in changed:
+                    group[[g.map_index for g in group].index(ti.map_index)] = ti
+        each[task.task_id] = [ti.state for ti in group]
+        states[task.task_id] = combined_state(each[task.task_id])
+        return [ti for ti in group if ti.state == TaskState.SCHEDULED.value]
 
     # -- helpers for dags test -------------------------------------------------------------------
     def run_until_done(self, dag_id: str, run_id: str, *, on_pass: Callable[[], None] | None = None) -> str:
@@ -809,6 +905,26 @@ class Scheduler:
 def _hostname() -> str:
     """This machine's name as Airflow gives ``ti.hostname`` (asked once: a reverse lookup costs milliseconds)."""
     return socket.getfqdn()
+
+
+def _expanded(tis: list[TaskInstanceModel]) -> dict[str, list[TaskInstanceModel]]:
+    """The instances of each expanded mapped task (``map_index`` 0, 1, ...), in order."""
+    found: dict[str, list[TaskInstanceModel]] = {}
+    for ti in sorted((ti for ti in tis if ti.map_index >= 0), key=lambda ti: ti.map_index):
+        found.setdefault(ti.task_id, []).append(ti)
+    return found
+
+
+def _mappable_or_failed(dag: SerializedDag, task_id: str, outcome: TryOutcome) -> TryOutcome:
+    """A successful try whose result a downstream task maps over, but cannot (not a list or dict, too
+    long), fails, as in Airflow: the task that returned it is the one to fix."""
+    if outcome.state is not TaskState.SUCCESS:
+        return outcome
+    mappings = [dag.task_dict[t].mapping for t in dag.task(task_id).downstream if t in dag.task_dict]
+    reason = unmappable(mappings, task_id, outcome.xcom, limit=defaults.DEFAULT_MAX_MAP_LENGTH)
+    if reason is None:
+        return outcome
+    return dataclasses.replace(outcome, state=TaskState.FAILED, message=reason, xcom=None)
 
 
 def _stopped_by_person(outcome: TryOutcome) -> bool:

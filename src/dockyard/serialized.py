@@ -17,7 +17,7 @@ Example::
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from dockyard.dag import closest
@@ -108,6 +108,8 @@ class SerializedTask:
     orchestration-only operators): the operator's ``flow_facts()``; empty for plain tasks."""
     sensor: dict[str, Any] | None = None
     """A sensor's timing and what it watches (:meth:`~dockyard.operators.sensors.BaseSensorOperator.sensor_spec`)."""
+    mapping: dict[str, Any] | None = None
+    """How a mapped task's instances are counted (:func:`dockyard.mapping.describe`); None for a plain task."""
 
     def retry_delay_for(self, try_number: int) -> dt.timedelta:
         """Airflow's delay before the next try: ``retry_delay``, doubled per try with exponential backoff,
@@ -133,10 +135,16 @@ class SerializedTask:
             known[name] = tuple(known.get(name) or ())
         return cls(**known)
 
+    @property
+    def is_mapped(self) -> bool:
+        return self.mapping is not None
+
     @classmethod
     def of(cls, task: BaseOperator) -> SerializedTask:
+        from dockyard.mapping import serialized_fields
+
         values = task.spec_values() if hasattr(task, "spec_values") else {}
-        return cls(
+        plain = cls(
             task_id=task.task_id,
             operator=type(task).__name__,
             upstream=tuple(sorted(task.upstream_task_ids)),
@@ -168,6 +176,7 @@ class SerializedTask:
             flow=task.flow_facts(),
             sensor=task.sensor_spec() if hasattr(task, "sensor_spec") else None,
         )
+        return replace(plain, **serialized_fields(task))  # a mapped task: its operator's facts and mapping
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,8 +62,8 @@ def _note(values: Any) -> None:
             _note(value.values())
 
 
-class _InertClass(type):
-    """Class-level names of the stand-ins (``TriggerRule.ONE_DONE``, ``Param.default``) are inert too."""
+class InertType(type):
+    """Class attributes of the stand-ins are inert too: ``BashOperator.partial(...).expand(...)``."""
 
     def __getattr__(cls, name: str) -> Any:
         if name.startswith("__"):
@@ -71,7 +71,7 @@ class _InertClass(type):
         return Inert()
 
 
-class Inert(metaclass=_InertClass):
+class Inert(metaclass=InertType):
     """Anything a DAG file builds (a DAG, a task, a group, a date): inert in the task's container."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

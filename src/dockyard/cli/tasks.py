@@ -24,6 +24,8 @@ from dockyard.store import FINISHED_STATES, TaskState
 from dockyard.tasklog import log_path_for
 from dockyard.variables import variable_source
 
+MAP_INDEX_HELP = "Which instance of a mapped task (0, 1, ...); -1 for a task that is not mapped."
+
 
 @click.group()
 def tasks() -> None:
@@ -41,6 +43,7 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 @click.argument("logical_date", required=False)
 @click.option("-t", "--task-params", "task_params", help="JSON object of params for this run, e.g. '{\"n\": 3}'.")
 @click.option("-q", "--quiet", is_flag=True, help="Do not stream the task log to the terminal.")
+@click.option("--map-index", "map_index", type=int, default=-1, show_default=True, help=MAP_INDEX_HELP)
 @click.pass_obj
 def tasks_test(
     settings: Settings,
@@ -49,6 +52,7 @@ def tasks_test(
     logical_date: str | None,
     task_params: str | None,
     quiet: bool,
+    map_index: int,
 ) -> None:
     """Run one task of a DAG now, streaming its log, then print its XCom value.
 
@@ -87,6 +91,7 @@ def tasks_test(
             conf=params,
             data_interval=(interval.start, interval.end),
             test_mode=True,
+            map_index=map_index,
         )
         request = TryRequest(context, prepare=lambda: prepare_in_child(settings, context))
         outcome = runner.execute(request, echo=echo)
@@ -145,6 +150,7 @@ def tasks_states_for_dag_run(settings: Settings, dag_id: str, run_id: str, outpu
                 "dag_id": ti.dag_id,
                 "run_id": ti.run_id,
                 "task_id": ti.task_id,
+                "map_index": ti.map_index,
                 "state": ti.state,
                 "try_number": ti.try_number,
                 "start_date": ti.start_date,
@@ -164,18 +170,25 @@ def tasks_states_for_dag_run(settings: Settings, dag_id: str, run_id: str, outpu
 @click.argument("task_id")
 @click.option("--try", "try_number", type=int, help="Which try (default: the latest).")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines until the try ends.")
+@click.option("--map-index", "map_index", type=int, default=-1, show_default=True, help=MAP_INDEX_HELP)
 @click.pass_obj
 @friendly
 def tasks_logs(
-    settings: Settings, dag_id: str, run_id: str, task_id: str, try_number: int | None, follow: bool
+    settings: Settings,
+    dag_id: str,
+    run_id: str,
+    task_id: str,
+    try_number: int | None,
+    follow: bool,
+    map_index: int,
 ) -> None:
     """Print a task try's log (it outlives the container)."""
     store = open_store(settings)
-    ti = store.get_task_instance(dag_id, run_id, task_id)
+    ti = store.get_task_instance(dag_id, run_id, task_id, map_index)
     number = try_number or ti.try_number
     if number < 1 or number > max(ti.try_number, 1):
         fail(f"task {task_id!r} has tries 1 to {ti.try_number}; --try {number} does not exist")
-    path = log_path_for(settings.logs_folder, dag_id, run_id, task_id, number)
+    path = log_path_for(settings.logs_folder, dag_id, run_id, task_id, number, map_index)
     if not path.exists() and not follow:
         raise NotFoundError(f"no log for try {number} of {task_id!r} yet ({path}); the task has not started")
     position = 0
@@ -189,7 +202,7 @@ def tasks_logs(
                 click.echo(chunk, nl=False)
         if not follow:
             return
-        current = store.get_task_instance(dag_id, run_id, task_id)
+        current = store.get_task_instance(dag_id, run_id, task_id, map_index)
         done = current.try_number != number or (
             current.state is not None and TaskState(current.state) in FINISHED_STATES
         )
@@ -208,6 +221,13 @@ def tasks_logs(
 @click.option("-f", "--only-failed", is_flag=True, help="Only failed and upstream_failed tasks.")
 @click.option("-d", "--downstream", is_flag=True, help="Also clear the tasks downstream of those matched.")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--map-index",
+    "map_indexes",
+    type=int,
+    multiple=True,
+    help="Only these instances of mapped tasks (repeatable; default: every instance).",
+)
 @click.pass_obj
 @friendly
 def tasks_clear(
@@ -220,6 +240,7 @@ def tasks_clear(
     only_failed: bool,
     downstream: bool,
     yes: bool,
+    map_indexes: tuple[int, ...],
 ) -> None:
     """Clear task instances so the scheduler runs them again (with their retries anew)."""
     store = open_store(settings)
@@ -242,6 +263,8 @@ def tasks_clear(
                 continue
             if only_failed and ti.state not in (TaskState.FAILED.value, TaskState.UPSTREAM_FAILED.value):
                 continue
+            if map_indexes and ti.map_index not in map_indexes:
+                continue
             chosen.add(ti.task_id)
         if downstream:
             for task_id in list(chosen):
@@ -257,9 +280,49 @@ def tasks_clear(
         click.echo("Cancelled.")
         return
     retries = {t.task_id: t.retries for t in dag.tasks}
-    total = sum(store.clear(dag_id, run_id, ids, retries) for run_id, ids in plan)
+    only = list(map_indexes) if map_indexes else None
+    total = sum(store.clear(dag_id, run_id, ids, retries, map_indexes=only) for run_id, ids in plan)
     notify_scheduler(settings)
     click.echo(f"Cleared {total} task instance(s).")
+
+
+@tasks.command("state")
+@click.argument("dag_id")
+@click.argument("task_id")
+@click.argument("run_id", metavar="LOGICAL_DATE_OR_RUN_ID")
+@click.option("--map-index", "map_index", type=int, default=-1, show_default=True, help=MAP_INDEX_HELP)
+@click.pass_obj
+@friendly
+def tasks_state(settings: Settings, dag_id: str, task_id: str, run_id: str, map_index: int) -> None:
+    """Print the state of one task instance (Airflow's ``tasks state``); a mapped task's instance by
+    ``--map-index``, or without it the number of its instances in each state."""
+    store = open_store(settings)
+    run = _run_of(store, dag_id, run_id)
+    if map_index < 0:
+        instances, total = store.list_mapped(dag_id, run.run_id, task_id, limit=100_000)
+        if total:
+            counts: dict[str, int] = {}
+            for ti in instances:
+                counts[str(ti.state)] = counts.get(str(ti.state), 0) + 1
+            shown = ", ".join(f"{state}: {n}" for state, n in sorted(counts.items()))
+            click.echo(f"mapped into {total} instances ({shown}); pick one with --map-index")
+            return
+    click.echo(store.get_task_instance(dag_id, run.run_id, task_id, map_index).state)
+
+
+def _run_of(store: Any, dag_id: str, run_id_or_date: str) -> Any:
+    """The run named by its run_id, or else by its logical date (as Airflow's CLI accepts either)."""
+    try:
+        return store.get_run(dag_id, run_id_or_date)
+    except NotFoundError as missing:
+        try:
+            when = parse_logical_date(run_id_or_date)
+        except click.BadParameter:
+            raise missing from None  # not a date either: the message naming the run is the one to show
+        for run in store.list_runs(dag_id, limit=100_000):
+            if run.logical_date == when:
+                return run
+        raise
 
 
 def _regex(text: str | None) -> re.Pattern[str] | None:

@@ -360,6 +360,15 @@ class BaseOperator(metaclass=_OperatorMeta):
         self.set_downstream(other)
         return self
 
+    # -- dynamic task mapping and results ------------------------------------------------------
+    @classmethod
+    def partial(cls, **kwargs: Any) -> Any:
+        """Airflow's ``Operator.partial(task_id=..., **shared).expand(arg=[...])``: one task instance per
+        element (see :mod:`dockyard.mapping`)."""
+        from dockyard.mapping import partial
+
+        return partial(cls, kwargs)
+
     @property
     def upstream_list(self) -> list[BaseOperator]:
         return [self.dag.task_dict[t] for t in sorted(self.upstream_task_ids)] if self.dag else []

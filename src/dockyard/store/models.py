@@ -132,6 +132,8 @@ class TaskInstanceModel(Base):
     dag_id: Mapped[str] = mapped_column(String(250), primary_key=True)
     run_id: Mapped[str] = mapped_column(String(250), primary_key=True)
     task_id: Mapped[str] = mapped_column(String(250), primary_key=True)
+    map_index: Mapped[int] = mapped_column(Integer, primary_key=True, default=-1, server_default="-1")
+    """Which instance of a mapped task (0, 1, ...); -1 for a task that is not mapped, or not expanded yet."""
     state: Mapped[TaskState | None] = mapped_column(_states(TaskState))
     try_number: Mapped[int] = mapped_column(Integer, default=0)
     max_tries: Mapped[int] = mapped_column(Integer, default=0)
@@ -149,6 +151,8 @@ class TaskInstanceModel(Base):
     hostname: Mapped[str | None] = mapped_column(String(1000))
     rendered: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     """The rendered template fields of the last try, secrets masked."""
+    rendered_map_index: Mapped[str | None] = mapped_column(String(250))
+    """A mapped instance's name from ``map_index_template`` (Airflow's column of the same name)."""
 
 
 class TaskTryModel(Base):
@@ -164,6 +168,7 @@ class TaskTryModel(Base):
     dag_id: Mapped[str] = mapped_column(String(250), primary_key=True)
     run_id: Mapped[str] = mapped_column(String(250), primary_key=True)
     task_id: Mapped[str] = mapped_column(String(250), primary_key=True)
+    map_index: Mapped[int] = mapped_column(Integer, primary_key=True, default=-1, server_default="-1")
     try_number: Mapped[int] = mapped_column(Integer, primary_key=True)
     state: Mapped[TaskState] = mapped_column(_states(TaskState))
     start_date: Mapped[dt.datetime | None]
@@ -185,6 +190,7 @@ class XComModel(Base):
     dag_id: Mapped[str] = mapped_column(String(250), primary_key=True)
     run_id: Mapped[str] = mapped_column(String(250), primary_key=True)
     task_id: Mapped[str] = mapped_column(String(250), primary_key=True)
+    map_index: Mapped[int] = mapped_column(Integer, primary_key=True, default=-1, server_default="-1")
     key: Mapped[str] = mapped_column(String(512), primary_key=True)
     value: Mapped[Any] = mapped_column(JSON, nullable=True)
     timestamp: Mapped[dt.datetime]

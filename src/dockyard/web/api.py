@@ -110,7 +110,8 @@ def ti_json(ti: TaskInstanceModel) -> dict[str, Any]:
         "container_id": ti.container_id,
         "exit_code": ti.exit_code,
         "rendered_fields": ti.rendered or {},
-        "map_index": -1,
+        "map_index": ti.map_index,
+        "rendered_map_index": ti.rendered_map_index,
     }
 
 
@@ -308,9 +309,10 @@ def logs(
     token: int = Query(
         0, ge=0, le=MAX_LOG_OFFSET, description="byte offset to read from (continuation_token of the last call)"
     ),
+    map_index: int = Query(-1, ge=-1, description="which instance of a mapped task (-1: not mapped)"),
     user: UserModel = Depends(api_user),
 ) -> dict[str, Any]:
-    content, offset, done = service(request).log(dag_id, run_id, task_id, try_number, token)
+    content, offset, done = service(request).log(dag_id, run_id, task_id, try_number, token, map_index)
     return {"content": content, "continuation_token": str(offset), "finished": done}
 
 
@@ -319,23 +321,66 @@ def xcoms(
     request: Request, dag_id: str, run_id: str, task_id: str, user: UserModel = Depends(api_user)
 ) -> dict[str, Any]:
     svc = service(request)
-    svc.store.get_task_instance(dag_id, run_id, task_id)
     rows = svc.store.list_xcoms(dag_id, run_id, task_id)
+    if not rows:
+        svc.store.get_task_instance(dag_id, run_id, task_id)
     return {
         "xcom_entries": [
-            {"key": x.key, "dag_id": dag_id, "dag_run_id": run_id, "task_id": task_id, "timestamp": iso(x.timestamp)}
+            {
+                "key": x.key,
+                "dag_id": dag_id,
+                "dag_run_id": run_id,
+                "task_id": task_id,
+                "map_index": x.map_index,
+                "timestamp": iso(x.timestamp),
+            }
             for x in rows
         ],
         "total_entries": len(rows),
     }
 
 
+# -- dynamic task mapping: the instances of a mapped task -------------------------------------------------
+@router.get("/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/listMapped")
+def list_mapped(
+    request: Request,
+    dag_id: str,
+    run_id: str,
+    task_id: str,
+    limit: int = Query(100, ge=1, le=10_000),
+    offset: int = Query(0, ge=0),
+    state: list[str] | None = Query(None, description="only instances in these states (repeatable)"),
+    user: UserModel = Depends(api_user),
+) -> dict[str, Any]:
+    """Airflow's ``listMapped``: the instances of a mapped task in one run, in ``map_index`` order."""
+    svc = service(request)
+    svc.store.get_run(dag_id, run_id)
+    if not svc.dag(dag_id).task(task_id).is_mapped:
+        raise NotFoundError(f"task {task_id!r} of DAG {dag_id!r} is not mapped; it has no mapped instances")
+    rows, total = svc.store.list_mapped(dag_id, run_id, task_id, states=state, limit=limit, offset=offset)
+    return {"task_instances": [ti_json(t) for t in rows], "total_entries": total}
+
+
+@router.get("/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/{map_index:int}")
+def get_mapped_ti(
+    request: Request, dag_id: str, run_id: str, task_id: str, map_index: int, user: UserModel = Depends(api_user)
+) -> dict[str, Any]:
+    """One instance of a mapped task (Airflow's ``getMappedTaskInstance``)."""
+    return ti_json(service(request).store.get_task_instance(dag_id, run_id, task_id, map_index))
+
+
 @router.get("/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}")
 def xcom(
-    request: Request, dag_id: str, run_id: str, task_id: str, key: str, user: UserModel = Depends(api_user)
+    request: Request,
+    dag_id: str,
+    run_id: str,
+    task_id: str,
+    key: str,
+    map_index: int = Query(-1, ge=-1, description="which instance of a mapped task (-1: not mapped)"),
+    user: UserModel = Depends(api_user),
 ) -> dict[str, Any]:
     svc = service(request)
-    rows = [x for x in svc.store.list_xcoms(dag_id, run_id, task_id) if x.key == key]
+    rows = [x for x in svc.store.list_xcoms(dag_id, run_id, task_id) if x.key == key and x.map_index == map_index]
     if not rows:
         raise NotFoundError(f"task {task_id!r} of run {run_id!r} has no XCom {key!r}")
     return {
