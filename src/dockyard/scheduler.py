@@ -327,6 +327,11 @@ class Scheduler:
                 running[run.dag_id] = running.get(run.dag_id, 0) + 1
             elif run.dag_id in self.dags:
                 queued.append(run)
+        if queued and not self.fixed_dags:
+            # A paused DAG's queued runs (triggered ones too) wait until it is unpaused, as in Airflow;
+            # `dags test` runs its one DAG whatever its paused state.
+            paused = self.store.paused_dag_ids()
+            queued = [run for run in queued if run.dag_id not in paused]
         for run in sorted(queued, key=lambda r: r.logical_date):
             dag = self.dags[run.dag_id]
             if running.get(run.dag_id, 0) >= dag.max_active_runs:
