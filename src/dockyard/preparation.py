@@ -32,6 +32,10 @@ if TYPE_CHECKING:
 XComLookup = Callable[[str, str, str], Any]
 """``(dag_id, task_id, key) -> value`` for ``ti.xcom_pull`` within the same run."""
 
+XComSearch = Callable[[str, "list[str] | None", str, str, "dt.datetime | None"], tuple[bool, Any]]
+"""``(dag_id, task_ids or None, key, run_id, up_to) -> (found, value)``: the latest XCom of any of ``task_ids``
+(of any task when None) in run ``run_id``, or in any run up to ``up_to`` (``include_prior_dates``)."""
+
 
 @dataclass
 class TaskTry:
@@ -44,20 +48,56 @@ class TaskTry:
     logical_date: dt.datetime
     map_index: int = -1
     xcom_lookup: XComLookup | None = None
+    xcom_search: XComSearch | None = None
 
     def xcom_pull(
         self,
         task_ids: str | list[str] | None = None,
-        key: str = "return_value",
         dag_id: str | None = None,
+        key: str = "return_value",
+        include_prior_dates: bool = False,
+        *,
+        map_indexes: int | list[int] | None = None,
+        default: Any = None,
+        run_id: str | None = None,
         **_: Any,
     ) -> Any:
-        """The XCom of ``task_ids`` in this run (a list for a list of ids), as Airflow's ``ti.xcom_pull``."""
-        if self.xcom_lookup is None or task_ids is None:
-            return None
+        """Airflow's ``ti.xcom_pull``: the XCom of ``task_ids`` (a list for a list of ids) in this run; of any task
+        of the run when ``task_ids`` is None; the latest one up to this run's logical date with
+        ``include_prior_dates``; ``default`` where nothing was pushed. Tasks here are not mapped, so a map index
+        other than -1 finds nothing."""
+        if isinstance(map_indexes, int) and map_indexes != -1:
+            return default
+        if isinstance(map_indexes, (list, tuple)):
+            found = self.xcom_pull(task_ids, dag_id, key, include_prior_dates, default=default, run_id=run_id)
+            return [found for index in map_indexes if index == -1]
+        owner, run = dag_id or self.dag_id, run_id or self.run_id
         if isinstance(task_ids, str):
-            return self.xcom_lookup(dag_id or self.dag_id, task_ids, key)
-        return [self.xcom_lookup(dag_id or self.dag_id, t, key) for t in task_ids]
+            return self._one(owner, [task_ids], key, run, include_prior_dates, default)
+        if task_ids is None:
+            return self._one(owner, None, key, run, include_prior_dates, default)
+        return [self._one(owner, [t], key, run, include_prior_dates, default) for t in task_ids]
+
+    def _one(self, dag_id: str, task_ids: list[str] | None, key: str, run_id: str, prior: bool, default: Any) -> Any:
+        if self.xcom_search is not None:
+            found, value = self.xcom_search(dag_id, task_ids, key, run_id, self.logical_date if prior else None)
+            return value if found else default
+        if self.xcom_lookup is None or task_ids is None:
+            return default
+        value = self.xcom_lookup(dag_id, task_ids[0], key)
+        return default if value is None else value
+
+
+def store_xcom_search(store: Callable[[], Store]) -> XComSearch:
+    """An :data:`XComSearch` over the store (``store`` opens it on first use)."""
+
+    def search(
+        dag_id: str, task_ids: list[str] | None, key: str, run_id: str, up_to: dt.datetime | None
+    ) -> tuple[bool, Any]:
+        row = store().latest_xcom(dag_id, key, run_id=run_id, task_ids=task_ids, up_to=up_to)
+        return (False, None) if row is None else (True, row.value)
+
+    return search
 
 
 @dataclass
@@ -172,6 +212,7 @@ def prepare(
     context: TryContext,
     *,
     xcom_lookup: XComLookup | None = None,
+    xcom_search: XComSearch | None = None,
     variables: Callable[[str], str | None] | None = None,
     connections: Any = None,
     config: Mapping[str, Mapping[str, Any]] | None = None,
@@ -217,7 +258,13 @@ def prepare(
         extra["conn"] = ConnectionAccessor(connections, masker.add)
     extra["dag_run_conf"] = context.conf
     ti = TaskTry(
-        dag.dag_id, task.task_id, context.run_id, context.try_number, context.logical_date, xcom_lookup=xcom_lookup
+        dag.dag_id,
+        task.task_id,
+        context.run_id,
+        context.try_number,
+        context.logical_date,
+        xcom_lookup=xcom_lookup,
+        xcom_search=xcom_search,
     )
     template_context = build_context(
         dag=dag,
@@ -344,6 +391,7 @@ def _prepare_child(settings: Settings, context_json: dict[str, Any]) -> dict[str
         task,
         context,
         xcom_lookup=xcom,
+        xcom_search=store_xcom_search(lazy.get),
         variables=variables,
         connections=_Connections(),
         config=template_config(settings),
