@@ -120,6 +120,8 @@ class TryContext:
     previous_success: dict[str, Any] | None = None
     """The latest successful earlier run (:class:`~dockyard.templating.PreviousRun`' fields)."""
     test_mode: bool = False
+    triggering_events: list[dict[str, Any]] = field(default_factory=list)
+    """The dataset events that triggered the run (:class:`~dockyard.datasets.DatasetEventView`'s fields)."""
 
     def to_json(self) -> dict[str, Any]:
         return dict(_encode(asdict(self)))
@@ -222,6 +224,7 @@ def prepare(
 
     ``settings`` give Bash and Python tasks their task image and DAG folder (default: from the environment)."""
     from dockyard.connections import ConnectionAccessor
+    from dockyard.datasets import triggering_events
     from dockyard.operators.base import EmptyOperator
     from dockyard.operators.docker import DockerOperator
     from dockyard.operators.task_image import TaskImageOperator
@@ -281,6 +284,7 @@ def prepare(
         previous_success=PreviousRun(**context.previous_success) if context.previous_success else None,
         config=config,
         test_mode=context.test_mode,
+        triggering_events=triggering_events(context.triggering_events),
     )
     notes = []
     callbacks = task.on_execute_callback

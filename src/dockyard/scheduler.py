@@ -46,6 +46,7 @@ from dockyard.container import RunControl
 from dockyard.container.control import StopReason
 from dockyard.container.runtime import Abandoned
 from dockyard.container.spec import EngineConfig, engine_config
+from dockyard.dataset_scheduling import DatasetScheduling
 from dockyard.errors import ConflictError, DagDefinitionError, DockyardError, StoreError
 from dockyard.execution import TaskRunner, TryOutcome, TryRequest
 from dockyard.isolation import ChildFailed
@@ -127,6 +128,7 @@ class Scheduler:
         self._last_heartbeat = 0.0
         self._lock_file: IO[str] | None = None
         self._wake_socket: socket.socket | None = None
+        self.datasets = DatasetScheduling(store)
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self, *, load: bool = True) -> None:
@@ -225,6 +227,7 @@ class Scheduler:
             now = utcnow()
             if self.create_scheduled_runs:
                 self._create_scheduled_runs(now)
+                self.datasets.create_runs(self.dags, self._active_run_counts, self.store.paused_dag_ids)
             self._start_queued_runs()
             ready = self._advance_runs(now)
             self._launch(ready)
@@ -241,10 +244,12 @@ class Scheduler:
         if self.fixed_dags:
             if force:
                 self.store.sync_dags([d.to_record() for d in self.dags.values()], {}, keep_others=True)
+                self.datasets.dags_changed(self.dags)
             return
         report = self.processor.refresh(force=True) if force else self.processor.refresh_if_due()
         if report is not None:
             self.dags = report.dags
+            self.datasets.dags_changed(self.dags)
             self._next_check.clear()
             self._weights.clear()
 
@@ -526,6 +531,7 @@ class Scheduler:
                 "base_url": template_config(self.settings)["webserver"]["base_url"],
             },
             previous_success=self._previous_success(dag.dag_id, run.logical_date),
+            triggering_events=self.datasets.events_for(run.dag_id, run.run_id, run.run_type),
         )
         if task.operator == "EmptyOperator":
             request = TryRequest(context, prepare=lambda: PreparedTry(kind="empty"), timeout=timeout)
@@ -615,6 +621,8 @@ class Scheduler:
         recorded = self.store.finish_try(key.dag_id, key.run_id, key.task_id, try_number, result, retry_at=retry_at)
         if not recorded or task is None or dag is None:
             return
+        if state is TaskState.SUCCESS and task.outlets:
+            self.datasets.task_succeeded(dag, task.task_id, key.run_id)
         if retry_at is not None:
             name = "on_retry_callback"
         else:

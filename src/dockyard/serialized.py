@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from dockyard.dag import closest
+from dockyard.datasets import outlet_uris
 from dockyard.errors import DagDefinitionError
 from dockyard.params import Param
 from dockyard.timetable import Timetable, deserialize_timetable, serialize_timetable, timetable_for
@@ -97,6 +98,8 @@ class SerializedTask:
     """The task's tries run a container (Docker, Bash and Python tasks); the rest finish in the scheduler."""
     engine: dict[str, Any] = field(default_factory=dict)
     callbacks: tuple[str, ...] = ()
+    outlets: tuple[str, ...] = ()
+    """The URIs of the datasets a success of the task updates."""
     image: Any = None
     command: Any = None
     doc_md: str | None = None
@@ -116,12 +119,13 @@ class SerializedTask:
         data["upstream"] = list(self.upstream)
         data["downstream"] = list(self.downstream)
         data["callbacks"] = list(self.callbacks)
+        data["outlets"] = list(self.outlets)
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SerializedTask:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        for name in ("upstream", "downstream", "callbacks"):
+        for name in ("upstream", "downstream", "callbacks", "outlets"):
             known[name] = tuple(known.get(name) or ())
         return cls(**known)
 
@@ -151,6 +155,7 @@ class SerializedTask:
             runs_container=task.runs_in_container,
             engine={k: values[k] for k in ENGINE_FIELDS if values.get(k) is not None},
             callbacks=tuple(name for name in CALLBACKS if getattr(task, name, None)),
+            outlets=outlet_uris(getattr(task, "outlets", None), task.task_id),
             image=_shown(getattr(task, "image", None)),
             command=_shown(getattr(task, "command", None)),
             doc_md=task.doc_md,

@@ -3,7 +3,6 @@ decides the paused state of a DAG the first time it is seen (later parses keep w
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,37 +11,22 @@ import pytest
 
 from dockyard.runs import trigger_run
 from dockyard.scheduler import Scheduler
-from dockyard.settings import Settings
-from dockyard.store import Store
-from tests.helpers import write_dag
+from tests.helpers import stepped_scheduler
 
-
-@pytest.fixture
-def scheduler(tmp_path: Path) -> Iterator[Scheduler]:
-    folder = tmp_path / "dags"
-    write_dag(
-        folder,
-        "flags",
-        """
+FLAGS = """
 with DAG("born_paused", start_date=START, schedule=None, is_paused_upon_creation=True) as dag:
     EmptyOperator(task_id="only")
 with DAG("born_active", start_date=START, schedule=None, is_paused_upon_creation=False) as other:
     EmptyOperator(task_id="only")
 with DAG("unsaid", start_date=START, schedule=None) as third:
     EmptyOperator(task_id="only")
-""",
-    )
-    settings = Settings.from_env({"DOCKYARD_HOME": str(tmp_path / "home"), "DOCKYARD_DAGS_FOLDER": str(folder)})
-    settings = dataclasses.replace(settings, dag_file_processor_timeout=60)
-    settings.home.mkdir()
-    store = Store.open(settings)
-    scheduler = Scheduler(settings, store)
-    scheduler.refresh_dags(force=True)
-    try:
+"""
+
+
+@pytest.fixture
+def scheduler(tmp_path: Path) -> Iterator[Scheduler]:
+    with stepped_scheduler(tmp_path, "flags", FLAGS) as scheduler:
         yield scheduler
-    finally:
-        scheduler.shutdown()
-        store.close()
 
 
 def _run_passes(scheduler: Scheduler, passes: int = 4) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 
 import pendulum
 
-from dockyard import timetables
+from dockyard import datasets, timetables
 from dockyard.dag import DAG
 from dockyard.errors import DagDefinitionError, DockyardError, TaskSkipped
 from dockyard.macros import MACROS
@@ -191,6 +191,8 @@ def _module(name: str, **attributes: Any) -> dict[str, Any]:
 DOCKER = {"DockerOperator": DockerOperator}
 BASH = {"BashOperator": BashOperator}
 PYTHON = {"PythonOperator": PythonOperator, "get_current_context": get_current_context}
+DATASETS = {"Dataset": datasets.Dataset, "DatasetAll": datasets.DatasetAll, "DatasetAny": datasets.DatasetAny}
+ASSETS = {"Asset": datasets.Asset, "AssetAll": datasets.AssetAll, "AssetAny": datasets.AssetAny}
 SWARM_ADVICE = "Use DockerOperator; Docker Swarm placement is not available yet."
 MODULES: dict[str, dict[str, Any]] = {
     "airflow": {"DAG": DAG, "AirflowException": AirflowException, "__version__": "2.10.0+dockyard"},
@@ -210,6 +212,7 @@ MODULES: dict[str, dict[str, Any]] = {
         "BaseOperator": BaseOperator,
         "BaseHook": BaseHook,
         "get_current_context": get_current_context,
+        **ASSETS,
     },
     "airflow.decorators": {"dag": dag, "task": task, "task_group": None},
     "airflow.providers": {},
@@ -263,15 +266,28 @@ MODULES: dict[str, dict[str, Any]] = {
         "OnceTimetable": timetables.OnceTimetable,
         "ContinuousTimetable": timetables.ContinuousTimetable,
     },
+    "airflow.datasets": DATASETS,
+    "airflow.sdk.definitions": {},
+    "airflow.sdk.definitions.asset": ASSETS,
+    "airflow.timetables.datasets": {"DatasetOrTimeSchedule": datasets.DatasetOrTimeSchedule},
+    "airflow.timetables.assets": {"AssetOrTimeSchedule": datasets.DatasetOrTimeSchedule},
     "airflow.hooks": {},
     "airflow.hooks.base": {"BaseHook": BaseHook},
     "airflow.hooks.base_hook": {"BaseHook": BaseHook},
 }
 ADVICE = {
     "BranchPythonOperator": "Express the branch with trigger rules or skip_on_exit_code.",
+    "DatasetAlias": "Name the Dataset itself in outlets and schedules; dataset aliases are not supported.",
+    "AssetAlias": "Name the Asset itself in outlets and schedules; asset aliases are not supported.",
 }
 PARTIAL = frozenset(
-    {"airflow.operators.python", "airflow.operators.python_operator", "airflow.providers.standard.operators.python"}
+    {
+        "airflow.operators.python",
+        "airflow.operators.python_operator",
+        "airflow.providers.standard.operators.python",
+        "airflow.datasets",
+        "airflow.sdk.definitions.asset",
+    }
 )
 """Served modules in which the names dockyard does not provide are placeholders (BranchPythonOperator ...)."""
 

@@ -202,6 +202,13 @@ class BaseOperator(metaclass=_OperatorMeta):
         self.executor_config = executor_config or {}
         self.do_xcom_push = do_xcom_push
         self.multiple_outputs = multiple_outputs
+        # Datasets (assets) the task reads and updates: a success records an event for each outlet.
+        self.inlets: list[Any] = (
+            list(inlets) if isinstance(inlets, (list, tuple)) else [] if inlets is None else [inlets]
+        )
+        self.outlets: list[Any] = (
+            list(outlets) if isinstance(outlets, (list, tuple)) else [] if outlets is None else [outlets]
+        )
         self.doc_md = doc_md or doc
         self.upstream_task_ids: set[str] = set()
         self.downstream_task_ids: set[str] = set()
