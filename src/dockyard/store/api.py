@@ -301,6 +301,17 @@ class Store:
                 .limit(1)
             ).first()
 
+    def runs_between(self, dag_id: str, start: dt.datetime, end: dt.datetime) -> list[DagRunModel]:
+        """The runs of ``dag_id`` whose logical date lies in ``[start, end]`` (a backfill's range), oldest first."""
+        with self.session() as s:
+            return list(
+                s.scalars(
+                    sa.select(DagRunModel)
+                    .where(DagRunModel.dag_id == dag_id, DagRunModel.logical_date.between(start, end))
+                    .order_by(DagRunModel.logical_date)
+                )
+            )
+
     def start_run(self, dag_id: str, run_id: str, tasks: Sequence[dict[str, Any]]) -> None:
         """Move a queued run to running and create its task instances (``tasks``: id, operator, retries, ...)."""
         with self.session() as s:
