@@ -106,3 +106,9 @@ DEFAULT_TASK_IMAGE = "python:3.11-slim"
 """The image that ``BashOperator``, ``PythonOperator`` and ``@task`` tasks run in unless ``DOCKYARD_TASK_IMAGE`` or
 the task's ``executor_config={"image": ...}`` names another: Airflow runs them inside its worker, dockyard in a
 container of this image (it needs ``python3`` for Python tasks and ``bash`` for Bash tasks)."""
+
+DEFAULT_SMTP_TIMEOUT_SECONDS = 30.0
+"""How long an alert mail (``email_on_failure``) waits for the SMTP server (Airflow's ``[smtp] smtp_timeout``)."""
+
+DEFAULT_EMAIL_FROM = "airflow@example.com"
+"""The sender of alert mails when the SMTP connection's extra names no ``from_email`` (Airflow's default)."""

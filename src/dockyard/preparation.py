@@ -423,17 +423,78 @@ def prepare_in_child(settings: Settings, context: TryContext) -> PreparedTry:
 def _callback_child(
     settings: Settings, fileloc: str, dag_id: str, task_id: str | None, name: str, info: dict[str, Any]
 ) -> None:
-    """Runs in the child: call the DAG's or the task's callback ``name`` with Airflow's context keys."""
-    configure_lookups(settings)
+    """Runs in the child: call the DAG's or the task's callback ``name`` with Airflow's context: the template
+    context of the task instance (for a DAG's callback, its last failed one, else its last one), with
+    ``exception`` and, for a DAG, ``reason`` (``success``, ``task_failure``, ``timed_out``)."""
+    lazy = configure_lookups(settings)
     dag = _load(fileloc, dag_id)
     owner: Any = dag.get_task(task_id) if task_id else dag
     callback = getattr(owner, name, None)
-    context = {"dag": dag, "task": owner if task_id else None, **info}
+    try:
+        context = _callback_context(settings, lazy, dag, task_id, info)
+    except DockyardError:  # the run is gone (deleted meanwhile): the callback still gets the plain facts
+        context = {"dag": dag, "task": owner if task_id else None, "run_id": info.get("run_id")}
+    context.update({k: v for k, v in info.items() if k not in ("exception", "reason")})
     if info.get("exception"):
         context["exception"] = DockyardError(info["exception"])
+    if task_id is None:
+        context["reason"] = {"failed": "task_failure"}.get(info.get("reason") or "", info.get("reason"))
     for function in callback if isinstance(callback, list) else [callback]:
         if function is not None:
             function(context)
+
+
+def _callback_context(
+    settings: Settings, lazy: _LazyStore, dag: DAG, task_id: str | None, info: dict[str, Any]
+) -> dict[str, Any]:
+    """The template context a callback gets, built from what the store knows of the run and the try."""
+    from dockyard.states import TaskState
+    from dockyard.templating import RunFacts, TryFacts, build_context, variables_namespace
+    from dockyard.variables import variable_source
+
+    store = lazy.get()
+    run = store.get_run(dag.dag_id, info["run_id"])
+    tis = [ti for ti in store.list_task_instances(dag.dag_id, run.run_id) if ti.task_id in dag.task_dict]
+    if task_id is not None:
+        chosen = next((ti for ti in tis if ti.task_id == task_id), None)
+    else:
+        failed = [ti for ti in tis if ti.state in (TaskState.FAILED.value, TaskState.UPSTREAM_FAILED.value)]
+        ordered = sorted(failed or tis, key=lambda ti: (ti.end_date is not None, ti.end_date or run.logical_date))
+        chosen = ordered[-1] if ordered else None
+    task = dag.get_task(chosen.task_id if chosen else task_id or next(iter(dag.task_dict)))
+    try_number = int(info.get("try_number") or (chosen.try_number if chosen else 1) or 1)
+    interval = (run.data_interval_start or run.logical_date, run.data_interval_end or run.logical_date)
+    ti = TaskTry(
+        dag.dag_id, task.task_id, run.run_id, try_number, run.logical_date, xcom_search=store_xcom_search(lazy.get)
+    )
+    return build_context(
+        dag=dag,
+        task=task,
+        logical_date=run.logical_date,
+        run_id=run.run_id,
+        ti=ti,
+        data_interval=interval,
+        params=dict(run.conf or {}),
+        conf=dict(run.conf or {}),
+        extra={"var": variables_namespace(variable_source(settings, store))},
+        run=RunFacts(
+            run_type=run.run_type,
+            state=str(run.state),
+            start_date=run.start_date,
+            end_date=run.end_date,
+            queued_at=run.queued_at,
+            external_trigger=run.external_trigger,
+        ),
+        attempt=TryFacts(
+            start_date=chosen.start_date if chosen else None,
+            end_date=chosen.end_date if chosen else None,
+            state=str(chosen.state or "none") if chosen else "none",
+            hostname=chosen.hostname if chosen else None,
+            max_tries=chosen.max_tries if chosen else None,
+            base_url=template_config(settings)["webserver"]["base_url"],
+        ),
+        config=template_config(settings),
+    )
 
 
 def callback_in_child(

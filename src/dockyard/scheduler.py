@@ -50,6 +50,7 @@ from dockyard.dataset_scheduling import DatasetScheduling
 from dockyard.errors import ConflictError, DagDefinitionError, DockyardError, StoreError
 from dockyard.execution import TaskRunner, TryOutcome, TryRequest
 from dockyard.isolation import ChildFailed
+from dockyard.mail import Alert, AlertMailer
 from dockyard.operators.base import TriggerRule
 from dockyard.params import resolve_params
 from dockyard.preparation import PreparedTry, TryContext, callback_in_child, prepare_in_child, template_config
@@ -129,6 +130,7 @@ class Scheduler:
         self._lock_file: IO[str] | None = None
         self._wake_socket: socket.socket | None = None
         self.datasets = DatasetScheduling(store)
+        self.mailer = AlertMailer(connections, template_config(settings)["webserver"]["base_url"])
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self, *, load: bool = True) -> None:
@@ -623,6 +625,9 @@ class Scheduler:
             return
         if state is TaskState.SUCCESS and task.outlets:
             self.datasets.task_succeeded(dag, task.task_id, key.run_id)
+        mail = self.mailer.due(task, state, retry_at is not None)
+        if mail is not None:
+            self._mail(key, try_number, mail, outcome.message, list(task.email))
         if retry_at is not None:
             name = "on_retry_callback"
         else:
@@ -639,6 +644,22 @@ class Scheduler:
                 "reason": outcome.message,
             }
             self._callback(dag, task.task_id, name, info)
+
+    def _mail(self, key: TIKey, try_number: int, state: str, error: str, to: list[str]) -> None:
+        """``email_on_failure`` / ``email_on_retry``: the alert is sent off the scheduling loop."""
+        ti = self.store.get_task_instance(key.dag_id, key.run_id, key.task_id)
+        alert = Alert(
+            dag_id=key.dag_id,
+            task_id=key.task_id,
+            run_id=key.run_id,
+            state=state,
+            try_number=try_number,
+            max_tries=ti.max_tries,
+            error=error,
+            log_url=self.mailer.log_url(key.dag_id, key.run_id, key.task_id, try_number),
+            hostname=ti.hostname or _hostname(),
+        )
+        self.callbacks.submit(self.mailer.alert, alert, to)
 
     def _callback(self, dag: SerializedDag, task_id: str | None, name: str, info: dict[str, Any]) -> None:
         """Run a user's callback in a child process, off the scheduling loop; a failure is only logged."""
