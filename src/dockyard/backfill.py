@@ -156,10 +156,7 @@ def run_backfill(
 ) -> dict[str, str]:
     """Run the plan to its end in this process; returns each step's run's final state by run_id."""
     limit = max(1, options.max_active_runs or dag.max_active_runs)
-    # The backfill's own limit holds here, not the DAG's (as Airflow's --max-active-runs).
-    scheduler = Scheduler(
-        settings, store, dags={dag.dag_id: dataclasses.replace(dag, max_active_runs=limit)}, create_scheduled_runs=False
-    )
+    scheduler = Scheduler(settings, store, dags={dag.dag_id: dag}, create_scheduled_runs=False)
     states: dict[str, str] = {}
     for step in plan:
         if step.action in (Action.DONE, Action.FAILED):
@@ -169,6 +166,9 @@ def run_backfill(
     pending = [step for step in plan if step.run_id not in states]
     active: list[Step] = []
     scheduler.start()
+    # The backfill's own limit holds here, not the DAG's (Airflow's --max-active-runs); set after start, so the
+    # stored DAG keeps its own max_active_runs.
+    scheduler.dags[dag.dag_id] = dataclasses.replace(dag, max_active_runs=limit)
     try:
         while pending or active:
             while pending and len(active) < limit:

@@ -1,6 +1,8 @@
 """The scheduler's part of data-aware scheduling, with Airflow's rules (see :mod:`dockyard.datasets`).
 
-- When the DAGs change, the store learns which DAGs are scheduled on which datasets and which tasks update them.
+- When the DAG folder's DAGs change, the store learns which DAGs are scheduled on which datasets and which tasks
+  update them. A scheduler of fixed DAGs (``dags test``, ``dags backfill``) records its producers' events, but
+  leaves the references and the consumers' runs to the folder's scheduler.
 - A producer task's success records an event per outlet; each active, unpaused consumer has the dataset queued.
 - Each pass, a consumer whose queued datasets satisfy its condition gets a queued ``dataset_triggered`` run
   (not while it is paused or has ``max_active_runs`` runs queued or running; its queue waits meanwhile), at the

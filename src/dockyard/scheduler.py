@@ -246,7 +246,6 @@ class Scheduler:
         if self.fixed_dags:
             if force:
                 self.store.sync_dags([d.to_record() for d in self.dags.values()], {}, keep_others=True)
-                self.datasets.dags_changed(self.dags)
             return
         report = self.processor.refresh(force=True) if force else self.processor.refresh_if_due()
         if report is not None:

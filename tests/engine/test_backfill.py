@@ -69,6 +69,7 @@ def test_backfill(tmp_path: Path, engine: docker.APIClient) -> None:
             "2024-01-02": ("failed", "backfill", 1),
             "2024-01-03": ("success", "backfill", 1),
         }
+        assert store.get_dag("daily").max_active_runs == 16  # the backfill's limit is its own
         spans = sorted((r.start_date, r.end_date) for r in store.list_runs("daily"))
         assert all(earlier[1] <= later[0] for earlier, later in itertools.pairwise(spans)), spans  # one at a time
         [first] = [r for r in store.list_runs("daily") if r.logical_date.day == 1]
