@@ -283,7 +283,9 @@ def build_context(
     run_type = run.run_type or run_type_of(run_id)
     external = run.external_trigger if run.external_trigger is not None else run_type == "manual"
     merged_params = _merge_params(dag, task, params, conf)
-    events: defaultdict[str, list[Any]] = defaultdict(list, triggering_events or {})
+    events: defaultdict[str, list[Any]] = (
+        triggering_events if isinstance(triggering_events, defaultdict) else defaultdict(list, triggering_events or {})
+    )  # a TriggeringEvents stays one: a Dataset or an Asset is a key too
     dag_run = DagRunView(
         dag_id=dag.dag_id,
         run_id=run_id,

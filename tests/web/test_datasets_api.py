@@ -28,14 +28,16 @@ from airflow.datasets import Dataset
 ORDERS = Dataset("s3://lake/orders?day=1")
 with DAG("orders_in", start_date=START, schedule=None, default_args=ARGS) as producer:
     DockerOperator(task_id="load", command="echo loaded", outlets=[ORDERS])
-with DAG("orders_report", start_date=START, schedule=[ORDERS], default_args=ARGS) as consumer:
+with DAG("orders_report", start_date=START, schedule=[ORDERS], default_args=ARGS,
+         user_defined_macros={"ORDERS": ORDERS}) as consumer:
     DockerOperator(
         task_id="report",
         command=(
             "echo {{ dag_run.run_type }} "
             "{{ (triggering_dataset_events.values() | first | first).source_dag_run.dag_id }} "
             "{{ triggering_dataset_events['s3://lake/orders?day=1'] | length }} "
-            "{{ (triggering_asset_events.values() | first | first).source_task_id }}"
+            "{{ (triggering_asset_events.values() | first | first).source_task_id }} "
+            "{{ triggering_asset_events[ORDERS][0].extra | tojson }}"
         ),
     )
 """
@@ -64,7 +66,7 @@ def test_a_producer_triggers_the_consumer_and_the_api_shows_the_datasets(lake: t
 
         run_id = wait_for(consumer_done, 90, "the consumer's dataset-triggered run")
     assert store.get_run("orders_report", run_id).state == "success"
-    assert store.get_xcom("orders_report", run_id, "report") == "dataset_triggered orders_in 1 load"
+    assert store.get_xcom("orders_report", run_id, "report") == "dataset_triggered orders_in 1 load {}"
 
     server, url = start_server(settings, store)
     try:
