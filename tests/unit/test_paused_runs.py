@@ -58,3 +58,16 @@ def test_a_paused_dags_triggered_run_waits_queued_until_unpaused(scheduler: Sche
     store.set_paused("born_paused", False)
     _run_passes(scheduler)
     assert store.get_run("born_paused", waiting.run_id).state == "success"
+
+
+def test_dags_test_runs_a_paused_dag(scheduler: Scheduler) -> None:
+    """``dags test`` (a scheduler of fixed DAGs) runs its run whatever the DAG's paused state, as Airflow's does."""
+    store = scheduler.store
+    dag = scheduler.dags["born_paused"]
+    run = trigger_run(scheduler.settings, store, dag, run_id="test__now")
+    fixed = Scheduler(scheduler.settings, store, dags={dag.dag_id: dag}, create_scheduled_runs=False)
+    try:
+        assert fixed.run_until_done(dag.dag_id, run.run_id) == "success"
+    finally:
+        fixed.shutdown()
+    assert store.get_dag("born_paused").is_paused is True
