@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import jinja2
 
+from dockyard.arguments import DAG_ARGUMENTS, warn_unhonoured
 from dockyard.errors import DagDefinitionError, UnknownArgumentError
 
 if TYPE_CHECKING:
@@ -126,6 +127,7 @@ class DAG:
             raise UnknownArgumentError(
                 f"DAG {dag_id!r} got an unknown argument {unknown[0]!r}{closest(unknown[0], self._ACCEPTED)}"
             )
+        warn_unhonoured(f"DAG {dag_id!r}", kwargs, DAG_ARGUMENTS)
         if args:
             # Airflow's second positional argument is the description.
             kwargs.setdefault("description", args[0])

@@ -110,3 +110,9 @@ container of this image (it needs ``python3`` for Python tasks and ``bash`` for 
 DEFAULT_MAX_MAP_LENGTH = 1024
 """The most instances one mapped task may expand to from an upstream result (Airflow's ``max_map_length``);
 a longer result fails the task that returned it."""
+
+DEFAULT_SMTP_TIMEOUT_SECONDS = 30.0
+"""How long an alert mail (``email_on_failure``) waits for the SMTP server (Airflow's ``[smtp] smtp_timeout``)."""
+
+DEFAULT_EMAIL_FROM = "airflow@example.com"
+"""The sender of alert mails when the SMTP connection's extra names no ``from_email`` (Airflow's default)."""

@@ -48,9 +48,11 @@ from dockyard.container import RunControl
 from dockyard.container.control import StopReason
 from dockyard.container.runtime import Abandoned
 from dockyard.container.spec import EngineConfig, engine_config
+from dockyard.dataset_scheduling import DatasetScheduling
 from dockyard.errors import ConflictError, DagDefinitionError, DockyardError, StoreError, UnmappableResultError
 from dockyard.execution import TaskRunner, TryOutcome, TryRequest
 from dockyard.isolation import ChildFailed
+from dockyard.mail import Alert, AlertMailer
 from dockyard.mapping import combined_state, count, unmappable
 from dockyard.params import resolve_params
 from dockyard.preparation import PreparedTry, TryContext, callback_in_child, prepare_in_child, template_config
@@ -132,6 +134,8 @@ class Scheduler:
         self._last_heartbeat = 0.0
         self._lock_file: IO[str] | None = None
         self._wake_socket: socket.socket | None = None
+        self.datasets = DatasetScheduling(store)
+        self.mailer = AlertMailer(connections, template_config(settings)["webserver"]["base_url"])
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self, *, load: bool = True) -> None:
@@ -230,6 +234,7 @@ class Scheduler:
             now = utcnow()
             if self.create_scheduled_runs:
                 self._create_scheduled_runs(now)
+                self.datasets.create_runs(self.dags, self._active_run_counts, self.store.paused_dag_ids)
             self._start_queued_runs()
             ready = self._advance_runs(now)
             self._launch(ready)
@@ -250,6 +255,7 @@ class Scheduler:
         report = self.processor.refresh(force=True) if force else self.processor.refresh_if_due()
         if report is not None:
             self.dags = report.dags
+            self.datasets.dags_changed(self.dags)
             self._next_check.clear()
             self._weights.clear()
 
@@ -332,6 +338,11 @@ class Scheduler:
                 running[run.dag_id] = running.get(run.dag_id, 0) + 1
             elif run.dag_id in self.dags:
                 queued.append(run)
+        if queued and not self.fixed_dags:
+            # A paused DAG's queued runs (triggered ones too) wait until it is unpaused, as in Airflow;
+            # `dags test` runs its one DAG whatever its paused state.
+            paused = self.store.paused_dag_ids()
+            queued = [run for run in queued if run.dag_id not in paused]
         for run in sorted(queued, key=lambda r: r.logical_date):
             dag = self.dags[run.dag_id]
             if running.get(run.dag_id, 0) >= dag.max_active_runs:
@@ -543,6 +554,7 @@ class Scheduler:
             },
             previous_success=self._previous_success(dag.dag_id, run.logical_date),
             map_index=key.map_index,
+            triggering_events=self.datasets.events_for(run.dag_id, run.run_id, run.run_type),
         )
         if task.operator == "EmptyOperator":
             request = TryRequest(context, prepare=lambda: PreparedTry(kind="empty"), timeout=timeout)
@@ -682,6 +694,11 @@ class Scheduler:
             return
         if skips:
             self.store.set_ti_state(key.dag_id, key.run_id, skips, TaskState.SKIPPED, only_if=[None])
+        if state is TaskState.SUCCESS and task.outlets:
+            self.datasets.task_succeeded(dag, task.task_id, key.run_id)
+        mail = self.mailer.due(task, state, retry_at is not None)
+        if mail is not None:
+            self._mail(key, try_number, mail, outcome.message, list(task.email))
         if retry_at is not None:
             name = "on_retry_callback"
         else:
@@ -698,6 +715,22 @@ class Scheduler:
                 "reason": outcome.message,
             }
             self._callback(dag, task.task_id, name, info)
+
+    def _mail(self, key: TIKey, try_number: int, state: str, error: str, to: list[str]) -> None:
+        """``email_on_failure`` / ``email_on_retry``: the alert is sent off the scheduling loop."""
+        ti = self.store.get_task_instance(key.dag_id, key.run_id, key.task_id)
+        alert = Alert(
+            dag_id=key.dag_id,
+            task_id=key.task_id,
+            run_id=key.run_id,
+            state=state,
+            try_number=try_number,
+            max_tries=ti.max_tries,
+            error=error,
+            log_url=self.mailer.log_url(key.dag_id, key.run_id, key.task_id, try_number),
+            hostname=ti.hostname or _hostname(),
+        )
+        self.callbacks.submit(self.mailer.alert, alert, to)
 
     def _callback(self, dag: SerializedDag, task_id: str | None, name: str, info: dict[str, Any]) -> None:
         """Run a user's callback in a child process, off the scheduling loop; a failure is only logged."""

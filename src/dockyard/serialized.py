@@ -21,7 +21,9 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from dockyard.dag import closest
+from dockyard.datasets import outlet_uris
 from dockyard.errors import DagDefinitionError
+from dockyard.mail import recipients
 from dockyard.params import Param
 from dockyard.timetable import Timetable, deserialize_timetable, serialize_timetable, timetable_for
 
@@ -97,6 +99,12 @@ class SerializedTask:
     """The task's tries run a container (Docker, Bash and Python tasks); the rest finish in the scheduler."""
     engine: dict[str, Any] = field(default_factory=dict)
     callbacks: tuple[str, ...] = ()
+    outlets: tuple[str, ...] = ()
+    """The URIs of the datasets a success of the task updates."""
+    email: tuple[str, ...] = ()
+    """Where alert mails go (``email_on_failure``, ``email_on_retry``)."""
+    email_on_failure: bool = True
+    email_on_retry: bool = True
     image: Any = None
     command: Any = None
     doc_md: str | None = None
@@ -126,12 +134,14 @@ class SerializedTask:
         data["upstream"] = list(self.upstream)
         data["downstream"] = list(self.downstream)
         data["callbacks"] = list(self.callbacks)
+        data["outlets"] = list(self.outlets)
+        data["email"] = list(self.email)
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SerializedTask:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        for name in ("upstream", "downstream", "callbacks"):
+        for name in ("upstream", "downstream", "callbacks", "outlets", "email"):
             known[name] = tuple(known.get(name) or ())
         return cls(**known)
 
@@ -167,6 +177,10 @@ class SerializedTask:
             runs_container=task.runs_in_container,
             engine={k: values[k] for k in ENGINE_FIELDS if values.get(k) is not None},
             callbacks=tuple(name for name in CALLBACKS if getattr(task, name, None)),
+            outlets=outlet_uris(getattr(task, "outlets", None), task.task_id),
+            email=tuple(recipients(task.email)),
+            email_on_failure=bool(task.email_on_failure),
+            email_on_retry=bool(task.email_on_retry),
             image=_shown(getattr(task, "image", None)),
             command=_shown(getattr(task, "command", None)),
             doc_md=task.doc_md,

@@ -13,6 +13,7 @@ import click
 
 from dockyard import __version__
 from dockyard.cli.admin import db, pools, scheduler_command, standalone_command, variables
+from dockyard.cli.backfill import dags_backfill
 from dockyard.cli.common import fail
 from dockyard.cli.compat import compat
 from dockyard.cli.connections import connections, rotate_fernet_key
@@ -40,6 +41,7 @@ def cli(ctx: click.Context) -> None:
 
 
 cli.add_command(dags)
+dags.add_command(dags_backfill)
 cli.add_command(tasks)
 cli.add_command(db)
 cli.add_command(variables)

@@ -23,7 +23,7 @@ from typing import Any
 
 import pendulum
 
-from dockyard import timetables
+from dockyard import datasets, timetables
 from dockyard.dag import DAG
 from dockyard.errors import DagDefinitionError, DockyardError, TaskSkipped
 from dockyard.macros import MACROS
@@ -244,6 +244,8 @@ LATEST_ONLY = {"LatestOnlyOperator": LatestOnlyOperator}
 TRIGGER = {"TriggerDagRunOperator": TriggerDagRunOperator}
 EDGES = {"Label": Label, "EdgeModifier": EdgeModifier}
 DECORATORS = {"task": task, "task_group": task_group, "setup": _setup, "teardown": _teardown}
+DATASETS = {"Dataset": datasets.Dataset, "DatasetAll": datasets.DatasetAll, "DatasetAny": datasets.DatasetAny}
+ASSETS = {"Asset": datasets.Asset, "AssetAll": datasets.AssetAll, "AssetAny": datasets.AssetAny}
 SWARM_ADVICE = "Use DockerOperator; Docker Swarm placement is not available yet."
 MODULES: dict[str, dict[str, Any]] = {
     "airflow": {"DAG": DAG, "AirflowException": AirflowException, "__version__": "2.10.0+dockyard"},
@@ -269,6 +271,7 @@ MODULES: dict[str, dict[str, Any]] = {
         "Label": Label,
         "EdgeModifier": EdgeModifier,
         "TriggerRule": TriggerRule,
+        **ASSETS,
     },
     "airflow.decorators": {**DECORATORS, "dag": dag},
     "airflow.decorators.task_group": {"task_group": task_group},
@@ -335,13 +338,27 @@ MODULES: dict[str, dict[str, Any]] = {
         "OnceTimetable": timetables.OnceTimetable,
         "ContinuousTimetable": timetables.ContinuousTimetable,
     },
+    "airflow.datasets": DATASETS,
+    "airflow.sdk.definitions": {},
+    "airflow.sdk.definitions.asset": ASSETS,
+    "airflow.timetables.datasets": {"DatasetOrTimeSchedule": datasets.DatasetOrTimeSchedule},
+    "airflow.timetables.assets": {"AssetOrTimeSchedule": datasets.DatasetOrTimeSchedule},
     "airflow.hooks": {},
     "airflow.hooks.base": {"BaseHook": BaseHook},
     "airflow.hooks.base_hook": {"BaseHook": BaseHook},
 }
-ADVICE: dict[str, str] = {}
+ADVICE = {
+    "DatasetAlias": "Name the Dataset itself in outlets and schedules; dataset aliases are not supported.",
+    "AssetAlias": "Name the Asset itself in outlets and schedules; asset aliases are not supported.",
+}
 PARTIAL = frozenset(
-    {"airflow.operators.python", "airflow.operators.python_operator", "airflow.providers.standard.operators.python"}
+    {
+        "airflow.operators.python",
+        "airflow.operators.python_operator",
+        "airflow.providers.standard.operators.python",
+        "airflow.datasets",
+        "airflow.sdk.definitions.asset",
+    }
 )
 """Served modules in which the names dockyard does not provide are placeholders (BranchPythonOperator ...)."""
 

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any, ClassVar
 
+from dockyard.arguments import TASK_ARGUMENTS, warn_unhonoured
 from dockyard.dag import DAG, as_utc, closest, current_dag, validate_id
 from dockyard.errors import DagDefinitionError, UnknownArgumentError
 from dockyard.operators.edges import EdgeModifier
@@ -169,6 +170,8 @@ class BaseOperator(metaclass=_OperatorMeta):
                 f"task {task_id!r}: 'xcom_push' is deprecated, use 'do_xcom_push'", DeprecationWarning, stacklevel=3
             )
             do_xcom_push = xcom_push
+        given = locals()
+        warn_unhonoured(f"task {task_id!r}", {name: given[name] for name in TASK_ARGUMENTS}, TASK_ARGUMENTS)
         group = task_group or current_group()
         self.task_group = group
         self.task_id = validate_id("task_id", group.child_id(task_id) if group is not None else task_id)
@@ -176,6 +179,8 @@ class BaseOperator(metaclass=_OperatorMeta):
             group.children.append(self)
         self.owner = owner
         self.email = email
+        self.email_on_retry = email_on_retry
+        self.email_on_failure = email_on_failure
         self.retries = int(retries or 0)
         if self.retries < 0:
             raise DagDefinitionError(f"task {task_id!r}: retries must be 0 or more, got {retries}")
@@ -218,7 +223,14 @@ class BaseOperator(metaclass=_OperatorMeta):
         self.executor_config = executor_config or {}
         self.do_xcom_push = do_xcom_push
         self.multiple_outputs = multiple_outputs
-        self.doc_md = doc_md or doc
+        # Datasets (assets) the task reads and updates: a success records an event for each outlet.
+        self.inlets: list[Any] = (
+            list(inlets) if isinstance(inlets, (list, tuple)) else [] if inlets is None else [inlets]
+        )
+        self.outlets: list[Any] = (
+            list(outlets) if isinstance(outlets, (list, tuple)) else [] if outlets is None else [outlets]
+        )
+        self.doc_md = doc_md or doc or doc_rst or doc_yaml or doc_json  # the UI shows it as text
         self.is_setup = False
         self.is_teardown = False
         self.on_failure_fail_dagrun = False
@@ -233,6 +245,7 @@ class BaseOperator(metaclass=_OperatorMeta):
             target.add_task(self)
             if self.start_date is None:
                 self.start_date = target.start_date
+            _warn_task_dates(self, target)
 
     @classmethod
     def accepted_arguments(cls) -> frozenset[str]:
@@ -406,6 +419,19 @@ def cross_downstream(from_tasks: Sequence[BaseOperator], to_tasks: Sequence[Base
     """Make every task of ``to_tasks`` downstream of every task of ``from_tasks``."""
     for task in from_tasks:
         task.set_downstream(list(to_tasks))
+
+
+def _warn_task_dates(task: BaseOperator, dag: DAG) -> None:
+    """A task's own start_date (later than its DAG's) and end_date are not acted on: say so at load."""
+    later = task.start_date is not None and dag.start_date is not None and task.start_date > dag.start_date
+    for name, value in (("start_date", task.start_date if later else None), ("end_date", task.end_date)):
+        if value is not None and value != getattr(dag, name):
+            warnings.warn(
+                f"task {task.task_id!r}: {name}={value.isoformat()} is not honoured: the task runs in every run of "
+                f"its DAG; give the DAG this {name}, or move the task into a DAG of its own",
+                UserWarning,
+                stacklevel=4,
+            )
 
 
 def _as_timedelta(name: str, task_id: str, value: timedelta | float | None) -> timedelta | None:

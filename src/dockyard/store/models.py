@@ -308,3 +308,85 @@ class TaskRescheduleModel(Base):
     end_date: Mapped[dt.datetime]
     duration: Mapped[float] = mapped_column(Float)
     reschedule_date: Mapped[dt.datetime]
+
+
+# -- data-aware scheduling (datasets, Airflow 3's assets) ------------------------------------------------------
+
+
+class DatasetModel(Base):
+    """A dataset some DAG names (in a schedule or a task's outlets) or that had an event."""
+
+    __tablename__ = "dataset"
+    __table_args__ = (UniqueConstraint("uri", name="dataset_uri_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uri: Mapped[str] = mapped_column(String(3000))
+    extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+    is_orphaned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """No active DAG names it any more (its events are kept)."""
+
+
+class DatasetEventModel(Base):
+    """One update of a dataset: a producer task's success (or an event posted by hand)."""
+
+    __tablename__ = "dataset_event"
+    __table_args__ = (
+        ForeignKeyConstraint(["dataset_id"], ["dataset.id"], name="dataset_event_dataset_fkey", ondelete="CASCADE"),
+        Index("idx_dataset_event_dataset_timestamp", "dataset_id", "timestamp"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dataset_id: Mapped[int] = mapped_column(Integer)
+    extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    source_dag_id: Mapped[str | None] = mapped_column(String(250))
+    source_task_id: Mapped[str | None] = mapped_column(String(250))
+    source_run_id: Mapped[str | None] = mapped_column(String(250))
+    source_map_index: Mapped[int] = mapped_column(Integer, default=-1)
+    timestamp: Mapped[dt.datetime]
+
+
+class DatasetDagRunQueueModel(Base):
+    """A dataset that had an event since the consumer DAG's last dataset-triggered run was created."""
+
+    __tablename__ = "dataset_dag_run_queue"
+    __table_args__ = (
+        ForeignKeyConstraint(["dataset_id"], ["dataset.id"], name="ddrq_dataset_fkey", ondelete="CASCADE"),
+    )
+
+    dataset_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    target_dag_id: Mapped[str] = mapped_column(String(250), primary_key=True)
+    created_at: Mapped[dt.datetime]
+
+
+class DagRunDatasetEventModel(Base):
+    """The events that triggered a run (its ``triggering_dataset_events``); the run's ``id`` names it."""
+
+    __tablename__ = "dagrun_dataset_event"
+    __table_args__ = (
+        ForeignKeyConstraint(["dag_run_id"], ["dag_run.id"], name="dagrun_dataset_event_run_fkey", ondelete="CASCADE"),
+        ForeignKeyConstraint(
+            ["event_id"], ["dataset_event.id"], name="dagrun_dataset_event_event_fkey", ondelete="CASCADE"
+        ),
+    )
+
+    dag_run_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
+class DatasetReferenceModel(Base):
+    """Who names a dataset: a DAG's schedule (``task_id`` empty) or a task's outlets (for the API's
+    ``consuming_dags`` and ``producing_tasks``)."""
+
+    __tablename__ = "dataset_reference"
+    __table_args__ = (
+        ForeignKeyConstraint(["dataset_id"], ["dataset.id"], name="dataset_reference_dataset_fkey", ondelete="CASCADE"),
+    )
+
+    dataset_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dag_id: Mapped[str] = mapped_column(String(250), primary_key=True)
+    task_id: Mapped[str] = mapped_column(String(250), primary_key=True)
+    """Empty for the DAG's schedule; the producing task's id for an outlet."""
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
