@@ -218,7 +218,10 @@ import dockyard.operators as ops
 assert BranchPythonOperator is Old is ops.BranchPythonOperator
 assert LatestOnlyOperator is OldLatest and TriggerDagRunOperator is OldTrigger is NewTrigger
 assert Label is L3 and task_group is tg3
-for name in ("branch", "short_circuit", "bash", "virtualenv", "external_python", "docker"):
+from airflow.operators.python import BranchPythonVirtualenvOperator, BranchExternalPythonOperator
+assert BranchPythonVirtualenvOperator.needs_result and BranchExternalPythonOperator.needs_result
+for name in ("branch", "short_circuit", "bash", "virtualenv", "external_python", "docker", "branch_virtualenv",
+             "branch_external_python"):
     assert callable(getattr(task, name))
 print("ok")
 """
