@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from dockyard import DockerOperator, EmptyOperator
+from dockyard import DockerOperator, EmptyOperator, chain
 from dockyard.branching import skipped_after
 from dockyard.decorators import python_task, setup_task, teardown_task
 from dockyard.errors import TaskError
@@ -135,6 +135,25 @@ def test_labels_are_kept_on_edges() -> None:
         "a": {"b": {"label": "rows found"}, "c": {"label": "rows found"}},
         "b": {"c": {"label": "again"}},
     }
+
+
+def test_chain_links_taskflow_results_groups_and_labels() -> None:
+    @python_task
+    def extract() -> int:
+        return 1
+
+    with make_dag() as dag:
+        first = extract()
+        with TaskGroup("grp") as grp:
+            EmptyOperator(task_id="inner")
+        ok, bad = EmptyOperator(task_id="ok"), EmptyOperator(task_id="bad")
+        end = EmptyOperator(task_id="end")
+        chain(first, grp, [Label("fine"), Label("broken")], [ok, bad], end)
+    tasks = dag.task_dict
+    assert tasks["grp.inner"].upstream_task_ids == {"extract"}
+    assert tasks["ok"].upstream_task_ids == {"grp.inner"} and tasks["end"].upstream_task_ids == {"ok", "bad"}
+    assert dag.get_edge_info("grp.inner", "ok") == {"label": "fine"}
+    assert dag.get_edge_info("grp.inner", "bad") == {"label": "broken"}
 
 
 def test_task_group_decorator_builds_a_group_per_call() -> None:
