@@ -132,7 +132,7 @@ def evaluate(dag: SerializedDag, task: SerializedTask, states: Mapping[str, str 
     """What ``task`` should do now in a run whose task states are ``states``: first, as in Airflow, the
     setup tasks it runs inside of (upstream, but not directly) must have succeeded (one failed: upstream
     failed; one skipped: skipped); then its own trigger rule over its direct upstream tasks."""
-    if not task.is_teardown:
+    if dag.has_setups and not task.is_teardown:
         indirect = [s for s in setup_scopes(dag).get(task.task_id, ()) if s not in task.upstream]
         setup_states = Counts.of(states.get(s) for s in indirect)
         if setup_states.any_failed:
