@@ -139,7 +139,7 @@ def evaluate(
     failed; one skipped: skipped); then its own trigger rule over its direct upstream tasks, where a mapped
     upstream task counts once per instance (``each``: task id -> its instances' states)."""
     each = each or {}
-    if not task.is_teardown:
+    if dag.has_setups and not task.is_teardown:
         indirect = [s for s in setup_scopes(dag).get(task.task_id, ()) if s not in task.upstream]
         setup_states = Counts.of(states.get(s) for s in indirect)
         if setup_states.any_failed:

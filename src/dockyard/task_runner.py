@@ -15,6 +15,10 @@ What comes in (the ``DOCKYARD_TASK`` variable, JSON): the DAG file, the callable
 ``op_args``/``op_kwargs``/``templates_dict``, the context as plain values and the upstream XComs. What goes
 out: the return value as JSON in ``result_path`` (read back by ``retrieve_output``), exit code 99 when
 the callable raises ``AirflowSkipException``, exit code 1 with a clear message otherwise.
+
+Two variants: with ``virtualenv`` requirements the runner first makes a virtualenv in the container, installs
+them and runs itself again with that interpreter (``PythonVirtualenvOperator``); with ``bash_from_result`` the
+callable's return value is a Bash command, run in the container, whose last line is the result (``@task.bash``).
 """
 
 from __future__ import annotations

@@ -73,6 +73,7 @@ EXPECTED: dict[str, dict[str, object]] = {
     "af2_mount_from_env": {"without": "fine", "cleanup": "cleanup", "with_data": None},
     "af3_sdk_branching": {"by_size": ["train_small"], "train_small": "small model", "evaluate": "small model"},
     "af2_setup_teardown_context": {"score": "scored on env-5", "destroy_env": "destroyed env-5"},
+    "af2_branch_external": {"route": "modern", "modern": "modern", "pick": ["second"], "second": "second"},
 }
 STATES = {
     "af2_trigger_rules": {
@@ -136,6 +137,14 @@ STATES.update(
             "end": "success",
         },
         "af2_mount_from_env": {"with_data": "failed", "without": "success", "cleanup": "success"},
+        "af2_branch_external": {
+            "route": "success",
+            "modern": "success",
+            "legacy": "skipped",
+            "pick": "success",
+            "first": "skipped",
+            "second": "success",
+        },
         "af3_sdk_branching": {
             "sample_size": "success",
             "by_size": "success",

@@ -61,6 +61,7 @@ with DAG("flow_errors", start_date=START, schedule=None,
     reset = TriggerDagRunOperator(task_id="reset", trigger_dag_id="target", trigger_run_id="fixed",
                                   reset_dag_run=True, trigger_rule="all_done")
     first >> again >> clash >> reset
+    TriggerDagRunOperator(task_id="missing", trigger_dag_id="missing_dag")
 """
 
 
@@ -82,6 +83,7 @@ def test_flow_operators_fail_alone_with_clear_reasons(
         "again": "skipped",
         "clash": "failed",
         "reset": "success",
+        "missing": "failed",
     }
 
     def error(task_id: str) -> str:
@@ -95,6 +97,7 @@ def test_flow_operators_fail_alone_with_clear_reasons(
     assert "must return a non-empty string, the Bash command" in error("not_a_command")
     assert "target failed with failed states failed" in error("first")
     assert "already exists; set reset_dag_run=True" in error("clash")
+    assert "there is no DAG 'missing_dag' to trigger" in error("missing")
     assert store.get_xcom("flow_errors", run_id, "reset", key="trigger_run_id") == "fixed"
     assert store.get_run("target", "fixed").state in ("queued", "running", "failed")  # cleared, running again
     for container in labelled(engine):  # failed containers are kept: remove them here

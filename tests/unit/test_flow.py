@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from dockyard import DockerOperator, EmptyOperator
+from dockyard import DockerOperator, EmptyOperator, chain
 from dockyard.branching import skipped_after
 from dockyard.decorators import python_task, setup_task, teardown_task
 from dockyard.errors import TaskError
@@ -137,6 +137,25 @@ def test_labels_are_kept_on_edges() -> None:
     }
 
 
+def test_chain_links_taskflow_results_groups_and_labels() -> None:
+    @python_task
+    def extract() -> int:
+        return 1
+
+    with make_dag() as dag:
+        first = extract()
+        with TaskGroup("grp") as grp:
+            EmptyOperator(task_id="inner")
+        ok, bad = EmptyOperator(task_id="ok"), EmptyOperator(task_id="bad")
+        end = EmptyOperator(task_id="end")
+        chain(first, grp, [Label("fine"), Label("broken")], [ok, bad], end)
+    tasks = dag.task_dict
+    assert tasks["grp.inner"].upstream_task_ids == {"extract"}
+    assert tasks["ok"].upstream_task_ids == {"grp.inner"} and tasks["end"].upstream_task_ids == {"ok", "bad"}
+    assert dag.get_edge_info("grp.inner", "ok") == {"label": "fine"}
+    assert dag.get_edge_info("grp.inner", "bad") == {"label": "broken"}
+
+
 def test_task_group_decorator_builds_a_group_per_call() -> None:
     @python_task
     def load(x: int) -> int:
@@ -218,7 +237,10 @@ import dockyard.operators as ops
 assert BranchPythonOperator is Old is ops.BranchPythonOperator
 assert LatestOnlyOperator is OldLatest and TriggerDagRunOperator is OldTrigger is NewTrigger
 assert Label is L3 and task_group is tg3
-for name in ("branch", "short_circuit", "bash", "virtualenv", "external_python", "docker"):
+from airflow.operators.python import BranchPythonVirtualenvOperator, BranchExternalPythonOperator
+assert BranchPythonVirtualenvOperator.needs_result and BranchExternalPythonOperator.needs_result
+for name in ("branch", "short_circuit", "bash", "virtualenv", "external_python", "docker", "branch_virtualenv",
+             "branch_external_python"):
     assert callable(getattr(task, name))
 print("ok")
 """

@@ -29,7 +29,12 @@ from dockyard.errors import DagDefinitionError, DockyardError, TaskSkipped
 from dockyard.macros import MACROS
 from dockyard.operators.base import BaseOperator, EmptyOperator, TriggerRule, chain, cross_downstream
 from dockyard.operators.bash import BashOperator
-from dockyard.operators.branch import BranchPythonOperator, ShortCircuitOperator
+from dockyard.operators.branch import (
+    BranchExternalPythonOperator,
+    BranchPythonOperator,
+    BranchPythonVirtualenvOperator,
+    ShortCircuitOperator,
+)
 from dockyard.operators.docker import DockerOperator
 from dockyard.operators.edges import EdgeModifier, Label
 from dockyard.operators.orchestration import LatestOnlyOperator, TriggerDagRunOperator
@@ -168,6 +173,12 @@ class _TaskDecorator:
     def external_python(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
         return self(python_callable, operator_class=ExternalPythonOperator, **kwargs)
 
+    def branch_virtualenv(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+        return self(python_callable, operator_class=BranchPythonVirtualenvOperator, **kwargs)
+
+    def branch_external_python(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+        return self(python_callable, operator_class=BranchExternalPythonOperator, **kwargs)
+
     def bash(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
         """``@task.bash``: the function returns the Bash command to run in the task image."""
         from dockyard.operators.python_env import BashDecoratedOperator
@@ -238,6 +249,8 @@ PYTHON = {
     "ShortCircuitOperator": ShortCircuitOperator,
     "PythonVirtualenvOperator": PythonVirtualenvOperator,
     "ExternalPythonOperator": ExternalPythonOperator,
+    "BranchPythonVirtualenvOperator": BranchPythonVirtualenvOperator,
+    "BranchExternalPythonOperator": BranchExternalPythonOperator,
     "get_current_context": get_current_context,
 }
 LATEST_ONLY = {"LatestOnlyOperator": LatestOnlyOperator}

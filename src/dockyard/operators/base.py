@@ -397,14 +397,15 @@ class EmptyOperator(BaseOperator):
     ui_color = "#e8f7e4"
 
 
-def chain(*tasks: BaseOperator | Sequence[BaseOperator]) -> None:
-    """Set ``tasks[0] >> tasks[1] >> ...``; lists of equal length are linked pairwise, as in Airflow."""
+def chain(*tasks: Any) -> None:
+    """Set ``tasks[0] >> tasks[1] >> ...``; lists of equal length are linked pairwise, as in Airflow. Tasks,
+    TaskFlow results, task groups and labels (``chain(check, Label("ok"), load)``) all work."""
     for up, down in itertools.pairwise(tasks):
-        if isinstance(up, BaseOperator) or isinstance(down, BaseOperator):
-            if isinstance(up, BaseOperator):
-                up.set_downstream(down)
-            else:
-                down.set_upstream(up)  # type: ignore[union-attr]
+        up_many, down_many = isinstance(up, (list, tuple)), isinstance(down, (list, tuple))
+        if not up_many or not down_many:
+            for a in up if up_many else [up]:
+                for b in down if down_many else [down]:
+                    a >> b
             continue
         if len(up) != len(down):
             raise DagDefinitionError(
@@ -412,7 +413,7 @@ def chain(*tasks: BaseOperator | Sequence[BaseOperator]) -> None:
                 "use cross_downstream to link every task of one list to every task of the other"
             )
         for a, b in zip(up, down, strict=True):
-            a.set_downstream(b)
+            a >> b
 
 
 def cross_downstream(from_tasks: Sequence[BaseOperator], to_tasks: Sequence[BaseOperator]) -> None:

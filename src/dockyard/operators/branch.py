@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from dockyard.operators.python import PythonOperator
+from dockyard.operators.python_env import ExternalPythonOperator, PythonVirtualenvOperator
 
 if TYPE_CHECKING:
     from dockyard.dag import DAG
@@ -37,14 +38,18 @@ def group_roots(dag: DAG | None) -> dict[str, list[str]]:
     return {group_id: sorted(t.task_id for t in group.roots()) for group_id, group in sorted(groups.items())}
 
 
-class BranchPythonOperator(PythonOperator):
-    """Airflow's ``BranchPythonOperator``: the callable returns the task id(s) or group id(s) to follow."""
+class BranchMixin:
+    """What makes a Python task a branch: the scheduler reads its result and skips what it did not choose."""
 
-    ui_color = "#ffefeb"
     needs_result = True
+    dag: DAG | None
 
     def flow_facts(self) -> dict[str, Any]:
         return {"kind": "branch", "groups": group_roots(self.dag)}
+
+
+class BranchPythonOperator(BranchMixin, PythonOperator):
+    """Airflow's ``BranchPythonOperator``: the callable returns the task id(s) or group id(s) to follow."""
 
 
 class ShortCircuitOperator(PythonOperator):
@@ -59,3 +64,11 @@ class ShortCircuitOperator(PythonOperator):
 
     def flow_facts(self) -> dict[str, Any]:
         return {"kind": "short_circuit", "ignore_downstream_trigger_rules": bool(self.ignore_downstream_trigger_rules)}
+
+
+class BranchPythonVirtualenvOperator(BranchMixin, PythonVirtualenvOperator):
+    """Airflow's ``BranchPythonVirtualenvOperator``: a branch whose callable runs in a virtualenv."""
+
+
+class BranchExternalPythonOperator(BranchMixin, ExternalPythonOperator):
+    """Airflow's ``BranchExternalPythonOperator``: a branch whose callable runs with another interpreter."""
