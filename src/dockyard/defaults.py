@@ -106,3 +106,10 @@ DEFAULT_TASK_IMAGE = "python:3.11-slim"
 """The image that ``BashOperator``, ``PythonOperator`` and ``@task`` tasks run in unless ``DOCKYARD_TASK_IMAGE`` or
 the task's ``executor_config={"image": ...}`` names another: Airflow runs them inside its worker, dockyard in a
 container of this image (it needs ``python3`` for Python tasks and ``bash`` for Bash tasks)."""
+
+DEFAULT_STORE_RETRY_FIRST_SECONDS = 0.5
+"""The first wait before a failed write of a try's result is tried again (a full disk, a database away)."""
+
+DEFAULT_STORE_RETRY_MAX_SECONDS = 5.0
+"""The longest wait between tries of a failed write: the waits double up to this, until the write succeeds
+or the scheduler stops (a result is never dropped because the database was away for a while)."""

@@ -5,6 +5,12 @@ line by line to the caller -> wait for the exit code -> read the result file -> 
 ``auto_remove``. Whatever happens in between (a timeout, Ctrl-C, a cancel from another thread, an
 engine error), the container is stopped before :meth:`DockerRuntime.run` returns or raises.
 
+With ``defer_removal`` the finished container stays until the caller has committed its result and calls
+:meth:`RunControl.remove_container <dockyard.container.control.RunControl.remove_container>`: a result that
+could not be recorded (a full disk, a database that is away) can then still be read from the container
+after a restart, and the try is never run twice. A stop asked from another thread (``RunControl.cancel``)
+is sent in the background, so that stopping many containers at once takes one grace period, not one each.
+
 Every engine call runs inside :meth:`EngineClients.errors <dockyard.container.engine.EngineClients.errors>`,
 the one boundary where docker-py's and requests' errors become :mod:`dockyard.errors`; the runtime then
 decides by the error's class and HTTP status, never by its words. The one exception is Airflow's own
@@ -24,6 +30,7 @@ import os
 import shutil
 import tarfile
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -171,6 +178,8 @@ class DockerRuntime:
         timeout: float | None = None,
         control: RunControl | None = None,
         on_created: Callable[[str], None] | None = None,
+        on_started: Callable[[str], None] | None = None,
+        defer_removal: bool = False,
     ) -> ContainerResult:
         """Run ``spec`` to its end; ``on_lines`` gets its output as it comes, ``say`` dockyard's own messages.
 
@@ -187,6 +196,7 @@ class DockerRuntime:
         tmp_host = tempfile.mkdtemp(prefix="airflowtmp", dir=tmp_root) if spec.options.mount_tmp_dir else None
         try:
             container_id = self._create(client, spec, tmp_host, say)
+            control.container_id = container_id
             if on_created is not None:
                 on_created(container_id)
             # Attach before start, as `docker run` does: the output comes straight from the container's
@@ -200,9 +210,20 @@ class DockerRuntime:
                 with self.clients.errors(spec.engine, failure):
                     client.start(container_id)
                 say(f"Started container {container_id[:12]} (image {spec.image}, command {spec.command_text()})")
+                if on_started is not None:
+                    on_started(container_id)
 
             return self._supervise(
-                client, spec, container_id, output, on_lines, start=start, timeout=timeout, control=control, say=say
+                client,
+                spec,
+                container_id,
+                output,
+                on_lines,
+                start=start,
+                timeout=timeout,
+                control=control,
+                say=say,
+                defer_removal=defer_removal,
             )
         finally:
             if tmp_host is not None and not control.abandoned:
@@ -218,6 +239,7 @@ class DockerRuntime:
         say: MessageCallback = lambda message: None,
         timeout: float | None = None,
         control: RunControl | None = None,
+        defer_removal: bool = False,
     ) -> ContainerResult:
         """Re-attach to a container a previous supervisor started (after a crash) and finish its try.
 
@@ -225,6 +247,7 @@ class DockerRuntime:
         A container that already exited is finished from its exit code and log.
         """
         control = control or RunControl()
+        control.container_id = container_id
         client = self.clients.get(spec.engine)
         with self.clients.errors(spec.engine, f"the engine could not re-attach to container {container_id[:12]}"):
             info = client.inspect_container(container_id)
@@ -243,6 +266,7 @@ class DockerRuntime:
                 control=control,
                 say=say,
                 skip_lines=skip_lines,
+                defer_removal=defer_removal,
             )
         finally:
             if not control.abandoned:
@@ -264,6 +288,7 @@ class DockerRuntime:
         control: RunControl,
         say: MessageCallback,
         skip_lines: int | None = None,
+        defer_removal: bool = False,
     ) -> ContainerResult:
         started = time.monotonic()
         finished = False
@@ -273,7 +298,9 @@ class DockerRuntime:
         everything: list[str] | None = [] if spec.collect_all_lines else None
         sink = _LineSink(tail, everything, on_lines, skip=skip_lines or 0)
         try:
-            control._attach(lambda: self._stop(client, spec.engine, container_id), lambda: _close_stream(output))
+            control._attach(
+                lambda: _in_background(self._stop, client, spec.engine, container_id), lambda: _close_stream(output)
+            )
             if timeout is not None:
                 token = self._watchdog.schedule(
                     max(timeout, 0.0),
@@ -336,7 +363,11 @@ class DockerRuntime:
                 if not finished:
                     self._stop(client, spec.engine, container_id)
                 ok = finished and exit_code is not None and (exit_code == 0 or exit_code in spec.skip_on_exit_code)
-                if spec.auto_remove == "force" or (spec.auto_remove == "success" and ok and not control.cancelled):
+                due = spec.auto_remove == "force" or (spec.auto_remove == "success" and ok and not control.cancelled)
+                if defer_removal:
+                    control.removal_due = due
+                    control._remover = lambda: self._remove(client, spec.engine, container_id)
+                elif due:
                     self._remove(client, spec.engine, container_id)
 
     # -- finding containers again ---------------------------------------------------------------
@@ -353,6 +384,10 @@ class DockerRuntime:
         client = self.clients.get(engine)
         self._stop(client, engine, container_id)
         self._remove(client, engine, container_id)
+
+    def remove(self, engine: EngineConfig, container_id: str) -> None:
+        """Remove a container that has exited (its try's result is recorded)."""
+        self._remove(self.clients.get(engine), engine, container_id)
 
     def _create(self, client: docker.APIClient, spec: ContainerSpec, tmp_host: str | None, say: MessageCallback) -> str:
         mounts = list(spec.mounts)
@@ -393,7 +428,7 @@ class DockerRuntime:
                     user=spec.options.user,
                     hostname=spec.options.hostname,
                     name=spec.name,
-                    labels=spec.labels,
+                    labels=_with_removal_label(spec),
                     tty=spec.options.tty,
                     ports=_exposed_ports(spec),
                     host_config=client.create_host_config(**_host_config_arguments(spec, mounts)),
@@ -465,6 +500,20 @@ class DockerRuntime:
             pass
         except EngineError as exc:
             logger.warning("%s", exc)
+
+
+def _with_removal_label(spec: ContainerSpec) -> dict[str, str]:
+    """dockyard's own containers also say their ``auto_remove``: a restarted scheduler that finds one exited,
+    with its result already recorded, removes it as the try would have (and keeps a ``never`` one)."""
+    if f"{LABEL_PREFIX}managed" not in spec.labels:
+        return dict(spec.labels)
+    return {**spec.labels, f"{LABEL_PREFIX}auto_remove": spec.auto_remove}
+
+
+def _in_background(action: Callable[..., None], *args: Any) -> None:
+    """Run ``action`` in a thread of its own: a stop waits out the grace period, and the caller (a person's
+    request, a run's deletion) must not wait for each container in turn."""
+    threading.Thread(target=action, args=args, name="dockyard-stop", daemon=True).start()
 
 
 def _exposed_ports(spec: ContainerSpec) -> list[tuple[int, str]] | None:
