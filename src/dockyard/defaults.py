@@ -113,3 +113,10 @@ DEFAULT_STORE_RETRY_FIRST_SECONDS = 0.5
 DEFAULT_STORE_RETRY_MAX_SECONDS = 5.0
 """The longest wait between tries of a failed write: the waits double up to this, until the write succeeds
 or the scheduler stops (a result is never dropped because the database was away for a while)."""
+
+DEFAULT_ENGINE_RETURN_SECONDS = 120.0
+"""How long a running try waits for its engine to answer again (a restart of dockerd) before the try fails;
+meanwhile its container may still run, and it is followed to its end once the engine is back."""
+
+DEFAULT_ENGINE_RETRY_SECONDS = 1.0
+"""Between attempts to reach an engine that stopped answering."""

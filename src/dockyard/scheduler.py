@@ -621,7 +621,8 @@ class Scheduler:
             except NotFoundError:  # the run was deleted meanwhile: nothing to record
                 return _Committed(recorded=False, state=TaskState.FAILED, retry_at=None, gone=True)
 
-        return retry_write(write, stopping=self._stopping, what=f"recording try {try_number} of {key}")
+        what = f"recording try {try_number} of {key.dag_id}.{key.task_id} (run {key.run_id})"
+        return retry_write(write, stopping=self._stopping, what=what)
 
     def _record(self, key: TIKey, try_number: int, outcome: TryOutcome, committed: _Committed | None) -> None:
         """Commit the outcome (unless the worker did) and call the task's callback."""

@@ -17,8 +17,8 @@ def installation(tmp_path: Path, engine: docker.APIClient) -> Iterator[Callable[
     """Makes installations (``installation(body, **env)``); their schedulers and containers go in teardown."""
     made: list[Installation] = []
 
-    def make(body: str, **kwargs: str) -> Installation:
-        made.append(Installation.create(tmp_path / f"i{len(made)}", engine, body, **kwargs))
+    def make(body: str, *, on: docker.APIClient | None = None, **kwargs: str) -> Installation:
+        made.append(Installation.create(tmp_path / f"i{len(made)}", on or engine, body, **kwargs))
         return made[-1]
 
     yield make
@@ -36,3 +36,9 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         yield mountpoint
     finally:
         subprocess.run(["umount", "-l", str(mountpoint)], check=True)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "slow: a fault test that waits out a long outage (30 s or more); deselect with -m 'not slow'"
+    )

@@ -4,6 +4,8 @@ containers it left.
 
 Starts are counted from the engine's own event stream (``start`` events of containers carrying the DAG's
 labels), not from dockyard's records, so a try that ran twice cannot hide behind a store that says once.
+The stream is followed live from the installation's creation: the engine keeps only its last 256 events,
+which a shared engine passes in a minute, so asking for them afterwards (``since``/``until``) loses some.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -38,8 +41,8 @@ class Installation:
     env: dict[str, str]
     settings: Settings
     store: Store
-    since: int = field(default_factory=lambda: int(time.time()) - 1)
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    counter: StartCounter | None = None
 
     @classmethod
     def create(
@@ -59,7 +62,9 @@ class Installation:
             **env,
         }
         settings = Settings.from_env({k: v for k, v in environ.items() if k.startswith("DOCKYARD_")})
-        return cls(root, engine, dag_id, environ, settings, Store.open(settings))
+        made = cls(root, engine, dag_id, environ, settings, Store.open(settings))
+        made.counter = StartCounter(env.get("DOCKER_HOST"), made.labels)
+        return made
 
     def trigger(self) -> str:
         """Parse the DAG (in this process) and queue a manual run of it; returns the run_id."""
@@ -122,21 +127,59 @@ class Installation:
 
     def starts(self) -> int:
         """How many times the engine started a container of this DAG since the installation was made."""
-        events = self.engine.events(
-            since=self.since,
-            until=int(time.time()) + 1,
-            filters={"type": "container", "event": "start", "label": self.labels},
-            decode=True,
-        )
-        return sum(1 for _ in events)
+        assert self.counter is not None
+        time.sleep(1)  # an event is delivered a moment after it happened
+        return self.counter.count
 
     def close(self) -> None:
+        if self.counter is not None:
+            self.counter.close()
         for process in self.processes:
             if process.poll() is None:
                 self.kill(process)
         for container in self.containers():
             self.engine.remove_container(container["Id"], force=True, v=True)
         self.store.close()
+
+
+class StartCounter:
+    """Counts the engine's ``start`` events of containers with ``labels``, following its event stream in a
+    thread from now on; a stream that breaks (an engine restart) is followed again from where it stopped."""
+
+    def __init__(self, base_url: str | None, labels: list[str]) -> None:
+        self.client = docker.APIClient(base_url=base_url, version="auto")
+        self.filters = {"type": "container", "event": "start", "label": labels}
+        self.count = 0
+        self.closed = threading.Event()
+        self.since = time.time()
+        self._stream: Any = self.client.events(since=int(self.since) - 1, filters=self.filters, decode=True)
+        self._seen: set[tuple[str, int]] = set()
+        self.thread = threading.Thread(target=self._follow, name="start-counter", daemon=True)
+        self.thread.start()
+
+    def _follow(self) -> None:
+        while not self.closed.is_set():
+            try:
+                for event in self._stream:
+                    key = (str(event.get("id")), int(event.get("timeNano", 0)))
+                    if key not in self._seen:  # a stream followed again repeats its last second
+                        self._seen.add(key)
+                        self.count += 1
+                    self.since = max(self.since, float(event.get("time", 0)))
+            except Exception:  # noqa: BLE001 - the engine went away (a restart under test): follow it again
+                self._stream.close()
+            while not self.closed.is_set():
+                try:
+                    self._stream = self.client.events(since=int(self.since) - 1, filters=self.filters, decode=True)
+                    break
+                except Exception:  # noqa: BLE001 - not back yet
+                    time.sleep(0.5)
+
+    def close(self) -> None:
+        self.closed.set()
+        self._stream.close()
+        self.thread.join(timeout=5)
+        self.client.close()
 
 
 def fill(folder: Path) -> Path:

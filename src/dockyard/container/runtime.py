@@ -5,11 +5,9 @@ line by line to the caller -> wait for the exit code -> read the result file -> 
 ``auto_remove``. Whatever happens in between (a timeout, Ctrl-C, a cancel from another thread, an
 engine error), the container is stopped before :meth:`DockerRuntime.run` returns or raises.
 
-With ``defer_removal`` the finished container stays until the caller has committed its result and calls
-:meth:`RunControl.remove_container <dockyard.container.control.RunControl.remove_container>`: a result that
-could not be recorded (a full disk, a database that is away) can then still be read from the container
-after a restart, and the try is never run twice. A stop asked from another thread (``RunControl.cancel``)
-is sent in the background, so that stopping many containers at once takes one grace period, not one each.
+With ``defer_removal`` the container stays until the caller has recorded its result and calls
+``RunControl.remove_container``, so an unrecorded result can be read from it after a restart. An engine
+that stops answering mid-try is waited for (:mod:`~dockyard.container.recovery`) and the try followed on.
 
 Every engine call runs inside :meth:`EngineClients.errors <dockyard.container.engine.EngineClients.errors>`,
 the one boundary where docker-py's and requests' errors become :mod:`dockyard.errors`; the runtime then
@@ -30,7 +28,6 @@ import os
 import shutil
 import tarfile
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -40,12 +37,14 @@ from dockyard.container.control import Abandoned, ContainerResult, RunControl, S
 from dockyard.container.mounts import MountOption
 from dockyard.container.output import LineSplitter, decode_result
 from dockyard.container.policy import Policy, check_policy
+from dockyard.container.recovery import engine_back, in_background, with_removal_label
 from dockyard.container.spec import LABEL_PREFIX, ContainerSpec, EngineConfig
 from dockyard.errors import (
     ContainerSpecError,
     EngineError,
     EngineNotFoundError,
     EngineTimeoutError,
+    EngineUnreachableError,
     ImageError,
     ImageNotFoundError,
     OutputError,
@@ -76,6 +75,7 @@ class DockerRuntime:
         tail_lines: int = defaults.DEFAULT_ERROR_TAIL_LINES,
         policy: Policy | None = None,
         host_tmp_dir: str | None = None,
+        engine_return_seconds: float = defaults.DEFAULT_ENGINE_RETURN_SECONDS,
     ) -> None:
         from dockyard.container.engine import EngineClients  # docker-py is loaded here, not on import
 
@@ -84,6 +84,8 @@ class DockerRuntime:
         """Where temporary folders for ``mount_tmp_dir`` are made when a task names no ``host_tmp_dir``."""
         self.clients = EngineClients(docker_host=docker_host, max_pool_size=max_pool_size)
         self.stop_grace_seconds = stop_grace_seconds
+        self.engine_return_seconds = engine_return_seconds
+        """How long a running try waits for an engine that stopped answering before the try fails."""
         self.tail_lines = tail_lines
         self._watchdog = Watchdog()
 
@@ -299,33 +301,49 @@ class DockerRuntime:
         sink = _LineSink(tail, everything, on_lines, skip=skip_lines or 0)
         try:
             control._attach(
-                lambda: _in_background(self._stop, client, spec.engine, container_id), lambda: _close_stream(output)
+                lambda: in_background(self._stop, client, spec.engine, container_id), lambda: _close_stream(output)
             )
             if timeout is not None:
                 token = self._watchdog.schedule(
                     max(timeout, 0.0),
                     lambda: control.cancel(f"execution_timeout of {timeout:g} s passed", StopReason.TIMEOUT),
                 )
-            try:
-                with self.clients.errors(spec.engine, f"the engine failed while running {spec.image}"):
-                    if start is not None:
-                        start()
-                    sink.consume(output)
-            except Exception:
-                if control.abandoned:  # the stream was closed under the reader on purpose
-                    raise Abandoned(container_id) from None
-                raise
-            finally:
-                _close_stream(output)
-            if control.abandoned:
-                raise Abandoned(container_id)
-            with self.clients.errors(spec.engine, f"the engine failed while running {spec.image}"):
-                exit_code = self._wait(client, spec.engine, container_id)
-                finished = True
-                if skip_lines is not None:
-                    # Re-attached through the log: read it once more after the exit, so that a last chunk the
-                    # engine wrote after the follow stream ended is not lost.
-                    sink.catch_up(client.logs(container_id, stdout=True, stderr=True, stream=False))
+            deadline: float | None = None
+            while True:
+                try:
+                    try:
+                        with self.clients.errors(spec.engine, f"the engine failed while running {spec.image}"):
+                            if start is not None:
+                                start()
+                                start = None
+                            sink.consume(output)
+                    except Exception:
+                        if control.abandoned:  # the stream was closed under the reader on purpose
+                            raise Abandoned(container_id) from None
+                        raise
+                    finally:
+                        _close_stream(output)
+                    if control.abandoned:
+                        raise Abandoned(container_id)
+                    with self.clients.errors(spec.engine, f"the engine failed while running {spec.image}"):
+                        exit_code = self._wait(client, spec.engine, container_id)
+                        finished = True
+                        if skip_lines is not None or deadline is not None:
+                            # Followed through the log: read it once more after the exit, so that a last chunk
+                            # the engine wrote after the follow stream ended is not lost.
+                            sink.catch_up(client.logs(container_id, stdout=True, stderr=True, stream=False))
+                    break
+                except EngineUnreachableError as exc:
+                    if start is not None or control.abandoned or control.cancelled:
+                        raise
+                    if deadline is None:
+                        deadline = time.monotonic() + self.engine_return_seconds
+                        say(f"The engine stopped answering; waiting up to {self.engine_return_seconds:g} s for it")
+                    client = engine_back(self.clients, spec.engine, deadline, exc)
+                    with self.clients.errors(spec.engine, f"the engine could not follow container {container_id[:12]}"):
+                        output = client.logs(container_id, stdout=True, stderr=True, stream=True, follow=True)
+                    sink.replay()
+                    say(f"The engine answers again; following container {container_id[:12]} again")
             result = ContainerResult(
                 container_id=container_id,
                 exit_code=exit_code,
@@ -428,7 +446,7 @@ class DockerRuntime:
                     user=spec.options.user,
                     hostname=spec.options.hostname,
                     name=spec.name,
-                    labels=_with_removal_label(spec),
+                    labels=with_removal_label(spec),
                     tty=spec.options.tty,
                     ports=_exposed_ports(spec),
                     host_config=client.create_host_config(**_host_config_arguments(spec, mounts)),
@@ -502,20 +520,6 @@ class DockerRuntime:
             logger.warning("%s", exc)
 
 
-def _with_removal_label(spec: ContainerSpec) -> dict[str, str]:
-    """dockyard's own containers also say their ``auto_remove``: a restarted scheduler that finds one exited,
-    with its result already recorded, removes it as the try would have (and keeps a ``never`` one)."""
-    if f"{LABEL_PREFIX}managed" not in spec.labels:
-        return dict(spec.labels)
-    return {**spec.labels, f"{LABEL_PREFIX}auto_remove": spec.auto_remove}
-
-
-def _in_background(action: Callable[..., None], *args: Any) -> None:
-    """Run ``action`` in a thread of its own: a stop waits out the grace period, and the caller (a person's
-    request, a run's deletion) must not wait for each container in turn."""
-    threading.Thread(target=action, args=args, name="dockyard-stop", daemon=True).start()
-
-
 def _exposed_ports(spec: ContainerSpec) -> list[tuple[int, str]] | None:
     """The container ports of ``port_bindings`` (``"8080/tcp"``) as docker-py's ``(port, protocol)``."""
     bindings = spec.options.port_bindings or {}
@@ -583,6 +587,13 @@ class _LineSink:
         for chunk in stream:
             self._deliver(splitter.feed(chunk))
         self._deliver(splitter.close())
+
+    def replay(self) -> None:
+        """The output is read again from its start (a new log stream): deliver only what is new."""
+        self.skip, self.seen = self.seen, 0
+        self.tail.clear()
+        if self.everything is not None:
+            self.everything.clear()
 
     def catch_up(self, whole_log: bytes) -> None:
         """Deliver what a complete copy of the output has beyond the lines already seen."""
