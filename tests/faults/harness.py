@@ -10,6 +10,7 @@ which a shared engine passes in a minute, so asking for them afterwards (``since
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import docker
+import docker.errors
 
 from dockyard.scheduler import Scheduler, trigger_run
 from dockyard.settings import Settings
@@ -138,7 +140,12 @@ class Installation:
             if process.poll() is None:
                 self.kill(process)
         for container in self.containers():
-            self.engine.remove_container(container["Id"], force=True, v=True)
+            with contextlib.suppress(docker.errors.NotFound):  # the engine may be removing it already
+                try:
+                    self.engine.remove_container(container["Id"], force=True, v=True)
+                except docker.errors.APIError as exc:
+                    if exc.status_code != 409:  # "removal already in progress"
+                        raise
         self.store.close()
 
 

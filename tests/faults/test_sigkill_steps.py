@@ -34,8 +34,11 @@ AT_DEATH = {
 """For each step: the first task's state in the store and its containers on the engine when the scheduler died."""
 
 
-STEPS = [("sqlite", point) for point in KILL_POINTS] + [("postgresql", "exited"), ("postgresql", "written")]
-"""Every step on SQLite; on PostgreSQL the two around the result's commit (the others do not touch the store)."""
+STEPS = [
+    *(("sqlite", point) for point in KILL_POINTS),
+    *(pytest.param("postgresql", point, marks=pytest.mark.slow) for point in ("exited", "written")),
+]
+"""Every step on SQLite; on PostgreSQL the two around the result's commit (the others write as SQLite does)."""
 
 
 @pytest.mark.parametrize(("database_url", "point"), STEPS, indirect=["database_url"])
