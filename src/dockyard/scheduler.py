@@ -49,9 +49,17 @@ from dockyard.container.control import StopReason
 from dockyard.container.runtime import Abandoned
 from dockyard.container.spec import EngineConfig, engine_config
 from dockyard.dataset_scheduling import DatasetScheduling
-from dockyard.errors import ConflictError, DagDefinitionError, DockyardError, StoreError, UnmappableResultError
+from dockyard.errors import (
+    ConflictError,
+    DagDefinitionError,
+    DockyardError,
+    NotFoundError,
+    StoreError,
+    UnmappableResultError,
+)
 from dockyard.execution import TaskRunner, TryOutcome, TryRequest
 from dockyard.isolation import ChildFailed
+from dockyard.leftovers import remove_recorded
 from dockyard.mail import Alert, AlertMailer
 from dockyard.mapping import combined_state, count, unmappable
 from dockyard.params import resolve_params
@@ -64,6 +72,7 @@ from dockyard.settings import Settings
 from dockyard.store import FINISHED_STATES, RunState, Store, TaskState, TryResult, utcnow
 from dockyard.store import sensors as sensor_records
 from dockyard.store.models import DagRunModel, TaskInstanceModel
+from dockyard.store.retry import WriteAbandoned, retry_write
 from dockyard.timetable import DataInterval
 from dockyard.triggering import trigger_dag_run
 from dockyard.variables import variable_source
@@ -82,6 +91,17 @@ class TIKey:
     run_id: str
     task_id: str
     map_index: int = -1
+
+
+@dataclass
+class _Committed:
+    """How a try's result went into the store: ``recorded`` unless the task instance had moved on, ``gone``
+    when it no longer exists (its run was deleted)."""
+
+    recorded: bool
+    state: TaskState
+    retry_at: dt.datetime | None
+    gone: bool = False
 
 
 @dataclass
@@ -118,7 +138,7 @@ class Scheduler:
         self.fixed_dags = dags is not None
         self.dags: dict[str, SerializedDag] = dict(dags or {})
         self.wake = threading.Event()
-        self.results: queue.Queue[tuple[TIKey, int, TryOutcome]] = queue.Queue()
+        self.results: queue.Queue[tuple[TIKey, int, TryOutcome, _Committed | None]] = queue.Queue()
         self.running: dict[TIKey, _Running] = {}
         self.pool = ThreadPoolExecutor(max_workers=settings.parallelism, thread_name_prefix="dockyard-task")
         self.callbacks = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dockyard-callback")
@@ -602,6 +622,17 @@ class Scheduler:
 
     def _work(self, request: TryRequest, key: TIKey, try_number: int, control: RunControl, resume: str | None) -> None:
         echo = (lambda text: self.echo(key, text)) if self.echo is not None else None  # type: ignore[misc]
+        committed: list[_Committed] = []
+
+        def commit(finished: TryOutcome) -> bool:
+            """The result, committed in this thread before the container is removed (retried until it is)."""
+            try:
+                committed.append(self._commit(key, try_number, finished))
+            except WriteAbandoned as exc:
+                log.error("%s; its container is left for the next scheduler", exc)
+                raise Abandoned(finished.container_id) from exc
+            return not committed[-1].gone
+
         try:
             outcome = self.runner.execute(
                 request,
@@ -614,28 +645,55 @@ class Scheduler:
                 on_rendered=lambda fields: self.store.record_rendered(
                     key.dag_id, key.run_id, key.task_id, try_number, fields, key.map_index
                 ),
+                on_finished=commit,
             )
             task = self.dags[key.dag_id].task_dict.get(key.task_id) if key.dag_id in self.dags else None
             if task is not None and task.flow.get("kind") == "trigger_dag_run" and outcome.state is TaskState.SUCCESS:
                 outcome = trigger_dag_run(self.settings, self.store, self.dags, outcome, control)
         except Abandoned:
+            self.results.put((key, try_number, TryOutcome(state=TaskState.RUNNING), None))
             return
         except Exception as exc:  # a bug must not lose the try: record it as failed with the reason
             log.exception("task %s try %d crashed in dockyard", key, try_number)
             outcome = TryOutcome(state=TaskState.FAILED, message=f"dockyard failed while running the task: {exc!r}")
-        self.results.put((key, try_number, outcome))
+        self.results.put((key, try_number, outcome, committed[-1] if committed else None))
         self.wake.set()
 
     def _drain_results(self) -> None:
         while True:
             try:
-                key, try_number, outcome = self.results.get_nowait()
+                key, try_number, outcome, committed = self.results.get_nowait()
             except queue.Empty:
                 return
             self.running.pop(key, None)
-            self._record(key, try_number, outcome)
+            if outcome.state is TaskState.RUNNING:
+                continue  # let go of (shutdown, or the result could not be written): the next scheduler finishes it
+            self._record(key, try_number, outcome, committed)
 
-    def _record(self, key: TIKey, try_number: int, outcome: TryOutcome) -> None:
+    def _commit(self, key: TIKey, try_number: int, outcome: TryOutcome) -> _Committed:
+        """Record a try's outcome, trying again while the database fails, until it succeeds or we stop."""
+
+        def write() -> _Committed:
+            try:
+                return self._write_result(key, try_number, outcome)
+            except NotFoundError:  # the run was deleted meanwhile: nothing to record
+                return _Committed(recorded=False, state=TaskState.FAILED, retry_at=None, gone=True)
+
+        what = f"recording try {try_number} of {key.dag_id}.{key.task_id} (run {key.run_id})"
+        return retry_write(write, stopping=self._stopping, what=what)
+
+    def _record(self, key: TIKey, try_number: int, outcome: TryOutcome, committed: _Committed | None) -> None:
+        """Commit the outcome (unless the worker did) and call the task's callback."""
+        if committed is None:
+            committed = self._commit(key, try_number, outcome)
+        dag = self.dags.get(key.dag_id)
+        task = dag.task_dict.get(key.task_id) if dag else None
+        state, retry_at = committed.state, committed.retry_at
+        if not committed.recorded or task is None or dag is None:
+            return
+        self._notify(dag, task, key, try_number, outcome, state, retry_at)
+
+    def _write_result(self, key: TIKey, try_number: int, outcome: TryOutcome) -> _Committed:
         dag = self.dags.get(key.dag_id)
         task = dag.task_dict.get(key.task_id) if dag else None
         if dag is not None and task is not None and not task.is_mapped:
@@ -652,7 +710,7 @@ class Scheduler:
                 outcome.container_id,
             )
             if settled is None:  # rescheduled: nothing is held until the next poke is due
-                return
+                return _Committed(recorded=False, state=TaskState.UP_FOR_RESCHEDULE, retry_at=None)
             outcome.state, outcome.xcom, retry_allowed = settled.state, settled.xcom, settled.retry
             outcome.message = outcome.message or settled.message
         skips: list[str] = []
@@ -665,8 +723,8 @@ class Scheduler:
             outcome.state, TaskState.FAILED
         )
         retry_at = None
+        ti = self.store.get_task_instance(key.dag_id, key.run_id, key.task_id, key.map_index)
         if state is TaskState.FAILED and task is not None and not _stopped_by_person(outcome) and retry_allowed:
-            ti = self.store.get_task_instance(key.dag_id, key.run_id, key.task_id, key.map_index)
             if try_number <= ti.max_tries:
                 retry_at = utcnow() + task.retry_delay_for(try_number)
         push = bool(
@@ -690,12 +748,23 @@ class Scheduler:
         recorded = self.store.finish_try(
             key.dag_id, key.run_id, key.task_id, try_number, result, retry_at=retry_at, map_index=key.map_index
         )
-        if not recorded or task is None or dag is None:
-            return
-        if skips:
-            self.store.set_ti_state(key.dag_id, key.run_id, skips, TaskState.SKIPPED, only_if=[None])
-        if state is TaskState.SUCCESS and task.outlets:
-            self.datasets.task_succeeded(dag, task.task_id, key.run_id)
+        if recorded and task is not None and dag is not None:  # what the result decides for other tasks
+            if skips:
+                self.store.set_ti_state(key.dag_id, key.run_id, skips, TaskState.SKIPPED, only_if=[None])
+            if state is TaskState.SUCCESS and task.outlets:
+                self.datasets.task_succeeded(dag, task.task_id, key.run_id)
+        return _Committed(recorded=recorded, state=state, retry_at=retry_at)
+
+    def _notify(
+        self,
+        dag: SerializedDag,
+        task: Any,
+        key: TIKey,
+        try_number: int,
+        outcome: TryOutcome,
+        state: TaskState,
+        retry_at: dt.datetime | None,
+    ) -> None:
         mail = self.mailer.due(task, state, retry_at is not None)
         if mail is not None:
             self._mail(key, try_number, mail, outcome.message, list(task.email))
@@ -844,6 +913,7 @@ class Scheduler:
             if key4 not in claimed and container["state"] in ("running", "created", "paused", "restarting"):
                 log.info("stopping container %s: it belongs to no running task try %s", container["id"][:12], key4)
                 self.runner.runtime.discard(container["engine"], container["id"])
+        remove_recorded(self.store, self.runner.runtime, [c for k, c in containers.items() if k not in claimed])
 
     # -- dynamic task mapping ---------------------------------------------------------------------
     def _expand(
