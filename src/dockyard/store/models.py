@@ -274,3 +274,20 @@ class PoolModel(Base):
     name: Mapped[str] = mapped_column(String(256), primary_key=True)
     slots: Mapped[int] = mapped_column(Integer)
     description: Mapped[str | None] = mapped_column(Text)
+
+
+class EventLogModel(Base):
+    """Who changed what, and when: every write through the API, the UI and the CLI (Airflow's ``log`` table)."""
+
+    __tablename__ = "event_log"
+    __table_args__ = (Index("idx_event_log_dag_id", "dag_id"), Index("idx_event_log_when", "dttm"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dttm: Mapped[dt.datetime]
+    event: Mapped[str] = mapped_column(String(60))
+    owner: Mapped[str | None] = mapped_column(String(500))
+    dag_id: Mapped[str | None] = mapped_column(String(250))
+    task_id: Mapped[str | None] = mapped_column(String(250))
+    run_id: Mapped[str | None] = mapped_column(String(250))
+    try_number: Mapped[int | None] = mapped_column(Integer)
+    extra: Mapped[str | None] = mapped_column(Text)
