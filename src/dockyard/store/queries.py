@@ -354,6 +354,19 @@ class Queries:
             self.store.get_run(dag_id, run_id)  # the 404 that says how to list the runs
         return found[0]
 
+    def run_state_counts(self, dag_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        """Runs per state of each DAG: ``{dag_id: {state: count}}``, one GROUP BY."""
+        query = (
+            sa.select(DagRunModel.dag_id, DagRunModel.state, sa.func.count())
+            .where(DagRunModel.dag_id.in_(list(dag_ids)))
+            .group_by(DagRunModel.dag_id, DagRunModel.state)
+        )
+        counts: dict[str, dict[str, int]] = {d: {} for d in dag_ids}
+        with self.store.session() as s:
+            for dag_id, state, count in s.execute(query):
+                counts[dag_id][str(state.value if isinstance(state, enum.Enum) else state)] = int(count)
+        return counts
+
     # -- task instances ----------------------------------------------------------------------------
     def task_instances(
         self,

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi import Body, Depends, Query, Request, Response
 
 from dockyard.errors import InvalidInputError, NotFoundError
 from dockyard.store.models import UserModel
 from dockyard.users import ROLES, create_user
 from dockyard.web.api_v1 import schemas
-from dockyard.web.api_v1.common import Paging, admin_user, iso, paging, service
+from dockyard.web.api_v1.common import Paging, Router, admin_user, iso, paging, service
 from dockyard.web.api_v1.events import record_event
 
-router = APIRouter(tags=["Role", "User"])
+router = Router(tags=["Role", "User"])
 READ = ("can_read",)
 EDIT = ("can_read", "can_edit", "can_create", "can_delete")
 RESOURCES = ("DAGs", "DAG Runs", "Task Instances", "Task Logs", "XComs", "Variables", "Pools", "Connections")
@@ -44,6 +44,15 @@ def get_role(role_name: str, user: UserModel = Depends(admin_user)) -> dict[str,
     return role_json(role_name)
 
 
+def fixed_roles(role_name: str | None = None, user: UserModel = Depends(admin_user)) -> None:
+    raise InvalidInputError(f"dockyard's roles are fixed ({', '.join(ROLES)}); give a user one of them instead")
+
+
+router.post("/roles", status_code=200, response_model=schemas.Role)(fixed_roles)
+router.patch("/roles/{role_name}", response_model=schemas.Role)(fixed_roles)
+router.delete("/roles/{role_name}", status_code=204)(fixed_roles)
+
+
 @router.get("/permissions")
 def list_permissions(user: UserModel = Depends(admin_user)) -> dict[str, Any]:
     actions = [{"name": a, "resources": [{"name": r} for r in RESOURCES]} for a in EDIT]
@@ -51,11 +60,10 @@ def list_permissions(user: UserModel = Depends(admin_user)) -> dict[str, Any]:
 
 
 def user_json(row: UserModel) -> dict[str, Any]:
+    names = {"first_name": row.first_name, "last_name": row.last_name, "email": row.email}
     return {
-        "first_name": row.first_name or "",
-        "last_name": row.last_name or "",
+        **{k: v for k, v in names.items() if v},  # Airflow's schema takes no empty name or e-mail: absent instead
         "username": row.username,
-        "email": row.email or "",
         "active": True,
         "last_login": None,
         "login_count": None,
@@ -73,13 +81,13 @@ def _one_user(request: Request, username: str) -> UserModel:
     return row
 
 
-@router.get("/users", response_model=schemas.UserCollection)
+@router.get("/users", response_model=schemas.UserCollection, response_model_exclude_unset=True)
 def list_users(request: Request, page: Paging = Depends(paging), user: UserModel = Depends(admin_user)) -> Any:
     rows = service(request).store.list_users()  # a handful of people: no SQL paging needed
     return {"users": [user_json(u) for u in rows[page.offset : page.offset + page.limit]], "total_entries": len(rows)}
 
 
-@router.get("/users/{username}", response_model=schemas.User)
+@router.get("/users/{username}", response_model=schemas.User, response_model_exclude_unset=True)
 def get_user(request: Request, username: str, user: UserModel = Depends(admin_user)) -> dict[str, Any]:
     return user_json(_one_user(request, username))
 
@@ -96,7 +104,7 @@ def _role_of(body: dict[str, Any], default: str | None) -> str:
     return str(names[0]).lower()
 
 
-@router.post("/users", response_model=schemas.User)
+@router.post("/users", response_model=schemas.User, response_model_exclude_unset=True)
 def add_user(request: Request, body: dict[str, Any] = Body(...), user: UserModel = Depends(admin_user)) -> Any:
     username, password = body.get("username"), body.get("password")
     if not isinstance(username, str) or not isinstance(password, str):
@@ -114,7 +122,7 @@ def add_user(request: Request, body: dict[str, Any] = Body(...), user: UserModel
     return user_json(row)
 
 
-@router.patch("/users/{username}", response_model=schemas.User)
+@router.patch("/users/{username}", response_model=schemas.User, response_model_exclude_unset=True)
 def patch_user(
     request: Request,
     username: str,

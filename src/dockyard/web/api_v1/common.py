@@ -6,10 +6,11 @@ A later ``/api/v2`` package imports these too; only the shapes of its answers di
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from dockyard.errors import InvalidInputError
 from dockyard.store.models import UserModel
@@ -25,6 +26,20 @@ MAX_OFFSET = 2**62
 
 ANY = "~"
 """Airflow's wildcard for a path's dag_id or dag_run_id: every DAG, every run."""
+
+
+class Router(APIRouter):
+    """A router whose answers leave out what a route leaves out: Airflow's schema marks many fields not
+    nullable, and its clients refuse a ``null`` there but accept an absent field."""
+
+    def add_api_route(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        kwargs["response_model_exclude_unset"] = True
+        super().add_api_route(path, endpoint, **kwargs)
+
+
+def present(**fields: Any) -> dict[str, Any]:
+    """The fields whose value is not None (for fields Airflow's schema does not let be null)."""
+    return {k: v for k, v in fields.items() if v is not None}
 
 
 def service(request: Request) -> Service:
@@ -104,7 +119,9 @@ def dag_json(row: DagRecord) -> dict[str, Any]:
         "file_token": file_token(row.fileloc),
         "owners": [],
         "description": row.description,
-        "schedule_interval": None if row.schedule is None else {"__type": "CronExpression", "value": row.schedule},
+        **present(
+            schedule_interval=None if row.schedule is None else {"__type": "CronExpression", "value": row.schedule}
+        ),
         "timetable_description": row.schedule,
         "tags": [{"name": t} for t in row.tags],
         "max_active_tasks": row.max_active_tasks,
@@ -164,16 +181,12 @@ def ti_json(ti: TaskInstanceRecord) -> dict[str, Any]:
         "end_date": iso(ti.end_date),
         "duration": ti.duration,
         "hostname": ti.hostname or "",
-        "unixname": None,
         "pid": None,
         "executor": None,
         "executor_config": "{}",
-        "sla_miss": None,
         "map_index": -1,
         "rendered_map_index": None,
         "rendered_fields": ti.rendered or {},
-        "trigger": None,
-        "triggerer_job": None,
         "note": None,
         "container_id": ti.container_id,
         "exit_code": ti.exit_code,

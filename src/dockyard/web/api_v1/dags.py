@@ -4,12 +4,11 @@ imported (the web server does not run DAG code)."""
 from __future__ import annotations
 
 import base64
-import binascii
 import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi import Body, Depends, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 
 from dockyard.errors import InvalidInputError, NotFoundError
@@ -17,11 +16,22 @@ from dockyard.serialized import SerializedDag, SerializedTask
 from dockyard.store.models import UserModel
 from dockyard.store.queries import DagFilter, DagRecord
 from dockyard.web.api_v1 import schemas
-from dockyard.web.api_v1.common import Paging, admin_user, api_user, dag_json, iso, paging, queries, service
+from dockyard.web.api_v1.common import (
+    Paging,
+    Router,
+    admin_user,
+    api_user,
+    dag_json,
+    iso,
+    paging,
+    present,
+    queries,
+    service,
+)
 from dockyard.web.api_v1.events import record_event
 from dockyard.web.source import mask_source
 
-router = APIRouter(tags=["DAG"])
+router = Router(tags=["DAG"])
 
 
 def one_dag(request: Request, dag_id: str) -> DagRecord:
@@ -134,7 +144,7 @@ def dag_details(request: Request, dag_id: str, user: UserModel = Depends(api_use
         "concurrency": row.max_active_tasks,
         "start_date": iso(dag.start_date),
         "end_date": iso(dag.end_date),
-        "dag_run_timeout": _delta(dag.dagrun_timeout),
+        **present(dag_run_timeout=_delta(dag.dagrun_timeout)),
         "dataset_expression": None,
         "doc_md": dag.doc_md,
         "params": {name: {"__class": "airflow.models.param.Param", **p} for name, p in dag.params.items()},
@@ -164,8 +174,7 @@ def task_json(dag: SerializedDag, task: SerializedTask) -> dict[str, Any]:
         "executor": None,
         "pool": task.pool,
         "pool_slots": task.pool_slots,
-        "execution_timeout": _delta(task.execution_timeout),
-        "retry_delay": _delta(task.retry_delay),
+        **present(execution_timeout=_delta(task.execution_timeout), retry_delay=_delta(task.retry_delay)),
         "retry_exponential_backoff": task.retry_exponential_backoff,
         "priority_weight": task.priority_weight,
         "weight_rule": task.weight_rule,
@@ -174,7 +183,6 @@ def task_json(dag: SerializedDag, task: SerializedTask) -> dict[str, Any]:
         "template_fields": ["image", "command", "environment", "env_file", "container_name", "mounts"]
         if task.runs_container
         else [],
-        "sub_dag": None,
         "downstream_task_ids": list(task.downstream),
         "doc_md": task.doc_md,
     }
@@ -218,7 +226,7 @@ def dag_source(request: Request, file_token: str, user: UserModel = Depends(api_
     no other file of the machine can be read this way). JSON ``{"content": ...}`` when the client accepts it."""
     try:
         fileloc = base64.urlsafe_b64decode(file_token + "=" * (-len(file_token) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # not base64, not ASCII, or not UTF-8 once decoded
         raise NotFoundError(f"file_token {file_token!r} is not the file_token of a DAG") from None
     if not queries(request).dag_filelocs(fileloc):
         raise NotFoundError(f"file_token {file_token!r} names no DAG file; GET /dags gives each DAG's file_token")

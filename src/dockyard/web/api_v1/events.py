@@ -6,16 +6,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 
 from dockyard.errors import NotFoundError
 from dockyard.store.changes import Changes
 from dockyard.store.models import UserModel
 from dockyard.store.queries import EventFilter, EventRecord
 from dockyard.web.api_v1 import schemas
-from dockyard.web.api_v1.common import MAX_OFFSET, Paging, api_user, date_range, iso, paging, queries, service
+from dockyard.web.api_v1.common import MAX_OFFSET, Paging, Router, api_user, date_range, iso, paging, queries, service
 
-router = APIRouter(tags=["EventLog"])
+router = Router(tags=["EventLog"])
 
 
 def record_event(request: Request, event: str, **where: Any) -> None:

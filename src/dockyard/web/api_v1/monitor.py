@@ -6,20 +6,21 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 
 from dockyard import __version__, defaults
 from dockyard.errors import NotFoundError, StoreError
 from dockyard.masking import is_sensitive_name
 from dockyard.settings import Settings
+from dockyard.states import RunState
 from dockyard.store.db import safe_url
 from dockyard.store.models import UserModel
 from dockyard.web.api_v1 import schemas
-from dockyard.web.api_v1.common import MAX_OFFSET, Paging, admin_user, api_user, iso, paging, queries, service
+from dockyard.web.api_v1.common import MAX_OFFSET, Paging, Router, admin_user, api_user, iso, paging, queries, service
 
-router = APIRouter(tags=["Monitoring"])
-root_router = APIRouter(tags=["Monitoring"])
+router = Router(tags=["Monitoring"])
+root_router = Router(tags=["Monitoring"])
 """Routes outside ``/api/v1``: ``GET /health`` for compose health checks and load balancers."""
 
 
@@ -180,3 +181,25 @@ def plugins(page: Paging = Depends(paging), user: UserModel = Depends(api_user))
 def providers(user: UserModel = Depends(api_user)) -> dict[str, Any]:
     """No provider packages are installed in dockyard; operators of providers run inside task images."""
     return {"providers": [], "total_entries": 0}
+
+
+@router.get("/dagWarnings", response_model=schemas.DagWarningCollection)
+def dag_warnings(page: Paging = Depends(paging), user: UserModel = Depends(api_user)) -> dict[str, Any]:
+    """dockyard reports every problem of a DAG file as an import error (GET /importErrors), none as a warning."""
+    return {"dag_warnings": [], "total_entries": 0}
+
+
+@router.get("/dagStats", response_model=schemas.DagStatsCollection)
+def dag_stats(
+    request: Request,
+    dag_ids: str = Query(..., description="comma-separated dag_ids"),
+    user: UserModel = Depends(api_user),
+) -> dict[str, Any]:
+    """How many runs of each DAG are in each run state (every state listed, zeros included, as in Airflow)."""
+    wanted = [d for d in dag_ids.split(",") if d]
+    counts = queries(request).run_state_counts(wanted)
+    dags = [
+        {"dag_id": d, "stats": [{"state": s.value, "count": counts[d].get(s.value, 0)} for s in RunState]}
+        for d in wanted
+    ]
+    return {"dags": dags, "total_entries": len(dags)}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi import Body, Depends, Query, Request, Response
 
 from dockyard.connections import Connection
 from dockyard.errors import InvalidConnectionError, InvalidInputError
@@ -14,11 +14,11 @@ from dockyard.store.models import UserModel
 from dockyard.store.queries import PoolRecord
 from dockyard.variables import Variables
 from dockyard.web.api_v1 import schemas
-from dockyard.web.api_v1.common import Paging, admin_user, api_user, paging, queries, service
+from dockyard.web.api_v1.common import Paging, Router, admin_user, api_user, paging, queries, service
 from dockyard.web.api_v1.events import record_event
 from dockyard.web.inputs import check_connection_fields
 
-router = APIRouter()
+router = Router()
 CONNECTION_FIELDS = {"conn_type", "host", "schema", "login", "password", "port", "extra", "description"}
 
 

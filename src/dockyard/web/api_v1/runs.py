@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi import Body, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from dockyard.errors import InvalidInputError
@@ -22,6 +22,7 @@ from dockyard.web.api_v1.common import (
     MAX_OFFSET,
     MAX_PAGE,
     Paging,
+    Router,
     admin_user,
     api_user,
     date_range,
@@ -34,7 +35,7 @@ from dockyard.web.api_v1.common import (
 from dockyard.web.api_v1.events import record_event
 from dockyard.web.inputs import parse_logical_date
 
-router = APIRouter(tags=["DAGRun"])
+router = Router(tags=["DAGRun"])
 
 
 @router.get("/dags/{dag_id}/dagRuns", response_model=schemas.DagRunCollection)

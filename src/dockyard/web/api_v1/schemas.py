@@ -178,7 +178,6 @@ class Task(Shape):
     ui_color: str
     ui_fgcolor: str
     template_fields: list[str]
-    sub_dag: dict[str, Any] | None = None
     downstream_task_ids: list[str]
     doc_md: str | None = None
 
@@ -295,10 +294,10 @@ class RoleCollection(Collection):
 
 
 class User(Shape):
-    first_name: str
-    last_name: str
+    first_name: str | None = None
+    last_name: str | None = None
     username: str
-    email: str
+    email: str | None = None
     active: bool | None = None
     last_login: str | None = None
     login_count: int | None = None
@@ -351,3 +350,11 @@ class ProviderCollection(Collection):
 class LogChunk(Shape):
     content: str
     continuation_token: str | None = None
+
+
+class DagWarningCollection(Collection):
+    dag_warnings: list[dict[str, Any]]
+
+
+class DagStatsCollection(Collection):
+    dags: list[dict[str, Any]]

@@ -7,7 +7,7 @@ import datetime as dt
 from collections import defaultdict
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import Body, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from dockyard.errors import InvalidInputError, NotFoundError
@@ -23,6 +23,7 @@ from dockyard.web.api_v1.common import (
     MAX_OFFSET,
     MAX_PAGE,
     Paging,
+    Router,
     admin_user,
     api_user,
     date_range,
@@ -37,7 +38,7 @@ from dockyard.web.api_v1.events import record_event
 from dockyard.web.api_v1.selection import Selection, select
 from dockyard.web.service import STATES_A_PERSON_SETS
 
-router = APIRouter(tags=["TaskInstance"])
+router = Router(tags=["TaskInstance"])
 TI_PATH = "/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}"
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 
 from dockyard.errors import NotFoundError
 from dockyard.store.models import UserModel
 from dockyard.web.api_v1 import schemas
-from dockyard.web.api_v1.common import Paging, api_user, iso, paging, queries, service
+from dockyard.web.api_v1.common import Paging, Router, api_user, iso, paging, queries, service
 
-router = APIRouter(tags=["TaskInstance"])
+router = Router(tags=["TaskInstance"])
 MAX_LOG_OFFSET = 2**53
 """Larger log offsets are refused (a file cannot be that long, and seeking past 2**63 fails)."""
 TI_PATH = "/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}"
