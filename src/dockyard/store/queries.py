@@ -265,14 +265,25 @@ def _in_range(column: Any, bounds: tuple[Any, Any]) -> list[sa.ColumnElement[boo
     return found
 
 
+def _columns(model: Any, kind: Any, *skip: str) -> list[Any]:
+    """The columns of ``model`` that the record ``kind`` has fields for: only what a reader shows is read (a
+    DAG's serialized structure, for one, stays in the database)."""
+    return [getattr(model, f.name) for f in dataclasses.fields(kind) if f.name not in skip]
+
+
 def _record(kind: type[T], row: Any, **extra: Any) -> T:
-    """A frozen record from an ORM row: the record's fields, read by name."""
-    names = [f.name for f in dataclasses.fields(kind)]  # type: ignore[arg-type]
-    values = {name: extra[name] if name in extra else getattr(row, name) for name in names}
-    for name, value in values.items():
-        if isinstance(value, enum.Enum):
-            values[name] = value.value  # an enum column: records carry plain strings
+    """A frozen record from a result row (or an ORM object): the record's fields, read by name."""
+    source = row._mapping if hasattr(row, "_mapping") else None
+    values: dict[str, Any] = {}
+    for item in dataclasses.fields(kind):  # type: ignore[arg-type]
+        name = item.name
+        value = extra[name] if name in extra else source[name] if source is not None else getattr(row, name)
+        values[name] = value.value if isinstance(value, enum.Enum) else value  # records carry plain strings
     return kind(**values)
+
+
+def _count(model: Any, where: Sequence[sa.ColumnElement[bool]]) -> Any:
+    return sa.select(sa.func.count()).select_from(model).where(*where)
 
 
 class Queries:
@@ -285,11 +296,17 @@ class Queries:
     def _dialect(self) -> str:
         return self.store.engine.dialect.name
 
-    def _page(self, query: Any, order: list[Any], limit: int, offset: int, make: Callable[[Any], T]) -> Page[T]:
+    def _page(
+        self, query: Any, order: list[Any], limit: int, offset: int, make: Callable[[Any], T], count: Any = None
+    ) -> Page[T]:
+        """One page of ``query`` and the count of all its rows (``count``, a cheaper query with the same
+        filter, where the caller has one: no join and no columns to carry)."""
         if limit < 0 or offset < 0:
             raise InvalidInputError(f"limit ({limit}) and offset ({offset}) must be 0 or more")
+        if count is None:
+            count = sa.select(sa.func.count()).select_from(query.order_by(None).subquery())
         with self.store.session() as s:
-            total = int(s.scalar(sa.select(sa.func.count()).select_from(query.order_by(None).subquery())) or 0)
+            total = int(s.scalar(count) or 0)
             rows = s.execute(query.order_by(*order).limit(limit).offset(offset)).all()
             return Page([make(row) for row in rows], total)
 
@@ -320,14 +337,16 @@ class Queries:
         self, flt: DagFilter = DagFilter(), *, order_by: str | None = None, limit: int = 100, offset: int = 0
     ) -> Page[DagRecord]:
         broken = sa.exists(sa.select(1).where(ImportErrorModel.filename == DagModel.fileloc))
-        query = sa.select(DagModel, broken.label("has_import_errors")).where(*self.dag_conditions(flt))
+        where = self.dag_conditions(flt)
+        query = sa.select(*_columns(DagModel, DagRecord, "has_import_errors"), broken.label("has_import_errors"))
         order = order_clause(order_by, DAG_ORDER, "dag_id")
         return self._page(
-            query,
+            query.where(*where),
             order,
             limit,
             offset,
-            lambda row: _record(DagRecord, row[0], tags=list(row[0].tags or []), has_import_errors=bool(row[1])),
+            lambda row: _record(DagRecord, row, tags=list(row.tags or []), has_import_errors=bool(row[-1])),
+            _count(DagModel, where),
         )
 
     # -- runs --------------------------------------------------------------------------------------
@@ -344,9 +363,16 @@ class Queries:
         where += _in_range(DagRunModel.logical_date, flt.logical_date)
         where += _in_range(DagRunModel.start_date, flt.start_date)
         where += _in_range(DagRunModel.end_date, flt.end_date)
-        query = sa.select(DagRunModel).where(*where)
+        query = sa.select(*_columns(DagRunModel, RunRecord)).where(*where)
         order = order_clause(order_by, RUN_ORDER, "id")
-        return self._page(query, order, limit, offset, lambda row: _record(RunRecord, row[0], conf=row[0].conf or {}))
+        return self._page(
+            query,
+            order,
+            limit,
+            offset,
+            lambda row: _record(RunRecord, row, conf=row.conf or {}),
+            _count(DagRunModel, where),
+        )
 
     def run(self, dag_id: str, run_id: str) -> RunRecord:
         found = self.runs(RunFilter(dag_ids=[dag_id], run_ids=[run_id]), limit=1).items
@@ -391,21 +417,22 @@ class Queries:
             where.append(ti.pool.in_(list(flt.pools)))
         if flt.queues is not None and DEFAULT_QUEUE not in flt.queues:
             where.append(sa.false())
-        where += _in_range(DagRunModel.logical_date, flt.logical_date)
         where += _in_range(ti.start_date, flt.start_date)
         where += _in_range(ti.end_date, flt.end_date)
         where += _in_range(ti.duration, flt.duration)
+        of_run = sa.and_(DagRunModel.dag_id == ti.dag_id, DagRunModel.run_id == ti.run_id)
+        by_date = _in_range(DagRunModel.logical_date, flt.logical_date)
+        # Every task instance has its run (a foreign key): the count joins the runs only to filter by date.
+        count = _count(ti, where) if not by_date else _count(ti, [*where, *by_date]).join(DagRunModel, of_run)
         query = (
-            sa.select(ti, DagRunModel.logical_date)
-            .join(DagRunModel, sa.and_(DagRunModel.dag_id == ti.dag_id, DagRunModel.run_id == ti.run_id))
-            .where(*where)
+            sa.select(*_columns(ti, TaskInstanceRecord, "logical_date"), DagRunModel.logical_date)
+            .join(DagRunModel, of_run)
+            .where(*where, *by_date)
         )
         order = order_clause(order_by, TI_ORDER, "task_id")
         if not order_by:  # Airflow's default: by run, then task
             order = [ti.dag_id, DagRunModel.logical_date, ti.task_id]
-        return self._page(
-            query, order, limit, offset, lambda row: _record(TaskInstanceRecord, row[0], logical_date=row[1])
-        )
+        return self._page(query, order, limit, offset, lambda row: _record(TaskInstanceRecord, row), count)
 
     def task_instance(self, dag_id: str, run_id: str, task_id: str) -> TaskInstanceRecord:
         found = self.task_instances(
@@ -485,7 +512,8 @@ class Queries:
         if flt.excluded_events is not None:
             where.append(log.event.not_in(list(flt.excluded_events)))
         order = order_clause(order_by, EVENT_ORDER, "event_log_id")
-        return self._page(sa.select(log).where(*where), order, limit, offset, lambda row: _record(EventRecord, row[0]))
+        query = sa.select(*_columns(log, EventRecord)).where(*where)
+        return self._page(query, order, limit, offset, lambda row: _record(EventRecord, row), _count(log, where))
 
     def event(self, event_id: int) -> EventRecord | None:
         with self.store.session() as s:
