@@ -390,3 +390,20 @@ class DatasetReferenceModel(Base):
     """Empty for the DAG's schedule; the producing task's id for an outlet."""
     created_at: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime]
+
+
+class EventLogModel(Base):
+    """Who changed what, and when: every write through the API, the UI and the CLI (Airflow's ``log`` table)."""
+
+    __tablename__ = "event_log"
+    __table_args__ = (Index("idx_event_log_dag_id", "dag_id"), Index("idx_event_log_when", "dttm"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dttm: Mapped[dt.datetime]
+    event: Mapped[str] = mapped_column(String(60))
+    owner: Mapped[str | None] = mapped_column(String(500))
+    dag_id: Mapped[str | None] = mapped_column(String(250))
+    task_id: Mapped[str | None] = mapped_column(String(250))
+    run_id: Mapped[str | None] = mapped_column(String(250))
+    try_number: Mapped[int | None] = mapped_column(Integer)
+    extra: Mapped[str | None] = mapped_column(Text)
