@@ -48,6 +48,9 @@ def friendly(function: F) -> F:
 def open_store(settings: Settings) -> Store:
     """The store, with Airflow DAG files' ``Variable.get`` and ``BaseHook.get_connection`` pointed at it."""
     store = Store.open(settings)
+    context = click.get_current_context(silent=True)
+    if context is not None:  # the database connections close with the command, not at garbage collection
+        context.call_on_close(store.close)
     airflow_compat.configure(variables=variable_source(settings, store), connections=Connections(settings, store).get)
     return store
 

@@ -224,7 +224,6 @@ def dags_list_runs(
     if not wanted:
         raise click.UsageError("give the DAG: dockyard dags list-runs -d DAG_ID")
     store = open_store(settings)
-    store.get_dag(wanted)  # an unknown DAG is an error, not an empty list
     runs = find_runs(
         store,
         wanted,
@@ -234,6 +233,8 @@ def dags_list_runs(
         exclude_run_types=["backfill"] if no_backfill else (),
         limit=limit,
     )
+    if not runs:
+        store.get_dag(wanted)  # an unknown DAG is an error, not an empty list
     emit(
         [
             {
