@@ -64,6 +64,12 @@ _NO_DAEMON = "dockyard runs in the foreground; run it as a service (compose, sys
 _FORWARD_ONLY = "dockyard migrates to its newest schema only"
 
 FLAGS_NOT_HERE: dict[str, dict[str, str]] = {
+    "dags backfill": {
+        "-x": "dockyard never pickles DAGs",
+        "--donot-pickle": "dockyard never pickles DAGs",
+        "-l": "the backfill's tries always run in this process",
+        "--local": "the backfill's tries always run in this process",
+    },
     "dags show": {"--imgcat": "it draws in iTerm2 only; save an image with --save instead"},
     "dags test": {
         "--imgcat-dagrun": "it draws in iTerm2 only",

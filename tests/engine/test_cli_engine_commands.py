@@ -1,7 +1,10 @@
-"""`dockyard connections test` against the real engine and the real test registry."""
+"""`dockyard connections test` and `dockyard scheduler -n` against the real engine (and the test registry)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import docker
@@ -45,3 +48,24 @@ def test_a_docker_connection_is_tested_by_its_engine_and_registry(
     assert other.exit_code == 1 and "dockyard tests docker connections only" in other.stderr
     missing = _dockyard(tmp_path, "connections", "test", "nope")
     assert missing.exit_code == 1 and "nope" in missing.stderr
+
+
+def test_scheduler_runs_n_passes_over_another_folder_then_exits(tmp_path: Path, engine: docker.APIClient) -> None:
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "once.py").write_text(
+        "from datetime import datetime\nfrom dockyard import DAG, EmptyOperator\n"
+        "with DAG('once', start_date=datetime(2024, 1, 1), schedule='@once'):\n    EmptyOperator(task_id='t')\n"
+    )
+    home = tmp_path / "home"
+    # A child process: the scheduler takes SIGTERM and SIGINT over, which this test process must keep.
+    done = subprocess.run(
+        [sys.executable, "-m", "dockyard", "scheduler", "-n", "3", "-S", str(other), "--skip-serve-logs"],
+        env={**os.environ, "DOCKYARD_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    runs = CliRunner().invoke(cli, ["dags", "list-runs", "-d", "once", "-o", "json"], env={"DOCKYARD_HOME": str(home)})
+    assert '"run_type": "scheduled"' in runs.stdout
