@@ -109,3 +109,13 @@ def test_tasks_clear_takes_airflows_r_and_y_apart() -> None:
     context = clear.make_context("clear", ["demo", "-r", "-y"])
     assert context.params["only_running"] is True and context.params["yes"] is True
     assert context.params["run_ids"] == ()
+
+
+def test_flags_not_here_are_airflows_flags_and_documented() -> None:
+    reference = (ROOT / "docs" / "cli.md").read_text()
+    for name, flags in FLAGS_NOT_HERE.items():
+        airflow_flags = {f for option in AIRFLOW[name]["options"] for f in option["flags"]}
+        assert set(flags) <= airflow_flags, f"{name}: {sorted(set(flags) - airflow_flags)} are not Airflow's"
+        rows = [line for line in reference.splitlines() if f"`{name}`" in line]
+        undocumented = [f for f in flags if not any(f"`{f}`" in row for row in rows)]
+        assert not undocumented, f"docs/cli.md does not list {name} {undocumented}"
