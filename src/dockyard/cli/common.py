@@ -121,6 +121,14 @@ def parse_logical_date(value: str | None, *, hint: str = "LOGICAL_DATE") -> dt.d
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
 
 
+def date_or_none(text: str) -> dt.datetime | None:
+    """``text`` as a date if it is one (Airflow's ``EXECUTION_DATE_OR_RUN_ID``), else None: then it is a run id."""
+    try:
+        return parse_logical_date(text)
+    except click.BadParameter:
+        return None
+
+
 def parse_conf(text: str | None, hint: str = "--conf") -> dict[str, Any]:
     if not text:
         return {}

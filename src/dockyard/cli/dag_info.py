@@ -12,10 +12,10 @@ import click
 from dockyard.cli.common import (
     confirm_or_stop,
     dag_from,
+    date_or_none,
     fail,
     friendly,
     open_store,
-    parse_logical_date,
     read_dags,
     subdir_option,
 )
@@ -37,8 +37,7 @@ def dags_state(settings: Settings, dag_id: str, execution_date: str, subdir: Pat
     """Get the status of a dag run (at a logical date, or by run id), with its conf if it has one."""
     store = open_store(settings)
     store.get_dag(dag_id)
-    when = parse_logical_date(execution_date, hint="EXECUTION_DATE") if execution_date[:1].isdigit() else None
-    run = run_at(store, dag_id, execution_date, when)
+    run = run_at(store, dag_id, execution_date, date_or_none(execution_date))
     out = str(run.state) if run is not None else "None"
     if run is not None and run.conf:
         out += ", " + json.dumps(run.conf)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from dockyard.cli.common import dag_from, fail, friendly, parse_logical_date, subdir_option
+from dockyard.cli.common import dag_from, date_or_none, fail, friendly, subdir_option
 from dockyard.cli.tasks import print_rendered
 from dockyard.errors import ConflictError, NotFoundError
 from dockyard.operators.base import TriggerRule
@@ -28,15 +28,8 @@ RUNNABLE = (None, TaskState.SCHEDULED.value, TaskState.QUEUED.value, TaskState.U
 """States a task instance may start from (Airflow's queueable states) without ``--force``."""
 
 
-def _date_or_none(text: str) -> dt.datetime | None:
-    try:
-        return parse_logical_date(text)
-    except click.BadParameter:
-        return None
-
-
 def find_run(store: Store, dag_id: str, date_or_run_id: str) -> DagRunModel:
-    run = run_at(store, dag_id, date_or_run_id, _date_or_none(date_or_run_id))
+    run = run_at(store, dag_id, date_or_run_id, date_or_none(date_or_run_id))
     if run is None:
         raise NotFoundError(
             f"DagRun for {dag_id} with run_id or execution_date of {date_or_run_id!r} not found; "
@@ -178,7 +171,7 @@ def tasks_render(
     """Render a task instance's template(s) (secrets masked as ***), without running it."""
     dag, store = dag_from(settings, dag_id, subdir)
     dag.task(task_id)
-    when = _date_or_none(execution_date_or_run_id)
+    when = date_or_none(execution_date_or_run_id)
     run = run_at(store, dag_id, execution_date_or_run_id, when)
     if run is None and when is None:
         fail(
