@@ -1003,6 +1003,22 @@ class Scheduler:
             self.wake.wait(0.5)
             self.wake.clear()
 
+    # -- helper for tasks run ---------------------------------------------------------------------
+    def run_task_instance(self, dag: SerializedDag, run: DagRunModel, task_id: str) -> TaskInstanceModel:
+        """Run one queued task instance now, in this process, and record its try as the scheduler would
+        (``dockyard tasks run``): retries, XCom and callbacks included. The caller has checked its dependencies
+        and moved it to ``queued``, a state the scheduler's passes leave alone."""
+        key = TIKey(dag.dag_id, run.run_id, task_id)
+        self.dags[dag.dag_id] = dag
+        try_number = self.store.claim_try(key.dag_id, key.run_id, key.task_id)
+        ti = self.store.get_task_instance(key.dag_id, key.run_id, key.task_id)
+        self._submit(dag, run, key, try_number, max_tries=ti.max_tries)
+        while key in self.running:
+            self.wake.wait(0.5)
+            self.wake.clear()
+            self._drain_results()
+        return self.store.get_task_instance(key.dag_id, key.run_id, key.task_id)
+
 
 @functools.cache
 def _hostname() -> str:
