@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
@@ -244,3 +245,16 @@ def log_in(page: Page, site: Site, who: tuple[str, str] = ADMIN) -> None:
     page.fill("#password", who[1])
     page.click("button[type=submit]")
     expect(page.locator("h1")).to_have_text("DAGs")
+
+
+@contextmanager
+def signed_in_page(browser: Browser, site: Site, who: tuple[str, str] = ADMIN, **options: Any) -> Iterator[Page]:
+    """A new browser context (1280x900 unless ``options`` say otherwise) with a page signed in as ``who``."""
+    context = browser.new_context(**{"viewport": {"width": 1280, "height": 900}, **options})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    log_in(page, site, who)
+    try:
+        yield page
+    finally:
+        context.close()

@@ -12,7 +12,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from dockyard.web.service import Service
 from tests.helpers import wait_for
-from tests.web.conftest import Site, artifacts, log_in, running_site, wait_for_run
+from tests.web.conftest import Site, artifacts, running_site, signed_in_page, wait_for_run
 
 pytestmark = pytest.mark.engine
 
@@ -37,12 +37,8 @@ def live_site(tmp_path_factory: pytest.TempPathFactory, engine: object) -> Itera
 
 @pytest.fixture
 def page(browser: Browser, live_site: Site) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    opened = context.new_page()
-    opened.set_default_timeout(30_000)
-    log_in(opened, live_site)
-    yield opened
-    context.close()
+    with signed_in_page(browser, live_site) as opened:
+        yield opened
 
 
 def swaps(page: Page) -> int:

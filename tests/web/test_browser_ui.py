@@ -18,7 +18,7 @@ from dockyard.states import RunState
 from dockyard.store.views import runs_around
 from dockyard.web.service import Service
 from tests.helpers import wait_for
-from tests.web.conftest import Site, artifacts, log_in, running_site, wait_for_run
+from tests.web.conftest import Site, artifacts, log_in, running_site, signed_in_page, wait_for_run
 
 pytestmark = pytest.mark.engine
 
@@ -110,12 +110,8 @@ def ui_site(tmp_path_factory: pytest.TempPathFactory, engine: object) -> Iterato
 
 @pytest.fixture
 def page(browser: Browser, ui_site: Site) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    opened = context.new_page()
-    opened.set_default_timeout(30_000)
-    log_in(opened, ui_site)
-    yield opened
-    context.close()
+    with signed_in_page(browser, ui_site) as opened:
+        yield opened
 
 
 def rows(page: Page) -> list[str]:
@@ -309,9 +305,11 @@ def test_the_trigger_form_has_typed_widgets_and_keeps_values_after_errors(page: 
 
 
 def test_times_follow_the_chosen_zone_and_dark_mode_follows_the_system(browser: Browser, ui_site: Site) -> None:
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="dark")
-    page = context.new_page()
-    log_in(page, ui_site)
+    with signed_in_page(browser, ui_site, color_scheme="dark") as page:
+        see_times_and_dark_mode(page, ui_site)
+
+
+def see_times_and_dark_mode(page: Page, ui_site: Site) -> None:
     page.goto(ui_site.url + "/dags/ui_history/runs/hist_001")
     first = page.locator("#run-interval time").first
     expect(first).to_contain_text("2024-01-02 00:00:00")
@@ -322,7 +320,6 @@ def test_times_follow_the_chosen_zone_and_dark_mode_follows_the_system(browser: 
     background = page.evaluate("getComputedStyle(document.body).backgroundColor")
     assert background == "rgb(11, 17, 32)", background
     page.screenshot(path=str(artifacts() / "run-dark.png"), full_page=True)
-    context.close()
 
 
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
@@ -375,15 +372,22 @@ def test_axe_finds_no_violation_on_any_page(browser: Browser, ui_site: Site, sch
         page.goto(ui_site.url + path)
         page.wait_for_load_state("networkidle")
         problems[name] = axe_violations(page)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        if width > 1280:
+            problems[name].append(f"the page is {width}px wide in a 1280px window")
         page.screenshot(path=str(artifacts() / f"page-{name}-{scheme}.png"), full_page=True)
     assert {name: found for name, found in problems.items() if found} == {}
 
 
 def test_every_page_fits_a_phone(browser: Browser, ui_site: Site) -> None:
-    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    log_in(page, ui_site)
+    with signed_in_page(
+        browser, ui_site, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+    ) as page:
+        wide = widths_on_a_phone(page, ui_site)
+    assert wide == {}, f"pages wider than a 390px phone: {wide}"
+
+
+def widths_on_a_phone(page: Page, ui_site: Site) -> dict[str, int]:
     wide = {}
     for name, path in every_page(ui_site).items():
         page.goto(ui_site.url + path)
@@ -392,5 +396,4 @@ def test_every_page_fits_a_phone(browser: Browser, ui_site: Site) -> None:
         if width > 390:
             wide[name] = width
         page.screenshot(path=str(artifacts() / f"phone-{name}.png"), full_page=True)
-    assert wide == {}, f"pages wider than a 390px phone: {wide}"
-    context.close()
+    return wide
