@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -231,6 +232,10 @@ def test_task_groups_fold_in_the_grid_and_the_graph(page: Page, ui_site: Site) -
     page.click("[data-graph=zoom-in]")
     page.click("[data-graph=fit]")
     page.screenshot(path=str(artifacts() / "graph-groups.png"), full_page=True)
+    # a cell of the grid opens its task instance beside the grid
+    page.click("#grid a[aria-label^='transform.checks.b in ']")
+    expect(page.locator("#ti-panel h3")).to_contain_text("transform.checks.b")
+    expect(page.locator("#ti-panel-open")).to_have_attribute("href", re.compile("/tasks/transform.checks.b$"))
     # the grid: a group row folds its tasks, and stays folded through a live refresh
     page.click("[data-group-toggle=load]")
     expect(page.locator("#grid tr[data-parents~=load]").first).to_be_hidden()

@@ -134,7 +134,10 @@ ACTION_NAMES = {
 
 
 @router.get("/dags/{dag_id}/runs/{run_id}/tasks/{task_id}", response_class=HTMLResponse)
-def task_page(request: Request, dag_id: str, run_id: str, task_id: str, try_number: int | None = None) -> HTMLResponse:
+def task_page(
+    request: Request, dag_id: str, run_id: str, task_id: str, try_number: int | None = None, panel: bool = False
+) -> HTMLResponse:
+    """The task instance's page; as a fragment, its summary (``panel``: for the box beside the grid)."""
     user = user_of(request)
     svc = service(request)
     ti = svc.store.get_task_instance(dag_id, run_id, task_id)
@@ -143,6 +146,7 @@ def task_page(request: Request, dag_id: str, run_id: str, task_id: str, try_numb
     attempt = next((t for t in tries if t.try_number == number), None)
     xcoms = [(x.key, json.dumps(x.value, indent=2)) for x in svc.store.list_xcoms(dag_id, run_id, task_id)]
     context: dict[str, Any] = {
+        "panel": panel,
         "ti": ti,
         "tries": tries,
         "number": number,
