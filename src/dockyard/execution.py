@@ -1,8 +1,12 @@
 """One task try, from template to result: render -> spec -> container -> state, XCom and log.
 
 Used by ``dockyard tasks test`` and, through the same :class:`TaskRunner`, by the scheduler's
-executor threads. Every line a person can read (the log file, the terminal, error messages) passes
-through the try's :class:`~dockyard.masking.SecretsMasker` first.
+executor threads. The scheduler hands in ``on_finished``, which commits the outcome: the container is
+removed (per ``auto_remove``) only after that returns, so a result that was never recorded can always be
+read again from its container after a restart, and a finished try never runs twice.
+
+Every line a person can read (the log file, the terminal, error messages) passes through the try's
+:class:`~dockyard.masking.SecretsMasker` first.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dockyard import faults
 from dockyard.connections import Connections, parse_bool
 from dockyard.container import ContainerResult, DockerRuntime, RunControl, build_spec, labels_for
 from dockyard.container.control import StopReason
@@ -94,6 +99,8 @@ class TryRequest:
     prepare: Callable[[], PreparedTry]
     timeout: float | None = None
     """Seconds left of ``execution_timeout`` (default: all of it)."""
+    sense: Callable[[PreparedTry, Callable[[str], None], RunControl | None], Any] | None = None
+    """Pokes a sensor that pokes in the scheduler (a ``sensor`` preparation) and returns its verdict."""
 
 
 class TaskRunner:
@@ -223,11 +230,19 @@ class TaskRunner:
         on_created: Callable[[str], None] | None = None,
         on_rendered: Callable[[dict[str, Any]], None] | None = None,
         resume_container: str | None = None,
+        on_finished: Callable[[TryOutcome], bool] | None = None,
     ) -> TryOutcome:
         """Run a try (or, with ``resume_container``, finish one whose container is already there).
 
-        Raises only :class:`KeyboardInterrupt` and :class:`~dockyard.container.runtime.Abandoned`.
+        ``on_finished`` records the outcome before the container is removed; it returns False when the try no
+        longer exists (its run was deleted), and the container is then removed whatever ``auto_remove`` says.
+        Whatever it raises propagates with the container left in place, for the next scheduler to finish.
+
+        Raises only :class:`KeyboardInterrupt`, :class:`~dockyard.container.runtime.Abandoned` and what
+        ``on_finished`` raises.
         """
+        control = control or RunControl()
+        kill_at = self.settings.fault_kill_at
         ctx = request.context
         masker = masker_for_try()
         path = self.log_path(ctx.dag_id, ctx.run_id, ctx.task_id, ctx.try_number, ctx.map_index)
@@ -243,6 +258,23 @@ class TaskRunner:
                 log.say(note)
             outcome.rendered_map_index = prepared.rendered_map_index
             if prepared.kind == "empty":
+                outcome.state = TaskState.SUCCESS
+                return outcome
+            if prepared.kind == "scheduler":  # an orchestration-only operator: decided without a container
+                outcome.rendered = prepared.rendered
+                if on_rendered is not None:
+                    on_rendered(outcome.rendered)
+                outcome.xcom, outcome.state = prepared.result, TaskState.SUCCESS
+                log.say(f"Decided in the scheduler: {masker.mask(describe(prepared.result))}")
+                return outcome
+            if prepared.kind == "sensor":  # a clock or store sensor: no container; the scheduler settles the verdict
+                if request.sense is None:
+                    raise DagDefinitionError(
+                        f"task {ctx.task_id!r} is a sensor that pokes in the scheduler; run it with `dags test` or "
+                        "under the scheduler"
+                    )
+                outcome.rendered = prepared.rendered
+                outcome.xcom = request.sense(prepared, log.say, control)
                 outcome.state = TaskState.SUCCESS
                 return outcome
             outcome.rendered = prepared.rendered
@@ -264,12 +296,33 @@ class TaskRunner:
             if resume_container is None:
                 instance = f", map_index {ctx.map_index}" if ctx.map_index >= 0 else ""
                 log.say(f"Running task {ctx.dag_id}.{ctx.task_id} (run {ctx.run_id}{instance}, try {ctx.try_number})")
+                faults.reached(kill_at, "claimed")
+
+                def created(container_id: str) -> None:
+                    if on_created is not None:
+                        on_created(container_id)
+                    faults.reached(kill_at, "created")
+
                 result = self.runtime.run(
-                    spec, log.lines, say=log.say, timeout=timeout, control=control, on_created=on_created
+                    spec,
+                    log.lines,
+                    say=log.say,
+                    timeout=timeout,
+                    control=control,
+                    on_created=created,
+                    on_started=lambda _: faults.reached(kill_at, "started"),
+                    defer_removal=on_finished is not None,
                 )
             else:
                 result = self.runtime.resume(
-                    spec, resume_container, log.lines, skip_lines=skip, say=log.say, timeout=timeout, control=control
+                    spec,
+                    resume_container,
+                    log.lines,
+                    skip_lines=skip,
+                    say=log.say,
+                    timeout=timeout,
+                    control=control,
+                    defer_removal=on_finished is not None,
                 )
             outcome.container_id = result.container_id
             outcome.exit_code = result.exit_code
@@ -305,4 +358,11 @@ class TaskRunner:
         finally:
             outcome.duration = time.monotonic() - started
             log.close()
+        outcome.container_id = outcome.container_id or control.container_id
+        if on_finished is not None:
+            if outcome.container_id is not None:
+                faults.reached(kill_at, "exited")
+            exists = on_finished(outcome)
+            faults.reached(kill_at, "written")
+            control.remove_container(always=not exists)
         return outcome

@@ -40,7 +40,7 @@ def test_users_commands(tmp_path: Path) -> None:
         "--lastname",
         "Ops",
     )
-    assert created.returncode == 0 and "User dora created (admin)." in created.stdout
+    assert created.returncode == 0 and "User dora created with role Admin." in created.stdout
     listed = cli("list", "-o", "json")
     assert (
         '"username": "dora"' in listed.stdout and "dora-pass-123" not in listed.stdout and "argon2" not in listed.stdout
@@ -48,7 +48,8 @@ def test_users_commands(tmp_path: Path) -> None:
     short = cli("create", "--username", "x", "--password", "short", "--role", "viewer")
     assert short.returncode == 1 and "at least 8 characters" in short.stderr
     bad_role = cli("create", "--username", "y", "--password", "long-enough-1", "--role", "root")
-    assert bad_role.returncode == 2 and "'root' is not one of 'admin', 'viewer'" in bad_role.stderr
+    assert bad_role.returncode == 2
+    assert "'root' is not a role; use one of Admin, Op, User, Viewer, Public" in bad_role.stderr
     again = cli("create", "--username", "dora", "--password", "dora-pass-456", "--role", "viewer")
     assert again.returncode == 1 and "user 'dora' exists already" in again.stderr
     token = cli("token", "--username", "dora", "--description", "ci").stdout.strip()

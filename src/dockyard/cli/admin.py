@@ -1,8 +1,7 @@
-"""``dockyard db|variables|scheduler|standalone``: the database, variables, and the long-running processes."""
+"""``dockyard variables|scheduler|standalone``: variables, and the long-running processes."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import os
@@ -12,85 +11,22 @@ from types import FrameType
 
 import click
 
-from dockyard.cli.common import fail, friendly, open_store
+from dockyard.cli.common import fail, friendly, open_store, subdir_option
 from dockyard.cli.output import emit, output_option
-from dockyard.defaults import DEFAULT_SCHEDULER_HEALTHY_SECONDS
+from dockyard.defaults import DEFAULT_SCHEDULER_HEALTHY_SECONDS, DEFAULT_SCHEDULER_HEARTBEAT_SECONDS
 from dockyard.errors import NotFoundError
 from dockyard.filemodes import secure_home
 from dockyard.masking import SecretsMasker, is_sensitive_name
 from dockyard.scheduler import Scheduler
 from dockyard.settings import Settings
 from dockyard.store import Store
-from dockyard.store.db import create_db_engine, current_revision, head_revision, migrate, safe_url
+from dockyard.store.db import create_db_engine, migrate, safe_url
 from dockyard.variables import Variables
 
 
 @click.group()
-def db() -> None:
-    """The metadata database."""
-
-
-@db.command("migrate")
-@click.pass_obj
-@friendly
-def db_migrate(settings: Settings) -> None:
-    """Create or upgrade the database schema (safe to run any number of times)."""
-    engine = create_db_engine(settings.database_url)
-    changed = migrate(engine, force=True)
-    state = "upgraded to" if changed else "already at"
-    click.echo(
-        f"Database {safe_url(settings.database_url)} {state} revision {current_revision(engine)} "
-        f"(head {head_revision()})."
-    )
-    engine.dispose()
-    _create_admin(settings)
-
-
-def _create_admin(settings: Settings) -> None:
-    """The admin user of DOCKYARD_ADMIN_USERNAME and DOCKYARD_ADMIN_PASSWORD(_FILE), made once.
-
-    A service's start-up runs ``db migrate`` every time; an existing user keeps the password it has now,
-    so a password changed in the UI is not reset by a restart.
-    """
-    if not settings.admin_username:
-        return
-    if not settings.admin_password:
-        fail(
-            f"DOCKYARD_ADMIN_USERNAME={settings.admin_username!r} needs a password: set DOCKYARD_ADMIN_PASSWORD "
-            "or DOCKYARD_ADMIN_PASSWORD_FILE (a secret file)"
-        )
-    from dockyard.users import create_user
-
-    store = open_store(settings)
-    try:
-        if any(user.username == settings.admin_username for user in store.list_users()):
-            click.echo(f"Admin user {settings.admin_username} exists already (its password is left as it is).")
-            return
-        create_user(store, settings.admin_username, settings.admin_password, "admin")
-    finally:
-        store.close()
-    click.echo(f"Admin user {settings.admin_username} created.")
-
-
-@db.command("check")
-@click.pass_obj
-@friendly
-def db_check(settings: Settings) -> None:
-    """Check that the database answers and is migrated."""
-    engine = create_db_engine(settings.database_url)
-    revision = current_revision(engine)
-    engine.dispose()
-    if revision != head_revision():
-        fail(
-            f"database {safe_url(settings.database_url)} is at revision {revision}, not {head_revision()}: "
-            "run `dockyard db migrate`"
-        )
-    click.echo(f"Database {safe_url(settings.database_url)} answers and is at revision {revision}.")
-
-
-@click.group()
 def variables() -> None:
-    """Variables that templates read as {{ var.value.KEY }} and {{ var.json.KEY }}."""
+    """Manage variables: what templates read as {{ var.value.KEY }} and {{ var.json.KEY }}."""
 
 
 @variables.command("set")
@@ -160,20 +96,38 @@ def variables_delete(settings: Settings, key: str) -> None:
 
 @variables.command("import")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "-a",
+    "--action-on-existing-key",
+    type=click.Choice(["overwrite", "fail", "skip"]),
+    default="overwrite",
+    show_default=True,
+    help="What to do with a variable that exists already.",
+)
 @click.pass_obj
 @friendly
-def variables_import(settings: Settings, path: Path) -> None:
-    """Set every variable of a JSON file ({"key": value, ...})."""
+def variables_import(settings: Settings, path: Path, action_on_existing_key: str) -> None:
+    """Import variables from a JSON file ({"key": value, ...})."""
     try:
         data = json.loads(path.read_text())
     except ValueError as exc:
         fail(f'{path} is not JSON ({exc}); write an object like {{"key": "value"}}')
     if not isinstance(data, dict):
         fail(f'{path} must hold a JSON object like {{"key": "value"}}')
-    variables = Variables(settings, open_store(settings))
+    store = open_store(settings)
+    existing = {row.key for row in store.list_variables()} & set(data)
+    if existing and action_on_existing_key == "fail":
+        fail(f"Failed. These keys: {sorted(existing)} already exist (nothing was imported)")
+    variables = Variables(settings, store)
+    imported = 0
     for key, value in data.items():
+        if key in existing and action_on_existing_key == "skip":
+            continue
         variables.set(key, value if isinstance(value, str) else json.dumps(value))
-    click.echo(f"{len(data)} variable(s) imported.")
+        imported += 1
+    click.echo(
+        f"{imported} variable(s) imported" + (f", {len(data) - imported} skipped." if imported < len(data) else ".")
+    )
 
 
 @variables.command("export")
@@ -190,51 +144,7 @@ def variables_export(settings: Settings, path: Path) -> None:
     click.echo(f"{len(data)} variable(s) exported to {path}.")
 
 
-@click.group()
-def pools() -> None:
-    """Pools: named slot limits that tasks share (a task takes pool_slots of its pool while it runs)."""
-
-
-@pools.command("set")
-@click.argument("name")
-@click.argument("slots", type=click.IntRange(min=0))
-@click.argument("description", required=False)
-@click.pass_obj
-@friendly
-def pools_set(settings: Settings, name: str, slots: int, description: str | None) -> None:
-    """Create pool NAME with SLOTS slots, or change it."""
-    open_store(settings).set_pool(name, slots, description)
-    click.echo(f"Pool {name} has {slots} slot(s).")
-
-
-@pools.command("list")
-@output_option
-@click.pass_obj
-@friendly
-def pools_list(settings: Settings, output: str) -> None:
-    """Every pool with its slots and the slots in use now."""
-    store = open_store(settings)
-    _, used = store.running_counts()
-    emit(
-        [
-            {"pool": p.name, "slots": p.slots, "running": used.get(p.name, 0), "description": p.description}
-            for p in store.list_pools()
-        ],
-        output,
-    )
-
-
-@pools.command("delete")
-@click.argument("name")
-@click.pass_obj
-@friendly
-def pools_delete(settings: Settings, name: str) -> None:
-    """Delete pool NAME (tasks that name it then wait until it exists again)."""
-    open_store(settings).delete_pool(name)
-    click.echo(f"Pool {name} deleted.")
-
-
-def _serve(settings: Settings, stop_running: bool) -> None:
+def _serve(settings: Settings, stop_running: bool, num_runs: int = -1) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     secure_home(settings)
     store = open_store(settings)
@@ -254,7 +164,12 @@ def _serve(settings: Settings, stop_running: bool) -> None:
         err=True,
     )
     try:
-        scheduler.serve_forever()
+        if num_runs < 0:
+            scheduler.serve_forever()
+        for _ in range(max(num_runs, 0)):  # Airflow's --num-runs: that many passes, then exit
+            scheduler.step()
+            scheduler.wake.wait(DEFAULT_SCHEDULER_HEARTBEAT_SECONDS)
+            scheduler.wake.clear()
     finally:
         scheduler.shutdown(stop_running=stop_running)
         what = "stopped" if stop_running else "left running; the next scheduler re-attaches to"
@@ -277,15 +192,27 @@ def _scheduler(settings: Settings, store: Store) -> Scheduler:
     is_flag=True,
     help="Do not run: exit 0 if a scheduler's heartbeat is recent, 1 otherwise (for container health checks).",
 )
+@click.option("-n", "--num-runs", type=int, default=-1, help="Run this many scheduling passes, then exit.")
+@click.option("-s", "--skip-serve-logs", is_flag=True, help="Accepted: the scheduler serves no logs (they are files).")
+@subdir_option
 @click.pass_obj
 @friendly
-def scheduler_command(settings: Settings, stop_running: bool, health_check: bool) -> None:
-    """Run the scheduler: parse DAGs, create runs on schedule, run tasks, until SIGTERM or Ctrl-C."""
+def scheduler_command(
+    settings: Settings,
+    stop_running: bool,
+    health_check: bool,
+    num_runs: int,
+    skip_serve_logs: bool,
+    subdir: Path | None,
+) -> None:
+    """Start a scheduler instance: parse DAGs, create runs on schedule, run tasks, until SIGTERM or Ctrl-C."""
     if health_check:
         _check_heartbeat(settings)
         return
+    if subdir is not None:
+        settings = settings.with_dags_folder(subdir)
     _check_socket(settings)
-    _serve(settings, stop_running)
+    _serve(settings, stop_running, num_runs)
 
 
 def _check_socket(settings: Settings) -> None:
@@ -311,14 +238,11 @@ def _check_socket(settings: Settings) -> None:
 
 
 def _check_heartbeat(settings: Settings) -> None:
-    store = open_store(settings)
-    try:
-        beat = store.get_meta("scheduler_heartbeat")
-    finally:
-        store.close()
-    if beat is None:
+    from dockyard.cli.database import heartbeat_age
+
+    age, beat = heartbeat_age(settings)
+    if age is None:
         fail("no scheduler has written a heartbeat to this database yet")
-    age = (dt.datetime.now(dt.timezone.utc) - dt.datetime.fromisoformat(beat)).total_seconds()
     if age > DEFAULT_SCHEDULER_HEALTHY_SECONDS:
         fail(f"the last scheduler heartbeat is {age:.0f} s old (at {beat}); is the scheduler running?")
     click.echo(f"Scheduler heartbeat {age:.0f} s ago.")

@@ -21,7 +21,7 @@ def _connections(settings: Settings) -> Connections:
 
 @click.group()
 def connections() -> None:
-    """Connections to registries and engines (passwords and extras are encrypted at rest)."""
+    """Manage connections: registries and engines (passwords and extras are encrypted at rest)."""
 
 
 @connections.command("add")
@@ -86,27 +86,31 @@ def connections_add(
 @connections.command("get")
 @click.argument("conn_id")
 @output_option
+@click.option("--color", type=click.Choice(["auto", "on", "off"]), default="auto", help="Accepted: output is plain.")
 @click.pass_obj
 @friendly
-def connections_get(settings: Settings, conn_id: str, output: str) -> None:
+def connections_get(settings: Settings, conn_id: str, output: str, color: str) -> None:
     """Show connection CONN_ID (the password as ***)."""
     emit([_connections(settings).get(conn_id).shown()], output)
 
 
 @connections.command("list")
+@click.option("--conn-id", help="Only this connection.")
 @output_option
 @click.pass_obj
 @friendly
-def connections_list(settings: Settings, output: str) -> None:
-    """Every stored connection (passwords as ***)."""
-    emit([c.shown() for c in _connections(settings).list()], output, empty="No connections.")
+def connections_list(settings: Settings, conn_id: str | None, output: str) -> None:
+    """List connections (passwords as ***)."""
+    found = [c.shown() for c in _connections(settings).list() if conn_id is None or c.conn_id == conn_id]
+    emit(found, output, empty="No connections.")
 
 
 @connections.command("delete")
 @click.argument("conn_id")
+@click.option("--color", type=click.Choice(["auto", "on", "off"]), default="auto", help="Accepted: output is plain.")
 @click.pass_obj
 @friendly
-def connections_delete(settings: Settings, conn_id: str) -> None:
+def connections_delete(settings: Settings, conn_id: str, color: str) -> None:
     """Delete connection CONN_ID."""
     _connections(settings).delete(conn_id)
     click.echo(f"Connection {conn_id} deleted.")
@@ -117,14 +121,25 @@ def connections_delete(settings: Settings, conn_id: str) -> None:
 @click.option(
     "--format", "file_format", type=click.Choice(["json", "yaml", "env"]), help="Default: from the file ending."
 )
+@click.option("--file-format", "old_format", type=click.Choice(["json", "yaml", "env"]), help="Deprecated: --format.")
+@click.option(
+    "--serialization-format",
+    type=click.Choice(["uri", "json"]),
+    default="uri",
+    show_default=True,
+    help="How a .env file writes each connection.",
+)
 @click.pass_obj
 @friendly
-def connections_export(settings: Settings, path: Path, file_format: str | None) -> None:
-    """Write every connection, secrets included, to a file readable only by you (mode 0600)."""
-    kind = file_format or {".yaml": "yaml", ".yml": "yaml", ".env": "env"}.get(path.suffix, "json")
+def connections_export(
+    settings: Settings, path: Path, file_format: str | None, old_format: str | None, serialization_format: str
+) -> None:
+    """Export all connections, secrets included, to a file readable only by you (mode 0600)."""
+    given = file_format or old_format
+    kind = given or {".yaml": "yaml", ".yml": "yaml", ".env": "env"}.get(path.suffix, "json")
     conns = _connections(settings).list()
     if kind == "env":
-        text = "".join(f"{c.conn_id}={c.get_uri()}\n" for c in conns)
+        text = "".join(f"{c.conn_id}={_env_value(c, serialization_format)}\n" for c in conns)
     else:
         data = {c.conn_id: {k: v for k, v in dataclasses.asdict(c).items() if k != "conn_id"} for c in conns}
         text = json.dumps(data, indent=2) if kind == "json" else yaml.safe_dump(data, sort_keys=False)
@@ -132,6 +147,12 @@ def connections_export(settings: Settings, path: Path, file_format: str | None) 
     path.chmod(0o600)
     path.write_text(text)
     click.echo(f"{len(conns)} connection(s) exported to {path} (mode 0600: it holds their secrets).")
+
+
+def _env_value(conn: Connection, serialization_format: str) -> str:
+    if serialization_format == "uri":
+        return conn.get_uri()
+    return json.dumps({k: v for k, v in dataclasses.asdict(conn).items() if k != "conn_id"})
 
 
 @connections.command("import")
@@ -149,7 +170,7 @@ def connections_import(settings: Settings, path: Path, overwrite: bool) -> None:
                 key, sep, value = line.partition("=")
                 if not sep:
                     fail(f"{path}:{number}: expected CONN_ID=URI")
-                items[key.strip()] = Connection.from_uri(key.strip(), value.strip())
+                items[key.strip()] = Connection.parse(key.strip(), value.strip())
     else:
         try:
             data = yaml.safe_load(text) if path.suffix in (".yaml", ".yml") else json.loads(text)
@@ -180,3 +201,49 @@ def rotate_fernet_key(settings: Settings) -> None:
         f"Re-encrypted {count} connection secret(s) and {variables} variable(s) with the new key; "
         "the old key can be dropped from DOCKYARD_FERNET_KEY."
     )
+
+
+@connections.command("test")
+@click.argument("conn_id")
+@click.pass_obj
+@friendly
+def connections_test(settings: Settings, conn_id: str) -> None:
+    """Test a connection: a docker connection's engine must answer and its registry accept its login.
+
+    Exits 1 when the test fails; the password never appears in the message.
+    """
+    from dockyard.container.engine import EngineClients
+    from dockyard.container.spec import engine_config
+    from dockyard.errors import DockyardError
+
+    conn = _connections(settings).get(conn_id)
+    if (conn.conn_type or "").lower() != "docker":
+        fail(
+            f"connection {conn_id!r} is of type {conn.conn_type!r}: dockyard tests docker connections only "
+            "(a registry login and an engine), the only kind its tasks use"
+        )
+    extra = conn.extra_dejson
+    clients = EngineClients(docker_host=settings.docker_host)
+    try:
+        engine = engine_config(
+            {k: v for k, v in extra.items() if k.startswith(("docker_url", "tls_"))}, settings.default_docker_url
+        )
+        with clients.errors(engine, f"the engine of connection {conn_id!r} did not answer"):
+            client = clients.get(engine)
+            client.ping()
+        if conn.host:
+            registry = f"{conn.host}:{conn.port}" if conn.port else conn.host
+            failure = f"login to registry {registry} as {conn.login!r} failed"
+            with clients.errors(engine, failure, secrets=conn.secrets()):
+                client.login(
+                    username=conn.login or "",
+                    password=conn.password or "",
+                    email=extra.get("email"),
+                    registry=registry,
+                    reauth=True,
+                )
+    except DockyardError as exc:
+        fail(f"Connection failed!\n{exc}")
+    finally:
+        clients.close()
+    click.echo("Connection success!")

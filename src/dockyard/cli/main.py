@@ -1,24 +1,36 @@
-"""``dockyard``: the command line. Verbs and arguments follow Airflow's CLI where one exists.
+"""``dockyard``: the command line. Commands, arguments and flags follow Airflow's CLI where one exists.
 
 Examples::
 
     dockyard tasks test dags/etl.py extract 2024-01-31
     dockyard dags test etl 2024-01-31
     dockyard standalone
+    dockyard cheat-sheet
 """
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 import click
 
 from dockyard import __version__
-from dockyard.cli.admin import db, pools, scheduler_command, standalone_command, variables
+from dockyard.cli.admin import scheduler_command, standalone_command, variables
+from dockyard.cli.backfill import dags_backfill
 from dockyard.cli.common import fail
 from dockyard.cli.compat import compat
+from dockyard.cli.config import config
 from dockyard.cli.connections import connections, rotate_fernet_key
+from dockyard.cli.dag_info import register_dag_commands
 from dockyard.cli.dags import dags
+from dockyard.cli.database import db, jobs
+from dockyard.cli.info import cheat_sheet, info, version
+from dockyard.cli.pools import pools
+from dockyard.cli.task_info import register_task_commands
 from dockyard.cli.tasks import tasks
-from dockyard.cli.web import users, webserver
+from dockyard.cli.users import users
+from dockyard.cli.web import webserver
 from dockyard.errors import DockyardError
 from dockyard.settings import Settings
 
@@ -39,18 +51,68 @@ def cli(ctx: click.Context) -> None:
         fail(str(exc))
 
 
-cli.add_command(dags)
-cli.add_command(tasks)
-cli.add_command(db)
-cli.add_command(variables)
-cli.add_command(pools)
-cli.add_command(connections)
-cli.add_command(rotate_fernet_key)
-cli.add_command(compat)
-cli.add_command(users)
-cli.add_command(webserver)
-cli.add_command(scheduler_command)
-cli.add_command(standalone_command)
+for _command in (
+    cheat_sheet,
+    compat,
+    config,
+    connections,
+    dags,
+    db,
+    info,
+    jobs,
+    pools,
+    rotate_fernet_key,
+    scheduler_command,
+    standalone_command,
+    tasks,
+    users,
+    variables,
+    version,
+    webserver,
+):
+    cli.add_command(_command)
+register_dag_commands(dags)
+dags.add_command(dags_backfill)
+register_task_commands(tasks)
+
+
+def _verbose(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def add_verbose_flags(group: click.Group) -> None:
+    """Give every command Airflow's ``-v/--verbose`` (debug logging), as every ``airflow`` command has it."""
+    for command in group.commands.values():
+        if isinstance(command, click.Group):
+            add_verbose_flags(command)
+        elif not any("--verbose" in getattr(p, "opts", ()) for p in command.params):
+            command.params.append(
+                click.Option(
+                    ["-v", "--verbose"],
+                    is_flag=True,
+                    expose_value=False,
+                    is_eager=True,
+                    callback=_verbose,
+                    help="Log at debug level.",
+                )
+            )
+
+
+add_verbose_flags(cli)
+
+
+def commands_of(group: click.Group, prefix: tuple[str, ...] = ()) -> dict[str, click.Command]:
+    """Every runnable command by its full name (``"dags list"``), for ``cheat-sheet`` and the tests."""
+    found: dict[str, Any] = {}
+    for name, command in sorted(group.commands.items()):
+        if command.hidden:
+            continue
+        if isinstance(command, click.Group):
+            found.update(commands_of(command, (*prefix, name)))
+        else:
+            found[" ".join((*prefix, name))] = command
+    return found
 
 
 def main() -> None:

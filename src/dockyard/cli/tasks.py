@@ -6,12 +6,25 @@ import re
 import signal
 import sys
 import time
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import click
 
-from dockyard.cli.common import fail, friendly, load_dag, open_store, parse_conf, parse_logical_date
+from dockyard.cli.common import (
+    dag_from,
+    dag_in,
+    fail,
+    friendly,
+    load_dag,
+    matching_dag_ids,
+    open_store,
+    parse_conf,
+    parse_logical_date,
+    read_dags,
+    subdir_option,
+)
 from dockyard.cli.output import emit, output_option
 from dockyard.connections import Connections
 from dockyard.errors import DockyardError, NotFoundError
@@ -19,8 +32,10 @@ from dockyard.execution import TaskRunner, TryRequest, describe
 from dockyard.params import resolve_params
 from dockyard.preparation import TryContext, prepare_in_child
 from dockyard.runs import notify_scheduler
+from dockyard.serialized import SerializedDag
 from dockyard.settings import Settings
 from dockyard.store import FINISHED_STATES, TaskState
+from dockyard.store.run_lookup import find_runs
 from dockyard.tasklog import log_path_for
 from dockyard.variables import variable_source
 
@@ -29,7 +44,7 @@ MAP_INDEX_HELP = "Which instance of a mapped task (0, 1, ...); -1 for a task tha
 
 @click.group()
 def tasks() -> None:
-    """Run and inspect single tasks."""
+    """Manage tasks."""
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:
@@ -44,6 +59,8 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 @click.option("-t", "--task-params", "task_params", help="JSON object of params for this run, e.g. '{\"n\": 3}'.")
 @click.option("-q", "--quiet", is_flag=True, help="Do not stream the task log to the terminal.")
 @click.option("--map-index", "map_index", type=int, default=-1, show_default=True, help=MAP_INDEX_HELP)
+@click.option("-n", "--dry-run", is_flag=True, help="Only render the task's templates; run nothing.")
+@subdir_option
 @click.pass_obj
 def tasks_test(
     settings: Settings,
@@ -53,6 +70,8 @@ def tasks_test(
     task_params: str | None,
     quiet: bool,
     map_index: int,
+    dry_run: bool,
+    subdir: Path | None,
 ) -> None:
     """Run one task of a DAG now, streaming its log, then print its XCom value.
 
@@ -64,7 +83,7 @@ def tasks_test(
     when = parse_logical_date(logical_date)
     params = parse_conf(task_params, "--task-params")
     try:
-        dag = load_dag(settings, dag_file_or_id)
+        dag = load_dag(settings, dag_file_or_id) if subdir is None else dag_from(settings, dag_file_or_id, subdir)[0]
         task = dag.task(task_id)
         params = resolve_params(dag.param_objects(), params)
     except ValueError as exc:
@@ -93,6 +112,9 @@ def tasks_test(
             test_mode=True,
             map_index=map_index,
         )
+        if dry_run:
+            print_rendered(prepare_in_child(settings, context).rendered)
+            return
         request = TryRequest(context, prepare=lambda: prepare_in_child(settings, context))
         outcome = runner.execute(request, echo=echo)
     except KeyboardInterrupt:
@@ -112,13 +134,19 @@ def tasks_test(
 
 
 @tasks.command("list")
-@click.argument("dag_file_or_id", metavar="DAG_FILE_OR_DAG_ID")
+@click.argument("dag_file_or_id", metavar="DAG_ID")
+@click.option("-t", "--tree", is_flag=True, help="Show the tasks as a tree, each under the tasks it waits for.")
+@subdir_option
 @output_option
 @click.pass_obj
 @friendly
-def tasks_list(settings: Settings, dag_file_or_id: str, output: str) -> None:
-    """The tasks of a DAG in dependency order."""
-    dag = load_dag(settings, dag_file_or_id)
+def tasks_list(settings: Settings, dag_file_or_id: str, tree: bool, subdir: Path | None, output: str) -> None:
+    """List the tasks within a DAG, in dependency order (DAG_ID may also be a DAG file)."""
+    dag = load_dag(settings, dag_file_or_id) if subdir is None else dag_from(settings, dag_file_or_id, subdir)[0]
+    if tree:
+        for line in _tree(dag):
+            click.echo(line)
+        return
     emit(
         [
             {
@@ -136,14 +164,17 @@ def tasks_list(settings: Settings, dag_file_or_id: str, output: str) -> None:
 
 @tasks.command("states-for-dag-run")
 @click.argument("dag_id")
-@click.argument("run_id")
+@click.argument("execution_date_or_run_id")
 @output_option
 @click.pass_obj
 @friendly
-def tasks_states_for_dag_run(settings: Settings, dag_id: str, run_id: str, output: str) -> None:
-    """The state of every task instance of a run."""
+def tasks_states_for_dag_run(settings: Settings, dag_id: str, execution_date_or_run_id: str, output: str) -> None:
+    """Get the status of all task instances in a dag run (given by its run id or logical date)."""
+    from dockyard.cli.task_info import find_run
+
     store = open_store(settings)
-    store.get_run(dag_id, run_id)
+    store.get_dag(dag_id)
+    run_id = find_run(store, dag_id, execution_date_or_run_id).run_id
     emit(
         [
             {
@@ -215,11 +246,16 @@ def tasks_logs(
 @tasks.command("clear")
 @click.argument("dag_id")
 @click.option("-t", "--task-regex", help="Only tasks whose id matches this regular expression.")
-@click.option("-r", "--run-id", "run_ids", multiple=True, help="Only this run (repeatable).")
 @click.option("-s", "--start-date", help="Only runs with a logical date on or after this.")
 @click.option("-e", "--end-date", help="Only runs with a logical date on or before this.")
-@click.option("-f", "--only-failed", is_flag=True, help="Only failed and upstream_failed tasks.")
+@click.option("-f", "--only-failed", is_flag=True, help="Only failed and upstream_failed task instances.")
+@click.option("-r", "--only-running", is_flag=True, help="Only running task instances (refused: stop them first).")
 @click.option("-d", "--downstream", is_flag=True, help="Also clear the tasks downstream of those matched.")
+@click.option("-u", "--upstream", is_flag=True, help="Also clear the tasks upstream of those matched.")
+@click.option("-R", "--dag-regex", is_flag=True, help="DAG_ID is a regular expression: clear in every DAG it finds.")
+@click.option("-x", "--exclude-subdags", is_flag=True, help="Accepted: dockyard has no SubDAGs.")
+@click.option("-X", "--exclude-parentdag", is_flag=True, help="Accepted: dockyard has no SubDAGs.")
+@click.option("--run-id", "run_ids", multiple=True, help="Only this run (repeatable; dockyard's addition).")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option(
     "--map-index",
@@ -228,101 +264,96 @@ def tasks_logs(
     multiple=True,
     help="Only these instances of mapped tasks (repeatable; default: every instance).",
 )
+@subdir_option
 @click.pass_obj
 @friendly
 def tasks_clear(
     settings: Settings,
     dag_id: str,
     task_regex: str | None,
-    run_ids: tuple[str, ...],
     start_date: str | None,
     end_date: str | None,
     only_failed: bool,
+    only_running: bool,
     downstream: bool,
+    upstream: bool,
+    dag_regex: bool,
+    exclude_subdags: bool,
+    exclude_parentdag: bool,
+    run_ids: tuple[str, ...],
     yes: bool,
     map_indexes: tuple[int, ...],
+    subdir: Path | None,
 ) -> None:
-    """Clear task instances so the scheduler runs them again (with their retries anew)."""
-    store = open_store(settings)
-    store.get_dag(dag_id)
-    dag = load_dag(settings, dag_id)
+    """Clear a set of task instances, as if they never ran: the scheduler runs them again (retries anew)."""
+    report, store = read_dags(settings, subdir)
     pattern = _regex(task_regex)
     start = parse_logical_date(start_date, hint="--start-date") if start_date else None
     end = parse_logical_date(end_date, hint="--end-date") if end_date else None
-    plan: list[tuple[str, list[str]]] = []
-    for run in store.list_runs(dag_id, limit=100_000):
-        if (
-            (run_ids and run.run_id not in run_ids)
-            or (start and run.logical_date < start)
-            or (end and run.logical_date > end)
-        ):
-            continue
-        chosen = set()
-        for ti in store.list_task_instances(dag_id, run.run_id):
-            if pattern and not pattern.search(ti.task_id):
+    wanted_states: list[str] = []
+    if only_failed:
+        wanted_states += [TaskState.FAILED.value, TaskState.UPSTREAM_FAILED.value]
+    if only_running:
+        wanted_states.append(TaskState.RUNNING.value)
+    plan: list[tuple[SerializedDag, str, list[str]]] = []
+    for each in matching_dag_ids(store, dag_id, dag_regex):
+        dag = dag_in(report, each, settings)
+        for run in find_runs(store, each, start=start, end=end):
+            if run_ids and run.run_id not in run_ids:
                 continue
-            if only_failed and ti.state not in (TaskState.FAILED.value, TaskState.UPSTREAM_FAILED.value):
-                continue
-            if map_indexes and ti.map_index not in map_indexes:
-                continue
-            chosen.add(ti.task_id)
-        if downstream:
+            chosen = set()
+            for ti in store.list_task_instances(each, run.run_id):
+                if pattern and not pattern.search(ti.task_id):
+                    continue
+                if wanted_states and ti.state not in wanted_states:
+                    continue
+                if map_indexes and ti.map_index not in map_indexes:
+                    continue
+                chosen.add(ti.task_id)
             for task_id in list(chosen):
-                chosen |= _descendants(dag, task_id)
-        if chosen:
-            plan.append((run.run_id, sorted(chosen)))
+                if downstream:
+                    chosen |= _relatives(dag, task_id, "downstream")
+                if upstream:
+                    chosen |= _relatives(dag, task_id, "upstream")
+            if chosen:
+                plan.append((dag, run.run_id, sorted(chosen)))
     if not plan:
-        click.echo("Nothing to clear.")
+        click.echo("No task instances to clear")
         return
-    for run_id, ids in plan:
-        click.echo(f"{run_id}: {', '.join(ids)}")
+    for dag, run_id, ids in plan:
+        prefix = f"{dag.dag_id} " if dag_regex else ""
+        click.echo(f"{prefix}{run_id}: {', '.join(ids)}")
     if not yes and not click.confirm("Clear these task instances?", default=False):
-        click.echo("Cancelled.")
+        click.echo("Cancelled, nothing was cleared.")
         return
-    retries = {t.task_id: t.retries for t in dag.tasks}
+    total = 0
     only = list(map_indexes) if map_indexes else None
-    total = sum(store.clear(dag_id, run_id, ids, retries, map_indexes=only) for run_id, ids in plan)
+    for dag, run_id, ids in plan:
+        total += store.clear(dag.dag_id, run_id, ids, {t.task_id: t.retries for t in dag.tasks}, map_indexes=only)
     notify_scheduler(settings)
     click.echo(f"Cleared {total} task instance(s).")
 
 
-@tasks.command("state")
-@click.argument("dag_id")
-@click.argument("task_id")
-@click.argument("run_id", metavar="LOGICAL_DATE_OR_RUN_ID")
-@click.option("--map-index", "map_index", type=int, default=-1, show_default=True, help=MAP_INDEX_HELP)
-@click.pass_obj
-@friendly
-def tasks_state(settings: Settings, dag_id: str, task_id: str, run_id: str, map_index: int) -> None:
-    """Print the state of one task instance (Airflow's ``tasks state``); a mapped task's instance by
-    ``--map-index``, or without it the number of its instances in each state."""
-    store = open_store(settings)
-    run = _run_of(store, dag_id, run_id)
-    if map_index < 0:
-        instances, total = store.list_mapped(dag_id, run.run_id, task_id, limit=100_000)
-        if total:
-            counts: dict[str, int] = {}
-            for ti in instances:
-                counts[str(ti.state)] = counts.get(str(ti.state), 0) + 1
-            shown = ", ".join(f"{state}: {n}" for state, n in sorted(counts.items()))
-            click.echo(f"mapped into {total} instances ({shown}); pick one with --map-index")
-            return
-    click.echo(store.get_task_instance(dag_id, run.run_id, task_id, map_index).state)
+def print_rendered(fields: dict[str, Any]) -> None:
+    """Rendered template fields (secrets already masked) as Airflow's ``tasks render`` prints them."""
+    for name, value in fields.items():
+        click.echo(f"# {'-' * 58}\n# property: {name}\n# {'-' * 58}\n{value}\n")
 
 
-def _run_of(store: Any, dag_id: str, run_id_or_date: str) -> Any:
-    """The run named by its run_id, or else by its logical date (as Airflow's CLI accepts either)."""
-    try:
-        return store.get_run(dag_id, run_id_or_date)
-    except NotFoundError as missing:
-        try:
-            when = parse_logical_date(run_id_or_date)
-        except click.BadParameter:
-            raise missing from None  # not a date either: the message naming the run is the one to show
-        for run in store.list_runs(dag_id, limit=100_000):
-            if run.logical_date == when:
-                return run
-        raise
+def _tree(dag: SerializedDag) -> list[str]:
+    """Each task under the tasks it waits for, from the DAG's roots (a task with two parents appears twice)."""
+    lines: list[str] = []
+
+    def walk(task_id: str, depth: int) -> None:
+        task = dag.task_dict[task_id]
+        lines.append(f"{'    ' * depth}<Task({task.operator}): {task_id}>")
+        for child in task.downstream:
+            walk(child, depth + 1)
+
+    for task in dag.tasks:
+        if not task.upstream:
+            walk(task.task_id, 0)
+    return lines
 
 
 def _regex(text: str | None) -> re.Pattern[str] | None:
@@ -334,12 +365,14 @@ def _regex(text: str | None) -> re.Pattern[str] | None:
         raise click.BadParameter(f"{text!r} is not a regular expression ({exc})", param_hint="--task-regex") from None
 
 
-def _descendants(dag: Any, task_id: str) -> set[str]:
+def _relatives(dag: SerializedDag, task_id: str, direction: str) -> set[str]:
+    """Every task reachable from ``task_id`` going ``downstream`` or ``upstream``."""
     found: set[str] = set()
     stack = [task_id]
     while stack:
         node = stack.pop()
-        for nxt in dag.task_dict[node].downstream_task_ids:
+        task = dag.task_dict[node]
+        for nxt in task.downstream if direction == "downstream" else task.upstream:
             if nxt not in found:
                 found.add(nxt)
                 stack.append(nxt)

@@ -304,6 +304,17 @@ class Store(MappedInstances):
                 .limit(1)
             ).first()
 
+    def runs_between(self, dag_id: str, start: dt.datetime, end: dt.datetime) -> list[DagRunModel]:
+        """The runs of ``dag_id`` whose logical date lies in ``[start, end]`` (a backfill's range), oldest first."""
+        with self.session() as s:
+            return list(
+                s.scalars(
+                    sa.select(DagRunModel)
+                    .where(DagRunModel.dag_id == dag_id, DagRunModel.logical_date.between(start, end))
+                    .order_by(DagRunModel.logical_date)
+                )
+            )
+
     def start_run(self, dag_id: str, run_id: str, tasks: Sequence[dict[str, Any]]) -> None:
         """Move a queued run to running and create its task instances (``tasks``: id, operator, retries, ...)."""
         with self.session() as s:
@@ -745,6 +756,35 @@ class Store(MappedInstances):
             if task_id is not None:
                 query = query.where(XComModel.task_id == task_id)
             return list(s.scalars(query.order_by(XComModel.task_id, XComModel.map_index, XComModel.key)))
+
+    def latest_xcom(
+        self,
+        dag_id: str,
+        key: str,
+        *,
+        run_id: str,
+        task_ids: Sequence[str] | None = None,
+        up_to: dt.datetime | None = None,
+    ) -> XComModel | None:
+        """The XCom ``ti.xcom_pull`` finds, as Airflow's query: of any task when ``task_ids`` is None, in run
+        ``run_id``, or (``up_to``: ``include_prior_dates``) in any run whose logical date is not later, the
+        latest logical date first, then the latest pushed."""
+        with self.session() as s:
+            query = sa.select(XComModel).where(XComModel.dag_id == dag_id, XComModel.key == key)
+            if task_ids is not None:
+                query = query.where(XComModel.task_id.in_(list(task_ids)))
+            if up_to is None:
+                query = query.where(XComModel.run_id == run_id).order_by(XComModel.timestamp.desc())
+            else:
+                query = (
+                    query.join(
+                        DagRunModel,
+                        sa.and_(DagRunModel.dag_id == XComModel.dag_id, DagRunModel.run_id == XComModel.run_id),
+                    )
+                    .where(DagRunModel.logical_date <= up_to)
+                    .order_by(DagRunModel.logical_date.desc(), XComModel.timestamp.desc())
+                )
+            return s.scalars(query.limit(1)).first()
 
     # -- variables and pools ---------------------------------------------------------------------
     def set_variable(self, key: str, value: str, description: str | None = None) -> None:

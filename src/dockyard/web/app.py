@@ -11,10 +11,11 @@ from pathlib import Path
 from urllib.parse import quote
 
 import swagger_ui_bundle
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from dockyard import __version__, defaults
@@ -32,7 +33,7 @@ from dockyard.errors import (
 from dockyard.filemodes import secure_home
 from dockyard.settings import Settings
 from dockyard.store import Store
-from dockyard.web import api, docs, pages
+from dockyard.web import api, datasets, docs, pages
 from dockyard.web.limits import RequestLimits
 from dockyard.web.security import Guard, SecurityHeaders, problem, secret_key
 from dockyard.web.service import Service
@@ -70,6 +71,7 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
     )
     # Outermost: limits hold before sessions, authentication or any route reads the body.
     app.add_middleware(RequestLimits, max_bytes=settings.max_request_bytes, max_depth=settings.max_json_depth)
+    app.include_router(datasets.router)  # before api's routes: /datasets/events is not a dataset's URI
     app.include_router(api.router)
     app.include_router(docs.router)
     app.include_router(pages.router)
@@ -101,8 +103,9 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
             log.error("%s %s failed: %s", request.method, request.url.path, exc)
         return page_or_json(request, status, str(exc), headers)
 
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> Response:
+    # Starlette's own exception, not only FastAPI's subclass: an unknown path is a 404 page, not raw JSON.
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         return page_or_json(request, exc.status_code, str(exc.detail), getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)

@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.exc import SAWarning
 
 revision = "0006_mapping"
-down_revision = "0005"
+down_revision = "0006_sensors"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,71 @@
+"""`dockyard connections test` and `dockyard scheduler -n` against the real engine (and the test registry)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import docker
+import pytest
+from click.testing import CliRunner, Result
+
+from dockyard.cli.main import cli
+from tests.registry import LOGIN, PASSWORD, Registry
+
+pytestmark = pytest.mark.engine
+
+
+def _dockyard(home: Path, *args: str) -> Result:
+    return CliRunner().invoke(cli, list(args), env={"DOCKYARD_HOME": str(home)}, catch_exceptions=False)
+
+
+def test_a_docker_connection_is_tested_by_its_engine_and_registry(
+    tmp_path: Path, engine: docker.APIClient, registry: Registry
+) -> None:
+    host, port = registry.address.rsplit(":", 1)
+    _dockyard(tmp_path, "connections", "add", "good", "--conn-type", "docker", "--conn-host", host,
+              "--conn-port", port, "--conn-login", LOGIN, "--conn-password", PASSWORD)  # fmt: skip
+    _dockyard(tmp_path, "connections", "add", "wrong", "--conn-type", "docker", "--conn-host", host,
+              "--conn-port", port, "--conn-login", LOGIN, "--conn-password", "not-the-pass-81d")  # fmt: skip
+    _dockyard(tmp_path, "connections", "add", "engine_only", "--conn-type", "docker")
+    _dockyard(tmp_path, "connections", "add", "nowhere", "--conn-type", "docker",
+              "--conn-extra", '{"docker_url": "tcp://127.0.0.1:1"}')  # fmt: skip
+    _dockyard(tmp_path, "connections", "add", "db", "--conn-uri", "postgres://u:p@db:5432/x")
+    assert _dockyard(tmp_path, "connections", "test", "good").stdout.strip() == "Connection success!"
+    assert _dockyard(tmp_path, "connections", "test", "engine_only").stdout.strip() == "Connection success!"
+    wrong = _dockyard(tmp_path, "connections", "test", "wrong")
+    assert (
+        wrong.exit_code == 1
+        and "Connection failed!" in wrong.stderr
+        and f"login to registry {registry.address}" in wrong.stderr
+    )
+    assert "not-the-pass-81d" not in wrong.output
+    nowhere = _dockyard(tmp_path, "connections", "test", "nowhere")
+    assert nowhere.exit_code == 1 and "Connection failed!" in nowhere.stderr and "127.0.0.1:1" in nowhere.stderr
+    other = _dockyard(tmp_path, "connections", "test", "db")
+    assert other.exit_code == 1 and "dockyard tests docker connections only" in other.stderr
+    missing = _dockyard(tmp_path, "connections", "test", "nope")
+    assert missing.exit_code == 1 and "nope" in missing.stderr
+
+
+def test_scheduler_runs_n_passes_over_another_folder_then_exits(tmp_path: Path, engine: docker.APIClient) -> None:
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "once.py").write_text(
+        "from datetime import datetime\nfrom dockyard import DAG, EmptyOperator\n"
+        "with DAG('once', start_date=datetime(2024, 1, 1), schedule='@once'):\n    EmptyOperator(task_id='t')\n"
+    )
+    home = tmp_path / "home"
+    # A child process: the scheduler takes SIGTERM and SIGINT over, which this test process must keep.
+    done = subprocess.run(
+        [sys.executable, "-m", "dockyard", "scheduler", "-n", "3", "-S", str(other), "--skip-serve-logs"],
+        env={**os.environ, "DOCKYARD_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    runs = CliRunner().invoke(cli, ["dags", "list-runs", "-d", "once", "-o", "json"], env={"DOCKYARD_HOME": str(home)})
+    assert '"run_type": "scheduled"' in runs.stdout
