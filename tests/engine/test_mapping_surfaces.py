@@ -79,22 +79,21 @@ def test_mapped_instances_in_the_api_the_ui_and_the_cli(env: tuple[Settings, Sto
         summary = browser.get(f"{url}/dags/mapped_ui/runs/{run_id}/tasks/each", timeout=30).text
         assert '<strong id="mapped-count">3</strong> instances' in summary and "?map_index=2" in summary
         instance = browser.get(f"{url}/dags/mapped_ui/runs/{run_id}/tasks/each?map_index=2", timeout=30).text
-        assert '<strong id="map-index">2</strong> of 3' in instance and "logs/1?map_index=2" in instance
-        assert 'id="action-success"' not in instance and 'name="map_index" value="2"' in instance
-        action = f"{url}/dags/mapped_ui/runs/{run_id}/tasks/each/action"
-        form = {"csrf": csrf_of(browser, url), "action": "clear", "map_index": "0"}
-        assert browser.post(action, data=form, timeout=30, allow_redirects=False).status_code == 303
-        assert [ti.state for ti in store.list_mapped("mapped_ui", run_id, "each")[0]] == [None, "success", "success"]
+        assert '<strong id="map-index">2</strong> of 3' in instance and "/log/1?map_index=2" in instance
+        chunk = browser.get(f"{url}/dags/mapped_ui/runs/{run_id}/tasks/each/log/1?map_index=2&offset=0", timeout=30)
+        assert "echo c" in chunk.json()["content"]
     finally:
         stop_server(server)
 
     state = dockyard(settings, "tasks", "state", "mapped_ui", "each", run_id, "--map-index", "1")
     assert state.stdout.strip() == "success", state.stderr
     summed = dockyard(settings, "tasks", "state", "mapped_ui", "each", run_id)
-    assert "mapped into 3 instances (None: 1, success: 2)" in summed.stdout, summed.stderr
-    cleared = dockyard(settings, "tasks", "clear", "mapped_ui", "-t", "^each$", "-r", run_id, "--map-index", "1", "-y")
+    assert "mapped into 3 instances (success: 3)" in summed.stdout, summed.stderr
+    cleared = dockyard(
+        settings, "tasks", "clear", "mapped_ui", "-t", "^each$", "--run-id", run_id, "--map-index", "1", "-y"
+    )
     assert "Cleared 1 task instance(s)" in cleared.stdout, cleared.stderr
-    assert [ti.state for ti in store.list_mapped("mapped_ui", run_id, "each")[0]] == [None, None, "success"]
+    assert [ti.state for ti in store.list_mapped("mapped_ui", run_id, "each")[0]] == ["success", None, "success"]
     logs = dockyard(settings, "tasks", "logs", "mapped_ui", run_id, "each", "--map-index", "0")
     assert "echo a" in logs.stdout, logs.stderr
     tested = dockyard(settings, "tasks", "test", "mapped_ui", "each", "--map-index", "2", "-q")

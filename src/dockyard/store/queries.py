@@ -99,6 +99,9 @@ class TaskInstanceRecord:
     container_id: str | None
     exit_code: int | None
     rendered: dict[str, Any] | None
+    map_index: int = -1
+    """Which instance of a mapped task (-1: not mapped)."""
+    rendered_map_index: str | None = None
 
 
 @dataclass(frozen=True)
@@ -182,6 +185,9 @@ class TaskInstanceFilter:
     start_date: DateRange = (None, None)
     end_date: DateRange = (None, None)
     duration: tuple[float | None, float | None] = (None, None)
+    map_indexes: Sequence[int] | None = None
+    """Only these instances; ``mapped`` only a mapped task's instances (``map_index`` 0 and up)."""
+    mapped: bool = False
 
 
 DEFAULT_QUEUE = "default"
@@ -218,6 +224,7 @@ TI_ORDER: Mapping[str, Any] = {
     "dag_run_id": TaskInstanceModel.run_id,
     "run_id": TaskInstanceModel.run_id,
     "task_id": TaskInstanceModel.task_id,
+    "map_index": TaskInstanceModel.map_index,
     "state": TaskInstanceModel.state,
     "try_number": TaskInstanceModel.try_number,
     "start_date": TaskInstanceModel.start_date,
@@ -413,6 +420,10 @@ class Queries:
             if len(named) < len(flt.states):  # Airflow's "none" state: not yet scheduled
                 either.append(ti.state.is_(None))
             where.append(sa.or_(*either) if either else sa.false())
+        if flt.map_indexes is not None:
+            where.append(ti.map_index.in_(list(flt.map_indexes)))
+        if flt.mapped:
+            where.append(ti.map_index >= 0)
         if flt.pools is not None:
             where.append(ti.pool.in_(list(flt.pools)))
         if flt.queues is not None and DEFAULT_QUEUE not in flt.queues:
@@ -434,12 +445,11 @@ class Queries:
             order = [ti.dag_id, DagRunModel.logical_date, ti.task_id]
         return self._page(query, order, limit, offset, lambda row: _record(TaskInstanceRecord, row), count)
 
-    def task_instance(self, dag_id: str, run_id: str, task_id: str) -> TaskInstanceRecord:
-        found = self.task_instances(
-            TaskInstanceFilter(dag_ids=[dag_id], run_ids=[run_id], task_ids=[task_id]), limit=1
-        ).items
+    def task_instance(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> TaskInstanceRecord:
+        wanted = TaskInstanceFilter(dag_ids=[dag_id], run_ids=[run_id], task_ids=[task_id], map_indexes=[map_index])
+        found = self.task_instances(wanted, limit=1).items
         if not found:
-            self.store.get_task_instance(dag_id, run_id, task_id)  # the 404 that names them
+            self.store.get_task_instance(dag_id, run_id, task_id, map_index)  # the 404 that names them
         return found[0]
 
     def tries(self, dag_id: str, run_id: str, task_id: str) -> list[TaskTryModel]:

@@ -133,19 +133,37 @@ ACTION_NAMES = {
 }
 
 
+MAPPED_SHOWN = 1000
+"""The most instances of a mapped task its page lists (the API's listMapped pages through all of them)."""
+
+
 @router.get("/dags/{dag_id}/runs/{run_id}/tasks/{task_id}", response_class=HTMLResponse)
 def task_page(
-    request: Request, dag_id: str, run_id: str, task_id: str, try_number: int | None = None, panel: bool = False
+    request: Request,
+    dag_id: str,
+    run_id: str,
+    task_id: str,
+    try_number: int | None = None,
+    panel: bool = False,
+    map_index: int = -1,
 ) -> HTMLResponse:
-    """The task instance's page; as a fragment, its summary (``panel``: for the box beside the grid)."""
+    """The task instance's page; as a fragment, its summary (``panel``: for the box beside the grid). A mapped
+    task's page lists its instances; ``map_index`` shows one of them."""
     user = user_of(request)
     svc = service(request)
-    ti = svc.store.get_task_instance(dag_id, run_id, task_id)
-    tries = svc.store.list_tries(dag_id, run_id, task_id)
+    mapped, total = svc.store.list_mapped(dag_id, run_id, task_id, limit=MAPPED_SHOWN)
+    if total and map_index < 0:
+        shown: dict[str, Any] = {"task_id": task_id, "mapped": mapped, "total": total}
+        return render(request, "task_mapped.html", user, dag_id=dag_id, run_id=run_id, **shown)
+    ti = svc.store.get_task_instance(dag_id, run_id, task_id, map_index)
+    tries = svc.store.list_tries(dag_id, run_id, task_id, map_index)
     number = try_number or ti.try_number or 1
     attempt = next((t for t in tries if t.try_number == number), None)
-    xcoms = [(x.key, json.dumps(x.value, indent=2)) for x in svc.store.list_xcoms(dag_id, run_id, task_id)]
+    rows = [x for x in svc.store.list_xcoms(dag_id, run_id, task_id) if x.map_index == map_index]
+    xcoms = [(x.key, json.dumps(x.value, indent=2)) for x in rows]
     context: dict[str, Any] = {
+        "map_index": map_index,
+        "total": total,
         "panel": panel,
         "ti": ti,
         "tries": tries,
@@ -161,11 +179,11 @@ def task_page(
 
 @router.get("/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/log/{try_number}")
 def log_chunk(
-    request: Request, dag_id: str, run_id: str, task_id: str, try_number: int, offset: int = 0
+    request: Request, dag_id: str, run_id: str, task_id: str, try_number: int, offset: int = 0, map_index: int = -1
 ) -> JSONResponse:
     """The live log's next piece from byte ``offset`` (app.js asks again while ``finished`` is false)."""
     user_of(request)
-    text, next_offset, done = service(request).log(dag_id, run_id, task_id, try_number, max(offset, 0))
+    text, next_offset, done = service(request).log(dag_id, run_id, task_id, try_number, max(offset, 0), map_index)
     return JSONResponse({"content": text, "offset": next_offset, "finished": done})
 
 

@@ -137,6 +137,34 @@ def get_ti(request: Request, dag_id: str, run_id: str, task_id: str, user: UserM
     return ti_json(queries(request).task_instance(dag_id, run_id, task_id))
 
 
+# -- dynamic task mapping: the instances of a mapped task -------------------------------------------------
+@router.get(TI_PATH + "/listMapped", response_model=schemas.TaskInstanceCollection)
+def list_mapped(
+    request: Request,
+    dag_id: str,
+    run_id: str,
+    task_id: str,
+    page: Paging = Depends(paging),
+    state: list[str] | None = Query(None, description="only instances in these states (repeatable)"),
+    user: UserModel = Depends(api_user),
+) -> Any:
+    """Airflow's ``listMapped``: the instances of a mapped task in one run, in ``map_index`` order."""
+    service(request).store.get_run(dag_id, run_id)
+    if not service(request).dag(dag_id).task(task_id).is_mapped:
+        raise NotFoundError(f"task {task_id!r} of DAG {dag_id!r} is not mapped; it has no mapped instances")
+    flt = TaskInstanceFilter(dag_ids=[dag_id], run_ids=[run_id], task_ids=[task_id], states=state, mapped=True)
+    found = queries(request).task_instances(flt, order_by="map_index", limit=page.limit, offset=page.offset)
+    return {"task_instances": [ti_json(t) for t in found.items], "total_entries": found.total}
+
+
+@router.get(TI_PATH + "/{map_index:int}", response_model=schemas.TaskInstance)
+def get_mapped_ti(
+    request: Request, dag_id: str, run_id: str, task_id: str, map_index: int, user: UserModel = Depends(api_user)
+) -> Any:
+    """One instance of a mapped task (Airflow's ``getMappedTaskInstance``)."""
+    return ti_json(queries(request).task_instance(dag_id, run_id, task_id, map_index))
+
+
 def check_new_state(state: object) -> str:
     if state not in STATES_A_PERSON_SETS:
         raise InvalidInputError(f"new_state must be one of {', '.join(STATES_A_PERSON_SETS)}, not {state!r}")

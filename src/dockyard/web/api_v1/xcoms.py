@@ -32,7 +32,7 @@ def logs(
     map_index: int = Query(-1),
     user: UserModel = Depends(api_user),
 ) -> dict[str, Any]:
-    content, offset, done = service(request).log(dag_id, run_id, task_id, try_number, token)
+    content, offset, done = service(request).log(dag_id, run_id, task_id, try_number, token, map_index)
     return {"content": content, "continuation_token": str(offset), "finished": done}
 
 
@@ -44,10 +44,13 @@ def xcoms(
     task_id: str,
     page: Paging = Depends(paging),
     xcom_key: str | None = Query(None),
+    map_index: int | None = Query(None, ge=-1, description="only this instance of a mapped task"),
     user: UserModel = Depends(api_user),
 ) -> dict[str, Any]:
-    ti = queries(request).task_instance(dag_id, run_id, task_id)
     rows = [x for x in service(request).store.list_xcoms(dag_id, run_id, task_id) if xcom_key in (None, x.key)]
+    rows = [x for x in rows if map_index in (None, x.map_index)]
+    shown_index = rows[0].map_index if rows else -1 if map_index is None else map_index
+    ti = queries(request).task_instance(dag_id, run_id, task_id, shown_index)
     shown = rows[page.offset : page.offset + page.limit]  # a task's XComs are a handful of keys
     return {
         "xcom_entries": [
@@ -56,7 +59,7 @@ def xcoms(
                 "dag_id": dag_id,
                 "dag_run_id": run_id,
                 "task_id": task_id,
-                "map_index": -1,
+                "map_index": x.map_index,
                 "timestamp": iso(x.timestamp),
                 "execution_date": iso(ti.logical_date),
             }
@@ -75,10 +78,12 @@ def xcom(
     key: str,
     deserialize: bool = Query(False),
     stringify: bool = Query(True),
+    map_index: int = Query(-1, ge=-1, description="which instance of a mapped task (-1: not mapped)"),
     user: UserModel = Depends(api_user),
 ) -> dict[str, Any]:
-    ti = queries(request).task_instance(dag_id, run_id, task_id)
-    rows = [x for x in service(request).store.list_xcoms(dag_id, run_id, task_id) if x.key == key]
+    ti = queries(request).task_instance(dag_id, run_id, task_id, map_index)
+    found = service(request).store.list_xcoms(dag_id, run_id, task_id)
+    rows = [x for x in found if x.key == key and x.map_index == map_index]
     if not rows:
         raise NotFoundError(f"task {task_id!r} of run {run_id!r} has no XCom {key!r}")
     return {
@@ -86,7 +91,7 @@ def xcom(
         "dag_id": dag_id,
         "dag_run_id": run_id,
         "task_id": task_id,
-        "map_index": -1,
+        "map_index": map_index,
         "timestamp": iso(rows[0].timestamp),
         "execution_date": iso(ti.logical_date),
         "value": json.dumps(rows[0].value),

@@ -66,7 +66,7 @@
     }
     async function poll() {
       try {
-        const response = await fetch(url + "?offset=" + offset, { credentials: "same-origin" });
+        const response = await fetch(url + (url.includes("?") ? "&" : "?") + "offset=" + offset, { credentials: "same-origin" });
         if (!response.ok) { status.textContent = "log not available (" + response.status + ")"; return; }
         const body = await response.json();
         if (body.content) { text += body.content; show(); }
