@@ -611,15 +611,7 @@ class Scheduler:
         task = dag.task_dict.get(key.task_id) if dag else None
         retry_allowed = True
         if task is not None and task.sensor is not None and outcome.state is TaskState.SUCCESS:
-            settled = sensing.settle_try(
-                self.store,
-                (key.dag_id, key.run_id, key.task_id),
-                try_number,
-                task.sensor,
-                task.retries,
-                outcome.xcom if isinstance(outcome.xcom, dict) else {},
-                outcome.container_id,
-            )
+            settled = sensing.settle_try(self.store, (key.dag_id, key.run_id, key.task_id), try_number, task, outcome)
             if settled is None:  # rescheduled: nothing is held until the next poke is due
                 return
             outcome.state, outcome.xcom, retry_allowed = settled.state, settled.xcom, settled.retry

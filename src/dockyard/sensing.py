@@ -37,7 +37,9 @@ from dockyard.store.sensors import count_in_states, poke_history, reschedule_try
 from dockyard.timetable import decode_timezone
 
 if TYPE_CHECKING:
+    from dockyard.execution import TryOutcome
     from dockyard.preparation import TryContext
+    from dockyard.serialized import SerializedTask
     from dockyard.store import Store
 
 ERROR = "error"
@@ -189,26 +191,25 @@ def _sleep(seconds: float, control: RunControl | None, deadline: float | None) -
 
 
 def settle_try(
-    store: Store,
-    key: tuple[str, str, str],
-    try_number: int,
-    spec: Mapping[str, Any],
-    retries: int,
-    verdict: Mapping[str, Any],
-    container_id: str | None = None,
+    store: Store, key: tuple[str, str, str], try_number: int, task: SerializedTask, outcome: TryOutcome
 ) -> Settlement | None:
     """Settle a sensor try's verdict against what the store knows of its earlier pokes; a reschedule is
     recorded here (and None returned), every other end is the caller's to record as for any task."""
     dag_id, run_id, task_id = key
+    spec, retries = task.sensor or {}, task.retries
+    verdict = outcome.xcom if isinstance(outcome.xcom, dict) else {}
     now = dt.datetime.now(UTC)
-    started_at, count = now, 1
+    started_at, count, poked_at = now, 1, now - dt.timedelta(seconds=outcome.duration)
     if verdict.get("sensor") == WAITING:
         ti = store.get_task_instance(dag_id, run_id, task_id)
         first_try = ti.max_tries - retries + 1  # the first try since the last clear
         first, earlier = poke_history(store, dag_id, run_id, task_id, first_try=first_try, try_number=try_number)
         started_at, count = first or ti.start_date or now, earlier + 1
+        if earlier == 0 and ti.start_date is not None:  # the try's first poke began when the try did
+            poked_at = ti.start_date
     settled = settle(spec, verdict, started_at=started_at, poke_count=count, now=now)
     if settled.reschedule_at is None:
         return settled
-    reschedule_try(store, dag_id, run_id, task_id, try_number, at=settled.reschedule_at, container_id=container_id)
+    at, container = settled.reschedule_at, outcome.container_id
+    reschedule_try(store, dag_id, run_id, task_id, try_number, at=at, poked_at=poked_at, container_id=container)
     return None
