@@ -196,7 +196,8 @@ def prepare(
 
     if isinstance(task, EmptyOperator):
         return PreparedTry(kind="empty")
-    if not task.runs_in_container and not hasattr(task, "sensor_values"):
+    pokes_in_scheduler = not task.runs_in_container and hasattr(task, "sensor_values")
+    if not task.runs_in_container and not pokes_in_scheduler:
         raise DagDefinitionError(
             f"task {task.task_id!r} is a {type(task).__name__}; dockyard runs Docker, Bash, Python and "
             "EmptyOperator tasks: move the work into an image and use DockerOperator"
@@ -246,10 +247,8 @@ def prepare(
             notes.append(f"on_execute_callback {getattr(function, '__name__', function)!r} failed: {exc!r}")
     searchpath = [str(Path(dag.fileloc).parent)] if dag.fileloc else []
     rendered = render_fields(task, template_context, make_environment(dag, searchpath))
-    if not task.runs_in_container and hasattr(
-        task, "sensor_values"
-    ):  # a clock or store sensor: its rendered values; it pokes in the scheduler
-        values = task.sensor_values(template_context, rendered)
+    if pokes_in_scheduler:  # a clock or store sensor: its rendered values; it pokes in the scheduler
+        values = cast(Any, task).sensor_values(template_context, rendered)
         return PreparedTry(kind="sensor", options=values, rendered=masker.mask_value(rendered), notes=notes)
     if isinstance(task, TaskImageOperator):  # Bash and Python tasks: a container of the task image
         options = task.container_options(template_context, rendered, settings or Settings.from_env())
