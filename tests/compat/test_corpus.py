@@ -48,6 +48,7 @@ EXPECTED: dict[str, dict[str, object]] = {
     "af3_sdk_dag_decorator": {"first": "2024-03-01", "second": "after 2024-03-01"},
     "af2_bash_operator": {"hello": "hello"},
     "af2_python_operator": {"transform": 1},
+    "af2_sensors": {"wait_table": "rows for 2024-03-01", "wait_file": None, "load": "loading rows for 2024-03-01"},
 }
 STATES = {
     "af2_trigger_rules": {
@@ -145,4 +146,4 @@ def test_compat_check_reports_each_file(tmp_path: Path) -> None:
     assert bad.returncode == 1
     assert "BranchPythonOperator is not supported by dockyard" in bad.stdout
     assert "uses_branch_operator.py:12" in bad.stdout and "trigger rules or skip_on_exit_code" in bad.stdout
-    assert "FileSensor is not supported by dockyard" in bad.stdout and "uses_file_sensor.py:7" in bad.stdout
+    assert "SqlSensor is not supported by dockyard" in bad.stdout and "uses_sql_sensor.py:7" in bad.stdout
