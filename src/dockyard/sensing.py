@@ -100,7 +100,8 @@ def watched_dates(spec: Mapping[str, Any], logical_date: dt.datetime) -> list[dt
 def poke_once(
     spec: Mapping[str, Any], context: TryContext, store: Store, now: dt.datetime
 ) -> tuple[dict[str, Any], str]:
-    """One poke of a clock or store sensor: ``(verdict, what it waits for)``."""
+    """One poke of a clock or store sensor: ``(verdict, what it waits for)``, the latter as "until ..." or
+    "for ..." (the task log says "waiting until 2024-02-01T06:00:00+00:00")."""
     kind = spec["kind"]
     if kind == "time_delta":
         end = context.data_interval[1] if context.data_interval else context.logical_date
@@ -122,9 +123,8 @@ def _external(spec: Mapping[str, Any], context: TryContext, store: Store) -> tup
     dag_id = str(spec["external_dag_id"])
     task_ids = spec.get("task_ids")
     dates = watched_dates(spec, context.logical_date)
-    what = (
-        f"{'tasks ' + ', '.join(task_ids) + ' of ' if task_ids else ''}DAG {dag_id} at {[d.isoformat() for d in dates]}"
-    )
+    watched = f"tasks {', '.join(task_ids)} of DAG {dag_id}" if task_ids else f"the run of DAG {dag_id}"
+    what = f"for {watched} at {', '.join(d.isoformat() for d in dates)}"
     if spec.get("check_existence"):
         try:
             stored = store.get_dag(dag_id)
@@ -162,16 +162,16 @@ def poke_loop(
     while True:
         verdict, what = poke_once(spec, context, store, clock())
         if verdict["sensor"] != WAITING:
-            say(f"Poke {count}: {verdict['sensor']} (waited for {what}) {verdict.get('message', '')}".rstrip())
+            say(f"Poke {count}: {verdict['sensor']} (waited {what}) {verdict.get('message', '')}".rstrip())
             return verdict
         if spec["mode"] == "reschedule":
-            say(f"Poke: not yet (waiting for {what}); the sensor is rescheduled")
+            say(f"Poke: not yet (waiting {what}); the sensor is rescheduled")
             return verdict
         elapsed = time.monotonic() - started
         if timed_out(spec, elapsed):
             return {"sensor": TIMEOUT, "message": timeout_message(spec, elapsed)}
         wait = next_poke_interval(spec, context.logical_date.isoformat(), count, elapsed)
-        say(f"Poke {count}: not yet (waiting for {what}); next poke in {wait:g} s")
+        say(f"Poke {count}: not yet (waiting {what}); next poke in {wait:g} s")
         _sleep(wait, control, deadline)
         count += 1
 
