@@ -121,7 +121,13 @@ def poke_once(
 
 def _external(spec: Mapping[str, Any], context: TryContext, store: Store) -> tuple[dict[str, Any], str]:
     dag_id = str(spec["external_dag_id"])
-    task_ids = spec.get("task_ids")
+    task_ids, group = spec.get("task_ids"), spec.get("task_group_id")
+    if group and not task_ids:
+        task_ids = _group_tasks(store, dag_id, group)
+        if not task_ids and spec.get("check_existence"):
+            return {"sensor": FAIL, "message": f"the task group {group} does not exist in DAG {dag_id}"}, ""
+        if not task_ids:
+            return {"sensor": WAITING}, f"for the task group {group} of DAG {dag_id} (not there yet)"
     dates = watched_dates(spec, context.logical_date)
     watched = f"tasks {', '.join(task_ids)} of DAG {dag_id}" if task_ids else f"the run of DAG {dag_id}"
     what = f"for {watched} at {', '.join(d.isoformat() for d in dates)}"
@@ -142,6 +148,15 @@ def _external(spec: Mapping[str, Any], context: TryContext, store: Store) -> tup
         return {"sensor": SKIP, "message": f"{who} reached a state in our states-to-skip-on list. Skipping."}, what
     allowed = count_in_states(store, dag_id, dates, spec["allowed"], task_ids)
     return {"sensor": DONE if allowed == len(dates) else WAITING}, what
+
+
+def _group_tasks(store: Store, dag_id: str, group_id: str) -> list[str]:
+    """The tasks of ``group_id`` in the stored DAG ``dag_id`` (their ids start with the group's id and a dot)."""
+    try:
+        tasks = (store.get_dag(dag_id).structure or {}).get("tasks", [])
+    except NotFoundError:
+        return []
+    return [t["task_id"] for t in tasks if t["task_id"].startswith(f"{group_id}.")]
 
 
 def poke_loop(

@@ -184,6 +184,7 @@ from airflow.operators.bash import BashOperator
 from airflow.sensors.date_time import DateTimeSensor
 from airflow.sensors.external_task import ExternalTaskSensor
 from airflow.sensors.time_delta import TimeDeltaSensor
+from airflow.utils.task_group import TaskGroup
 
 CONFIG = {config}
 
@@ -191,6 +192,9 @@ with DAG("upstream", start_date=START, schedule=None,
          default_args={{"executor_config": CONFIG, "retry_delay": 0}}) as upstream:
     BashOperator(task_id="produce", bash_command="sleep 3; echo made")
     BashOperator(task_id="break", bash_command="exit 1")
+    with TaskGroup("publish"):
+        BashOperator(task_id="one", bash_command="echo one")
+        BashOperator(task_id="two", bash_command="echo two")
 
 with DAG("clock", start_date=START, schedule=None, default_args={{"retry_delay": 0}}) as dag:
     TimeDeltaSensor(task_id="delta", delta=timedelta(seconds=12), mode="reschedule", poke_interval=1)
@@ -201,6 +205,8 @@ with DAG("clock", start_date=START, schedule=None, default_args={{"retry_delay":
                        failed_states=["failed"], poke_interval=1, timeout=120)
     ExternalTaskSensor(task_id="never", external_dag_id="upstream", external_task_id="produce",
                        execution_delta=timedelta(days=1), poke_interval=1, timeout=2, soft_fail=True)
+    ExternalTaskSensor(task_id="published", external_dag_id="upstream", external_task_group_id="publish",
+                       mode="reschedule", poke_interval=1, timeout=120)
 """
 
 
@@ -221,6 +227,7 @@ def test_clock_and_store_sensors_poke_in_the_scheduler(
         "produced": "success",
         "broken": "failed",
         "never": "skipped",
+        "published": "success",
     }
     delta = store.get_task_instance("clock", run.run_id, "delta")
     assert delta.try_number == 1 and len(reschedules(store, "clock", "delta")) >= 1
