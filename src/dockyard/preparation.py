@@ -252,7 +252,8 @@ def prepare(
     task, map_index_template = _instance_of(dag, task, context.map_index, xcom_lookup)
     if isinstance(task, EmptyOperator):
         return PreparedTry(kind="empty")
-    if not task.runs_in_container and not isinstance(task, SchedulerOperator) and not hasattr(task, "sensor_values"):
+    pokes_in_scheduler = not task.runs_in_container and hasattr(task, "sensor_values")
+    if not task.runs_in_container and not pokes_in_scheduler and not isinstance(task, SchedulerOperator):
         raise DagDefinitionError(
             f"task {task.task_id!r} is a {type(task).__name__}; dockyard runs Docker, Bash, Python and "
             "EmptyOperator tasks: move the work into an image and use DockerOperator"
@@ -319,10 +320,8 @@ def prepare(
             notes=notes,
             result=task.run_in_scheduler(template_context, rendered),
         )
-    if not task.runs_in_container and hasattr(
-        task, "sensor_values"
-    ):  # a clock or store sensor: its rendered values; it pokes in the scheduler
-        values = task.sensor_values(template_context, rendered)
+    if pokes_in_scheduler:  # a clock or store sensor: its rendered values; it pokes in the scheduler
+        values = cast(Any, task).sensor_values(template_context, rendered)
         return PreparedTry(kind="sensor", options=values, rendered=masker.mask_value(rendered), notes=notes)
     name = _map_index_name(map_index_template, task, template_context, rendered, make_environment(dag, searchpath))
     if isinstance(task, TaskImageOperator):  # Bash and Python tasks: a container of the task image

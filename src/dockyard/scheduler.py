@@ -700,15 +700,7 @@ class Scheduler:
             outcome = _mappable_or_failed(dag, task.task_id, outcome)
         retry_allowed = True
         if task is not None and task.sensor is not None and outcome.state is TaskState.SUCCESS:
-            settled = sensing.settle_try(
-                self.store,
-                (key.dag_id, key.run_id, key.task_id),
-                try_number,
-                task.sensor,
-                task.retries,
-                outcome.xcom if isinstance(outcome.xcom, dict) else {},
-                outcome.container_id,
-            )
+            settled = sensing.settle_try(self.store, (key.dag_id, key.run_id, key.task_id), try_number, task, outcome)
             if settled is None:  # rescheduled: nothing is held until the next poke is due
                 return _Committed(recorded=False, state=TaskState.UP_FOR_RESCHEDULE, retry_at=None)
             outcome.state, outcome.xcom, retry_allowed = settled.state, settled.xcom, settled.retry

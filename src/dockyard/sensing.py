@@ -37,7 +37,9 @@ from dockyard.store.sensors import count_in_states, poke_history, reschedule_try
 from dockyard.timetable import decode_timezone
 
 if TYPE_CHECKING:
+    from dockyard.execution import TryOutcome
     from dockyard.preparation import TryContext
+    from dockyard.serialized import SerializedTask
     from dockyard.store import Store
 
 ERROR = "error"
@@ -98,7 +100,8 @@ def watched_dates(spec: Mapping[str, Any], logical_date: dt.datetime) -> list[dt
 def poke_once(
     spec: Mapping[str, Any], context: TryContext, store: Store, now: dt.datetime
 ) -> tuple[dict[str, Any], str]:
-    """One poke of a clock or store sensor: ``(verdict, what it waits for)``."""
+    """One poke of a clock or store sensor: ``(verdict, what it waits for)``, the latter as "until ..." or
+    "for ..." (the task log says "waiting until 2024-02-01T06:00:00+00:00")."""
     kind = spec["kind"]
     if kind == "time_delta":
         end = context.data_interval[1] if context.data_interval else context.logical_date
@@ -118,11 +121,16 @@ def poke_once(
 
 def _external(spec: Mapping[str, Any], context: TryContext, store: Store) -> tuple[dict[str, Any], str]:
     dag_id = str(spec["external_dag_id"])
-    task_ids = spec.get("task_ids")
+    task_ids, group = spec.get("task_ids"), spec.get("task_group_id")
+    if group and not task_ids:
+        task_ids = _group_tasks(store, dag_id, group)
+        if not task_ids and spec.get("check_existence"):
+            return {"sensor": FAIL, "message": f"the task group {group} does not exist in DAG {dag_id}"}, ""
+        if not task_ids:
+            return {"sensor": WAITING}, f"for the task group {group} of DAG {dag_id} (not there yet)"
     dates = watched_dates(spec, context.logical_date)
-    what = (
-        f"{'tasks ' + ', '.join(task_ids) + ' of ' if task_ids else ''}DAG {dag_id} at {[d.isoformat() for d in dates]}"
-    )
+    watched = f"tasks {', '.join(task_ids)} of DAG {dag_id}" if task_ids else f"the run of DAG {dag_id}"
+    what = f"for {watched} at {', '.join(d.isoformat() for d in dates)}"
     if spec.get("check_existence"):
         try:
             stored = store.get_dag(dag_id)
@@ -140,6 +148,15 @@ def _external(spec: Mapping[str, Any], context: TryContext, store: Store) -> tup
         return {"sensor": SKIP, "message": f"{who} reached a state in our states-to-skip-on list. Skipping."}, what
     allowed = count_in_states(store, dag_id, dates, spec["allowed"], task_ids)
     return {"sensor": DONE if allowed == len(dates) else WAITING}, what
+
+
+def _group_tasks(store: Store, dag_id: str, group_id: str) -> list[str]:
+    """The tasks of ``group_id`` in the stored DAG ``dag_id`` (their ids start with the group's id and a dot)."""
+    try:
+        tasks = (store.get_dag(dag_id).structure or {}).get("tasks", [])
+    except NotFoundError:
+        return []
+    return [t["task_id"] for t in tasks if t["task_id"].startswith(f"{group_id}.")]
 
 
 def poke_loop(
@@ -160,16 +177,16 @@ def poke_loop(
     while True:
         verdict, what = poke_once(spec, context, store, clock())
         if verdict["sensor"] != WAITING:
-            say(f"Poke {count}: {verdict['sensor']} (waited for {what}) {verdict.get('message', '')}".rstrip())
+            say(f"Poke {count}: {verdict['sensor']} (waited {what}) {verdict.get('message', '')}".rstrip())
             return verdict
         if spec["mode"] == "reschedule":
-            say(f"Poke: not yet (waiting for {what}); the sensor is rescheduled")
+            say(f"Poke: not yet (waiting {what}); the sensor is rescheduled")
             return verdict
         elapsed = time.monotonic() - started
         if timed_out(spec, elapsed):
             return {"sensor": TIMEOUT, "message": timeout_message(spec, elapsed)}
         wait = next_poke_interval(spec, context.logical_date.isoformat(), count, elapsed)
-        say(f"Poke {count}: not yet (waiting for {what}); next poke in {wait:g} s")
+        say(f"Poke {count}: not yet (waiting {what}); next poke in {wait:g} s")
         _sleep(wait, control, deadline)
         count += 1
 
@@ -189,26 +206,25 @@ def _sleep(seconds: float, control: RunControl | None, deadline: float | None) -
 
 
 def settle_try(
-    store: Store,
-    key: tuple[str, str, str],
-    try_number: int,
-    spec: Mapping[str, Any],
-    retries: int,
-    verdict: Mapping[str, Any],
-    container_id: str | None = None,
+    store: Store, key: tuple[str, str, str], try_number: int, task: SerializedTask, outcome: TryOutcome
 ) -> Settlement | None:
     """Settle a sensor try's verdict against what the store knows of its earlier pokes; a reschedule is
     recorded here (and None returned), every other end is the caller's to record as for any task."""
     dag_id, run_id, task_id = key
+    spec, retries = task.sensor or {}, task.retries
+    verdict = outcome.xcom if isinstance(outcome.xcom, dict) else {}
     now = dt.datetime.now(UTC)
-    started_at, count = now, 1
+    started_at, count, poked_at = now, 1, now - dt.timedelta(seconds=outcome.duration)
     if verdict.get("sensor") == WAITING:
         ti = store.get_task_instance(dag_id, run_id, task_id)
         first_try = ti.max_tries - retries + 1  # the first try since the last clear
         first, earlier = poke_history(store, dag_id, run_id, task_id, first_try=first_try, try_number=try_number)
         started_at, count = first or ti.start_date or now, earlier + 1
+        if earlier == 0 and ti.start_date is not None:  # the try's first poke began when the try did
+            poked_at = ti.start_date
     settled = settle(spec, verdict, started_at=started_at, poke_count=count, now=now)
     if settled.reschedule_at is None:
         return settled
-    reschedule_try(store, dag_id, run_id, task_id, try_number, at=settled.reschedule_at, container_id=container_id)
+    at, container = settled.reschedule_at, outcome.container_id
+    reschedule_try(store, dag_id, run_id, task_id, try_number, at=at, poked_at=poked_at, container_id=container)
     return None

@@ -74,6 +74,7 @@ EXPECTED: dict[str, dict[str, object]] = {
     "af3_sdk_branching": {"by_size": ["train_small"], "train_small": "small model", "evaluate": "small model"},
     "af2_setup_teardown_context": {"score": "scored on env-5", "destroy_env": "destroyed env-5"},
     "af2_branch_external": {"route": "modern", "modern": "modern", "pick": ["second"], "second": "second"},
+    "af2_sensors": {"wait_table": "rows for 2024-03-01", "wait_file": None, "load": "loading rows for 2024-03-01"},
 }
 STATES = {
     "af2_trigger_rules": {
@@ -254,4 +255,4 @@ def test_compat_check_reports_each_file(tmp_path: Path) -> None:
     assert bad.returncode == 1
     assert "GenericTransfer is not supported by dockyard" in bad.stdout
     assert "uses_generic_transfer.py:7" in bad.stdout and "use DockerOperator" in bad.stdout
-    assert "FileSensor is not supported by dockyard" in bad.stdout and "uses_file_sensor.py:7" in bad.stdout
+    assert "SqlSensor is not supported by dockyard" in bad.stdout and "uses_sql_sensor.py:7" in bad.stdout

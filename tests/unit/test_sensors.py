@@ -196,7 +196,8 @@ def test_user_pokes_run_in_containers_and_clock_sensors_in_the_scheduler() -> No
         ({"external_task_id": "a", "failed_states": ["success"]}, r"\['success'\] appear in more than one"),
         ({"external_task_id": "a", "allowed_states": ["done"]}, "'done', which is not a task instance state"),
         ({"allowed_states": ["skipped"]}, "'skipped', which is not a DAG run state"),
-        ({"external_task_group_id": "g"}, "external_task_group_id is not supported yet"),
+        ({"external_task_group_id": "g", "external_task_id": "a"}, "cannot be given together"),
+        ({"external_task_group_id": "g", "allowed_states": ["queued", "done"]}, "'done', which is not a task instance"),
     ],
 )
 def test_external_task_sensor_arguments_are_checked(kwargs: dict[str, Any], message: str) -> None:

@@ -127,7 +127,12 @@ class ExternalTaskSensor(SchedulerSensor):
     ``execution_delta``, or at the dates ``execution_date_fn(logical_date, ...)`` returns.
     """
 
-    template_fields: ClassVar[Sequence[str]] = ("external_dag_id", "external_task_id", "external_task_ids")
+    template_fields: ClassVar[Sequence[str]] = (
+        "external_dag_id",
+        "external_task_id",
+        "external_task_ids",
+        "external_task_group_id",
+    )
     ui_color = "#4db7db"
 
     def __init__(
@@ -152,9 +157,9 @@ class ExternalTaskSensor(SchedulerSensor):
             raise DagDefinitionError(
                 f"{where}: give only one of external_task_id or external_task_ids to ExternalTaskSensor, not both"
             )
-        if external_task_group_id is not None:
+        if external_task_group_id is not None and (external_task_id is not None or external_task_ids is not None):
             raise DagDefinitionError(
-                f"{where}: external_task_group_id is not supported yet; list the group's tasks in external_task_ids"
+                f"{where}: external_task_group_id cannot be given together with external_task_id(s); give one"
             )
         if execution_delta is not None and execution_date_fn is not None:
             raise DagDefinitionError(
@@ -166,7 +171,9 @@ class ExternalTaskSensor(SchedulerSensor):
         self.external_dag_id = external_dag_id
         self.external_task_id = external_task_id
         self.external_task_ids = ids or None
-        vocabulary = [s.value for s in TaskState] if ids else [s.value for s in RunState]
+        self.external_task_group_id = external_task_group_id
+        by_task = bool(ids) or external_task_group_id is not None
+        vocabulary = [s.value for s in TaskState] if by_task else [s.value for s in RunState]
         self.allowed_states = self._states("allowed_states", allowed_states, ["success"], vocabulary)
         self.skipped_states = self._states("skipped_states", skipped_states, [], vocabulary)
         self.failed_states = self._states("failed_states", failed_states, [], vocabulary)
@@ -193,7 +200,7 @@ class ExternalTaskSensor(SchedulerSensor):
         states = [str(getattr(s, "value", s)) for s in given] if given is not None else default
         wrong = [s for s in states if s not in vocabulary]
         if wrong:
-            kind = "task instance" if self.external_task_ids else "DAG run"
+            kind = "task instance" if vocabulary == [s.value for s in TaskState] else "DAG run"
             raise DagDefinitionError(
                 f"task {self.task_id!r}: {name} has {wrong[0]!r}, which is not a {kind} state; use "
                 f"{', '.join(vocabulary)}"
@@ -208,6 +215,7 @@ class ExternalTaskSensor(SchedulerSensor):
             "kind": "external_task",
             "external_dag_id": self.external_dag_id,
             "task_ids": self.external_task_ids,
+            "task_group_id": self.external_task_group_id,
             "allowed": self.allowed_states,
             "skipped": self.skipped_states,
             "failed": self.failed_states,

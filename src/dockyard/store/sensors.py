@@ -41,19 +41,20 @@ def reschedule_try(
     try_number: int,
     *,
     at: dt.datetime,
+    poked_at: dt.datetime | None = None,
     container_id: str | None = None,
 ) -> bool:
-    """End a poke that found its condition unmet: ``up_for_reschedule`` until ``at``. Ignored (False) when the
-    task instance moved on meanwhile (cleared, or marked by a person)."""
+    """End a poke (begun at ``poked_at``) that found its condition unmet: ``up_for_reschedule`` until ``at``.
+    Ignored (False) when the task instance moved on meanwhile (cleared, or marked by a person)."""
     now = utcnow()
     with store.session() as s:
         ti = s.get(TaskInstanceModel, (dag_id, run_id, task_id), with_for_update=True)
         if ti is None or ti.try_number != try_number or ti.state != TaskState.RUNNING.value:
             return False
-        started = ti.start_date or now
+        started = poked_at or ti.start_date or now
         ti.state = TaskState.UP_FOR_RESCHEDULE
         ti.end_date = now
-        ti.duration = (now - started).total_seconds()
+        ti.duration = (now - (ti.start_date or started)).total_seconds()
         ti.next_retry_at = at
         ti.container_id = container_id or ti.container_id
         s.add(
@@ -79,12 +80,11 @@ def reschedule_try(
 def claim_poke(store: Store, dag_id: str, run_id: str, task_id: str) -> int:
     """Mark a due ``up_for_reschedule`` task instance running again with the same try number (committed
     before its container exists, as :meth:`Store.claim_try`). Raises :class:`ConflictError` if it moved on."""
-    now = utcnow()
     with store.session() as s:
         ti = s.get(TaskInstanceModel, (dag_id, run_id, task_id), with_for_update=True)
         if ti is None or ti.state != TaskState.UP_FOR_RESCHEDULE.value:
             raise ConflictError(f"task {task_id!r} of run {run_id!r} is no longer waiting for its next poke")
-        ti.state, ti.start_date, ti.hostname = TaskState.RUNNING, now, HOSTNAME
+        ti.state, ti.hostname = TaskState.RUNNING, HOSTNAME  # start_date stays the first poke's, as in Airflow
         for name in ("end_date", "duration", "container_id", "exit_code", "next_retry_at"):
             setattr(ti, name, None)  # this poke's, once it ends
         s.execute(
