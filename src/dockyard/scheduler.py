@@ -584,11 +584,11 @@ class Scheduler:
                 echo=echo,
                 control=control,
                 resume_container=resume,
-                on_created=lambda cid: self.store.record_container(
-                    key.dag_id, key.run_id, key.task_id, try_number, cid
+                on_created=lambda cid: _meanwhile(
+                    lambda: self.store.record_container(key.dag_id, key.run_id, key.task_id, try_number, cid)
                 ),
-                on_rendered=lambda fields: self.store.record_rendered(
-                    key.dag_id, key.run_id, key.task_id, try_number, fields
+                on_rendered=lambda fields: _meanwhile(
+                    lambda: self.store.record_rendered(key.dag_id, key.run_id, key.task_id, try_number, fields)
                 ),
                 on_finished=commit,
             )
@@ -818,6 +818,15 @@ class Scheduler:
 def _hostname() -> str:
     """This machine's name as Airflow gives ``ti.hostname`` (asked once: a reverse lookup costs milliseconds)."""
     return socket.getfqdn()
+
+
+def _meanwhile(write: Callable[[], None]) -> None:
+    """A write made while a try runs (its container id, its rendered fields): shown early, and written again
+    with the result, so a database that fails now must not fail the try nor strand its container."""
+    try:
+        write()
+    except StoreError as exc:
+        log.warning("not recorded yet (it is with the result): %s", exc)
 
 
 def _stopped_by_person(outcome: TryOutcome) -> bool:
