@@ -93,7 +93,8 @@ def own_engine(engine: docker.APIClient, request: pytest.FixtureRequest) -> Iter
                 own.client.remove_container(container["Id"], force=True, v=True)
         own.client.close()
         own.stop()
-        subprocess.run(["umount", "-R", f"{root}/exec"], capture_output=True)
+        for mounted in ("exec", "data"):  # dockerd mounts its data root over itself
+            subprocess.run(["umount", "-R", f"{root}/{mounted}"], capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
 
 
