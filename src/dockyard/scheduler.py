@@ -639,11 +639,15 @@ class Scheduler:
                 echo=echo,
                 control=control,
                 resume_container=resume,
-                on_created=lambda cid: self.store.record_container(
-                    key.dag_id, key.run_id, key.task_id, try_number, cid, key.map_index
+                on_created=lambda cid: _meanwhile(
+                    lambda: self.store.record_container(
+                        key.dag_id, key.run_id, key.task_id, try_number, cid, key.map_index
+                    )
                 ),
-                on_rendered=lambda fields: self.store.record_rendered(
-                    key.dag_id, key.run_id, key.task_id, try_number, fields, key.map_index
+                on_rendered=lambda fields: _meanwhile(
+                    lambda: self.store.record_rendered(
+                        key.dag_id, key.run_id, key.task_id, try_number, fields, key.map_index
+                    )
                 ),
                 on_finished=commit,
             )
@@ -1036,6 +1040,15 @@ def _mappable_or_failed(dag: SerializedDag, task_id: str, outcome: TryOutcome) -
     if reason is None:
         return outcome
     return dataclasses.replace(outcome, state=TaskState.FAILED, message=reason, xcom=None)
+
+
+def _meanwhile(write: Callable[[], None]) -> None:
+    """A write made while a try runs (its container id, its rendered fields): shown early, and written again
+    with the result, so a database that fails now must not fail the try nor strand its container."""
+    try:
+        write()
+    except StoreError as exc:
+        log.warning("not recorded yet (it is with the result): %s", exc)
 
 
 def _stopped_by_person(outcome: TryOutcome) -> bool:

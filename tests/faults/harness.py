@@ -174,7 +174,8 @@ class StartCounter:
                         self.count += 1
                     self.since = max(self.since, float(event.get("time", 0)))
             except Exception:  # noqa: BLE001 - the engine went away (a restart under test): follow it again
-                self._stream.close()
+                pass
+            self._stream.close()
             while not self.closed.is_set():
                 try:
                     self._stream = self.client.events(since=int(self.since) - 1, filters=self.filters, decode=True)

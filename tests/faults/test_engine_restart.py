@@ -8,6 +8,7 @@ loads the test image into it, points the scheduler at it, and restarts it while 
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 import signal
 import subprocess
@@ -31,16 +32,16 @@ pytestmark = [pytest.mark.engine, pytest.mark.slow]
 class OwnEngine:
     """A dockerd of this test's own, which it may stop and start at will."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, live_restore: bool) -> None:
         self.root = root
+        self.live_restore = live_restore
         self.url = f"unix://{root}/docker.sock"
         (root / "daemon.json").write_text("{}")
         self.process: subprocess.Popen[bytes] | None = None
         self.client = docker.APIClient(base_url=self.url, version="1.41")
 
     def start(self) -> None:
-        self.client.close()  # its pooled connections died with the last engine
-        self.client = docker.APIClient(base_url=self.url, version="1.41")
+        self.client.close()  # drop the connections that died with the last engine (the client stays usable)
         log: IO[bytes] = (self.root / "dockerd.log").open("ab")
         self.process = subprocess.Popen(
             [
@@ -54,7 +55,7 @@ class OwnEngine:
                 "--bridge=none",
                 "--iptables=false",
                 "--ip-masq=false",
-                "--live-restore",
+                *(["--live-restore"] if self.live_restore else []),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -76,12 +77,12 @@ class OwnEngine:
             self.process.wait(timeout=60)
 
 
-@pytest.fixture
-def own_engine(engine: docker.APIClient) -> Iterator[OwnEngine]:
+@pytest.fixture(params=[True, False], ids=["live-restore", "no-live-restore"])
+def own_engine(engine: docker.APIClient, request: pytest.FixtureRequest) -> Iterator[OwnEngine]:
     if shutil.which("dockerd") is None:
         pytest.fail("dockerd is needed (scripts/start-engine installs docker.io)", pytrace=False)
     root = Path(tempfile.mkdtemp(prefix="dy-engine-", dir="/tmp"))  # short: a socket path has 108 bytes at most
-    own = OwnEngine(root)
+    own = OwnEngine(root, live_restore=request.param)
     own.start()
     try:
         own.client.load_image(b"".join(engine.get_image(IMAGE)))
@@ -92,18 +93,23 @@ def own_engine(engine: docker.APIClient) -> Iterator[OwnEngine]:
                 own.client.remove_container(container["Id"], force=True, v=True)
         own.client.close()
         own.stop()
-        subprocess.run(["umount", "-R", f"{root}/exec"], capture_output=True)
+        for mounted in ("exec", "data"):  # dockerd mounts its data root over itself
+            subprocess.run(["umount", "-R", f"{root}/{mounted}"], capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
 
 
 def test_a_try_outlives_a_restart_of_its_engine(
     own_engine: OwnEngine, installation: Callable[..., Installation], record_property: Callable[[str, object], None]
 ) -> None:
+    """With ``live-restore`` the container runs on through the restart and the try is followed to its end.
+    Without it the engine stops the container as it stops: the try ends with that exit code and its retry
+    runs once the engine is back (``auto_remove="force"`` so that the stopped container goes too)."""
     # own_engine first: set up before the installation, so it is torn down after the installation's cleanup
     dockyard = installation(
         """
-with DAG("DAG_ID", start_date=START, schedule=None, default_args=ARGS) as dag:
-    DockerOperator(task_id="through", command=["sh", "-c", "echo working; sleep 8; echo through-value"])
+with DAG("DAG_ID", start_date=START, schedule=None, default_args={**ARGS, "retries": 1}) as dag:
+    DockerOperator(task_id="through", auto_remove="force",
+        command=["sh", "-c", "trap 'exit 143' TERM; echo working; sleep 8 & wait; echo through-value"])
 """,
         on=own_engine.client,
         DOCKER_HOST=own_engine.url,
@@ -117,10 +123,14 @@ with DAG("DAG_ID", start_date=START, schedule=None, default_args=ARGS) as dag:
     own_engine.start()
     assert dockyard.wait_finished(run_id) == "success", dockyard.scheduler_log()
     dockyard.stop(scheduler)
-    assert dockyard.task_states(run_id) == {"through": ("success", 1)}
+    tries = 1 if own_engine.live_restore else 2
+    assert dockyard.task_states(run_id) == {"through": ("success", tries)}
     assert dockyard.store.get_xcom(dockyard.dag_id, run_id, "through") == "through-value"
     record_property("starts", dockyard.starts())
-    assert dockyard.starts() == 1, "the task's container was started again"
+    assert dockyard.starts() == tries, "the task's container was started again"
     assert dockyard.containers() == []
     log = next(dockyard.settings.logs_folder.rglob("task_id=through/attempt=1.log")).read_text()
-    assert log.count(" working\n") == 1 and "The engine answers again" in log
+    assert len(re.findall(r"^\S+ working$", log, re.M)) == 1 and "The engine answers again" in log
+    if not own_engine.live_restore:
+        first = dockyard.store.list_tries(dockyard.dag_id, run_id, "through")[0]
+        assert (first.state, first.exit_code) == ("up_for_retry", 143)
