@@ -1,12 +1,15 @@
-"""The event log: every change made through the API is recorded with who, when and what, and
-``GET /eventLogs`` lists them with Airflow's filters."""
+"""The event log: every change made through the API and the UI is recorded with who, when and what, and
+``GET /eventLogs`` lists them with Airflow's filters. (The CLI can record its changes with
+:meth:`dockyard.store.changes.Changes.record_event` too.)"""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
 from dockyard.errors import NotFoundError
 from dockyard.store.changes import Changes
@@ -14,6 +17,7 @@ from dockyard.store.models import UserModel
 from dockyard.store.queries import EventFilter, EventRecord
 from dockyard.web.api_v1 import schemas
 from dockyard.web.api_v1.common import MAX_OFFSET, Paging, Router, api_user, date_range, iso, paging, queries, service
+from dockyard.web.security import session_user
 
 router = Router(tags=["EventLog"])
 
@@ -85,3 +89,36 @@ def get_event_log(request: Request, event_log_id: int, user: UserModel = Depends
     if row is None:
         raise NotFoundError(f"no event log entry {event_log_id}; GET /eventLogs lists them")
     return event_json(row)
+
+
+UI_QUIET_PATHS = frozenset({"/login", "/logout"})
+"""Page forms that change nothing a person would audit (a login is no change of the installation)."""
+
+
+class PageEventLog(BaseHTTPMiddleware):
+    """Records every change made through the web UI's forms in the event log: the form's route as the event,
+    the logged-in user as the owner, the DAG, run and task of the path. The API records its own changes
+    (with finer event names), so its paths are left out here."""
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        response = await call_next(request)
+        path = request.url.path
+        if (
+            request.method in ("POST", "PUT", "PATCH", "DELETE")
+            and response.status_code < 400
+            and not path.startswith("/api/")
+            and path not in UI_QUIET_PATHS
+        ):
+            route = request.scope.get("route")
+            params = request.scope.get("path_params") or {}
+            store = service(request).store
+            user = await run_in_threadpool(session_user, store, request)
+            await run_in_threadpool(
+                Changes(store).record_event,
+                f"ui {getattr(route, 'path', path)}"[:60],
+                owner=user.username if user is not None else None,
+                dag_id=params.get("dag_id"),
+                run_id=params.get("run_id"),
+                task_id=params.get("task_id"),
+            )
+        return response

@@ -154,7 +154,9 @@ def set_run_state(
     return run_json(queries(request).run(dag_id, run_id))
 
 
-@router.post("/dags/{dag_id}/dagRuns/{run_id}/clear", response_model=None)
+@router.post(
+    "/dags/{dag_id}/dagRuns/{run_id}/clear", response_model=None, responses={200: {"model": schemas.ClearedRun}}
+)
 def clear_run(
     request: Request, dag_id: str, run_id: str, body: dict[str, Any] = Body(...), user: UserModel = Depends(admin_user)
 ) -> dict[str, Any]:
