@@ -54,7 +54,7 @@ def list_runs(
 ) -> dict[str, Any]:
     """The runs of one DAG, or of every DAG with ``~`` as the dag_id."""
     if dag_id != ANY:
-        service(request).store.get_dag(dag_id)
+        queries(request).check_dag(dag_id)
     form = ListDagRunsForm(
         order_by=page.order_by,
         page_offset=page.offset,
