@@ -7,9 +7,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from fastapi import Depends, Query, Request, Response
+from fastapi import Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dockyard.errors import NotFoundError
 from dockyard.store.changes import Changes
@@ -95,30 +95,44 @@ UI_QUIET_PATHS = frozenset({"/login", "/logout"})
 """Page forms that change nothing a person would audit (a login is no change of the installation)."""
 
 
-class PageEventLog(BaseHTTPMiddleware):
+class PageEventLog:
     """Records every change made through the web UI's forms in the event log: the form's route as the event,
     the logged-in user as the owner, the DAG, run and task of the path. The API records its own changes
-    (with finer event names), so its paths are left out here."""
+    (with finer event names), so its paths are left out here. A plain ASGI middleware: reads and streams
+    pass straight through; only a write that succeeded is recorded."""
 
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        response = await call_next(request)
-        path = request.url.path
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
         if (
-            request.method in ("POST", "PUT", "PATCH", "DELETE")
-            and response.status_code < 400
-            and not path.startswith("/api/")
-            and path not in UI_QUIET_PATHS
+            scope["type"] != "http"
+            or scope["method"] not in ("POST", "PUT", "PATCH", "DELETE")
+            or path.startswith("/api/")
+            or path in UI_QUIET_PATHS
         ):
-            route = request.scope.get("route")
-            params = request.scope.get("path_params") or {}
-            store = service(request).store
-            user = await run_in_threadpool(session_user, store, request)
-            await run_in_threadpool(
-                Changes(store).record_event,
-                f"ui {getattr(route, 'path', path)}"[:60],
-                owner=user.username if user is not None else None,
-                dag_id=params.get("dag_id"),
-                run_id=params.get("run_id"),
-                task_id=params.get("task_id"),
-            )
-        return response
+            await self.app(scope, receive, send)
+            return
+
+        async def watch(message: Message) -> None:
+            # recorded before the answer leaves, so a client that reads the log next finds the change in it
+            if message["type"] == "http.response.start" and int(message["status"]) < 400:
+                await run_in_threadpool(self.record, Request(scope))
+            await send(message)
+
+        await self.app(scope, receive, watch)
+
+    @staticmethod
+    def record(request: Request) -> None:
+        route = request.scope.get("route")
+        params = request.scope.get("path_params") or {}
+        store = service(request).store
+        user = session_user(store, request)
+        Changes(store).record_event(
+            f"ui {getattr(route, 'path', request.url.path)}"[:60],
+            owner=user.username if user is not None else None,
+            dag_id=params.get("dag_id"),
+            run_id=params.get("run_id"),
+            task_id=params.get("task_id"),
+        )
