@@ -13,6 +13,7 @@ from tests.web.conftest import ADMIN, Site
 pytestmark = pytest.mark.engine
 
 
+@pytest.mark.timeout(1200)  # about 70 operations x 8 requests: minutes on a busy machine
 def test_no_generated_request_gets_a_server_error(site: Site) -> None:
     schema = schemathesis.openapi.from_url(site.url + "/api/v1/openapi.json", auth=ADMIN)
     checked = []
@@ -31,4 +32,4 @@ def test_no_generated_request_gets_a_server_error(site: Site) -> None:
 
         check()
         checked.append(f"{operation.method.upper()} {operation.path}")
-    assert len(checked) >= 20, checked
+    assert len(checked) >= 60, checked

@@ -79,9 +79,9 @@ class Changes:
             s.execute(sa.delete(DagModel).where(DagModel.dag_id == dag_id))
 
     def set_run_state(self, dag_id: str, run_id: str, state: RunState) -> None:
-        """A person's verdict on a run, as Airflow's ``PATCH .../dagRuns/{id}``: ``success`` marks the unfinished
-        task instances success; ``failed`` fails the running ones and skips those not started; ``queued`` runs
-        the run again from where it is."""
+        """A person's verdict on a run, as Airflow's ``PATCH .../dagRuns/{id}``: ``success`` marks every task
+        instance success (failed ones too); ``failed`` fails the running ones and skips those not started;
+        ``queued`` runs the run again from where it is."""
         now = utcnow()
         ti = TaskInstanceModel
         with self.store.session() as s:
@@ -92,8 +92,9 @@ class Changes:
                 raise NotFoundError(f"DAG {dag_id!r} has no run {run_id!r}")
             of_run = (ti.dag_id == dag_id, ti.run_id == run_id)
             unfinished = sa.or_(ti.state.is_(None), ti.state.not_in([x.value for x in FINISHED_STATES]))
-            if state is RunState.SUCCESS:
-                s.execute(sa.update(ti).where(*of_run, unfinished).values(state=TaskState.SUCCESS.value, end_date=now))
+            if state is RunState.SUCCESS:  # every task instance, failed ones too (Airflow's "mark success")
+                not_yet = sa.or_(ti.state.is_(None), ti.state != TaskState.SUCCESS.value)
+                s.execute(sa.update(ti).where(*of_run, not_yet).values(state=TaskState.SUCCESS.value, end_date=now))
             elif state is RunState.FAILED:
                 active = [TaskState.RUNNING.value, TaskState.QUEUED.value, TaskState.UP_FOR_RETRY.value]
                 s.execute(

@@ -356,6 +356,14 @@ class Queries:
             _count(DagModel, where),
         )
 
+    def check_dag(self, dag_id: str) -> None:
+        """A :class:`NotFoundError` naming the known DAGs unless ``dag_id`` is stored (one indexed look-up; the
+        DAG's serialized structure is not read)."""
+        with self.store.session() as s:
+            found = s.scalar(sa.select(DagModel.dag_id).where(DagModel.dag_id == dag_id))
+        if found is None:
+            self.store.get_dag(dag_id)
+
     # -- runs --------------------------------------------------------------------------------------
     def runs(
         self, flt: RunFilter = RunFilter(), *, order_by: str | None = None, limit: int = 100, offset: int = 0

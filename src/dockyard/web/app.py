@@ -34,6 +34,7 @@ from dockyard.filemodes import secure_home
 from dockyard.settings import Settings
 from dockyard.store import Store
 from dockyard.web import api, datasets, docs, pages
+from dockyard.web.api_v1.events import PageEventLog
 from dockyard.web.limits import RequestLimits
 from dockyard.web.security import Guard, SecurityHeaders, problem, secret_key
 from dockyard.web.service import Service
@@ -61,6 +62,7 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
     app.state.service = Service(settings, store)
     app.state.guard = Guard(settings)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(PageEventLog)  # inside the sessions: it reads the logged-in user
     app.add_middleware(
         SessionMiddleware,
         secret_key=secret_key(settings.home, settings.secret_key),

@@ -223,6 +223,20 @@ TITLES = {
 }
 
 
+ERROR_DOCS = "https://airflow.apache.org/docs/apache-airflow/stable/stable-rest-api-ref.html#section/Errors/"
+ERROR_TYPES = {
+    400: "BadRequest",
+    401: "Unauthenticated",
+    403: "PermissionDenied",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    409: "AlreadyExists",
+    500: "Unknown",
+}
+"""Airflow's ``type`` of each error status: a link to the section of its REST API reference that explains it."""
+
+
 def problem(status: int, detail: Any, title: str | None = None) -> dict[str, Any]:
     """Airflow's error body (RFC 7807 problem details)."""
-    return {"detail": detail, "status": status, "title": title or TITLES.get(status, "Error"), "type": "about:blank"}
+    kind = ERROR_DOCS + ERROR_TYPES[status] if status in ERROR_TYPES else "about:blank"
+    return {"detail": detail, "status": status, "title": title or TITLES.get(status, "Error"), "type": kind}

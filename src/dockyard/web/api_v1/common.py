@@ -195,3 +195,8 @@ def ti_json(ti: TaskInstanceRecord) -> dict[str, Any]:
 
 def ti_reference(ti: TaskInstanceRecord) -> dict[str, Any]:
     return {"dag_id": ti.dag_id, "dag_run_id": ti.run_id, "task_id": ti.task_id, "execution_date": iso(ti.logical_date)}
+
+
+def wants_text(request: Request) -> bool:
+    """Does the client prefer ``text/plain`` (named first in Accept)? Otherwise the answer is JSON."""
+    return request.headers.get("accept", "").strip().startswith("text/plain")

@@ -27,6 +27,7 @@ from dockyard.web.api_v1.common import (
     present,
     queries,
     service,
+    wants_text,
 )
 from dockyard.web.api_v1.events import record_event
 from dockyard.web.source import mask_source
@@ -218,7 +219,7 @@ def get_task(request: Request, dag_id: str, task_id: str, user: UserModel = Depe
 
 @router.get(
     "/dagSources/{file_token}",
-    responses={200: {"content": {"text/plain": {}, "application/json": {}}}},
+    responses={200: {"model": schemas.DagSource, "content": {"text/plain": {}}}},
     response_model=None,
 )
 def dag_source(request: Request, file_token: str, user: UserModel = Depends(api_user)) -> Response | dict[str, Any]:
@@ -235,6 +236,4 @@ def dag_source(request: Request, file_token: str, user: UserModel = Depends(api_
     except OSError as exc:
         raise NotFoundError(f"the DAG file {fileloc} cannot be read now: {exc.strerror}") from None
     content = mask_source(content)
-    if "application/json" in request.headers.get("accept", ""):
-        return {"content": content}
-    return PlainTextResponse(content)
+    return PlainTextResponse(content) if wants_text(request) else {"content": content}

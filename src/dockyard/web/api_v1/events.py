@@ -1,5 +1,6 @@
-"""The event log: every change made through the API is recorded with who, when and what, and
-``GET /eventLogs`` lists them with Airflow's filters."""
+"""The event log: every change made through the API and the UI is recorded with who, when and what, and
+``GET /eventLogs`` lists them with Airflow's filters. (The CLI can record its changes with
+:meth:`dockyard.store.changes.Changes.record_event` too.)"""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import datetime as dt
 from typing import Any
 
 from fastapi import Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dockyard.errors import NotFoundError
 from dockyard.store.changes import Changes
@@ -14,6 +17,7 @@ from dockyard.store.models import UserModel
 from dockyard.store.queries import EventFilter, EventRecord
 from dockyard.web.api_v1 import schemas
 from dockyard.web.api_v1.common import MAX_OFFSET, Paging, Router, api_user, date_range, iso, paging, queries, service
+from dockyard.web.security import session_user
 
 router = Router(tags=["EventLog"])
 
@@ -85,3 +89,50 @@ def get_event_log(request: Request, event_log_id: int, user: UserModel = Depends
     if row is None:
         raise NotFoundError(f"no event log entry {event_log_id}; GET /eventLogs lists them")
     return event_json(row)
+
+
+UI_QUIET_PATHS = frozenset({"/login", "/logout"})
+"""Page forms that change nothing a person would audit (a login is no change of the installation)."""
+
+
+class PageEventLog:
+    """Records every change made through the web UI's forms in the event log: the form's route as the event,
+    the logged-in user as the owner, the DAG, run and task of the path. The API records its own changes
+    (with finer event names), so its paths are left out here. A plain ASGI middleware: reads and streams
+    pass straight through; only a write that succeeded is recorded."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if (
+            scope["type"] != "http"
+            or scope["method"] not in ("POST", "PUT", "PATCH", "DELETE")
+            or path.startswith("/api/")
+            or path in UI_QUIET_PATHS
+        ):
+            await self.app(scope, receive, send)
+            return
+
+        async def watch(message: Message) -> None:
+            # recorded before the answer leaves, so a client that reads the log next finds the change in it
+            if message["type"] == "http.response.start" and int(message["status"]) < 400:
+                await run_in_threadpool(self.record, Request(scope))
+            await send(message)
+
+        await self.app(scope, receive, watch)
+
+    @staticmethod
+    def record(request: Request) -> None:
+        route = request.scope.get("route")
+        params = request.scope.get("path_params") or {}
+        store = service(request).store
+        user = session_user(store, request)
+        Changes(store).record_event(
+            f"ui {getattr(route, 'path', request.url.path)}"[:60],
+            owner=user.username if user is not None else None,
+            dag_id=params.get("dag_id"),
+            run_id=params.get("run_id"),
+            task_id=params.get("task_id"),
+        )

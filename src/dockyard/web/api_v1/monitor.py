@@ -17,7 +17,18 @@ from dockyard.states import RunState
 from dockyard.store.db import safe_url
 from dockyard.store.models import UserModel
 from dockyard.web.api_v1 import schemas
-from dockyard.web.api_v1.common import MAX_OFFSET, Paging, Router, admin_user, api_user, iso, paging, queries, service
+from dockyard.web.api_v1.common import (
+    MAX_OFFSET,
+    Paging,
+    Router,
+    admin_user,
+    api_user,
+    iso,
+    paging,
+    queries,
+    service,
+    wants_text,
+)
 
 router = Router(tags=["Monitoring"])
 root_router = Router(tags=["Monitoring"])
@@ -133,8 +144,11 @@ def config_sections(settings: Settings) -> dict[str, dict[str, str]]:
     return sections
 
 
+CONFIG_RESPONSES: dict[int | str, dict[str, Any]] = {200: {"model": schemas.Config, "content": {"text/plain": {}}}}
+
+
 def config_body(request: Request, sections: dict[str, dict[str, str]]) -> Response | dict[str, Any]:
-    if "application/json" in request.headers.get("accept", "application/json"):
+    if not wants_text(request):
         return {
             "sections": [
                 {"name": name, "options": [{"key": k, "value": v} for k, v in options.items()]}
@@ -147,7 +161,7 @@ def config_body(request: Request, sections: dict[str, dict[str, str]]) -> Respon
     return PlainTextResponse(text)
 
 
-@router.get("/config", response_model=None, responses={200: {"model": schemas.Config}})
+@router.get("/config", response_model=None, responses=CONFIG_RESPONSES)
 def get_config(
     request: Request, section: str | None = Query(None), user: UserModel = Depends(admin_user)
 ) -> Response | dict[str, Any]:
@@ -160,7 +174,9 @@ def get_config(
 
 
 @router.get(
-    "/config/section/{section}/option/{option}", response_model=None, responses={200: {"model": schemas.Config}}
+    "/config/section/{section}/option/{option}",
+    response_model=None,
+    responses={200: {"model": schemas.Config, "content": {"text/plain": {}}}},
 )
 def get_config_value(
     request: Request, section: str, option: str, user: UserModel = Depends(admin_user)

@@ -54,7 +54,7 @@ def list_runs(
 ) -> dict[str, Any]:
     """The runs of one DAG, or of every DAG with ``~`` as the dag_id."""
     if dag_id != ANY:
-        service(request).store.get_dag(dag_id)
+        queries(request).check_dag(dag_id)
     form = ListDagRunsForm(
         order_by=page.order_by,
         page_offset=page.offset,
@@ -154,7 +154,9 @@ def set_run_state(
     return run_json(queries(request).run(dag_id, run_id))
 
 
-@router.post("/dags/{dag_id}/dagRuns/{run_id}/clear", response_model=None)
+@router.post(
+    "/dags/{dag_id}/dagRuns/{run_id}/clear", response_model=None, responses={200: {"model": schemas.ClearedRun}}
+)
 def clear_run(
     request: Request, dag_id: str, run_id: str, body: dict[str, Any] = Body(...), user: UserModel = Depends(admin_user)
 ) -> dict[str, Any]:

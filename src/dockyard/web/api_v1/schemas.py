@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 
 class Shape(BaseModel):
@@ -358,3 +358,11 @@ class DagWarningCollection(Collection):
 
 class DagStatsCollection(Collection):
     dags: list[dict[str, Any]]
+
+
+class DagSource(Shape):
+    content: str
+
+
+class ClearedRun(RootModel[DagRun | TaskInstanceCollection]):
+    """The run once cleared, or (``dry_run``) the task instances a clear would touch."""

@@ -66,7 +66,7 @@ def list_tis(
     if dag_id != ANY and run_id != ANY:
         q.run(dag_id, run_id)
     elif dag_id != ANY:
-        service(request).store.get_dag(dag_id)
+        queries(request).check_dag(dag_id)
     form = ListTaskInstanceForm(
         page_offset=page.offset,
         page_limit=page.limit,
