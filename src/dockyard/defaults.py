@@ -106,3 +106,7 @@ DEFAULT_TASK_IMAGE = "python:3.11-slim"
 """The image that ``BashOperator``, ``PythonOperator`` and ``@task`` tasks run in unless ``DOCKYARD_TASK_IMAGE`` or
 the task's ``executor_config={"image": ...}`` names another: Airflow runs them inside its worker, dockyard in a
 container of this image (it needs ``python3`` for Python tasks and ``bash`` for Bash tasks)."""
+
+DEFAULT_WEB_SHUTDOWN_SECONDS = 10
+"""How long ``dockyard webserver`` waits for open connections after SIGTERM or Ctrl-C before it closes them (a
+browser's kept-alive HTTPS connection would otherwise hold the shutdown forever)."""
