@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import docker
 
 from dockyard import DAG, DockerOperator
 from dockyard.execution import TryOutcome
+
+if TYPE_CHECKING:
+    from dockyard.scheduler import Scheduler
 
 IMAGE = "dockyard/busybox:latest"
 TEST_LABEL = "dockyard.test"
@@ -92,3 +96,30 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 60, what: str = "the
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def stepped_scheduler(tmp_path: Path, name: str, body: str, database_url: str | None = None) -> Iterator[Scheduler]:
+    """A scheduler (not serving: the test calls ``step()``) over a DAG folder holding one file, ``body``, and
+    a new store (SQLite in ``tmp_path`` unless ``database_url`` is given)."""
+    import dataclasses
+
+    from dockyard.scheduler import Scheduler
+    from dockyard.settings import Settings
+    from dockyard.store import Store
+
+    folder = tmp_path / "dags"
+    write_dag(folder, name, body)
+    env = {"DOCKYARD_HOME": str(tmp_path / "home"), "DOCKYARD_DAGS_FOLDER": str(folder)}
+    if database_url is not None:
+        env["DOCKYARD_DATABASE_URL"] = database_url
+    settings = dataclasses.replace(Settings.from_env(env), dag_file_processor_timeout=60)
+    settings.home.mkdir(exist_ok=True)
+    store = Store.open(settings)
+    scheduler = Scheduler(settings, store)
+    scheduler.refresh_dags(force=True)
+    try:
+        yield scheduler
+    finally:
+        scheduler.shutdown()
+        store.close()

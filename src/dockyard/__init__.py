@@ -6,6 +6,7 @@ DAG files use Airflow's authoring API::
 """
 
 from dockyard.dag import DAG
+from dockyard.datasets import Asset, Dataset, DatasetAll, DatasetAny
 from dockyard.errors import DockyardError
 from dockyard.operators import (
     BaseOperator,
@@ -23,8 +24,12 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DAG",
+    "Asset",
     "BaseOperator",
     "BashOperator",
+    "Dataset",
+    "DatasetAll",
+    "DatasetAny",
     "DockerOperator",
     "DockyardError",
     "EmptyOperator",

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import jinja2
 
+from dockyard.arguments import DAG_ARGUMENTS, warn_unhonoured
 from dockyard.errors import DagDefinitionError, UnknownArgumentError
 
 if TYPE_CHECKING:
@@ -126,6 +127,7 @@ class DAG:
             raise UnknownArgumentError(
                 f"DAG {dag_id!r} got an unknown argument {unknown[0]!r}{closest(unknown[0], self._ACCEPTED)}"
             )
+        warn_unhonoured(f"DAG {dag_id!r}", kwargs, DAG_ARGUMENTS)
         if args:
             # Airflow's second positional argument is the description.
             kwargs.setdefault("description", args[0])
@@ -165,6 +167,8 @@ class DAG:
         self.on_failure_callback = kwargs.get("on_failure_callback")
         self.fileloc: str | None = kwargs.get("fileloc")
         self.task_dict: dict[str, BaseOperator] = {}
+        self.edge_info: dict[str, dict[str, dict[str, str]]] = {}
+        """Upstream task id -> downstream task id -> what the edge carries (a ``Label``'s ``label``)."""
         collected = _collected.get()
         if collected is not None:
             collected.append(self)
@@ -208,6 +212,13 @@ class DAG:
                 f"DAG {self.dag_id!r} already has a task {task.task_id!r}; every task_id in a DAG must be unique"
             )
         self.task_dict[task.task_id] = task
+
+    def set_edge_info(self, upstream_task_id: str, downstream_task_id: str, info: dict[str, str]) -> None:
+        """Record what the edge ``upstream >> downstream`` carries (Airflow's ``DAG.set_edge_info``)."""
+        self.edge_info.setdefault(upstream_task_id, {})[downstream_task_id] = dict(info)
+
+    def get_edge_info(self, upstream_task_id: str, downstream_task_id: str) -> dict[str, str]:
+        return self.edge_info.get(upstream_task_id, {}).get(downstream_task_id, {})
 
     def get_task(self, task_id: str) -> BaseOperator:
         try:

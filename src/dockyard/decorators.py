@@ -21,6 +21,7 @@ DAG creates the task; passing one task's result to another creates the dependenc
 from __future__ import annotations
 
 import collections.abc
+import functools
 import inspect
 import json
 import textwrap
@@ -30,9 +31,11 @@ from typing import Any
 
 from dockyard.dag import current_dag
 from dockyard.errors import DagDefinitionError
+from dockyard.mapping import ExpandInput, MappedOperator, ZipXComArg, decorated_mapped
 from dockyard.operators.base import BaseOperator
 from dockyard.operators.docker import DockerOperator
 from dockyard.operators.python import PULLED, PythonOperator
+from dockyard.taskgroup import current_group
 
 RESULT_PATH = "/tmp/dockyard_result"
 RUNNER = """
@@ -74,6 +77,43 @@ class XComArg:
     def __rrshift__(self, other: Any) -> XComArg:
         (other.operator if isinstance(other, XComArg) else other) >> self.operator
         return self
+
+    def __lshift__(self, other: Any) -> Any:
+        return self.operator << (other.operator if isinstance(other, XComArg) else other)
+
+    def __rlshift__(self, other: Any) -> XComArg:
+        (other.operator if isinstance(other, XComArg) else other) << self.operator
+        return self
+
+    def as_setup(self) -> XComArg:
+        self.operator.as_setup()
+        return self
+
+    def as_teardown(self, *, setups: Any = None, on_failure_fail_dagrun: bool | None = None) -> XComArg:
+        self.operator.as_teardown(setups=setups, on_failure_fail_dagrun=on_failure_fail_dagrun)
+        return self
+
+    @property
+    def output(self) -> XComArg:
+        return self
+
+    def __enter__(self) -> XComArg:
+        self.operator.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.operator.__exit__(*exc)
+
+    def zip(self, *others: Any, fillvalue: Any = ZipXComArg._NOTSET) -> ZipXComArg:
+        """Airflow's ``XComArg.zip``: map over the tuples of this result's and ``others``' elements."""
+        return ZipXComArg([self, *others], fillvalue)
+
+    def map(self, function: Callable[..., Any]) -> Any:
+        """Airflow's ``XComArg.map`` runs ``function`` in the worker; here it would have to run in a container."""
+        raise DagDefinitionError(
+            f"the result of task {self.operator.task_id!r}: XComArg.map() is not supported by dockyard; transform "
+            "the elements inside the mapped task's callable (or in a @task between the two)"
+        )
 
 
 class DockerPythonOperator(DockerOperator):
@@ -135,10 +175,15 @@ def docker_task(python_callable: Callable[..., Any] | None = None, **operator_kw
     return _decorator(DockerPythonOperator, python_callable, operator_kwargs, lambda value: value)
 
 
-def python_task(python_callable: Callable[..., Any] | None = None, **operator_kwargs: Any) -> Any:
+def python_task(
+    python_callable: Callable[..., Any] | None = None,
+    operator_class: type[PythonOperator] = PythonOperator,
+    **operator_kwargs: Any,
+) -> Any:
     """``@task`` / ``@task(...)``: a :class:`PythonOperator` (every argument of it is accepted); an upstream
     result passed in is pulled by a template rendered before the container starts. A return annotation of
-    ``dict`` turns ``multiple_outputs`` on, as in Airflow."""
+    ``dict`` turns ``multiple_outputs`` on, as in Airflow. ``operator_class`` gives ``@task.branch``,
+    ``@task.short_circuit``, ``@task.bash``, ``@task.virtualenv`` and ``@task.external_python`` their operator."""
 
     def pulled(value: Any) -> Any:
         if isinstance(value, XComArg):
@@ -150,7 +195,35 @@ def python_task(python_callable: Callable[..., Any] | None = None, **operator_kw
             )
         return value
 
-    return _decorator(PythonOperator, python_callable, operator_kwargs, pulled)
+    return _decorator(operator_class, python_callable, operator_kwargs, pulled)
+
+
+def setup_task(python_callable: Callable[..., Any] | None = None, **operator_kwargs: Any) -> Any:
+    """``@setup``: a ``@task`` (or an already decorated one) whose task is a setup task."""
+    return _marked(python_callable, operator_kwargs, "as_setup")
+
+
+def teardown_task(
+    python_callable: Callable[..., Any] | None = None, *, on_failure_fail_dagrun: bool = False, **operator_kwargs: Any
+) -> Any:
+    """``@teardown``: a ``@task`` (or an already decorated one) whose task is a teardown task."""
+    return _marked(python_callable, operator_kwargs, "as_teardown", on_failure_fail_dagrun=on_failure_fail_dagrun)
+
+
+def _marked(python_callable: Callable[..., Any] | None, operator_kwargs: dict[str, Any], how: str, **marks: Any) -> Any:
+    def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
+        made = function if getattr(function, "_dockyard_task", False) else python_task(function, **operator_kwargs)
+
+        @functools.wraps(function)
+        def make(*args: Any, **kwargs: Any) -> Any:
+            result = made(*args, **kwargs)
+            getattr(result, how)(**marks)
+            return result
+
+        make._dockyard_task = True  # type: ignore[attr-defined]
+        return make
+
+    return decorate(python_callable) if python_callable is not None else decorate
 
 
 def _holds_xcom(value: Any) -> bool:
@@ -177,15 +250,9 @@ def _decorator(
 
     def decorate(function: Callable[..., Any]) -> Callable[..., XComArg]:
         def make(*args: Any, **kwargs: Any) -> XComArg:
-            dag = current_dag()
-            task_id = operator_kwargs.get("task_id") or function.__name__
-            if dag is not None and task_id in dag.task_dict:
-                n = 1
-                while f"{task_id}__{n}" in dag.task_dict:
-                    n += 1
-                task_id = f"{task_id}__{n}"
+            task_id = _unique_task_id(operator_kwargs.get("task_id") or function.__name__)
             options = {k: v for k, v in operator_kwargs.items() if k != "task_id"}
-            if operator_class is PythonOperator and "multiple_outputs" not in options:
+            if issubclass(operator_class, PythonOperator) and "multiple_outputs" not in options:
                 options["multiple_outputs"] = _returns_dict(function)
             operator = operator_class(
                 task_id=task_id,
@@ -200,8 +267,81 @@ def _decorator(
             return XComArg(operator)
 
         make.__name__ = function.__name__
-        return make
+        return TaskFunction(make, operator_class, function, operator_kwargs, argument)
 
     if python_callable is not None:
         return decorate(python_callable)
     return decorate
+
+
+def _unique_task_id(task_id: str) -> str:
+    """``task_id``, or ``task_id__N`` when the DAG has it already in the current group (a function called
+    twice), as in Airflow."""
+    dag = current_dag()
+    group = current_group()
+    prefix = group.child_id("") if group is not None else ""
+    if dag is not None and prefix + task_id in dag.task_dict:
+        n = 1
+        while f"{prefix}{task_id}__{n}" in dag.task_dict:
+            n += 1
+        task_id = f"{task_id}__{n}"
+    return task_id
+
+
+# -- dynamic task mapping: .partial() / .expand() / .expand_kwargs() on a decorated function ----------------
+class TaskFunction:
+    """A decorated function: calling it makes a task; ``.partial(**fixed)``, ``.expand(**mapped)`` and
+    ``.expand_kwargs(list_of_dicts)`` make a mapped task (one instance per element), as in Airflow."""
+
+    _dockyard_task = True  # ``@setup``/``@teardown`` on top of ``@task`` wrap it, not re-decorate it
+
+    def __init__(
+        self,
+        make: Callable[..., XComArg],
+        operator_class: type[BaseOperator],
+        function: Callable[..., Any],
+        operator_kwargs: dict[str, Any],
+        argument: Callable[[Any], Any],
+        fixed: dict[str, Any] | None = None,
+    ) -> None:
+        self._make = make
+        self._operator_class = operator_class
+        self._argument = argument
+        self.function = function
+        self.operator_kwargs = operator_kwargs
+        self.fixed = dict(fixed or {})
+        self.__name__ = function.__name__
+        self.__doc__ = function.__doc__
+
+    def __call__(self, *args: Any, **kwargs: Any) -> XComArg:
+        return self._make(*args, **kwargs)
+
+    def partial(self, **fixed: Any) -> TaskFunction:
+        return TaskFunction(
+            self._make, self._operator_class, self.function, self.operator_kwargs, self._argument, fixed
+        )
+
+    def expand(self, **mapped: Any) -> XComArg:
+        if not mapped:
+            raise DagDefinitionError(f"{self.__name__}.expand() needs at least one argument to map over")
+        return self._mapped(ExpandInput(fields=mapped))
+
+    def expand_kwargs(self, value: Any, *, strict: bool = True) -> XComArg:
+        return self._mapped(ExpandInput(kwargs_list=value))
+
+    def _mapped(self, expand_input: ExpandInput) -> XComArg:
+        options = {k: v for k, v in self.operator_kwargs.items() if k != "task_id"}
+        if self._operator_class is PythonOperator and "multiple_outputs" not in options:
+            options["multiple_outputs"] = _returns_dict(self.function)
+        options["task_id"] = _unique_task_id(self.operator_kwargs.get("task_id") or self.function.__name__)
+        operator: MappedOperator = decorated_mapped(
+            self._operator_class,
+            self.function,
+            options,
+            {k: self._argument(v) for k, v in self.fixed.items()},
+            expand_input,
+        )
+        for value in self.fixed.values():
+            if isinstance(value, XComArg):
+                value.operator >> operator
+        return XComArg(operator)

@@ -107,6 +107,30 @@ DEFAULT_TASK_IMAGE = "python:3.11-slim"
 the task's ``executor_config={"image": ...}`` names another: Airflow runs them inside its worker, dockyard in a
 container of this image (it needs ``python3`` for Python tasks and ``bash`` for Bash tasks)."""
 
+DEFAULT_MAX_MAP_LENGTH = 1024
+"""The most instances one mapped task may expand to from an upstream result (Airflow's ``max_map_length``);
+a longer result fails the task that returned it."""
+
+DEFAULT_SMTP_TIMEOUT_SECONDS = 30.0
+"""How long an alert mail (``email_on_failure``) waits for the SMTP server (Airflow's ``[smtp] smtp_timeout``)."""
+
+DEFAULT_EMAIL_FROM = "airflow@example.com"
+"""The sender of alert mails when the SMTP connection's extra names no ``from_email`` (Airflow's default)."""
+
+DEFAULT_STORE_RETRY_FIRST_SECONDS = 0.5
+"""The first wait before a failed write of a try's result is tried again (a full disk, a database away)."""
+
+DEFAULT_STORE_RETRY_MAX_SECONDS = 5.0
+"""The longest wait between tries of a failed write: the waits double up to this, until the write succeeds
+or the scheduler stops (a result is never dropped because the database was away for a while)."""
+
+DEFAULT_ENGINE_RETURN_SECONDS = 120.0
+"""How long a running try waits for its engine to answer again (a restart of dockerd) before the try fails;
+meanwhile its container may still run, and it is followed to its end once the engine is back."""
+
+DEFAULT_ENGINE_RETRY_SECONDS = 1.0
+"""Between attempts to reach an engine that stopped answering."""
+
 DEFAULT_WEB_SHUTDOWN_SECONDS = 10
 """How long ``dockyard webserver`` waits for open connections after SIGTERM or Ctrl-C before it closes them (a
 browser's kept-alive HTTPS connection would otherwise hold the shutdown forever)."""

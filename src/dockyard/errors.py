@@ -18,6 +18,7 @@
     │       └── ImageNotFoundError   the image is not on the engine (yet): pull it
     ├── TaskError                    a task try did not succeed
     │   ├── ContainerFailedError     the container exited non-zero (code, image, command, last lines)
+    │   ├── UnmappableResultError    a result a mapped task maps over is not a list or dict, or too long
     │   └── TaskStoppedError         dockyard stopped the container (``stop_reason`` says why)
     │       ├── TaskTimeoutError     execution_timeout passed
     │       └── TaskCancelledError   the try was stopped from outside (Ctrl-C, SIGTERM, a request)
@@ -133,6 +134,10 @@ class ImageNotFoundError(ImageError):
 
 class TaskError(DockyardError):
     """A task try ended without success."""
+
+
+class UnmappableResultError(TaskError):
+    """What a mapped task maps over is not a list or a dict, or has more elements than allowed."""
 
 
 class ContainerFailedError(TaskError):

@@ -1,8 +1,12 @@
 """One task try, from template to result: render -> spec -> container -> state, XCom and log.
 
 Used by ``dockyard tasks test`` and, through the same :class:`TaskRunner`, by the scheduler's
-executor threads. Every line a person can read (the log file, the terminal, error messages) passes
-through the try's :class:`~dockyard.masking.SecretsMasker` first.
+executor threads. The scheduler hands in ``on_finished``, which commits the outcome: the container is
+removed (per ``auto_remove``) only after that returns, so a result that was never recorded can always be
+read again from its container after a restart, and a finished try never runs twice.
+
+Every line a person can read (the log file, the terminal, error messages) passes through the try's
+:class:`~dockyard.masking.SecretsMasker` first.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dockyard import faults
 from dockyard.connections import Connections, parse_bool
 from dockyard.container import ContainerResult, DockerRuntime, RunControl, build_spec, labels_for
 from dockyard.container.control import StopReason
@@ -55,6 +60,8 @@ class TryOutcome:
     rendered: dict[str, Any] = field(default_factory=dict)
     stop_reason: StopReason | None = None
     """Why dockyard stopped the container (a person, a timeout, a shutdown), if it did."""
+    rendered_map_index: str | None = None
+    """A mapped instance's name from ``map_index_template``."""
 
 
 def xcom_value(task: PreparedTry, result: ContainerResult) -> Any:
@@ -92,6 +99,8 @@ class TryRequest:
     prepare: Callable[[], PreparedTry]
     timeout: float | None = None
     """Seconds left of ``execution_timeout`` (default: all of it)."""
+    sense: Callable[[PreparedTry, Callable[[str], None], RunControl | None], Any] | None = None
+    """Pokes a sensor that pokes in the scheduler (a ``sensor`` preparation) and returns its verdict."""
 
 
 class TaskRunner:
@@ -117,8 +126,8 @@ class TaskRunner:
             host_tmp_dir=settings.host_tmp_dir,
         )
 
-    def log_path(self, dag_id: str, run_id: str, task_id: str, try_number: int) -> Path:
-        return log_path_for(self.settings.logs_folder, dag_id, run_id, task_id, try_number)
+    def log_path(self, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1) -> Path:
+        return log_path_for(self.settings.logs_folder, dag_id, run_id, task_id, try_number, map_index)
 
     def _docker_connection(
         self,
@@ -183,6 +192,7 @@ class TaskRunner:
         xcom_lookup: XComLookup | None = None,
         echo: Callable[[str], None] | None = None,
         control: RunControl | None = None,
+        map_index: int = -1,
     ) -> TryOutcome:
         """Run one try of a loaded DAG's ``task`` in this process; it raises only on Ctrl-C."""
         context = TryContext(
@@ -195,6 +205,7 @@ class TaskRunner:
             params=dict(params or {}),
             conf=dict(params or {}),
             data_interval=data_interval,
+            map_index=map_index,
         )
         request = TryRequest(
             context=context,
@@ -219,14 +230,22 @@ class TaskRunner:
         on_created: Callable[[str], None] | None = None,
         on_rendered: Callable[[dict[str, Any]], None] | None = None,
         resume_container: str | None = None,
+        on_finished: Callable[[TryOutcome], bool] | None = None,
     ) -> TryOutcome:
         """Run a try (or, with ``resume_container``, finish one whose container is already there).
 
-        Raises only :class:`KeyboardInterrupt` and :class:`~dockyard.container.runtime.Abandoned`.
+        ``on_finished`` records the outcome before the container is removed; it returns False when the try no
+        longer exists (its run was deleted), and the container is then removed whatever ``auto_remove`` says.
+        Whatever it raises propagates with the container left in place, for the next scheduler to finish.
+
+        Raises only :class:`KeyboardInterrupt`, :class:`~dockyard.container.runtime.Abandoned` and what
+        ``on_finished`` raises.
         """
+        control = control or RunControl()
+        kill_at = self.settings.fault_kill_at
         ctx = request.context
         masker = masker_for_try()
-        path = self.log_path(ctx.dag_id, ctx.run_id, ctx.task_id, ctx.try_number)
+        path = self.log_path(ctx.dag_id, ctx.run_id, ctx.task_id, ctx.try_number, ctx.map_index)
         skip = count_output_lines(path) if resume_container else 0
         log = TaskLog(path, masker, echo)
         started = time.monotonic()
@@ -237,7 +256,25 @@ class TaskRunner:
                 masker.add(secret)
             for note in prepared.notes:
                 log.say(note)
+            outcome.rendered_map_index = prepared.rendered_map_index
             if prepared.kind == "empty":
+                outcome.state = TaskState.SUCCESS
+                return outcome
+            if prepared.kind == "scheduler":  # an orchestration-only operator: decided without a container
+                outcome.rendered = prepared.rendered
+                if on_rendered is not None:
+                    on_rendered(outcome.rendered)
+                outcome.xcom, outcome.state = prepared.result, TaskState.SUCCESS
+                log.say(f"Decided in the scheduler: {masker.mask(describe(prepared.result))}")
+                return outcome
+            if prepared.kind == "sensor":  # a clock or store sensor: no container; the scheduler settles the verdict
+                if request.sense is None:
+                    raise DagDefinitionError(
+                        f"task {ctx.task_id!r} is a sensor that pokes in the scheduler; run it with `dags test` or "
+                        "under the scheduler"
+                    )
+                outcome.rendered = prepared.rendered
+                outcome.xcom = request.sense(prepared, log.say, control)
                 outcome.state = TaskState.SUCCESS
                 return outcome
             outcome.rendered = prepared.rendered
@@ -248,7 +285,7 @@ class TaskRunner:
             registry_auth = self._docker_connection(prepared.docker_conn_id, ctx.task_id, options, overrides, masker)
             spec = build_spec(
                 options.render(overrides) if overrides else options,
-                labels=labels_for(ctx.dag_id, ctx.task_id, ctx.run_id, ctx.try_number, self.instance),
+                labels=labels_for(ctx.dag_id, ctx.task_id, ctx.run_id, ctx.try_number, self.instance, ctx.map_index),
                 default_docker_url=self.settings.default_docker_url,
                 registry_auth=registry_auth,
                 docker_config=str(self.settings.docker_config) if self.settings.docker_config else None,
@@ -257,13 +294,35 @@ class TaskRunner:
                 masker.add(secret)
             timeout = request.timeout if request.timeout is not None else prepared.execution_timeout
             if resume_container is None:
-                log.say(f"Running task {ctx.dag_id}.{ctx.task_id} (run {ctx.run_id}, try {ctx.try_number})")
+                instance = f", map_index {ctx.map_index}" if ctx.map_index >= 0 else ""
+                log.say(f"Running task {ctx.dag_id}.{ctx.task_id} (run {ctx.run_id}{instance}, try {ctx.try_number})")
+                faults.reached(kill_at, "claimed")
+
+                def created(container_id: str) -> None:
+                    if on_created is not None:
+                        on_created(container_id)
+                    faults.reached(kill_at, "created")
+
                 result = self.runtime.run(
-                    spec, log.lines, say=log.say, timeout=timeout, control=control, on_created=on_created
+                    spec,
+                    log.lines,
+                    say=log.say,
+                    timeout=timeout,
+                    control=control,
+                    on_created=created,
+                    on_started=lambda _: faults.reached(kill_at, "started"),
+                    defer_removal=on_finished is not None,
                 )
             else:
                 result = self.runtime.resume(
-                    spec, resume_container, log.lines, skip_lines=skip, say=log.say, timeout=timeout, control=control
+                    spec,
+                    resume_container,
+                    log.lines,
+                    skip_lines=skip,
+                    say=log.say,
+                    timeout=timeout,
+                    control=control,
+                    defer_removal=on_finished is not None,
                 )
             outcome.container_id = result.container_id
             outcome.exit_code = result.exit_code
@@ -299,4 +358,11 @@ class TaskRunner:
         finally:
             outcome.duration = time.monotonic() - started
             log.close()
+        outcome.container_id = outcome.container_id or control.container_id
+        if on_finished is not None:
+            if outcome.container_id is not None:
+                faults.reached(kill_at, "exited")
+            exists = on_finished(outcome)
+            faults.reached(kill_at, "written")
+            control.remove_container(always=not exists)
         return outcome

@@ -32,6 +32,10 @@ if TYPE_CHECKING:
 XComLookup = Callable[[str, str, str], Any]
 """``(dag_id, task_id, key) -> value`` for ``ti.xcom_pull`` within the same run."""
 
+XComSearch = Callable[[str, "list[str] | None", str, str, "dt.datetime | None"], tuple[bool, Any]]
+"""``(dag_id, task_ids or None, key, run_id, up_to) -> (found, value)``: the latest XCom of any of ``task_ids``
+(of any task when None) in run ``run_id``, or in any run up to ``up_to`` (``include_prior_dates``)."""
+
 
 @dataclass
 class TaskTry:
@@ -44,20 +48,56 @@ class TaskTry:
     logical_date: dt.datetime
     map_index: int = -1
     xcom_lookup: XComLookup | None = None
+    xcom_search: XComSearch | None = None
 
     def xcom_pull(
         self,
         task_ids: str | list[str] | None = None,
-        key: str = "return_value",
         dag_id: str | None = None,
+        key: str = "return_value",
+        include_prior_dates: bool = False,
+        *,
+        map_indexes: int | list[int] | None = None,
+        default: Any = None,
+        run_id: str | None = None,
         **_: Any,
     ) -> Any:
-        """The XCom of ``task_ids`` in this run (a list for a list of ids), as Airflow's ``ti.xcom_pull``."""
-        if self.xcom_lookup is None or task_ids is None:
-            return None
+        """Airflow's ``ti.xcom_pull``: the XCom of ``task_ids`` (a list for a list of ids) in this run; of any task
+        of the run when ``task_ids`` is None; the latest one up to this run's logical date with
+        ``include_prior_dates``; ``default`` where nothing was pushed. Tasks here are not mapped, so a map index
+        other than -1 finds nothing."""
+        if isinstance(map_indexes, int) and map_indexes != -1:
+            return default
+        if isinstance(map_indexes, (list, tuple)):
+            found = self.xcom_pull(task_ids, dag_id, key, include_prior_dates, default=default, run_id=run_id)
+            return [found for index in map_indexes if index == -1]
+        owner, run = dag_id or self.dag_id, run_id or self.run_id
         if isinstance(task_ids, str):
-            return self.xcom_lookup(dag_id or self.dag_id, task_ids, key)
-        return [self.xcom_lookup(dag_id or self.dag_id, t, key) for t in task_ids]
+            return self._one(owner, [task_ids], key, run, include_prior_dates, default)
+        if task_ids is None:
+            return self._one(owner, None, key, run, include_prior_dates, default)
+        return [self._one(owner, [t], key, run, include_prior_dates, default) for t in task_ids]
+
+    def _one(self, dag_id: str, task_ids: list[str] | None, key: str, run_id: str, prior: bool, default: Any) -> Any:
+        if self.xcom_search is not None:
+            found, value = self.xcom_search(dag_id, task_ids, key, run_id, self.logical_date if prior else None)
+            return value if found else default
+        if self.xcom_lookup is None or task_ids is None:
+            return default
+        value = self.xcom_lookup(dag_id, task_ids[0], key)
+        return default if value is None else value
+
+
+def store_xcom_search(store: Callable[[], Store]) -> XComSearch:
+    """An :data:`XComSearch` over the store (``store`` opens it on first use)."""
+
+    def search(
+        dag_id: str, task_ids: list[str] | None, key: str, run_id: str, up_to: dt.datetime | None
+    ) -> tuple[bool, Any]:
+        row = store().latest_xcom(dag_id, key, run_id=run_id, task_ids=task_ids, up_to=up_to)
+        return (False, None) if row is None else (True, row.value)
+
+    return search
 
 
 @dataclass
@@ -80,6 +120,10 @@ class TryContext:
     previous_success: dict[str, Any] | None = None
     """The latest successful earlier run (:class:`~dockyard.templating.PreviousRun`' fields)."""
     test_mode: bool = False
+    map_index: int = -1
+    """Which instance of a mapped task this try is (-1: the task is not mapped)."""
+    triggering_events: list[dict[str, Any]] = field(default_factory=list)
+    """The dataset events that triggered the run (:class:`~dockyard.datasets.DatasetEventView`'s fields)."""
 
     def to_json(self) -> dict[str, Any]:
         return dict(_encode(asdict(self)))
@@ -137,6 +181,10 @@ class PreparedTry:
     execution_timeout: float | None = None
     notes: list[str] = field(default_factory=list)
     """Messages for the try's log (an on_execute_callback that failed)."""
+    result: Any = None
+    """``scheduler`` tries (orchestration-only operators): what the operator decided, plain JSON."""
+    rendered_map_index: str | None = None
+    """A mapped instance's name, from its task's ``map_index_template``."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -172,6 +220,7 @@ def prepare(
     context: TryContext,
     *,
     xcom_lookup: XComLookup | None = None,
+    xcom_search: XComSearch | None = None,
     variables: Callable[[str], str | None] | None = None,
     connections: Any = None,
     config: Mapping[str, Mapping[str, Any]] | None = None,
@@ -181,8 +230,10 @@ def prepare(
 
     ``settings`` give Bash and Python tasks their task image and DAG folder (default: from the environment)."""
     from dockyard.connections import ConnectionAccessor
+    from dockyard.datasets import triggering_events
     from dockyard.operators.base import EmptyOperator
     from dockyard.operators.docker import DockerOperator
+    from dockyard.operators.orchestration import SchedulerOperator
     from dockyard.operators.task_image import TaskImageOperator
     from dockyard.templating import (
         PreviousRun,
@@ -194,9 +245,10 @@ def prepare(
         variables_namespace,
     )
 
+    task, map_index_template = _instance_of(dag, task, context.map_index, xcom_lookup)
     if isinstance(task, EmptyOperator):
         return PreparedTry(kind="empty")
-    if not task.runs_in_container:
+    if not task.runs_in_container and not isinstance(task, SchedulerOperator) and not hasattr(task, "sensor_values"):
         raise DagDefinitionError(
             f"task {task.task_id!r} is a {type(task).__name__}; dockyard runs Docker, Bash, Python and "
             "EmptyOperator tasks: move the work into an image and use DockerOperator"
@@ -217,7 +269,14 @@ def prepare(
         extra["conn"] = ConnectionAccessor(connections, masker.add)
     extra["dag_run_conf"] = context.conf
     ti = TaskTry(
-        dag.dag_id, task.task_id, context.run_id, context.try_number, context.logical_date, xcom_lookup=xcom_lookup
+        dag.dag_id,
+        task.task_id,
+        context.run_id,
+        context.try_number,
+        context.logical_date,
+        map_index=context.map_index,
+        xcom_lookup=xcom_lookup,
+        xcom_search=xcom_search,
     )
     template_context = build_context(
         dag=dag,
@@ -234,6 +293,7 @@ def prepare(
         previous_success=PreviousRun(**context.previous_success) if context.previous_success else None,
         config=config,
         test_mode=context.test_mode,
+        triggering_events=triggering_events(context.triggering_events),
     )
     notes = []
     callbacks = task.on_execute_callback
@@ -246,6 +306,21 @@ def prepare(
             notes.append(f"on_execute_callback {getattr(function, '__name__', function)!r} failed: {exc!r}")
     searchpath = [str(Path(dag.fileloc).parent)] if dag.fileloc else []
     rendered = render_fields(task, template_context, make_environment(dag, searchpath))
+    if isinstance(task, SchedulerOperator):  # no container: the scheduler acts on what the operator decides
+        return PreparedTry(
+            kind="scheduler",
+            rendered=masker.mask_value(rendered),
+            secrets=sorted({*masker.collected, *registered_secrets()}),
+            do_xcom_push=bool(task.do_xcom_push),
+            notes=notes,
+            result=task.run_in_scheduler(template_context, rendered),
+        )
+    if not task.runs_in_container and hasattr(
+        task, "sensor_values"
+    ):  # a clock or store sensor: its rendered values; it pokes in the scheduler
+        values = task.sensor_values(template_context, rendered)
+        return PreparedTry(kind="sensor", options=values, rendered=masker.mask_value(rendered), notes=notes)
+    name = _map_index_name(map_index_template, task, template_context, rendered, make_environment(dag, searchpath))
     if isinstance(task, TaskImageOperator):  # Bash and Python tasks: a container of the task image
         options = task.container_options(template_context, rendered, settings or Settings.from_env())
         for secret in options.secrets:
@@ -258,14 +333,70 @@ def prepare(
         options=options.to_json(),
         rendered=masker.mask_value(rendered),
         secrets=sorted({*masker.collected, *registered_secrets()}),
-        do_xcom_push=bool(task.do_xcom_push),
+        do_xcom_push=bool(task.do_xcom_push or task.needs_result),
         xcom_all=options.xcom_all,
         retrieve_output=options.retrieve_output,
         docker_conn_id=options.docker_conn_id,
         multiple_outputs=bool(task.multiple_outputs),
         execution_timeout=timeout,
         notes=notes,
+        rendered_map_index=masker.mask(name) if name is not None else None,
     )
+
+
+# -- dynamic task mapping: the instance a try runs, and its name ------------------------------------------
+def _instance_of(
+    dag: DAG, task: BaseOperator, map_index: int, xcom_lookup: XComLookup | None
+) -> tuple[BaseOperator, str | None]:
+    """The plain operator a try of ``task`` runs: a mapped task's instance ``map_index``, with the upstream
+    results it maps over looked up; and the mapped task's ``map_index_template``."""
+    from dockyard.mapping import MappedOperator
+
+    if not isinstance(task, MappedOperator):
+        if map_index >= 0:
+            raise DagDefinitionError(f"task {task.task_id!r} is not mapped; it has no map_index {map_index}")
+        return task, None
+    if map_index < 0:
+        raise DagDefinitionError(
+            f"task {task.task_id!r} is mapped: name one of its instances with a map_index (0, 1, ...)"
+        )
+
+    def resolve(task_id: str, key: str) -> Any:
+        return xcom_lookup(dag.dag_id, task_id, key) if xcom_lookup is not None else None
+
+    try:
+        return task.unmap(map_index, resolve), task.map_index_template
+    except IndexError:
+        raise DagDefinitionError(
+            f"task {task.task_id!r} has no map_index {map_index}: what it maps over has fewer elements"
+        ) from None
+
+
+class _RenderedTask:
+    """``task`` as ``map_index_template`` sees it: its templated fields rendered, as in Airflow."""
+
+    def __init__(self, task: BaseOperator, rendered: Mapping[str, Any]) -> None:
+        self._task = task
+        self._rendered = rendered
+
+    def __getattr__(self, name: str) -> Any:
+        return self._rendered[name] if name in self._rendered else getattr(self._task, name)
+
+
+def _map_index_name(
+    template: str | None, task: BaseOperator, context: Mapping[str, Any], rendered: Mapping[str, Any], env: Any
+) -> str | None:
+    """The instance's name from ``map_index_template``; None (the UI shows the map index) when the template
+    is empty or does not render, as in Airflow."""
+    import jinja2
+
+    if not template:
+        return None
+    try:
+        name = str(env.from_string(template).render({**context, "task": _RenderedTask(task, rendered)})).strip()
+    except (jinja2.TemplateError, LookupError, AttributeError, TypeError, ValueError):
+        return None
+    return name[:250] or None
 
 
 def template_config(settings: Settings) -> dict[str, dict[str, Any]]:
@@ -328,6 +459,10 @@ def _prepare_child(settings: Settings, context_json: dict[str, Any]) -> dict[str
     task = dag.get_task(context.task_id)
 
     def xcom(dag_id: str, task_id: str, key: str) -> Any:
+        from dockyard.mapping import is_mapped
+
+        if dag_id == dag.dag_id and is_mapped(dag.task_dict.get(task_id)):  # every instance's result, as a list
+            return lazy.get().mapped_xcoms(dag_id, context.run_id, task_id, key)
         return lazy.get().get_xcom(dag_id, context.run_id, task_id, key)
 
     def variables(key: str) -> str | None:
@@ -344,6 +479,7 @@ def _prepare_child(settings: Settings, context_json: dict[str, Any]) -> dict[str
         task,
         context,
         xcom_lookup=xcom,
+        xcom_search=store_xcom_search(lazy.get),
         variables=variables,
         connections=_Connections(),
         config=template_config(settings),
@@ -371,17 +507,78 @@ def prepare_in_child(settings: Settings, context: TryContext) -> PreparedTry:
 def _callback_child(
     settings: Settings, fileloc: str, dag_id: str, task_id: str | None, name: str, info: dict[str, Any]
 ) -> None:
-    """Runs in the child: call the DAG's or the task's callback ``name`` with Airflow's context keys."""
-    configure_lookups(settings)
+    """Runs in the child: call the DAG's or the task's callback ``name`` with Airflow's context: the template
+    context of the task instance (for a DAG's callback, its last failed one, else its last one), with
+    ``exception`` and, for a DAG, ``reason`` (``success``, ``task_failure``, ``timed_out``)."""
+    lazy = configure_lookups(settings)
     dag = _load(fileloc, dag_id)
     owner: Any = dag.get_task(task_id) if task_id else dag
     callback = getattr(owner, name, None)
-    context = {"dag": dag, "task": owner if task_id else None, **info}
+    try:
+        context = _callback_context(settings, lazy, dag, task_id, info)
+    except DockyardError:  # the run is gone (deleted meanwhile): the callback still gets the plain facts
+        context = {"dag": dag, "task": owner if task_id else None, "run_id": info.get("run_id")}
+    context.update({k: v for k, v in info.items() if k not in ("exception", "reason")})
     if info.get("exception"):
         context["exception"] = DockyardError(info["exception"])
+    if task_id is None:
+        context["reason"] = {"failed": "task_failure"}.get(info.get("reason") or "", info.get("reason"))
     for function in callback if isinstance(callback, list) else [callback]:
         if function is not None:
             function(context)
+
+
+def _callback_context(
+    settings: Settings, lazy: _LazyStore, dag: DAG, task_id: str | None, info: dict[str, Any]
+) -> dict[str, Any]:
+    """The template context a callback gets, built from what the store knows of the run and the try."""
+    from dockyard.states import TaskState
+    from dockyard.templating import RunFacts, TryFacts, build_context, variables_namespace
+    from dockyard.variables import variable_source
+
+    store = lazy.get()
+    run = store.get_run(dag.dag_id, info["run_id"])
+    tis = [ti for ti in store.list_task_instances(dag.dag_id, run.run_id) if ti.task_id in dag.task_dict]
+    if task_id is not None:
+        chosen = next((ti for ti in tis if ti.task_id == task_id), None)
+    else:
+        failed = [ti for ti in tis if ti.state in (TaskState.FAILED.value, TaskState.UPSTREAM_FAILED.value)]
+        ordered = sorted(failed or tis, key=lambda ti: (ti.end_date is not None, ti.end_date or run.logical_date))
+        chosen = ordered[-1] if ordered else None
+    task = dag.get_task(chosen.task_id if chosen else task_id or next(iter(dag.task_dict)))
+    try_number = int(info.get("try_number") or (chosen.try_number if chosen else 1) or 1)
+    interval = (run.data_interval_start or run.logical_date, run.data_interval_end or run.logical_date)
+    ti = TaskTry(
+        dag.dag_id, task.task_id, run.run_id, try_number, run.logical_date, xcom_search=store_xcom_search(lazy.get)
+    )
+    return build_context(
+        dag=dag,
+        task=task,
+        logical_date=run.logical_date,
+        run_id=run.run_id,
+        ti=ti,
+        data_interval=interval,
+        params=dict(run.conf or {}),
+        conf=dict(run.conf or {}),
+        extra={"var": variables_namespace(variable_source(settings, store))},
+        run=RunFacts(
+            run_type=run.run_type,
+            state=str(run.state),
+            start_date=run.start_date,
+            end_date=run.end_date,
+            queued_at=run.queued_at,
+            external_trigger=run.external_trigger,
+        ),
+        attempt=TryFacts(
+            start_date=chosen.start_date if chosen else None,
+            end_date=chosen.end_date if chosen else None,
+            state=str(chosen.state or "none") if chosen else "none",
+            hostname=chosen.hostname if chosen else None,
+            max_tries=chosen.max_tries if chosen else None,
+            base_url=template_config(settings)["webserver"]["base_url"],
+        ),
+        config=template_config(settings),
+    )
 
 
 def callback_in_child(

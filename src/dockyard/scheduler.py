@@ -24,6 +24,7 @@ container that belongs to no running try is stopped and removed.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import fcntl
 import functools
@@ -39,27 +40,41 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO, Any
 
-from dockyard import defaults
+from dockyard import defaults, sensing
+from dockyard.branching import skipped_after
 from dockyard.compat import airflow as airflow_compat
 from dockyard.connections import Connections
 from dockyard.container import RunControl
 from dockyard.container.control import StopReason
 from dockyard.container.runtime import Abandoned
 from dockyard.container.spec import EngineConfig, engine_config
-from dockyard.errors import ConflictError, DagDefinitionError, DockyardError, StoreError
+from dockyard.dataset_scheduling import DatasetScheduling
+from dockyard.errors import (
+    ConflictError,
+    DagDefinitionError,
+    DockyardError,
+    NotFoundError,
+    StoreError,
+    UnmappableResultError,
+)
 from dockyard.execution import TaskRunner, TryOutcome, TryRequest
 from dockyard.isolation import ChildFailed
-from dockyard.operators.base import TriggerRule
+from dockyard.leftovers import remove_recorded
+from dockyard.mail import Alert, AlertMailer
+from dockyard.mapping import combined_state, count, unmappable
 from dockyard.params import resolve_params
 from dockyard.preparation import PreparedTry, TryContext, callback_in_child, prepare_in_child, template_config
 from dockyard.processor import DagProcessor
-from dockyard.readiness import Counts, Decision, decide, effective_weights, run_outcome
+from dockyard.readiness import Decision, effective_weights, evaluate, run_outcome
 from dockyard.runs import WAKE_SOCKET, notify_scheduler, trigger_run
-from dockyard.serialized import SerializedDag
+from dockyard.serialized import SerializedDag, SerializedTask
 from dockyard.settings import Settings
 from dockyard.store import FINISHED_STATES, RunState, Store, TaskState, TryResult, utcnow
+from dockyard.store import sensors as sensor_records
 from dockyard.store.models import DagRunModel, TaskInstanceModel
+from dockyard.store.retry import WriteAbandoned, retry_write
 from dockyard.timetable import DataInterval
+from dockyard.triggering import trigger_dag_run
 from dockyard.variables import variable_source
 
 log = logging.getLogger(__name__)
@@ -75,6 +90,18 @@ class TIKey:
     dag_id: str
     run_id: str
     task_id: str
+    map_index: int = -1
+
+
+@dataclass
+class _Committed:
+    """How a try's result went into the store: ``recorded`` unless the task instance had moved on, ``gone``
+    when it no longer exists (its run was deleted)."""
+
+    recorded: bool
+    state: TaskState
+    retry_at: dt.datetime | None
+    gone: bool = False
 
 
 @dataclass
@@ -111,7 +138,7 @@ class Scheduler:
         self.fixed_dags = dags is not None
         self.dags: dict[str, SerializedDag] = dict(dags or {})
         self.wake = threading.Event()
-        self.results: queue.Queue[tuple[TIKey, int, TryOutcome]] = queue.Queue()
+        self.results: queue.Queue[tuple[TIKey, int, TryOutcome, _Committed | None]] = queue.Queue()
         self.running: dict[TIKey, _Running] = {}
         self.pool = ThreadPoolExecutor(max_workers=settings.parallelism, thread_name_prefix="dockyard-task")
         self.callbacks = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dockyard-callback")
@@ -127,6 +154,8 @@ class Scheduler:
         self._last_heartbeat = 0.0
         self._lock_file: IO[str] | None = None
         self._wake_socket: socket.socket | None = None
+        self.datasets = DatasetScheduling(store)
+        self.mailer = AlertMailer(connections, template_config(settings)["webserver"]["base_url"])
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self, *, load: bool = True) -> None:
@@ -225,6 +254,7 @@ class Scheduler:
             now = utcnow()
             if self.create_scheduled_runs:
                 self._create_scheduled_runs(now)
+                self.datasets.create_runs(self.dags, self._active_run_counts, self.store.paused_dag_ids)
             self._start_queued_runs()
             ready = self._advance_runs(now)
             self._launch(ready)
@@ -245,6 +275,7 @@ class Scheduler:
         report = self.processor.refresh(force=True) if force else self.processor.refresh_if_due()
         if report is not None:
             self.dags = report.dags
+            self.datasets.dags_changed(self.dags)
             self._next_check.clear()
             self._weights.clear()
 
@@ -327,6 +358,11 @@ class Scheduler:
                 running[run.dag_id] = running.get(run.dag_id, 0) + 1
             elif run.dag_id in self.dags:
                 queued.append(run)
+        if queued and not self.fixed_dags:
+            # A paused DAG's queued runs (triggered ones too) wait until it is unpaused, as in Airflow;
+            # `dags test` runs its one DAG whatever its paused state.
+            paused = self.store.paused_dag_ids()
+            queued = [run for run in queued if run.dag_id not in paused]
         for run in sorted(queued, key=lambda r: r.logical_date):
             dag = self.dags[run.dag_id]
             if running.get(run.dag_id, 0) >= dag.max_active_runs:
@@ -353,28 +389,41 @@ class Scheduler:
             dag = self.dags.get(run.dag_id)
             if dag is None:
                 continue
-            tis = {ti.task_id: ti for ti in all_tis.get((run.dag_id, run.run_id), [])}
-            if self._timed_out(dag, run, list(tis), now):
+            run_tis = all_tis.get((run.dag_id, run.run_id), [])
+            tis = {ti.task_id: ti for ti in run_tis if ti.map_index < 0}
+            instances = _expanded(run_tis)
+            if self._timed_out(dag, run, sorted({ti.task_id for ti in run_tis}), now):
                 continue
             states: dict[str, str | None] = {t: ti.state for t, ti in tis.items()}
+            each: dict[str, list[str | None]] = {t: [ti.state for ti in group] for t, group in instances.items()}
+            states.update({t: combined_state(group) for t, group in each.items()})
             changes: dict[str, list[str]] = {}
             for task in dag.tasks:
+                if task.task_id in instances:
+                    ready.extend((run, ti) for ti in self._advance_mapped(run, task, instances, states, each, now))
+                    continue
                 ti = tis.get(task.task_id)
                 if ti is None:
+                    continue
+                if ti.state == TaskState.UP_FOR_RESCHEDULE.value:  # a sensor whose next poke may be due
+                    if ti.next_retry_at is None or ti.next_retry_at <= now:
+                        ready.append((run, ti))
                     continue
                 waiting_retry = ti.state == TaskState.UP_FOR_RETRY.value
                 if ti.state is not None and not waiting_retry:
                     continue
                 if waiting_retry and ti.next_retry_at is not None and ti.next_retry_at > now:
                     continue
-                counts = Counts.of(states.get(u) for u in task.upstream)
-                decision = decide(TriggerRule(task.trigger_rule), counts)
+                decision = evaluate(dag, task, states, each)
                 if decision is Decision.RUN and task.depends_on_past:
                     # wait_for_downstream: the earlier run's immediate downstream tasks must be done too
                     watched = [task.task_id, *(task.downstream if task.wait_for_downstream else ())]
                     if not self.store.past_allows(dag.dag_id, watched, run.logical_date):
                         decision = Decision.WAIT
                 if decision is Decision.WAIT:
+                    continue
+                if decision is Decision.RUN and task.is_mapped:
+                    ready.extend((run, ti) for ti in self._expand(dag, run, task, instances, states, each))
                     continue
                 new = {
                     Decision.RUN: TaskState.SCHEDULED,
@@ -388,7 +437,7 @@ class Scheduler:
                     run.dag_id, run.run_id, task_ids, TaskState(new_state), only_if=[None, TaskState.UP_FOR_RETRY]
                 )
             for task_id, current in states.items():
-                if current == TaskState.SCHEDULED.value:
+                if current == TaskState.SCHEDULED.value and task_id in tis and task_id not in instances:
                     ready.append((run, tis[task_id]))
             outcome = run_outcome(states, dag.leaves)
             if outcome is not None:
@@ -435,11 +484,14 @@ class Scheduler:
                 continue
             if slots[ti.pool] - per_pool.get(ti.pool, 0) < ti.pool_slots:
                 continue
-            key = TIKey(run.dag_id, run.run_id, ti.task_id)
+            key = TIKey(run.dag_id, run.run_id, ti.task_id, ti.map_index)
             if key in self.running:
                 continue
             try:
-                try_number = self.store.claim_try(key.dag_id, key.run_id, key.task_id)
+                if ti.state == TaskState.UP_FOR_RESCHEDULE.value:  # the next poke: the same try number
+                    try_number = sensor_records.claim_poke(self.store, key.dag_id, key.run_id, key.task_id)
+                else:
+                    try_number = self.store.claim_try(key.dag_id, key.run_id, key.task_id, key.map_index)
             except ConflictError:
                 continue
             per_dag[dag.dag_id] = per_dag.get(dag.dag_id, 0) + 1
@@ -521,12 +573,28 @@ class Scheduler:
                 "base_url": template_config(self.settings)["webserver"]["base_url"],
             },
             previous_success=self._previous_success(dag.dag_id, run.logical_date),
+            map_index=key.map_index,
+            triggering_events=self.datasets.events_for(run.dag_id, run.run_id, run.run_type),
         )
         if task.operator == "EmptyOperator":
             request = TryRequest(context, prepare=lambda: PreparedTry(kind="empty"), timeout=timeout)
+        elif task.sensor is not None and not task.runs_container:  # a clock or store sensor pokes here
+            request = self._sensor_request(context, task.sensor, timeout)
         else:
             request = TryRequest(context, prepare=lambda: self._prepare(context), timeout=timeout)
         self.pool.submit(self._work, request, key, try_number, control, resume)
+
+    def _sensor_request(self, context: TryContext, spec: dict[str, Any], timeout: float | None) -> TryRequest:
+        """A try of a sensor that pokes in the scheduler: templates (if any) rendered in a child, then pokes."""
+
+        def prepare() -> PreparedTry:
+            return self._prepare(context) if spec.get("prepare") else PreparedTry(kind="sensor")
+
+        def sense(prepared: PreparedTry, say: Callable[[str], None], control: RunControl | None) -> Any:
+            values = {**spec, **prepared.options}
+            return sensing.poke_loop(values, context, self.store, say, control, execution_timeout=timeout)
+
+        return TryRequest(context, prepare=prepare, timeout=timeout, sense=sense)
 
     def _previous_success(self, dag_id: str, before: dt.datetime) -> dict[str, Any] | None:
         run = self.store.previous_success_run(dag_id, before)
@@ -554,6 +622,17 @@ class Scheduler:
 
     def _work(self, request: TryRequest, key: TIKey, try_number: int, control: RunControl, resume: str | None) -> None:
         echo = (lambda text: self.echo(key, text)) if self.echo is not None else None  # type: ignore[misc]
+        committed: list[_Committed] = []
+
+        def commit(finished: TryOutcome) -> bool:
+            """The result, committed in this thread before the container is removed (retried until it is)."""
+            try:
+                committed.append(self._commit(key, try_number, finished))
+            except WriteAbandoned as exc:
+                log.error("%s; its container is left for the next scheduler", exc)
+                raise Abandoned(finished.container_id) from exc
+            return not committed[-1].gone
+
         try:
             outcome = self.runner.execute(
                 request,
@@ -561,43 +640,101 @@ class Scheduler:
                 control=control,
                 resume_container=resume,
                 on_created=lambda cid: self.store.record_container(
-                    key.dag_id, key.run_id, key.task_id, try_number, cid
+                    key.dag_id, key.run_id, key.task_id, try_number, cid, key.map_index
                 ),
                 on_rendered=lambda fields: self.store.record_rendered(
-                    key.dag_id, key.run_id, key.task_id, try_number, fields
+                    key.dag_id, key.run_id, key.task_id, try_number, fields, key.map_index
                 ),
+                on_finished=commit,
             )
+            task = self.dags[key.dag_id].task_dict.get(key.task_id) if key.dag_id in self.dags else None
+            if task is not None and task.flow.get("kind") == "trigger_dag_run" and outcome.state is TaskState.SUCCESS:
+                outcome = trigger_dag_run(self.settings, self.store, self.dags, outcome, control)
         except Abandoned:
+            self.results.put((key, try_number, TryOutcome(state=TaskState.RUNNING), None))
             return
         except Exception as exc:  # a bug must not lose the try: record it as failed with the reason
             log.exception("task %s try %d crashed in dockyard", key, try_number)
             outcome = TryOutcome(state=TaskState.FAILED, message=f"dockyard failed while running the task: {exc!r}")
-        self.results.put((key, try_number, outcome))
+        self.results.put((key, try_number, outcome, committed[-1] if committed else None))
         self.wake.set()
 
     def _drain_results(self) -> None:
         while True:
             try:
-                key, try_number, outcome = self.results.get_nowait()
+                key, try_number, outcome, committed = self.results.get_nowait()
             except queue.Empty:
                 return
             self.running.pop(key, None)
-            self._record(key, try_number, outcome)
+            if outcome.state is TaskState.RUNNING:
+                continue  # let go of (shutdown, or the result could not be written): the next scheduler finishes it
+            self._record(key, try_number, outcome, committed)
 
-    def _record(self, key: TIKey, try_number: int, outcome: TryOutcome) -> None:
+    def _commit(self, key: TIKey, try_number: int, outcome: TryOutcome) -> _Committed:
+        """Record a try's outcome, trying again while the database fails, until it succeeds or we stop."""
+
+        def write() -> _Committed:
+            try:
+                return self._write_result(key, try_number, outcome)
+            except NotFoundError:  # the run was deleted meanwhile: nothing to record
+                return _Committed(recorded=False, state=TaskState.FAILED, retry_at=None, gone=True)
+
+        what = f"recording try {try_number} of {key.dag_id}.{key.task_id} (run {key.run_id})"
+        return retry_write(write, stopping=self._stopping, what=what)
+
+    def _record(self, key: TIKey, try_number: int, outcome: TryOutcome, committed: _Committed | None) -> None:
+        """Commit the outcome (unless the worker did) and call the task's callback."""
+        if committed is None:
+            committed = self._commit(key, try_number, outcome)
         dag = self.dags.get(key.dag_id)
         task = dag.task_dict.get(key.task_id) if dag else None
+        state, retry_at = committed.state, committed.retry_at
+        if not committed.recorded or task is None or dag is None:
+            return
+        self._notify(dag, task, key, try_number, outcome, state, retry_at)
+
+    def _write_result(self, key: TIKey, try_number: int, outcome: TryOutcome) -> _Committed:
+        dag = self.dags.get(key.dag_id)
+        task = dag.task_dict.get(key.task_id) if dag else None
+        if dag is not None and task is not None and not task.is_mapped:
+            outcome = _mappable_or_failed(dag, task.task_id, outcome)
+        retry_allowed = True
+        if task is not None and task.sensor is not None and outcome.state is TaskState.SUCCESS:
+            settled = sensing.settle_try(
+                self.store,
+                (key.dag_id, key.run_id, key.task_id),
+                try_number,
+                task.sensor,
+                task.retries,
+                outcome.xcom if isinstance(outcome.xcom, dict) else {},
+                outcome.container_id,
+            )
+            if settled is None:  # rescheduled: nothing is held until the next poke is due
+                return _Committed(recorded=False, state=TaskState.UP_FOR_RESCHEDULE, retry_at=None)
+            outcome.state, outcome.xcom, retry_allowed = settled.state, settled.xcom, settled.retry
+            outcome.message = outcome.message or settled.message
+        skips: list[str] = []
+        if dag is not None and task is not None and task.flow and outcome.state is TaskState.SUCCESS:
+            try:  # a branch's or short circuit's result decides what it skips (a bad result fails it)
+                skips = skipped_after(dag, task, outcome.xcom)
+            except DockyardError as exc:
+                outcome.state, outcome.message = TaskState.FAILED, str(exc)
         state = {TaskState.SUCCESS: TaskState.SUCCESS, TaskState.SKIPPED: TaskState.SKIPPED}.get(
             outcome.state, TaskState.FAILED
         )
         retry_at = None
-        if state is TaskState.FAILED and task is not None and not _stopped_by_person(outcome):
-            ti = self.store.get_task_instance(key.dag_id, key.run_id, key.task_id)
+        ti = self.store.get_task_instance(key.dag_id, key.run_id, key.task_id, key.map_index)
+        if state is TaskState.FAILED and task is not None and not _stopped_by_person(outcome) and retry_allowed:
             if try_number <= ti.max_tries:
                 retry_at = utcnow() + task.retry_delay_for(try_number)
         push = bool(
-            task is not None and task.do_xcom_push and task.runs_container and outcome.state is TaskState.SUCCESS
+            task is not None
+            and task.do_xcom_push
+            and (task.runs_container or bool(task.flow))
+            and outcome.state is TaskState.SUCCESS
         )
+        if task is not None and task.sensor is not None:  # a sensor pushes only a PokeReturnValue's xcom_value
+            push = outcome.state is TaskState.SUCCESS and outcome.xcom is not None
         result = TryResult(
             state=state,
             xcom=outcome.xcom,
@@ -606,10 +743,31 @@ class Scheduler:
             exit_code=outcome.exit_code,
             error=outcome.message or None,
             rendered=outcome.rendered or None,
+            rendered_map_index=outcome.rendered_map_index,
         )
-        recorded = self.store.finish_try(key.dag_id, key.run_id, key.task_id, try_number, result, retry_at=retry_at)
-        if not recorded or task is None or dag is None:
-            return
+        recorded = self.store.finish_try(
+            key.dag_id, key.run_id, key.task_id, try_number, result, retry_at=retry_at, map_index=key.map_index
+        )
+        if recorded and task is not None and dag is not None:  # what the result decides for other tasks
+            if skips:
+                self.store.set_ti_state(key.dag_id, key.run_id, skips, TaskState.SKIPPED, only_if=[None])
+            if state is TaskState.SUCCESS and task.outlets:
+                self.datasets.task_succeeded(dag, task.task_id, key.run_id)
+        return _Committed(recorded=recorded, state=state, retry_at=retry_at)
+
+    def _notify(
+        self,
+        dag: SerializedDag,
+        task: Any,
+        key: TIKey,
+        try_number: int,
+        outcome: TryOutcome,
+        state: TaskState,
+        retry_at: dt.datetime | None,
+    ) -> None:
+        mail = self.mailer.due(task, state, retry_at is not None)
+        if mail is not None:
+            self._mail(key, try_number, mail, outcome.message, list(task.email))
         if retry_at is not None:
             name = "on_retry_callback"
         else:
@@ -627,6 +785,22 @@ class Scheduler:
             }
             self._callback(dag, task.task_id, name, info)
 
+    def _mail(self, key: TIKey, try_number: int, state: str, error: str, to: list[str]) -> None:
+        """``email_on_failure`` / ``email_on_retry``: the alert is sent off the scheduling loop."""
+        ti = self.store.get_task_instance(key.dag_id, key.run_id, key.task_id)
+        alert = Alert(
+            dag_id=key.dag_id,
+            task_id=key.task_id,
+            run_id=key.run_id,
+            state=state,
+            try_number=try_number,
+            max_tries=ti.max_tries,
+            error=error,
+            log_url=self.mailer.log_url(key.dag_id, key.run_id, key.task_id, try_number),
+            hostname=ti.hostname or _hostname(),
+        )
+        self.callbacks.submit(self.mailer.alert, alert, to)
+
     def _callback(self, dag: SerializedDag, task_id: str | None, name: str, info: dict[str, Any]) -> None:
         """Run a user's callback in a child process, off the scheduling loop; a failure is only logged."""
 
@@ -643,11 +817,11 @@ class Scheduler:
         if not self.running:
             return
         still = {
-            (ti.dag_id, ti.run_id, ti.task_id, ti.try_number)
+            (ti.dag_id, ti.run_id, ti.task_id, ti.map_index, ti.try_number)
             for ti in self.store.list_task_instances(states=[TaskState.RUNNING])
         }
         for key, entry in list(self.running.items()):
-            if (key.dag_id, key.run_id, key.task_id, entry.try_number) not in still:
+            if (key.dag_id, key.run_id, key.task_id, key.map_index, entry.try_number) not in still:
                 entry.control.cancel("stopped on request", StopReason.REQUESTED)
 
     # -- crash recovery --------------------------------------------------------------------------
@@ -661,7 +835,7 @@ class Scheduler:
             if op is not None and op.runs_container:
                 with contextlib.suppress(DockyardError):
                     engines[engine_config(dict(op.engine), self.settings.default_docker_url)] = None
-        containers: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+        containers: dict[tuple[str, str, str, str, str], dict[str, Any]] = {}
         for engine in engines:
             try:
                 found = self.runner.runtime.managed_containers(engine, self.instance)
@@ -674,13 +848,14 @@ class Scheduler:
                     labels.get("dockyard.dag_id", ""),
                     labels.get("dockyard.run_id", ""),
                     labels.get("dockyard.task_id", ""),
+                    labels.get("dockyard.map_index", "-1"),
                     labels.get("dockyard.try_number", ""),
                 )
                 container["engine"] = engine
                 containers[key] = container
-        claimed: set[tuple[str, str, str, str]] = set()
+        claimed: set[tuple[str, str, str, str, str]] = set()
         for ti in running:
-            key4 = (ti.dag_id, ti.run_id, ti.task_id, str(ti.try_number))
+            key4 = (ti.dag_id, ti.run_id, ti.task_id, str(ti.map_index), str(ti.try_number))
             dag = self.dags.get(ti.dag_id)
             if dag is None or ti.task_id not in dag.task_dict:
                 log.warning(
@@ -694,7 +869,7 @@ class Scheduler:
             match = containers.get(key4)
             operator = dag.task_dict[ti.task_id]
             if not operator.runs_container:
-                self.store.requeue_unstarted(ti.dag_id, ti.run_id, ti.task_id, ti.try_number, "restart")
+                self.store.requeue_unstarted(ti.dag_id, ti.run_id, ti.task_id, ti.try_number, "restart", ti.map_index)
                 continue
             if match is None or match["state"] == "created":
                 if match is not None:
@@ -711,6 +886,7 @@ class Scheduler:
                     ti.task_id,
                     ti.try_number,
                     "the scheduler stopped before the match started",
+                    ti.map_index,
                 )
                 claimed.add(key4)
                 continue
@@ -727,7 +903,7 @@ class Scheduler:
             self._submit(
                 dag,
                 run,
-                TIKey(ti.dag_id, ti.run_id, ti.task_id),
+                TIKey(ti.dag_id, ti.run_id, ti.task_id, ti.map_index),
                 ti.try_number,
                 resume=match["id"],
                 started=ti.start_date,
@@ -737,6 +913,82 @@ class Scheduler:
             if key4 not in claimed and container["state"] in ("running", "created", "paused", "restarting"):
                 log.info("stopping container %s: it belongs to no running task try %s", container["id"][:12], key4)
                 self.runner.runtime.discard(container["engine"], container["id"])
+        remove_recorded(self.store, self.runner.runtime, [c for k, c in containers.items() if k not in claimed])
+
+    # -- dynamic task mapping ---------------------------------------------------------------------
+    def _expand(
+        self,
+        dag: SerializedDag,
+        run: DagRunModel,
+        task: SerializedTask,
+        instances: dict[str, list[TaskInstanceModel]],
+        states: dict[str, str | None],
+        each: dict[str, list[str | None]],
+    ) -> list[TaskInstanceModel]:
+        """A mapped task whose upstream tasks are done: one scheduled instance per element of what it maps
+        over (none, and the task skipped, for an empty input, as in Airflow). Returns the new instances."""
+
+        def result(task_id: str, key: str) -> Any:
+            upstream = dag.task_dict.get(task_id)
+            if upstream is not None and upstream.is_mapped:
+                return self.store.mapped_xcoms(run.dag_id, run.run_id, task_id, key)
+            return self.store.get_xcom(run.dag_id, run.run_id, task_id, key)
+
+        try:
+            size = count(task.mapping or {}, result, limit=defaults.DEFAULT_MAX_MAP_LENGTH)
+        except UnmappableResultError as exc:
+            log.error("task %s.%s of run %s cannot expand: %s", run.dag_id, task.task_id, run.run_id, exc)
+            self.store.set_ti_state(run.dag_id, run.run_id, [task.task_id], TaskState.FAILED, only_if=[None])
+            states[task.task_id] = TaskState.FAILED.value
+            return []
+        made = self.store.expand_task(run.dag_id, run.run_id, task.task_id, size)
+        if size == 0:
+            log.info("task %s.%s of run %s maps over nothing: skipped", run.dag_id, task.task_id, run.run_id)
+            states[task.task_id] = TaskState.SKIPPED.value
+        if made:
+            instances[task.task_id] = made
+            each[task.task_id] = [TaskState.SCHEDULED.value] * len(made)
+            states[task.task_id] = TaskState.SCHEDULED.value
+        return made
+
+    def _advance_mapped(
+        self,
+        run: DagRunModel,
+        task: SerializedTask,
+        instances: dict[str, list[TaskInstanceModel]],
+        states: dict[str, str | None],
+        each: dict[str, list[str | None]],
+        now: dt.datetime,
+    ) -> list[TaskInstanceModel]:
+        """The instances of an expanded mapped task that are ready to run (the scheduled ones, and those
+        cleared or due for a retry whose trigger rule allows it); cleared entirely, it expands anew."""
+        group = instances[task.task_id]
+        if all(ti.state is None for ti in group):
+            self.store.collapse_mapped(run.dag_id, run.run_id, task.task_id)
+            states[task.task_id] = None
+            return []
+        waiting = [
+            ti
+            for ti in group
+            if ti.state is None
+            or (ti.state == TaskState.UP_FOR_RETRY.value and (ti.next_retry_at is None or ti.next_retry_at <= now))
+        ]
+        if waiting:
+            decision = evaluate(self.dags[run.dag_id], task, states, each)
+            if decision is not Decision.WAIT:
+                new = {
+                    Decision.RUN: TaskState.SCHEDULED,
+                    Decision.UPSTREAM_FAILED: TaskState.UPSTREAM_FAILED,
+                    Decision.SKIP: TaskState.SKIPPED,
+                }[decision]
+                changed = self.store.set_instance_states(
+                    run.dag_id, run.run_id, task.task_id, [ti.map_index for ti in waiting], new
+                )
+                for ti in changed:
+                    group[[g.map_index for g in group].index(ti.map_index)] = ti
+        each[task.task_id] = [ti.state for ti in group]
+        states[task.task_id] = combined_state(each[task.task_id])
+        return [ti for ti in group if ti.state == TaskState.SCHEDULED.value]
 
     # -- helpers for dags test -------------------------------------------------------------------
     def run_until_done(self, dag_id: str, run_id: str, *, on_pass: Callable[[], None] | None = None) -> str:
@@ -772,6 +1024,26 @@ class Scheduler:
 def _hostname() -> str:
     """This machine's name as Airflow gives ``ti.hostname`` (asked once: a reverse lookup costs milliseconds)."""
     return socket.getfqdn()
+
+
+def _expanded(tis: list[TaskInstanceModel]) -> dict[str, list[TaskInstanceModel]]:
+    """The instances of each expanded mapped task (``map_index`` 0, 1, ...), in order."""
+    found: dict[str, list[TaskInstanceModel]] = {}
+    for ti in sorted((ti for ti in tis if ti.map_index >= 0), key=lambda ti: ti.map_index):
+        found.setdefault(ti.task_id, []).append(ti)
+    return found
+
+
+def _mappable_or_failed(dag: SerializedDag, task_id: str, outcome: TryOutcome) -> TryOutcome:
+    """A successful try whose result a downstream task maps over, but cannot (not a list or dict, too
+    long), fails, as in Airflow: the task that returned it is the one to fix."""
+    if outcome.state is not TaskState.SUCCESS:
+        return outcome
+    mappings = [dag.task_dict[t].mapping for t in dag.task(task_id).downstream if t in dag.task_dict]
+    reason = unmappable(mappings, task_id, outcome.xcom, limit=defaults.DEFAULT_MAX_MAP_LENGTH)
+    if reason is None:
+        return outcome
+    return dataclasses.replace(outcome, state=TaskState.FAILED, message=reason, xcom=None)
 
 
 def _stopped_by_person(outcome: TryOutcome) -> bool:

@@ -17,11 +17,13 @@ Example::
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from dockyard.dag import closest
+from dockyard.datasets import outlet_uris
 from dockyard.errors import DagDefinitionError
+from dockyard.mail import recipients
 from dockyard.params import Param
 from dockyard.timetable import Timetable, deserialize_timetable, serialize_timetable, timetable_for
 
@@ -97,9 +99,25 @@ class SerializedTask:
     """The task's tries run a container (Docker, Bash and Python tasks); the rest finish in the scheduler."""
     engine: dict[str, Any] = field(default_factory=dict)
     callbacks: tuple[str, ...] = ()
+    outlets: tuple[str, ...] = ()
+    """The URIs of the datasets a success of the task updates."""
+    email: tuple[str, ...] = ()
+    """Where alert mails go (``email_on_failure``, ``email_on_retry``)."""
+    email_on_failure: bool = True
+    email_on_retry: bool = True
     image: Any = None
     command: Any = None
     doc_md: str | None = None
+    is_setup: bool = False
+    is_teardown: bool = False
+    on_failure_fail_dagrun: bool = False
+    flow: dict[str, Any] = field(default_factory=dict)
+    """What the scheduler does with the task's result or runs itself (branching, short-circuiting,
+    orchestration-only operators): the operator's ``flow_facts()``; empty for plain tasks."""
+    sensor: dict[str, Any] | None = None
+    """A sensor's timing and what it watches (:meth:`~dockyard.operators.sensors.BaseSensorOperator.sensor_spec`)."""
+    mapping: dict[str, Any] | None = None
+    """How a mapped task's instances are counted (:func:`dockyard.mapping.describe`); None for a plain task."""
 
     def retry_delay_for(self, try_number: int) -> dt.timedelta:
         """Airflow's delay before the next try: ``retry_delay``, doubled per try with exponential backoff,
@@ -116,19 +134,27 @@ class SerializedTask:
         data["upstream"] = list(self.upstream)
         data["downstream"] = list(self.downstream)
         data["callbacks"] = list(self.callbacks)
+        data["outlets"] = list(self.outlets)
+        data["email"] = list(self.email)
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SerializedTask:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        for name in ("upstream", "downstream", "callbacks"):
+        for name in ("upstream", "downstream", "callbacks", "outlets", "email"):
             known[name] = tuple(known.get(name) or ())
         return cls(**known)
 
+    @property
+    def is_mapped(self) -> bool:
+        return self.mapping is not None
+
     @classmethod
     def of(cls, task: BaseOperator) -> SerializedTask:
+        from dockyard.mapping import serialized_fields
+
         values = task.spec_values() if hasattr(task, "spec_values") else {}
-        return cls(
+        plain = cls(
             task_id=task.task_id,
             operator=type(task).__name__,
             upstream=tuple(sorted(task.upstream_task_ids)),
@@ -151,10 +177,20 @@ class SerializedTask:
             runs_container=task.runs_in_container,
             engine={k: values[k] for k in ENGINE_FIELDS if values.get(k) is not None},
             callbacks=tuple(name for name in CALLBACKS if getattr(task, name, None)),
+            outlets=outlet_uris(getattr(task, "outlets", None), task.task_id),
+            email=tuple(recipients(task.email)),
+            email_on_failure=bool(task.email_on_failure),
+            email_on_retry=bool(task.email_on_retry),
             image=_shown(getattr(task, "image", None)),
             command=_shown(getattr(task, "command", None)),
             doc_md=task.doc_md,
+            is_setup=task.is_setup,
+            is_teardown=task.is_teardown,
+            on_failure_fail_dagrun=task.on_failure_fail_dagrun,
+            flow=task.flow_facts(),
+            sensor=task.sensor_spec() if hasattr(task, "sensor_spec") else None,
         )
+        return replace(plain, **serialized_fields(task))  # a mapped task: its operator's facts and mapping
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,11 +214,16 @@ class SerializedDag:
     doc_md: str | None = None
     is_paused_upon_creation: bool | None = None
     callbacks: tuple[str, ...] = ()
+    edge_info: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
+    """Labels on edges (``a >> Label("x") >> b``): upstream id -> downstream id -> ``{"label": ...}``."""
     task_dict: dict[str, SerializedTask] = field(init=False, repr=False, compare=False)
     """The tasks by id (built once)."""
+    has_setups: bool = field(init=False, repr=False, compare=False)
+    """Whether any task is a setup task (only then do setup scopes need working out)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "task_dict", {t.task_id: t for t in self.tasks})
+        object.__setattr__(self, "has_setups", any(t.is_setup for t in self.tasks))
 
     # -- reading -------------------------------------------------------------------------------
     @property
@@ -199,7 +240,10 @@ class SerializedDag:
 
     @property
     def leaves(self) -> list[str]:
-        return [t.task_id for t in self.tasks if not t.downstream]
+        """The tasks whose states make the run's state (teardowns left out, as in Airflow)."""
+        from dockyard.readiness import effective_leaves
+
+        return effective_leaves(self.tasks)
 
     def timetable(self) -> Timetable:
         return deserialize_timetable(self.timetable_data)
@@ -231,6 +275,7 @@ class SerializedDag:
             "params": self.params,
             "doc_md": self.doc_md,
             "callbacks": list(self.callbacks),
+            "edge_info": self.edge_info,
         }
 
     def to_record(self) -> DagRecord:
@@ -283,6 +328,7 @@ class SerializedDag:
             doc_md=s.get("doc_md"),
             is_paused_upon_creation=data.get("is_paused_upon_creation"),
             callbacks=tuple(s.get("callbacks") or ()),
+            edge_info=dict(s.get("edge_info") or {}),
         )
 
     @classmethod
@@ -329,4 +375,5 @@ def serialize_dag(dag: DAG) -> SerializedDag:
         doc_md=dag.doc_md,
         is_paused_upon_creation=dag.is_paused_upon_creation,
         callbacks=tuple(name for name in ("on_success_callback", "on_failure_callback") if getattr(dag, name, None)),
+        edge_info=dag.edge_info,
     )

@@ -133,6 +133,10 @@ class Settings:
     task_image: str = defaults.DEFAULT_TASK_IMAGE
     """``DOCKYARD_TASK_IMAGE``: the image Bash and Python tasks run in unless their ``executor_config`` names one."""
 
+    fault_kill_at: str | None = None
+    """``DOCKYARD_FAULT_KILL_AT``: test-only; the step of a try at which the process kills itself
+    (:mod:`dockyard.faults`). Never set outside the fault tests."""
+
     def with_dags_folder(self, folder: Path) -> Settings:
         return dataclasses.replace(self, dags_folder=folder)
 
@@ -220,6 +224,7 @@ class Settings:
             admin_password=_secret(env, "DOCKYARD_ADMIN_PASSWORD"),
             task_image=env.get("DOCKYARD_TASK_IMAGE", "").strip() or defaults.DEFAULT_TASK_IMAGE,
             host_dags_folder=_host_path(env, "DOCKYARD_HOST_DAGS_FOLDER"),
+            fault_kill_at=_fault_point(env),
         )
 
 
@@ -283,6 +288,16 @@ def _secret(env: Mapping[str, str], name: str) -> str | None:
     if not value:
         raise ConfigError(f"{name}_FILE={path!r} is empty; put the secret in it")
     return value
+
+
+def _fault_point(env: Mapping[str, str]) -> str | None:
+    """``DOCKYARD_FAULT_KILL_AT`` (test-only): one of :data:`dockyard.faults.KILL_POINTS`, or unset."""
+    from dockyard.faults import KILL_POINTS
+
+    raw = env.get("DOCKYARD_FAULT_KILL_AT", "").strip()
+    if raw and raw not in KILL_POINTS:
+        raise ConfigError(f"DOCKYARD_FAULT_KILL_AT={raw!r} is not a step of a try; use one of {', '.join(KILL_POINTS)}")
+    return raw or None
 
 
 def _check_driver(database_url: str) -> None:

@@ -15,6 +15,10 @@ What comes in (the ``DOCKYARD_TASK`` variable, JSON): the DAG file, the callable
 ``op_args``/``op_kwargs``/``templates_dict``, the context as plain values and the upstream XComs. What goes
 out: the return value as JSON in ``result_path`` (read back by ``retrieve_output``), exit code 99 when
 the callable raises ``AirflowSkipException``, exit code 1 with a clear message otherwise.
+
+Two variants: with ``virtualenv`` requirements the runner first makes a virtualenv in the container, installs
+them and runs itself again with that interpreter (``PythonVirtualenvOperator``); with ``bash_from_result`` the
+callable's return value is a Bash command, run in the container, whose last line is the result (``@task.bash``).
 """
 
 from __future__ import annotations
@@ -62,7 +66,16 @@ def _note(values: Any) -> None:
             _note(value.values())
 
 
-class Inert:
+class InertType(type):
+    """Class attributes of the stand-ins are inert too: ``BashOperator.partial(...).expand(...)``."""
+
+    def __getattr__(cls, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return Inert()
+
+
+class Inert(metaclass=InertType):
     """Anything a DAG file builds (a DAG, a task, a group, a date): inert in the task's container."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -341,8 +354,42 @@ def _plain(value: Any) -> Any:
     raise TypeError(type(value).__name__)
 
 
+VENV_PATH = "/tmp/dockyard-venv"
+
+
+def enter_virtualenv(spec: dict[str, Any]) -> None:
+    """``PythonVirtualenvOperator``: create a virtualenv in the container, install its requirements, and
+    run this program again with the virtualenv's python. Offline, or with a requirement pip cannot find,
+    the task fails with the requirements named."""
+    requirements = [str(r) for r in spec.get("requirements") or []]
+    command = [sys.executable, "-m", "venv"]
+    if spec.get("system_site_packages", True):
+        command.append("--system-site-packages")
+    created = subprocess.run([*command, VENV_PATH], capture_output=True, text=True)
+    if created.returncode != 0:
+        fail(
+            f"cannot create the task's virtualenv for the requirements {requirements} with {' '.join(command)} "
+            f"(the task image needs Python's venv module and ensurepip, or the requirements installed in it): "
+            f"{created.stderr.strip()[-500:]}"
+        )
+    pip = [f"{VENV_PATH}/bin/python", "-m", "pip", "install", "--disable-pip-version-check", "--no-input"]
+    for url in spec.get("index_urls") or []:
+        pip += ["--index-url" if url == (spec.get("index_urls") or [None])[0] else "--extra-index-url", str(url)]
+    installed = subprocess.run([*pip, *[str(o) for o in spec.get("pip_install_options") or []], *requirements])
+    if installed.returncode != 0:
+        fail(
+            f"could not install the requirements {requirements} into the task's virtualenv (pip exited with "
+            f"{installed.returncode}); put them into the task image, or give the container a package index"
+        )
+    os.environ["DOCKYARD_IN_VENV"] = "1"
+    os.execv(f"{VENV_PATH}/bin/python", [f"{VENV_PATH}/bin/python", "-c", os.environ["DOCKYARD_START"]])
+
+
 def main() -> None:
     payload = json.loads(os.environ["DOCKYARD_TASK"])
+    venv = payload.get("virtualenv")
+    if venv and venv.get("requirements") and not os.environ.get("DOCKYARD_IN_VENV"):
+        enter_virtualenv(venv)
     sys.meta_path.append(Finder())
     module = load_dag_file(payload["dag_file"])
     function = find_callable(payload["callable"], module)
@@ -356,6 +403,13 @@ def main() -> None:
             args = [run_bash(payload["bash_command"])]
             kwargs = {}
         result = function(*args, **kwargs)
+        if payload.get("bash_from_result"):  # @task.bash: the function returns the command to run
+            if not isinstance(result, str) or not result.strip():
+                fail(
+                    f"task {task_id!r}: a @task.bash function must return a non-empty string, the Bash command "
+                    f"to run; got {result!r}"
+                )
+            result = run_bash(result)
     except Exception as exc:
         # by name: an image with Airflow installed raises Airflow's own class, not the stand-in's
         if not any(k.__name__ in ("AirflowSkipException", "TaskSkipped") for k in type(exc).__mro__):

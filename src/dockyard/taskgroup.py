@@ -7,7 +7,8 @@ extract >> tg >> load                         # edges go to the group's first an
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +42,16 @@ class TaskGroup:
         self.prefix_group_id = prefix_group_id
         self.parent: TaskGroup | None = parent_group or current_group()
         self.group_id = f"{self.parent.prefix}{group_id}" if self.parent is not None else group_id
+        from dockyard.dag import current_dag
+
+        owner = dag or current_dag()
+        taken: set[str] = owner.__dict__.setdefault("_group_ids", set()) if owner is not None else set()
+        if self.group_id in taken and add_suffix_on_collision:
+            n = 1
+            while f"{self.group_id}__{n}" in taken:
+                n += 1
+            self.group_id = f"{self.group_id}__{n}"
+        taken.add(self.group_id)
         self.tooltip = tooltip
         self.default_args = dict(default_args or {})
         self.children: list[BaseOperator | TaskGroup] = []
@@ -73,16 +84,46 @@ class TaskGroup:
         return [t for t in self.tasks() if not t.upstream_task_ids & members]
 
     def leaves(self) -> list[BaseOperator]:
-        """Tasks of the group with no downstream task inside the group."""
-        members = {t.task_id for t in self.tasks()}
-        return [t for t in self.tasks() if not t.downstream_task_ids & members]
+        """Tasks of the group with no downstream task inside the group. A teardown does not count, as in
+        Airflow: the work tasks before it stand in its place, so ``group >> next`` waits for the work, not
+        for the clean-up."""
+        tasks = self.tasks()
+        by_id = {t.task_id: t for t in tasks}
+        found: dict[str, BaseOperator] = {}
+
+        def work_before(teardown: BaseOperator) -> None:
+            for up_id in sorted(teardown.upstream_task_ids & set(by_id)):
+                up = by_id[up_id]
+                if up.is_teardown:
+                    work_before(up)
+                elif not up.is_setup and not any(
+                    d in by_id and d != teardown.task_id and not by_id[d].is_teardown for d in up.downstream_task_ids
+                ):
+                    found[up_id] = up
+
+        for task in tasks:
+            if task.downstream_task_ids & set(by_id):
+                continue
+            if task.is_teardown:
+                work_before(task)
+            else:
+                found[task.task_id] = task
+        return list(found.values())
 
     def __rshift__(self, other: Any) -> Any:
+        from dockyard.operators.edges import EdgeModifier
+
+        if isinstance(other, EdgeModifier):
+            return other.after([self])
         for leaf in self.leaves():
             leaf.set_downstream(_expand(other, upstream_side=False))
         return other
 
     def __lshift__(self, other: Any) -> Any:
+        from dockyard.operators.edges import EdgeModifier
+
+        if isinstance(other, EdgeModifier):
+            return other.before([self])
         for root in self.roots():
             root.set_upstream(_expand(other, upstream_side=True))
         return other
@@ -101,8 +142,40 @@ def _expand(other: Any, *, upstream_side: bool) -> list[BaseOperator]:
     items: Sequence[Any] = other if isinstance(other, (list, tuple)) else [other]
     result: list[BaseOperator] = []
     for item in items:
+        item = getattr(item, "operator", item)  # a TaskFlow result stands for its task
         if isinstance(item, TaskGroup):
             result.extend(item.leaves() if upstream_side else item.roots())
         else:
             result.append(item)
     return result
+
+
+def task_group(python_callable: Callable[..., Any] | None = None, **group_kwargs: Any) -> Any:
+    """``@task_group``: calling the decorated function creates a :class:`TaskGroup` (its id the function's
+    name, ``__1``, ``__2`` ... when called again) and runs the function inside it. What the function returns
+    (a task's result) is returned, so ``>>`` binds to it; a function that returns nothing gives the group.
+
+    Example::
+
+        @task_group
+        def transform(raw):
+            return enrich(clean(raw))
+
+        publish(transform(extract()))
+    """
+
+    def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(function)
+        def build(*args: Any, **kwargs: Any) -> Any:
+            options = {"group_id": function.__name__, "add_suffix_on_collision": True, **group_kwargs}
+            if function.__doc__ and not options.get("tooltip"):
+                options["tooltip"] = function.__doc__
+            with TaskGroup(**options) as group:
+                returned = function(*args, **kwargs)
+            return returned if returned is not None else group
+
+        return build
+
+    if python_callable is not None and not group_kwargs:
+        return decorate(python_callable)
+    return decorate

@@ -15,15 +15,15 @@ from dockyard import defaults
 from dockyard.masking import SecretsMasker
 
 
-def log_path_for(logs_folder: Path, dag_id: str, run_id: str, task_id: str, try_number: int) -> Path:
-    """Airflow's layout: ``dag_id=X/run_id=Y/task_id=Z/attempt=N.log`` (run ids made safe for paths)."""
-    return (
-        logs_folder
-        / f"dag_id={dag_id}"
-        / f"run_id={quote(run_id, safe='')}"
-        / f"task_id={task_id}"
-        / f"attempt={try_number}.log"
-    )
+def log_path_for(
+    logs_folder: Path, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1
+) -> Path:
+    """Airflow's layout: ``dag_id=X/run_id=Y/task_id=Z/attempt=N.log`` (run ids made safe for paths), with
+    a ``map_index=I`` folder before the attempt for an instance of a mapped task."""
+    folder = logs_folder / f"dag_id={dag_id}" / f"run_id={quote(run_id, safe='')}" / f"task_id={task_id}"
+    if map_index >= 0:
+        folder = folder / f"map_index={map_index}"
+    return folder / f"attempt={try_number}.log"
 
 
 def _stamp() -> str:

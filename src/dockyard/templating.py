@@ -42,7 +42,14 @@ __all__ = ["MACROS", "ds_add", "ds_format"]  # the macros were defined here befo
 
 
 class XComSource(Protocol):
-    def xcom_pull(self, task_ids: Any = None, key: str = "return_value", **kwargs: Any) -> Any: ...
+    def xcom_pull(
+        self,
+        task_ids: Any = None,
+        dag_id: str | None = None,
+        key: str = "return_value",
+        include_prior_dates: bool = False,
+        **kwargs: Any,
+    ) -> Any: ...
 
 
 def _ts_nodash_with_tz(value: dt.datetime) -> str:
@@ -115,8 +122,18 @@ class TaskInstanceView:
         self._source = source
         self.__dict__.update(fields)
 
-    def xcom_pull(self, task_ids: Any = None, key: str = "return_value", **kwargs: Any) -> Any:
-        return self._source.xcom_pull(task_ids=task_ids, key=key, **kwargs)
+    def xcom_pull(
+        self,
+        task_ids: Any = None,
+        dag_id: str | None = None,
+        key: str = "return_value",
+        include_prior_dates: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        """Airflow's positional order: ``task_ids, dag_id, key, include_prior_dates``."""
+        return self._source.xcom_pull(
+            task_ids=task_ids, dag_id=dag_id, key=key, include_prior_dates=include_prior_dates, **kwargs
+        )
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__") or name == "_source":
@@ -266,7 +283,9 @@ def build_context(
     run_type = run.run_type or run_type_of(run_id)
     external = run.external_trigger if run.external_trigger is not None else run_type == "manual"
     merged_params = _merge_params(dag, task, params, conf)
-    events: defaultdict[str, list[Any]] = defaultdict(list, triggering_events or {})
+    events: defaultdict[str, list[Any]] = (
+        triggering_events if isinstance(triggering_events, defaultdict) else defaultdict(list, triggering_events or {})
+    )  # a TriggeringEvents stays one: a Dataset or an Asset is a key too
     dag_run = DagRunView(
         dag_id=dag.dag_id,
         run_id=run_id,

@@ -351,11 +351,10 @@ def timetable_for(schedule: Any, start_date: dt.datetime | None = None) -> Timet
                 "a cron expression, a timedelta or None"
             )
         return t.CronDataIntervalTimetable(text, timezone)
-    if isinstance(schedule, (list, tuple)) or type(schedule).__name__ in ("Dataset", "Asset"):
-        raise DagDefinitionError(
-            f"schedule {schedule!r}: dataset (asset) schedules are not supported yet; use a cron string, a "
-            "timedelta, a timetable or None and trigger the DAG from the producing DAG"
-        )
+    from dockyard.datasets import dataset_timetable, is_dataset_schedule
+
+    if is_dataset_schedule(schedule) or isinstance(schedule, (list, tuple)):
+        return dataset_timetable(schedule)  # data-aware scheduling (a list that is not of datasets is refused)
     raise DagDefinitionError(
         f"schedule {schedule!r} is not understood; use a cron string, a preset like @daily, a timedelta, "
         "a relativedelta, a Timetable or None"

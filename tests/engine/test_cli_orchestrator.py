@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import docker
@@ -125,9 +126,12 @@ def test_trigger_pause_clear_under_a_running_scheduler(cli: Cli) -> None:
             runs = {r["run_id"]: r["state"] for r in cli.json("dags", "list-runs", "pipeline")}  # type: ignore[union-attr]
             return runs["by_hand"] if runs.get("by_hand") in ("success", "failed") else None
 
+        time.sleep(4)
+        # Paused: the scheduler made no scheduled run, and the triggered one waits queued, as in Airflow.
+        listed = cli.json("dags", "list-runs", "pipeline")
+        assert [(r["run_id"], r["state"]) for r in listed] == [("by_hand", "queued")]  # type: ignore[index]
+        cli("dags", "unpause", "pipeline")
         assert wait_for(state, 60, "the triggered run") == "success"
-        # Paused: the scheduler made no scheduled run, only the manual one.
-        assert [r["run_id"] for r in cli.json("dags", "list-runs", "pipeline")] == ["by_hand"]  # type: ignore[union-attr]
         cleared = cli("tasks", "clear", "pipeline", "-t", "^check$", "--run-id", "by_hand", "-y")
         assert "by_hand: check" in cleared.stdout and "Cleared 1 task instance(s)." in cleared.stdout
 

@@ -64,12 +64,12 @@ def test_a_real_airflow_is_never_shadowed(tmp_path: Path) -> None:
 
 def test_unknown_operators_import_but_fail_when_used() -> None:
     compat.install()
-    from airflow.operators.python import BranchPythonOperator  # type: ignore[import-not-found]
+    from airflow.operators.generic_transfer import GenericTransfer  # type: ignore[import-not-found]
 
     with pytest.raises(
-        DagDefinitionError, match=r"BranchPythonOperator is not supported by dockyard \(.*test_airflow_compat.py:\d+\)"
+        DagDefinitionError, match=r"GenericTransfer is not supported by dockyard \(.*test_airflow_compat.py:\d+\)"
     ):
-        BranchPythonOperator(task_id="x", python_callable=print)
+        GenericTransfer(task_id="x", sql="SELECT 1")
 
 
 def test_days_ago_is_midnight_utc() -> None:

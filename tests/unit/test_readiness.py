@@ -40,6 +40,20 @@ RUN, WAIT, UF, SKIP = Decision.RUN, Decision.WAIT, Decision.UPSTREAM_FAILED, Dec
         (R.NONE_SKIPPED, ["success", "skipped"], SKIP),
         (R.NONE_SKIPPED, ["success", "running"], WAIT),
         (R.ALWAYS, ["running", None], RUN),
+        (R.DUMMY, ["failed", None], RUN),
+        (R.ONE_DONE, ["failed", None], RUN),
+        (R.ONE_DONE, ["success", "running"], RUN),
+        (R.ONE_DONE, ["skipped", "upstream_failed"], SKIP),
+        (R.ONE_DONE, ["skipped", None], WAIT),
+        (R.ALL_SKIPPED, ["skipped", "skipped"], RUN),
+        (R.ALL_SKIPPED, ["skipped", "running"], WAIT),
+        (R.ALL_SKIPPED, ["skipped", "success"], SKIP),
+        (R.ALL_SKIPPED, ["upstream_failed", None], SKIP),
+        (R.NONE_FAILED_OR_SKIPPED, ["success", "skipped"], RUN),
+        (R.NONE_FAILED_OR_SKIPPED, ["skipped", "skipped"], SKIP),
+        (R.ONE_SUCCESS, ["skipped", "upstream_failed"], UF),
+        (R.ALL_DONE_SETUP_SUCCESS, ["failed", "success"], RUN),
+        (R.ALL_DONE_SETUP_SUCCESS, ["failed", None], WAIT),
     ],
 )
 def test_trigger_rules(rule: R, states: list[str | None], expected: Decision) -> None:
@@ -64,3 +78,16 @@ def test_effective_priority_weights() -> None:
     assert effective_weights(upstream, weights, "downstream") == {"a": 7, "b": 6, "c": 5}
     assert effective_weights(upstream, weights, "upstream") == {"a": 1, "b": 2, "c": 7}
     assert effective_weights(upstream, weights, "absolute") == weights
+
+
+@pytest.mark.parametrize(
+    ("work", "setup", "expected"),
+    [
+        ("failed", "success", RUN),  # the teardown runs after a failure when its setup succeeded
+        ("upstream_failed", "failed", UF),  # no setup succeeded: nothing to tear down
+        ("skipped", "skipped", SKIP),  # the setup was skipped: the teardown is skipped too
+        ("success", "success", RUN),
+    ],
+)
+def test_all_done_setup_success_looks_at_the_setups(work: str, setup: str, expected: Decision) -> None:
+    assert decide(R.ALL_DONE_SETUP_SUCCESS, Counts.of([work, setup], [setup])) is expected

@@ -126,7 +126,7 @@ def test_presets_and_descriptions() -> None:
         (dt.timedelta(0), "must be a positive timedelta"),
         (relativedelta(months=-1), "must be a positive timedelta"),
         ("0 0 * * * *", "is not a valid cron expression"),
-        ([object()], "dataset \\(asset\\) schedules are not supported"),
+        ([object()], "a list schedule holds datasets"),
     ],
 )
 def test_bad_schedules(schedule: object, message: str) -> None:

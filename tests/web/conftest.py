@@ -3,6 +3,7 @@ DAGs of a test folder on the real engine, and two users: an admin and a viewer."
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -103,6 +104,13 @@ with DAG("web_slow", start_date=START, schedule=None, default_args=ARGS) as dag:
             "DOCKYARD_LOGIN_MAX_FAILURES_PER_ADDRESS": "0",
         }
     )
+    with running_site(settings) as started:
+        yield started
+
+
+@contextlib.contextmanager
+def running_site(settings: Settings) -> Iterator[Site]:
+    """A store with the two users, a scheduler on the real engine and the web server, all stopped at the end."""
     store = Store.open(settings)
     create_user(store, *ADMIN, "admin")
     create_user(store, *VIEWER, "viewer")
@@ -111,12 +119,14 @@ with DAG("web_slow", start_date=START, schedule=None, default_args=ARGS) as dag:
     scheduler_thread = threading.Thread(target=scheduler.serve_forever, daemon=True)
     scheduler_thread.start()
     server, url = start_server(settings, store)
-    yield Site(url=url, settings=settings, store=store, scheduler=scheduler)
-    stop_server(server)
-    scheduler.stop()
-    scheduler_thread.join(timeout=30)
-    scheduler.shutdown(stop_running=True)
-    store.close()
+    try:
+        yield Site(url=url, settings=settings, store=store, scheduler=scheduler)
+    finally:
+        stop_server(server)
+        scheduler.stop()
+        scheduler_thread.join(timeout=30)
+        scheduler.shutdown(stop_running=True)
+        store.close()
 
 
 def wait_for_run(site: Site, dag_id: str, run_id: str, timeout: float = 60) -> str:

@@ -104,10 +104,14 @@ def test_trigger_run_inspect_logs_xcoms_clear_and_delete(site: Site) -> None:
     assert [e["key"] for e in entries["xcom_entries"]] == ["return_value"]
     value = site.api("GET", "/dags/web_demo/dagRuns/api_run/taskInstances/second/xcomEntries/return_value").json()
     assert value["value"] == '"got hi x5"'
+    clear = {"dag_run_id": "api_run", "task_ids": ["second"]}
+    # Airflow's defaults: a dry run, of failed task instances only
+    assert site.api("POST", "/dags/web_demo/clearTaskInstances", json=clear).json()["task_instances"] == []
     cleared = site.api(
-        "POST", "/dags/web_demo/clearTaskInstances", json={"dag_run_id": "api_run", "task_ids": ["second"]}
+        "POST", "/dags/web_demo/clearTaskInstances", json={**clear, "dry_run": False, "only_failed": False}
     )
-    assert cleared.json()["task_instances"] == [{"dag_id": "web_demo", "dag_run_id": "api_run", "task_id": "second"}]
+    [reference] = cleared.json()["task_instances"]
+    assert reference["dag_run_id"] == "api_run" and reference["task_id"] == "second" and reference["execution_date"]
     assert wait_for_run(site, "web_demo", "api_run") == "success"
     assert site.api("GET", "/dags/web_demo/dagRuns/api_run/taskInstances/second").json()["try_number"] == 2
     marked = site.api("PATCH", "/dags/web_demo/dagRuns/api_run/taskInstances/second", json={"new_state": "failed"})

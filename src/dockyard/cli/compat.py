@@ -39,7 +39,7 @@ def compat_check(settings: Settings, path: Path, output: str) -> None:
             f"{d.dag_id}.{t.task_id} ({t.operator})"
             for d in result.dags
             for t in d.tasks
-            if not t.runs_container and t.operator != "EmptyOperator"
+            if not t.runs_container and t.operator != "EmptyOperator" and not t.flow  # flow: run by the scheduler
         ]
         reasons = list(result.problems)
         if odd:

@@ -24,7 +24,7 @@ from dockyard.processor import FILES_META_KEY, DagProcessor, dag_files, parse_fi
 from dockyard.serialized import SerializedDag
 from dockyard.settings import Settings
 from dockyard.store.maintenance import delete_dag
-from dockyard.store.queries import run_at
+from dockyard.store.run_lookup import run_at
 from dockyard.timetable import DataInterval, TimeRestriction, Timetable, clock, coerce, coerce_optional, to_utc
 
 

@@ -35,7 +35,7 @@ from dockyard.scheduler import Scheduler, TIKey
 from dockyard.settings import Settings
 from dockyard.states import STATE_COLOURS
 from dockyard.store import RunState
-from dockyard.store.queries import find_runs
+from dockyard.store.run_lookup import find_runs
 
 
 @click.group()

@@ -17,6 +17,7 @@ import click
 
 from dockyard import __version__
 from dockyard.cli.admin import scheduler_command, standalone_command, variables
+from dockyard.cli.backfill import dags_backfill
 from dockyard.cli.common import fail
 from dockyard.cli.compat import compat
 from dockyard.cli.config import config
@@ -71,6 +72,7 @@ for _command in (
 ):
     cli.add_command(_command)
 register_dag_commands(dags)
+dags.add_command(dags_backfill)
 register_task_commands(tasks)
 
 

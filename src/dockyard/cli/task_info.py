@@ -22,7 +22,7 @@ from dockyard.settings import Settings
 from dockyard.states import RunState, TaskState
 from dockyard.store import Store
 from dockyard.store.models import DagRunModel, TaskInstanceModel
-from dockyard.store.queries import run_at
+from dockyard.store.run_lookup import run_at
 
 RUNNABLE = (None, TaskState.SCHEDULED.value, TaskState.QUEUED.value, TaskState.UP_FOR_RETRY.value)
 """States a task instance may start from (Airflow's queueable states) without ``--force``."""
@@ -38,9 +38,9 @@ def find_run(store: Store, dag_id: str, date_or_run_id: str) -> DagRunModel:
     return run
 
 
-def _task_instance(store: Store, run: DagRunModel, task_id: str) -> TaskInstanceModel:
+def _task_instance(store: Store, run: DagRunModel, task_id: str, map_index: int = -1) -> TaskInstanceModel:
     try:
-        return store.get_task_instance(run.dag_id, run.run_id, task_id)
+        return store.get_task_instance(run.dag_id, run.run_id, task_id, map_index)
     except NotFoundError:
         raise NotFoundError(
             f"run {run.run_id!r} of {run.dag_id!r} has no task instance {task_id!r} yet (the run is {run.state}); "
@@ -119,11 +119,26 @@ def _locate(
 
 
 def tasks_state(
-    settings: Settings, dag_id: str, task_id: str, execution_date_or_run_id: str, subdir: Path | None
+    settings: Settings,
+    dag_id: str,
+    task_id: str,
+    execution_date_or_run_id: str,
+    subdir: Path | None,
+    map_index: int = -1,
 ) -> None:
-    """Get the status of a task instance."""
+    """Get the status of a task instance (a mapped task's instance by ``--map-index``; without it, how many
+    of its instances are in each state)."""
     _, store, run = _locate(settings, dag_id, task_id, execution_date_or_run_id, subdir)
-    click.echo(str(_task_instance(store, run, task_id).state))
+    if map_index < 0:
+        instances, total = store.list_mapped(dag_id, run.run_id, task_id, limit=100_000)
+        if total:
+            counts: dict[str, int] = {}
+            for ti in instances:
+                counts[str(ti.state)] = counts.get(str(ti.state), 0) + 1
+            shown = ", ".join(f"{state}: {n}" for state, n in sorted(counts.items()))
+            click.echo(f"mapped into {total} instances ({shown}); pick one with --map-index")
+            return
+    click.echo(str(_task_instance(store, run, task_id, map_index).state))
 
 
 def tasks_failed_deps(
@@ -199,8 +214,12 @@ def _arguments(function: click.decorators.FC) -> click.decorators.FC:
 
 def register_task_commands(tasks: click.Group) -> None:
     """Add these commands to the ``tasks`` group."""
-    for name, function in (("state", tasks_state), ("failed-deps", tasks_failed_deps), ("render", tasks_render)):
+    for name, function in (("failed-deps", tasks_failed_deps), ("render", tasks_render)):
         tasks.command(name)(_arguments(function))
+    state = click.option(
+        "--map-index", "map_index", type=int, default=-1, show_default=True, help="Which instance of a mapped task."
+    )(tasks_state)
+    tasks.command("state")(_arguments(state))
     run = _arguments(_run_command)
     for option in reversed(_RUN_OPTIONS):
         run = option(run)

@@ -35,9 +35,11 @@ from dockyard.runs import notify_scheduler
 from dockyard.serialized import SerializedDag
 from dockyard.settings import Settings
 from dockyard.store import FINISHED_STATES, TaskState
-from dockyard.store.queries import find_runs
+from dockyard.store.run_lookup import find_runs
 from dockyard.tasklog import log_path_for
 from dockyard.variables import variable_source
+
+MAP_INDEX_HELP = "Which instance of a mapped task (0, 1, ...); -1 for a task that is not mapped."
 
 
 @click.group()
@@ -56,6 +58,7 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 @click.argument("logical_date", required=False)
 @click.option("-t", "--task-params", "task_params", help="JSON object of params for this run, e.g. '{\"n\": 3}'.")
 @click.option("-q", "--quiet", is_flag=True, help="Do not stream the task log to the terminal.")
+@click.option("--map-index", "map_index", type=int, default=-1, show_default=True, help=MAP_INDEX_HELP)
 @click.option("-n", "--dry-run", is_flag=True, help="Only render the task's templates; run nothing.")
 @subdir_option
 @click.pass_obj
@@ -66,6 +69,7 @@ def tasks_test(
     logical_date: str | None,
     task_params: str | None,
     quiet: bool,
+    map_index: int,
     dry_run: bool,
     subdir: Path | None,
 ) -> None:
@@ -106,6 +110,7 @@ def tasks_test(
             conf=params,
             data_interval=(interval.start, interval.end),
             test_mode=True,
+            map_index=map_index,
         )
         if dry_run:
             print_rendered(prepare_in_child(settings, context).rendered)
@@ -176,6 +181,7 @@ def tasks_states_for_dag_run(settings: Settings, dag_id: str, execution_date_or_
                 "dag_id": ti.dag_id,
                 "run_id": ti.run_id,
                 "task_id": ti.task_id,
+                "map_index": ti.map_index,
                 "state": ti.state,
                 "try_number": ti.try_number,
                 "start_date": ti.start_date,
@@ -195,18 +201,25 @@ def tasks_states_for_dag_run(settings: Settings, dag_id: str, execution_date_or_
 @click.argument("task_id")
 @click.option("--try", "try_number", type=int, help="Which try (default: the latest).")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines until the try ends.")
+@click.option("--map-index", "map_index", type=int, default=-1, show_default=True, help=MAP_INDEX_HELP)
 @click.pass_obj
 @friendly
 def tasks_logs(
-    settings: Settings, dag_id: str, run_id: str, task_id: str, try_number: int | None, follow: bool
+    settings: Settings,
+    dag_id: str,
+    run_id: str,
+    task_id: str,
+    try_number: int | None,
+    follow: bool,
+    map_index: int,
 ) -> None:
     """Print a task try's log (it outlives the container)."""
     store = open_store(settings)
-    ti = store.get_task_instance(dag_id, run_id, task_id)
+    ti = store.get_task_instance(dag_id, run_id, task_id, map_index)
     number = try_number or ti.try_number
     if number < 1 or number > max(ti.try_number, 1):
         fail(f"task {task_id!r} has tries 1 to {ti.try_number}; --try {number} does not exist")
-    path = log_path_for(settings.logs_folder, dag_id, run_id, task_id, number)
+    path = log_path_for(settings.logs_folder, dag_id, run_id, task_id, number, map_index)
     if not path.exists() and not follow:
         raise NotFoundError(f"no log for try {number} of {task_id!r} yet ({path}); the task has not started")
     position = 0
@@ -220,7 +233,7 @@ def tasks_logs(
                 click.echo(chunk, nl=False)
         if not follow:
             return
-        current = store.get_task_instance(dag_id, run_id, task_id)
+        current = store.get_task_instance(dag_id, run_id, task_id, map_index)
         done = current.try_number != number or (
             current.state is not None and TaskState(current.state) in FINISHED_STATES
         )
@@ -244,6 +257,13 @@ def tasks_logs(
 @click.option("-X", "--exclude-parentdag", is_flag=True, help="Accepted: dockyard has no SubDAGs.")
 @click.option("--run-id", "run_ids", multiple=True, help="Only this run (repeatable; dockyard's addition).")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--map-index",
+    "map_indexes",
+    type=int,
+    multiple=True,
+    help="Only these instances of mapped tasks (repeatable; default: every instance).",
+)
 @subdir_option
 @click.pass_obj
 @friendly
@@ -262,6 +282,7 @@ def tasks_clear(
     exclude_parentdag: bool,
     run_ids: tuple[str, ...],
     yes: bool,
+    map_indexes: tuple[int, ...],
     subdir: Path | None,
 ) -> None:
     """Clear a set of task instances, as if they never ran: the scheduler runs them again (retries anew)."""
@@ -286,6 +307,8 @@ def tasks_clear(
                     continue
                 if wanted_states and ti.state not in wanted_states:
                     continue
+                if map_indexes and ti.map_index not in map_indexes:
+                    continue
                 chosen.add(ti.task_id)
             for task_id in list(chosen):
                 if downstream:
@@ -304,8 +327,9 @@ def tasks_clear(
         click.echo("Cancelled, nothing was cleared.")
         return
     total = 0
+    only = list(map_indexes) if map_indexes else None
     for dag, run_id, ids in plan:
-        total += store.clear(dag.dag_id, run_id, ids, {t.task_id: t.retries for t in dag.tasks})
+        total += store.clear(dag.dag_id, run_id, ids, {t.task_id: t.retries for t in dag.tasks}, map_indexes=only)
     notify_scheduler(settings)
     click.echo(f"Cleared {total} task instance(s).")
 

@@ -23,16 +23,25 @@ from typing import Any
 
 import pendulum
 
-from dockyard import timetables
+from dockyard import datasets, timetables
 from dockyard.dag import DAG
 from dockyard.errors import DagDefinitionError, DockyardError, TaskSkipped
 from dockyard.macros import MACROS
 from dockyard.operators.base import BaseOperator, EmptyOperator, TriggerRule, chain, cross_downstream
 from dockyard.operators.bash import BashOperator
+from dockyard.operators.branch import (
+    BranchExternalPythonOperator,
+    BranchPythonOperator,
+    BranchPythonVirtualenvOperator,
+    ShortCircuitOperator,
+)
 from dockyard.operators.docker import DockerOperator
+from dockyard.operators.edges import EdgeModifier, Label
+from dockyard.operators.orchestration import LatestOnlyOperator, TriggerDagRunOperator
 from dockyard.operators.python import PythonOperator
+from dockyard.operators.python_env import ExternalPythonOperator, PythonVirtualenvOperator
 from dockyard.params import Param
-from dockyard.taskgroup import TaskGroup
+from dockyard.taskgroup import TaskGroup, task_group
 from dockyard.timetable import DagRunInfo, DataInterval, TimeRestriction, Timetable, coerce, to_utc
 
 _sources: dict[str, Callable[[str], Any]] = {}
@@ -54,6 +63,10 @@ class AirflowException(DockyardError):
 
 class AirflowSkipException(TaskSkipped):
     pass
+
+
+class AirflowFailException(AirflowException):
+    """Raised by a callable to fail its task without retries."""
 
 
 def days_ago(n: int, hour: int = 0, minute: int = 0, second: int = 0, microsecond: int = 0) -> dt.datetime:
@@ -146,11 +159,39 @@ class _TaskDecorator:
 
         return docker_task(python_callable, **kwargs)
 
+    def branch(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+        """``@task.branch``: returns the task id(s) or group id(s) to follow."""
+        return self(python_callable, operator_class=BranchPythonOperator, **kwargs)
+
+    def short_circuit(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+        """``@task.short_circuit``: a false result skips what comes after."""
+        return self(python_callable, operator_class=ShortCircuitOperator, **kwargs)
+
+    def virtualenv(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+        return self(python_callable, operator_class=PythonVirtualenvOperator, **kwargs)
+
+    def external_python(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+        return self(python_callable, operator_class=ExternalPythonOperator, **kwargs)
+
+    def branch_virtualenv(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+        return self(python_callable, operator_class=BranchPythonVirtualenvOperator, **kwargs)
+
+    def branch_external_python(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+        return self(python_callable, operator_class=BranchExternalPythonOperator, **kwargs)
+
+    def bash(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+        """``@task.bash``: the function returns the Bash command to run in the task image."""
+        from dockyard.operators.python_env import BashDecoratedOperator
+
+        return self(python_callable, operator_class=BashDecoratedOperator, **kwargs)
+
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
             raise AttributeError(name)
         raise DagDefinitionError(
-            f"@task.{name} is not supported by dockyard ({_caller()}); use @task (the task image) or @task.docker"
+            f"@task.{name} is not supported by dockyard ({_caller()}); use @task, @task.branch, "
+            "@task.short_circuit, @task.bash, @task.virtualenv, @task.external_python (the task image) or "
+            "@task.docker"
         )
 
 
@@ -188,9 +229,36 @@ def _module(name: str, **attributes: Any) -> dict[str, Any]:
     return {"__name__": name, **attributes}
 
 
+def _setup(python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+    from dockyard.decorators import setup_task
+
+    return setup_task(python_callable, **kwargs)
+
+
+def _teardown(python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+    from dockyard.decorators import teardown_task
+
+    return teardown_task(python_callable, **kwargs)
+
+
 DOCKER = {"DockerOperator": DockerOperator}
 BASH = {"BashOperator": BashOperator}
-PYTHON = {"PythonOperator": PythonOperator, "get_current_context": get_current_context}
+PYTHON = {
+    "PythonOperator": PythonOperator,
+    "BranchPythonOperator": BranchPythonOperator,
+    "ShortCircuitOperator": ShortCircuitOperator,
+    "PythonVirtualenvOperator": PythonVirtualenvOperator,
+    "ExternalPythonOperator": ExternalPythonOperator,
+    "BranchPythonVirtualenvOperator": BranchPythonVirtualenvOperator,
+    "BranchExternalPythonOperator": BranchExternalPythonOperator,
+    "get_current_context": get_current_context,
+}
+LATEST_ONLY = {"LatestOnlyOperator": LatestOnlyOperator}
+TRIGGER = {"TriggerDagRunOperator": TriggerDagRunOperator}
+EDGES = {"Label": Label, "EdgeModifier": EdgeModifier}
+DECORATORS = {"task": task, "task_group": task_group, "setup": _setup, "teardown": _teardown}
+DATASETS = {"Dataset": datasets.Dataset, "DatasetAll": datasets.DatasetAll, "DatasetAny": datasets.DatasetAny}
+ASSETS = {"Asset": datasets.Asset, "AssetAll": datasets.AssetAll, "AssetAny": datasets.AssetAny}
 SWARM_ADVICE = "Use DockerOperator; Docker Swarm placement is not available yet."
 MODULES: dict[str, dict[str, Any]] = {
     "airflow": {"DAG": DAG, "AirflowException": AirflowException, "__version__": "2.10.0+dockyard"},
@@ -210,8 +278,24 @@ MODULES: dict[str, dict[str, Any]] = {
         "BaseOperator": BaseOperator,
         "BaseHook": BaseHook,
         "get_current_context": get_current_context,
+        "task_group": task_group,
+        "setup": _setup,
+        "teardown": _teardown,
+        "Label": Label,
+        "EdgeModifier": EdgeModifier,
+        "TriggerRule": TriggerRule,
+        **ASSETS,
     },
-    "airflow.decorators": {"dag": dag, "task": task, "task_group": None},
+    "airflow.decorators": {**DECORATORS, "dag": dag},
+    "airflow.decorators.task_group": {"task_group": task_group},
+    "airflow.decorators.setup_teardown": {"setup_task": _setup, "teardown_task": _teardown},
+    "airflow.utils.edgemodifier": EDGES,
+    "airflow.operators.latest_only": LATEST_ONLY,
+    "airflow.operators.latest_only_operator": LATEST_ONLY,
+    "airflow.providers.standard.operators.latest_only": LATEST_ONLY,
+    "airflow.operators.trigger_dagrun": TRIGGER,
+    "airflow.operators.dagrun_operator": TRIGGER,
+    "airflow.providers.standard.operators.trigger_dagrun": TRIGGER,
     "airflow.providers": {},
     "airflow.providers.docker": {},
     "airflow.providers.docker.operators": {},
@@ -240,7 +324,11 @@ MODULES: dict[str, dict[str, Any]] = {
     "airflow.utils.trigger_rule": {"TriggerRule": TriggerRule},
     "airflow.utils.task_group": {"TaskGroup": TaskGroup},
     "airflow.utils.helpers": {"chain": chain, "cross_downstream": cross_downstream},
-    "airflow.exceptions": {"AirflowException": AirflowException, "AirflowSkipException": AirflowSkipException},
+    "airflow.exceptions": {
+        "AirflowException": AirflowException,
+        "AirflowSkipException": AirflowSkipException,
+        "AirflowFailException": AirflowFailException,
+    },
     "airflow.timetables": {},
     "airflow.timetables.base": {
         "Timetable": Timetable,
@@ -263,15 +351,27 @@ MODULES: dict[str, dict[str, Any]] = {
         "OnceTimetable": timetables.OnceTimetable,
         "ContinuousTimetable": timetables.ContinuousTimetable,
     },
+    "airflow.datasets": DATASETS,
+    "airflow.sdk.definitions": {},
+    "airflow.sdk.definitions.asset": ASSETS,
+    "airflow.timetables.datasets": {"DatasetOrTimeSchedule": datasets.DatasetOrTimeSchedule},
+    "airflow.timetables.assets": {"AssetOrTimeSchedule": datasets.DatasetOrTimeSchedule},
     "airflow.hooks": {},
     "airflow.hooks.base": {"BaseHook": BaseHook},
     "airflow.hooks.base_hook": {"BaseHook": BaseHook},
 }
 ADVICE = {
-    "BranchPythonOperator": "Express the branch with trigger rules or skip_on_exit_code.",
+    "DatasetAlias": "Name the Dataset itself in outlets and schedules; dataset aliases are not supported.",
+    "AssetAlias": "Name the Asset itself in outlets and schedules; asset aliases are not supported.",
 }
 PARTIAL = frozenset(
-    {"airflow.operators.python", "airflow.operators.python_operator", "airflow.providers.standard.operators.python"}
+    {
+        "airflow.operators.python",
+        "airflow.operators.python_operator",
+        "airflow.providers.standard.operators.python",
+        "airflow.datasets",
+        "airflow.sdk.definitions.asset",
+    }
 )
 """Served modules in which the names dockyard does not provide are placeholders (BranchPythonOperator ...)."""
 
@@ -327,3 +427,65 @@ def install() -> bool:
         return False
     sys.meta_path.append(_finder)
     return True
+
+
+# -- sensors: their import paths in Airflow 1.10, 2.x and 3.x -------------------------------------
+def _sensor_modules() -> dict[str, dict[str, Any]]:
+    from dockyard.operators import scheduler_sensors as clock
+    from dockyard.operators import sensors
+    from dockyard.sensor_program import PokeReturnValue
+
+    base: dict[str, Any] = {"BaseSensorOperator": sensors.BaseSensorOperator, "PokeReturnValue": PokeReturnValue}
+    python = {"PythonSensor": sensors.PythonSensor}
+    bash = {"BashSensor": sensors.BashSensor}
+    filesystem = {"FileSensor": sensors.FileSensor}
+    base["poke_mode_only"] = sensors.poke_mode_only
+    time_delta = {"TimeDeltaSensor": clock.TimeDeltaSensor, "TimeDeltaSensorAsync": clock.TimeDeltaSensorAsync}
+    date_time = {"DateTimeSensor": clock.DateTimeSensor, "DateTimeSensorAsync": clock.DateTimeSensorAsync}
+    time_sensor = {"TimeSensor": clock.TimeSensor, "TimeSensorAsync": clock.TimeSensorAsync}
+    external = {"ExternalTaskSensor": clock.ExternalTaskSensor, "ExternalTaskMarker": clock.ExternalTaskMarker}
+    paths: dict[str, dict[str, Any]] = {
+        "airflow.sensors": {},
+        "airflow.sensors.base": base,
+        "airflow.sensors.base_sensor_operator": base,
+        "airflow.sensors.python": python,
+        "airflow.sensors.bash": bash,
+        "airflow.contrib.sensors.bash_sensor": bash,
+        "airflow.providers.standard.sensors.bash": bash,
+        "airflow.contrib.sensors.python_sensor": python,
+        "airflow.sensors.filesystem": filesystem,
+        "airflow.contrib.sensors.file_sensor": filesystem,
+        "airflow.sensors.time_delta": time_delta,
+        "airflow.sensors.time_delta_sensor": time_delta,
+        "airflow.sensors.date_time": date_time,
+        "airflow.sensors.date_time_sensor": date_time,
+        "airflow.sensors.time_sensor": time_sensor,
+        "airflow.sensors.external_task": external,
+        "airflow.sensors.external_task_sensor": external,
+        "airflow.providers.standard.sensors": {},
+        "airflow.providers.standard.sensors.python": python,
+        "airflow.providers.standard.sensors.filesystem": filesystem,
+        "airflow.providers.standard.sensors.time_delta": time_delta,
+        "airflow.providers.standard.sensors.date_time": date_time,
+        "airflow.providers.standard.sensors.time": time_sensor,
+        "airflow.providers.standard.sensors.external_task": external,
+        "airflow.sdk.bases": {},
+        "airflow.sdk.bases.sensor": base,
+    }
+    return paths
+
+
+MODULES.update(_sensor_modules())
+MODULES["airflow.sdk"].update(BaseSensorOperator=MODULES["airflow.sensors.base"]["BaseSensorOperator"])
+MODULES["airflow.sdk"].update(PokeReturnValue=MODULES["airflow.sensors.base"]["PokeReturnValue"])
+MODULES["airflow.exceptions"].update(AirflowSensorTimeout=type("AirflowSensorTimeout", (AirflowException,), {}))
+
+
+def _sensor_decorator(python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+    """``@task.sensor``: a PythonSensor whose callable is the function (it runs in the task image)."""
+    from dockyard.operators.sensors import sensor_task
+
+    return sensor_task(python_callable, **kwargs)
+
+
+setattr(task, "sensor", _sensor_decorator)  # noqa: B010 - an attribute of the one decorator object, in this block

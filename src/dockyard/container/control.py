@@ -79,6 +79,11 @@ class RunControl:
         self.kind: StopReason | None = None
         """Why the try was stopped, for callers to compare."""
         self.abandoned = False
+        self.container_id: str | None = None
+        """The try's container, once it is created."""
+        self.removal_due = False
+        """``auto_remove`` asks for the finished container to go (set when its removal was deferred)."""
+        self._remover: Callable[[], None] | None = None
 
     @property
     def cancelled(self) -> bool:
@@ -100,6 +105,13 @@ class RunControl:
             closer = self._closer
         if closer is not None:
             closer()
+
+    def remove_container(self, *, always: bool = False) -> None:
+        """Remove a finished container whose removal the runtime deferred (``defer_removal``): when
+        ``auto_remove`` asks for it, or ``always`` (its try no longer exists, so nothing may inspect it)."""
+        remover, self._remover = self._remover, None
+        if remover is not None and (always or self.removal_due):
+            remover()
 
     def _attach(self, stopper: Callable[[], None], closer: Callable[[], None]) -> None:
         with self._lock:

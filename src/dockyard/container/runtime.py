@@ -5,6 +5,10 @@ line by line to the caller -> wait for the exit code -> read the result file -> 
 ``auto_remove``. Whatever happens in between (a timeout, Ctrl-C, a cancel from another thread, an
 engine error), the container is stopped before :meth:`DockerRuntime.run` returns or raises.
 
+With ``defer_removal`` the container stays until the caller has recorded its result and calls
+``RunControl.remove_container``, so an unrecorded result can be read from it after a restart. An engine
+that stops answering mid-try is waited for (:mod:`~dockyard.container.recovery`) and the try followed on.
+
 Every engine call runs inside :meth:`EngineClients.errors <dockyard.container.engine.EngineClients.errors>`,
 the one boundary where docker-py's and requests' errors become :mod:`dockyard.errors`; the runtime then
 decides by the error's class and HTTP status, never by its words. The one exception is Airflow's own
@@ -33,12 +37,14 @@ from dockyard.container.control import Abandoned, ContainerResult, RunControl, S
 from dockyard.container.mounts import MountOption
 from dockyard.container.output import LineSplitter, decode_result
 from dockyard.container.policy import Policy, check_policy
+from dockyard.container.recovery import engine_back, in_background, with_removal_label
 from dockyard.container.spec import LABEL_PREFIX, ContainerSpec, EngineConfig
 from dockyard.errors import (
     ContainerSpecError,
     EngineError,
     EngineNotFoundError,
     EngineTimeoutError,
+    EngineUnreachableError,
     ImageError,
     ImageNotFoundError,
     OutputError,
@@ -69,6 +75,7 @@ class DockerRuntime:
         tail_lines: int = defaults.DEFAULT_ERROR_TAIL_LINES,
         policy: Policy | None = None,
         host_tmp_dir: str | None = None,
+        engine_return_seconds: float = defaults.DEFAULT_ENGINE_RETURN_SECONDS,
     ) -> None:
         from dockyard.container.engine import EngineClients  # docker-py is loaded here, not on import
 
@@ -77,6 +84,8 @@ class DockerRuntime:
         """Where temporary folders for ``mount_tmp_dir`` are made when a task names no ``host_tmp_dir``."""
         self.clients = EngineClients(docker_host=docker_host, max_pool_size=max_pool_size)
         self.stop_grace_seconds = stop_grace_seconds
+        self.engine_return_seconds = engine_return_seconds
+        """How long a running try waits for an engine that stopped answering before the try fails."""
         self.tail_lines = tail_lines
         self._watchdog = Watchdog()
 
@@ -171,6 +180,8 @@ class DockerRuntime:
         timeout: float | None = None,
         control: RunControl | None = None,
         on_created: Callable[[str], None] | None = None,
+        on_started: Callable[[str], None] | None = None,
+        defer_removal: bool = False,
     ) -> ContainerResult:
         """Run ``spec`` to its end; ``on_lines`` gets its output as it comes, ``say`` dockyard's own messages.
 
@@ -187,6 +198,7 @@ class DockerRuntime:
         tmp_host = tempfile.mkdtemp(prefix="airflowtmp", dir=tmp_root) if spec.options.mount_tmp_dir else None
         try:
             container_id = self._create(client, spec, tmp_host, say)
+            control.container_id = container_id
             if on_created is not None:
                 on_created(container_id)
             # Attach before start, as `docker run` does: the output comes straight from the container's
@@ -200,9 +212,20 @@ class DockerRuntime:
                 with self.clients.errors(spec.engine, failure):
                     client.start(container_id)
                 say(f"Started container {container_id[:12]} (image {spec.image}, command {spec.command_text()})")
+                if on_started is not None:
+                    on_started(container_id)
 
             return self._supervise(
-                client, spec, container_id, output, on_lines, start=start, timeout=timeout, control=control, say=say
+                client,
+                spec,
+                container_id,
+                output,
+                on_lines,
+                start=start,
+                timeout=timeout,
+                control=control,
+                say=say,
+                defer_removal=defer_removal,
             )
         finally:
             if tmp_host is not None and not control.abandoned:
@@ -218,6 +241,7 @@ class DockerRuntime:
         say: MessageCallback = lambda message: None,
         timeout: float | None = None,
         control: RunControl | None = None,
+        defer_removal: bool = False,
     ) -> ContainerResult:
         """Re-attach to a container a previous supervisor started (after a crash) and finish its try.
 
@@ -225,6 +249,7 @@ class DockerRuntime:
         A container that already exited is finished from its exit code and log.
         """
         control = control or RunControl()
+        control.container_id = container_id
         client = self.clients.get(spec.engine)
         with self.clients.errors(spec.engine, f"the engine could not re-attach to container {container_id[:12]}"):
             info = client.inspect_container(container_id)
@@ -243,6 +268,7 @@ class DockerRuntime:
                 control=control,
                 say=say,
                 skip_lines=skip_lines,
+                defer_removal=defer_removal,
             )
         finally:
             if not control.abandoned:
@@ -264,6 +290,7 @@ class DockerRuntime:
         control: RunControl,
         say: MessageCallback,
         skip_lines: int | None = None,
+        defer_removal: bool = False,
     ) -> ContainerResult:
         started = time.monotonic()
         finished = False
@@ -273,32 +300,50 @@ class DockerRuntime:
         everything: list[str] | None = [] if spec.collect_all_lines else None
         sink = _LineSink(tail, everything, on_lines, skip=skip_lines or 0)
         try:
-            control._attach(lambda: self._stop(client, spec.engine, container_id), lambda: _close_stream(output))
+            control._attach(
+                lambda: in_background(self._stop, client, spec.engine, container_id), lambda: _close_stream(output)
+            )
             if timeout is not None:
                 token = self._watchdog.schedule(
                     max(timeout, 0.0),
                     lambda: control.cancel(f"execution_timeout of {timeout:g} s passed", StopReason.TIMEOUT),
                 )
-            try:
-                with self.clients.errors(spec.engine, f"the engine failed while running {spec.image}"):
-                    if start is not None:
-                        start()
-                    sink.consume(output)
-            except Exception:
-                if control.abandoned:  # the stream was closed under the reader on purpose
-                    raise Abandoned(container_id) from None
-                raise
-            finally:
-                _close_stream(output)
-            if control.abandoned:
-                raise Abandoned(container_id)
-            with self.clients.errors(spec.engine, f"the engine failed while running {spec.image}"):
-                exit_code = self._wait(client, spec.engine, container_id)
-                finished = True
-                if skip_lines is not None:
-                    # Re-attached through the log: read it once more after the exit, so that a last chunk the
-                    # engine wrote after the follow stream ended is not lost.
-                    sink.catch_up(client.logs(container_id, stdout=True, stderr=True, stream=False))
+            deadline: float | None = None
+            while True:
+                try:
+                    try:
+                        with self.clients.errors(spec.engine, f"the engine failed while running {spec.image}"):
+                            if start is not None:
+                                start()
+                                start = None
+                            sink.consume(output)
+                    except Exception:
+                        if control.abandoned:  # the stream was closed under the reader on purpose
+                            raise Abandoned(container_id) from None
+                        raise
+                    finally:
+                        _close_stream(output)
+                    if control.abandoned:
+                        raise Abandoned(container_id)
+                    with self.clients.errors(spec.engine, f"the engine failed while running {spec.image}"):
+                        exit_code = self._wait(client, spec.engine, container_id)
+                        finished = True
+                        if skip_lines is not None or deadline is not None:
+                            # Followed through the log: read it once more after the exit, so that a last chunk
+                            # the engine wrote after the follow stream ended is not lost.
+                            sink.catch_up(client.logs(container_id, stdout=True, stderr=True, stream=False))
+                    break
+                except EngineUnreachableError as exc:
+                    if start is not None or control.abandoned or control.cancelled:
+                        raise
+                    if deadline is None:
+                        deadline = time.monotonic() + self.engine_return_seconds
+                        say(f"The engine stopped answering; waiting up to {self.engine_return_seconds:g} s for it")
+                    client = engine_back(self.clients, spec.engine, deadline, exc)
+                    with self.clients.errors(spec.engine, f"the engine could not follow container {container_id[:12]}"):
+                        output = client.logs(container_id, stdout=True, stderr=True, stream=True, follow=True)
+                    sink.replay()
+                    say(f"The engine answers again; following container {container_id[:12]} again")
             result = ContainerResult(
                 container_id=container_id,
                 exit_code=exit_code,
@@ -336,7 +381,11 @@ class DockerRuntime:
                 if not finished:
                     self._stop(client, spec.engine, container_id)
                 ok = finished and exit_code is not None and (exit_code == 0 or exit_code in spec.skip_on_exit_code)
-                if spec.auto_remove == "force" or (spec.auto_remove == "success" and ok and not control.cancelled):
+                due = spec.auto_remove == "force" or (spec.auto_remove == "success" and ok and not control.cancelled)
+                if defer_removal:
+                    control.removal_due = due
+                    control._remover = lambda: self._remove(client, spec.engine, container_id)
+                elif due:
                     self._remove(client, spec.engine, container_id)
 
     # -- finding containers again ---------------------------------------------------------------
@@ -353,6 +402,10 @@ class DockerRuntime:
         client = self.clients.get(engine)
         self._stop(client, engine, container_id)
         self._remove(client, engine, container_id)
+
+    def remove(self, engine: EngineConfig, container_id: str) -> None:
+        """Remove a container that has exited (its try's result is recorded)."""
+        self._remove(self.clients.get(engine), engine, container_id)
 
     def _create(self, client: docker.APIClient, spec: ContainerSpec, tmp_host: str | None, say: MessageCallback) -> str:
         mounts = list(spec.mounts)
@@ -393,7 +446,7 @@ class DockerRuntime:
                     user=spec.options.user,
                     hostname=spec.options.hostname,
                     name=spec.name,
-                    labels=spec.labels,
+                    labels=with_removal_label(spec),
                     tty=spec.options.tty,
                     ports=_exposed_ports(spec),
                     host_config=client.create_host_config(**_host_config_arguments(spec, mounts)),
@@ -534,6 +587,13 @@ class _LineSink:
         for chunk in stream:
             self._deliver(splitter.feed(chunk))
         self._deliver(splitter.close())
+
+    def replay(self) -> None:
+        """The output is read again from its start (a new log stream): deliver only what is new."""
+        self.skip, self.seen = self.seen, 0
+        self.tail.clear()
+        if self.everything is not None:
+            self.everything.clear()
 
     def catch_up(self, whole_log: bytes) -> None:
         """Deliver what a complete copy of the output has beyond the lines already seen."""

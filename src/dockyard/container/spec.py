@@ -170,13 +170,17 @@ def engine_config(values: Mapping[str, Any] | ContainerOptions, default_docker_u
     )
 
 
-def labels_for(dag_id: str, task_id: str, run_id: str, try_number: int, instance: str | None = None) -> dict[str, str]:
+def labels_for(
+    dag_id: str, task_id: str, run_id: str, try_number: int, instance: str | None = None, map_index: int = -1
+) -> dict[str, str]:
     """dockyard's labels on every container, used to find a task's container again after a crash.
 
     ``instance`` names the installation (its database), so that two dockyards sharing an engine never
-    take each other's containers for their own.
+    take each other's containers for their own. An instance of a mapped task adds its ``map_index``.
     """
     extra = {f"{LABEL_PREFIX}instance": instance} if instance else {}
+    if map_index >= 0:
+        extra[f"{LABEL_PREFIX}map_index"] = str(map_index)
     return {
         **extra,
         f"{LABEL_PREFIX}managed": "true",

@@ -14,8 +14,10 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any, ClassVar
 
+from dockyard.arguments import TASK_ARGUMENTS, warn_unhonoured
 from dockyard.dag import DAG, as_utc, closest, current_dag, validate_id
 from dockyard.errors import DagDefinitionError, UnknownArgumentError
+from dockyard.operators.edges import EdgeModifier
 from dockyard.taskgroup import _expand, current_group
 
 
@@ -25,12 +27,19 @@ class TriggerRule(str, Enum):
     ALL_SUCCESS = "all_success"
     ALL_FAILED = "all_failed"
     ALL_DONE = "all_done"
+    ALL_DONE_SETUP_SUCCESS = "all_done_setup_success"
     ONE_SUCCESS = "one_success"
     ONE_FAILED = "one_failed"
+    ONE_DONE = "one_done"
     NONE_FAILED = "none_failed"
     NONE_FAILED_MIN_ONE_SUCCESS = "none_failed_min_one_success"
     NONE_SKIPPED = "none_skipped"
+    ALL_SKIPPED = "all_skipped"
     ALWAYS = "always"
+    NONE_FAILED_OR_SKIPPED = "none_failed_or_skipped"
+    """Airflow's older name of ``none_failed_min_one_success`` (it decides the same)."""
+    DUMMY = "dummy"
+    """Airflow's older name of ``always``."""
 
     def __str__(self) -> str:
         return self.value
@@ -80,6 +89,8 @@ class BaseOperator(metaclass=_OperatorMeta):
     ui_color: ClassVar[str] = "#fff"
     runs_in_container: ClassVar[bool] = False
     """Whether a try of this task runs a container (else it finishes in the scheduler: EmptyOperator)."""
+    needs_result: ClassVar[bool] = False
+    """The scheduler reads the try's result even with ``do_xcom_push=False`` (a branch's choice)."""
     _accepted_cache: ClassVar[dict[type, frozenset[str]]] = {}
 
     def __init__(
@@ -139,6 +150,7 @@ class BaseOperator(metaclass=_OperatorMeta):
         logger_name: str | None = None,
         allow_nested_operators: bool = True,
         provide_context: bool | None = None,
+        xcom_push: bool | None = None,
         **kwargs: Any,
     ) -> None:
         if kwargs:
@@ -153,6 +165,13 @@ class BaseOperator(metaclass=_OperatorMeta):
                 DeprecationWarning,
                 stacklevel=3,
             )
+        if xcom_push is not None:  # Airflow 1.10's spelling, still in old DAG files
+            warnings.warn(
+                f"task {task_id!r}: 'xcom_push' is deprecated, use 'do_xcom_push'", DeprecationWarning, stacklevel=3
+            )
+            do_xcom_push = xcom_push
+        given = locals()
+        warn_unhonoured(f"task {task_id!r}", {name: given[name] for name in TASK_ARGUMENTS}, TASK_ARGUMENTS)
         group = task_group or current_group()
         self.task_group = group
         self.task_id = validate_id("task_id", group.child_id(task_id) if group is not None else task_id)
@@ -160,6 +179,8 @@ class BaseOperator(metaclass=_OperatorMeta):
             group.children.append(self)
         self.owner = owner
         self.email = email
+        self.email_on_retry = email_on_retry
+        self.email_on_failure = email_on_failure
         self.retries = int(retries or 0)
         if self.retries < 0:
             raise DagDefinitionError(f"task {task_id!r}: retries must be 0 or more, got {retries}")
@@ -202,7 +223,17 @@ class BaseOperator(metaclass=_OperatorMeta):
         self.executor_config = executor_config or {}
         self.do_xcom_push = do_xcom_push
         self.multiple_outputs = multiple_outputs
-        self.doc_md = doc_md or doc
+        # Datasets (assets) the task reads and updates: a success records an event for each outlet.
+        self.inlets: list[Any] = (
+            list(inlets) if isinstance(inlets, (list, tuple)) else [] if inlets is None else [inlets]
+        )
+        self.outlets: list[Any] = (
+            list(outlets) if isinstance(outlets, (list, tuple)) else [] if outlets is None else [outlets]
+        )
+        self.doc_md = doc_md or doc or doc_rst or doc_yaml or doc_json  # the UI shows it as text
+        self.is_setup = False
+        self.is_teardown = False
+        self.on_failure_fail_dagrun = False
         self.upstream_task_ids: set[str] = set()
         self.downstream_task_ids: set[str] = set()
         self.dag: DAG | None = None
@@ -214,6 +245,7 @@ class BaseOperator(metaclass=_OperatorMeta):
             target.add_task(self)
             if self.start_date is None:
                 self.start_date = target.start_date
+            _warn_task_dates(self, target)
 
     @classmethod
     def accepted_arguments(cls) -> frozenset[str]:
@@ -225,6 +257,68 @@ class BaseOperator(metaclass=_OperatorMeta):
 
     def __repr__(self) -> str:
         return f"<Task({type(self).__name__}): {self.task_id}>"
+
+    @property
+    def output(self) -> Any:
+        """Airflow's ``task.output``: this task's XCom as a TaskFlow argument (``report(extract.output)``)."""
+        from dockyard.decorators import XComArg
+
+        return XComArg(self)
+
+    def flow_facts(self) -> dict[str, Any]:
+        """What the scheduler must know to act on this task's result or to run it itself (see
+        :mod:`dockyard.branching`); plain tasks have none."""
+        return {}
+
+    # -- setup and teardown ----------------------------------------------------------------------
+    def as_setup(self) -> BaseOperator:
+        """Mark this task as a setup task (Airflow's ``as_setup``): the tasks it runs before need it."""
+        self.is_setup = True
+        return self
+
+    def as_teardown(self, *, setups: Any = None, on_failure_fail_dagrun: bool | None = None) -> BaseOperator:
+        """Mark this task as a teardown (Airflow's ``as_teardown``): it runs once its upstream tasks are done
+        if one of its setups succeeded (``all_done_setup_success``), and its failure does not fail the run
+        unless ``on_failure_fail_dagrun``. ``setups`` become setups upstream of it."""
+        self.is_teardown = True
+        self.trigger_rule = TriggerRule.ALL_DONE_SETUP_SUCCESS
+        if on_failure_fail_dagrun is not None:
+            self.on_failure_fail_dagrun = on_failure_fail_dagrun
+        listed: list[Any] = [] if setups is None else list(setups) if isinstance(setups, (list, tuple)) else [setups]
+        for setup in listed:
+            task: BaseOperator = getattr(setup, "operator", setup)  # a TaskFlow result stands for its task
+            task.as_setup()
+            task.set_downstream(self)
+        return self
+
+    def __enter__(self) -> BaseOperator:
+        """``with teardown.as_teardown(setups=setup): work``: the tasks made inside run between the setups
+        and the teardowns, as in Airflow."""
+        if not (self.is_setup or self.is_teardown) or self.dag is None:
+            raise DagDefinitionError(
+                f"task {self.task_id!r}: only a setup or teardown task can be used in a `with` block "
+                "(call as_setup() or as_teardown() on it first)"
+            )
+        self.__dict__.setdefault("_scopes", []).append(set(self.dag.task_dict))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.dag is not None
+        before = self.__dict__["_scopes"].pop()
+        tasks = self.dag.task_dict
+        if self.is_teardown:
+            teardowns, setups = [self], [tasks[t] for t in sorted(self.upstream_task_ids) if tasks[t].is_setup]
+        else:
+            setups = [self]
+            teardowns = [tasks[t] for t in sorted(self.downstream_task_ids) if tasks[t].is_teardown]
+        inside = {t: task for t, task in tasks.items() if t not in before and not (task.is_setup or task.is_teardown)}
+        for task in inside.values():
+            if not task.upstream_task_ids & set(inside):
+                for setup in setups:
+                    setup.set_downstream(task)
+            if not task.downstream_task_ids & set(inside):
+                for teardown in teardowns:
+                    task.set_downstream(teardown)
 
     # -- dependencies --------------------------------------------------------------------------
     def _relate(self, others: BaseOperator | Sequence[BaseOperator], *, upstream: bool) -> None:
@@ -258,10 +352,14 @@ class BaseOperator(metaclass=_OperatorMeta):
         self._relate(others, upstream=False)
 
     def __rshift__(self, other: Any) -> Any:
+        if isinstance(other, EdgeModifier):
+            return other.after([self])
         self.set_downstream(other)
         return other
 
     def __lshift__(self, other: Any) -> Any:
+        if isinstance(other, EdgeModifier):
+            return other.before([self])
         self.set_upstream(other)
         return other
 
@@ -274,6 +372,15 @@ class BaseOperator(metaclass=_OperatorMeta):
         # [a, b] << self
         self.set_downstream(other)
         return self
+
+    # -- dynamic task mapping and results ------------------------------------------------------
+    @classmethod
+    def partial(cls, **kwargs: Any) -> Any:
+        """Airflow's ``Operator.partial(task_id=..., **shared).expand(arg=[...])``: one task instance per
+        element (see :mod:`dockyard.mapping`)."""
+        from dockyard.mapping import partial
+
+        return partial(cls, kwargs)
 
     @property
     def upstream_list(self) -> list[BaseOperator]:
@@ -290,14 +397,15 @@ class EmptyOperator(BaseOperator):
     ui_color = "#e8f7e4"
 
 
-def chain(*tasks: BaseOperator | Sequence[BaseOperator]) -> None:
-    """Set ``tasks[0] >> tasks[1] >> ...``; lists of equal length are linked pairwise, as in Airflow."""
+def chain(*tasks: Any) -> None:
+    """Set ``tasks[0] >> tasks[1] >> ...``; lists of equal length are linked pairwise, as in Airflow. Tasks,
+    TaskFlow results, task groups and labels (``chain(check, Label("ok"), load)``) all work."""
     for up, down in itertools.pairwise(tasks):
-        if isinstance(up, BaseOperator) or isinstance(down, BaseOperator):
-            if isinstance(up, BaseOperator):
-                up.set_downstream(down)
-            else:
-                down.set_upstream(up)  # type: ignore[union-attr]
+        up_many, down_many = isinstance(up, (list, tuple)), isinstance(down, (list, tuple))
+        if not up_many or not down_many:
+            for a in up if up_many else [up]:
+                for b in down if down_many else [down]:
+                    a >> b
             continue
         if len(up) != len(down):
             raise DagDefinitionError(
@@ -305,13 +413,26 @@ def chain(*tasks: BaseOperator | Sequence[BaseOperator]) -> None:
                 "use cross_downstream to link every task of one list to every task of the other"
             )
         for a, b in zip(up, down, strict=True):
-            a.set_downstream(b)
+            a >> b
 
 
 def cross_downstream(from_tasks: Sequence[BaseOperator], to_tasks: Sequence[BaseOperator]) -> None:
     """Make every task of ``to_tasks`` downstream of every task of ``from_tasks``."""
     for task in from_tasks:
         task.set_downstream(list(to_tasks))
+
+
+def _warn_task_dates(task: BaseOperator, dag: DAG) -> None:
+    """A task's own start_date (later than its DAG's) and end_date are not acted on: say so at load."""
+    later = task.start_date is not None and dag.start_date is not None and task.start_date > dag.start_date
+    for name, value in (("start_date", task.start_date if later else None), ("end_date", task.end_date)):
+        if value is not None and value != getattr(dag, name):
+            warnings.warn(
+                f"task {task.task_id!r}: {name}={value.isoformat()} is not honoured: the task runs in every run of "
+                f"its DAG; give the DAG this {name}, or move the task into a DAG of its own",
+                UserWarning,
+                stacklevel=4,
+            )
 
 
 def _as_timedelta(name: str, task_id: str, value: timedelta | float | None) -> timedelta | None:

@@ -114,13 +114,31 @@ class DockerOperator(BaseOperator):
         )
         self.__dict__.update(values)
         self._set_options(values)
+        if retrieve_output and not retrieve_output_path:
+            self.do_xcom_push = False  # Airflow finds no file to read back: the XCom is None
 
     def _set_options(self, values: dict[str, Any]) -> None:
-        """Check the options (those that templates cannot change, at once) and keep their normal form."""
+        """Check the options (those that templates cannot change, at once) and keep their normal form.
+
+        Two of Airflow's habits are kept: ``retrieve_output=True`` without ``retrieve_output_path`` reads
+        nothing back (the XCom is None), and a bad mount (``Mount(source=os.environ.get("UNSET"))``) fails
+        only that task when it runs, where the rendered mounts are checked again, not the whole DAG file.
+        """
+        checked = dict(values)
+        if checked.get("retrieve_output") and not checked.get("retrieve_output_path"):
+            checked["retrieve_output"] = False
         try:
-            options = ContainerOptions.from_values(values, task_id=self.task_id, rendered=False)
+            options = ContainerOptions.from_values(checked, task_id=self.task_id, rendered=False)
         except ContainerSpecError as exc:
-            raise DagDefinitionError(str(exc)) from None
+            others = [m for m in checked.get("mounts") or [] if not _is_mount_object(m)]
+            if exc.option != "mounts" or len(others) == len(checked.get("mounts") or []):
+                raise DagDefinitionError(str(exc)) from None
+            try:  # Airflow's own Mount objects are checked when the task runs; dockyard's strings now
+                options = ContainerOptions.from_values(
+                    {**checked, "mounts": others}, task_id=self.task_id, rendered=False
+                )
+            except ContainerSpecError as again:
+                raise DagDefinitionError(str(again)) from None
         self.__dict__["options"] = options
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -145,3 +163,8 @@ class DockerOperator(BaseOperator):
 
 
 _OPTIONS = frozenset(OPTION_NAMES)
+
+
+def _is_mount_object(item: Any) -> bool:
+    """A ``docker.types.Mount`` (Airflow's only form of a mount), told by its class (docker stays in container/)."""
+    return type(item).__name__ == "Mount" and type(item).__module__.startswith("docker.")

@@ -94,7 +94,12 @@ class PythonOperator(TaskImageOperator):
             op_args=[_pulled(v) for v in rendered.get("op_args", self.op_args)],
             op_kwargs={k: _pulled(v) for k, v in rendered.get("op_kwargs", self.op_kwargs).items()},
             templates_dict=rendered.get("templates_dict", self.templates_dict),
+            **self.runner_extra(rendered),
         )
+
+    def runner_extra(self, rendered: Mapping[str, Any]) -> dict[str, Any]:
+        """More for :func:`runner_options` (another interpreter, a virtualenv, a Bash command): subclasses'."""
+        return {}
 
 
 def runner_options(
@@ -106,6 +111,7 @@ def runner_options(
     skip_on_exit_code: Any = SKIP_EXIT_CODE,
     environment: Mapping[str, str] | None = None,
     working_dir: str | None = None,
+    python: str = "python3",
     **extra: Any,
 ) -> ContainerOptions:
     """The container that runs :mod:`dockyard.task_runner` to call ``python_callable`` (``extra`` adds to
@@ -137,7 +143,7 @@ def runner_options(
         "dag_run": _encode(_run_facts(context)),
         "xcoms": {up: ti.xcom_pull(task_ids=up) for up in sorted(task.upstream_task_ids)},
         "result_path": RESULT_PATH,
-        "push": bool(task.do_xcom_push),
+        "push": bool(task.do_xcom_push or task.needs_result),
         "multiple_outputs": bool(task.multiple_outputs),
         **extra,
     }
@@ -152,12 +158,13 @@ def runner_options(
     return task.base_options(
         context,
         settings,
-        program="python3",
-        command=["python3", "-c", START],
+        program=python,
+        command=[python, "-c", START],
         environment={
             **(environment or {}),
             "DOCKYARD_TASK": encoded,
             "DOCKYARD_RUNNER": runner_source(),
+            "DOCKYARD_START": START,
             "PYTHONPATH": ":".join(folders),
             "PYTHONUNBUFFERED": "1",
         },

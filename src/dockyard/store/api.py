@@ -29,6 +29,7 @@ from dockyard.runids import check_run_id
 from dockyard.settings import Settings
 from dockyard.states import FINISHED_STATES, RunState, TaskState
 from dockyard.store.db import create_db_engine, migrate, safe_url
+from dockyard.store.mapped import MappedInstances, no_instance
 from dockyard.store.models import (
     ApiTokenModel,
     Base,
@@ -85,9 +86,11 @@ class TryResult:
     exit_code: int | None = None
     error: str | None = None
     rendered: dict[str, Any] | None = None
+    rendered_map_index: str | None = None
+    """A mapped instance's name from ``map_index_template``."""
 
 
-class Store:
+class Store(MappedInstances):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
@@ -301,6 +304,17 @@ class Store:
                 .limit(1)
             ).first()
 
+    def runs_between(self, dag_id: str, start: dt.datetime, end: dt.datetime) -> list[DagRunModel]:
+        """The runs of ``dag_id`` whose logical date lies in ``[start, end]`` (a backfill's range), oldest first."""
+        with self.session() as s:
+            return list(
+                s.scalars(
+                    sa.select(DagRunModel)
+                    .where(DagRunModel.dag_id == dag_id, DagRunModel.logical_date.between(start, end))
+                    .order_by(DagRunModel.logical_date)
+                )
+            )
+
     def start_run(self, dag_id: str, run_id: str, tasks: Sequence[dict[str, Any]]) -> None:
         """Move a queued run to running and create its task instances (``tasks``: id, operator, retries, ...)."""
         with self.session() as s:
@@ -358,7 +372,10 @@ class Store:
     ) -> list[TaskInstanceModel]:
         with self.session() as s:
             query = sa.select(TaskInstanceModel).order_by(
-                TaskInstanceModel.dag_id, TaskInstanceModel.run_id, TaskInstanceModel.task_id
+                TaskInstanceModel.dag_id,
+                TaskInstanceModel.run_id,
+                TaskInstanceModel.task_id,
+                TaskInstanceModel.map_index,
             )
             if dag_id is not None:
                 query = query.where(TaskInstanceModel.dag_id == dag_id)
@@ -425,11 +442,11 @@ class Store:
         with self.session() as s:
             return set(s.scalars(sa.select(DagModel.dag_id).where(DagModel.is_paused.is_(True))))
 
-    def get_task_instance(self, dag_id: str, run_id: str, task_id: str) -> TaskInstanceModel:
+    def get_task_instance(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> TaskInstanceModel:
         with self.session() as s:
-            row = s.get(TaskInstanceModel, (dag_id, run_id, task_id))
+            row = s.get(TaskInstanceModel, (dag_id, run_id, task_id, map_index))
             if row is None:
-                raise NotFoundError(f"run {run_id!r} of DAG {dag_id!r} has no task {task_id!r}")
+                raise NotFoundError(no_instance(s, dag_id, run_id, task_id, map_index))
             return row
 
     def set_ti_state(
@@ -458,7 +475,7 @@ class Store:
                 values["end_date"] = utcnow()
             return int(s.execute(query.values(**values)).rowcount)  # type: ignore[attr-defined]
 
-    def claim_try(self, dag_id: str, run_id: str, task_id: str) -> int:
+    def claim_try(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> int:
         """Mark a scheduled/queued task instance running with a new try number, before its container exists.
 
         Committed before the container is created, so that after a crash the labels on any container
@@ -466,7 +483,7 @@ class Store:
         """
         now = utcnow()
         with self.session() as s:
-            ti = s.get(TaskInstanceModel, (dag_id, run_id, task_id), with_for_update=True)
+            ti = s.get(TaskInstanceModel, (dag_id, run_id, task_id, map_index), with_for_update=True)
             if ti is None or ti.state not in (TaskState.SCHEDULED.value, TaskState.QUEUED.value):
                 raise ConflictError(f"task {task_id!r} of run {run_id!r} is no longer waiting to run")
             ti.try_number += 1
@@ -480,7 +497,10 @@ class Store:
             ti.hostname = HOSTNAME
             s.execute(
                 sa.delete(XComModel).where(
-                    XComModel.dag_id == dag_id, XComModel.run_id == run_id, XComModel.task_id == task_id
+                    XComModel.dag_id == dag_id,
+                    XComModel.run_id == run_id,
+                    XComModel.task_id == task_id,
+                    XComModel.map_index == map_index,
                 )
             )
             s.merge(
@@ -488,6 +508,7 @@ class Store:
                     dag_id=dag_id,
                     run_id=run_id,
                     task_id=task_id,
+                    map_index=map_index,
                     try_number=ti.try_number,
                     state=TaskState.RUNNING.value,
                     start_date=now,
@@ -496,7 +517,9 @@ class Store:
             )
             return ti.try_number
 
-    def record_container(self, dag_id: str, run_id: str, task_id: str, try_number: int, container_id: str) -> None:
+    def record_container(
+        self, dag_id: str, run_id: str, task_id: str, try_number: int, container_id: str, map_index: int = -1
+    ) -> None:
         with self.session() as s:
             s.execute(
                 sa.update(TaskInstanceModel)
@@ -504,18 +527,19 @@ class Store:
                     TaskInstanceModel.dag_id == dag_id,
                     TaskInstanceModel.run_id == run_id,
                     TaskInstanceModel.task_id == task_id,
+                    TaskInstanceModel.map_index == map_index,
                     TaskInstanceModel.try_number == try_number,
                 )
                 .values(container_id=container_id)
             )
             s.execute(
                 sa.update(TaskTryModel)
-                .where(*_try_key(dag_id, run_id, task_id, try_number))
+                .where(*_try_key(dag_id, run_id, task_id, try_number, map_index))
                 .values(container_id=container_id)
             )
 
     def record_rendered(
-        self, dag_id: str, run_id: str, task_id: str, try_number: int, rendered: dict[str, Any]
+        self, dag_id: str, run_id: str, task_id: str, try_number: int, rendered: dict[str, Any], map_index: int = -1
     ) -> None:
         """The try's rendered template fields (secrets masked), kept as soon as they are known."""
         with self.session() as s:
@@ -525,6 +549,7 @@ class Store:
                     TaskInstanceModel.dag_id == dag_id,
                     TaskInstanceModel.run_id == run_id,
                     TaskInstanceModel.task_id == task_id,
+                    TaskInstanceModel.map_index == map_index,
                     TaskInstanceModel.try_number == try_number,
                 )
                 .values(rendered=rendered)
@@ -539,14 +564,15 @@ class Store:
         result: TryResult,
         *,
         retry_at: dt.datetime | None = None,
+        map_index: int = -1,
     ) -> bool:
         """Record how a try ended. Ignored (returns False) if the task instance has moved on meanwhile
         (cleared, or marked by a person), so a late result never overwrites a newer decision."""
         now = utcnow()
         with self.session() as s:
-            ti = s.get(TaskInstanceModel, (dag_id, run_id, task_id), with_for_update=True)
+            ti = s.get(TaskInstanceModel, (dag_id, run_id, task_id, map_index), with_for_update=True)
             if ti is None or ti.try_number != try_number or ti.state != TaskState.RUNNING.value:
-                self._close_try(s, dag_id, run_id, task_id, try_number, result, now)
+                self._close_try(s, (dag_id, run_id, task_id, map_index), try_number, result, now)
                 return False
             state = result.state
             if state is TaskState.FAILED and retry_at is not None:
@@ -559,42 +585,45 @@ class Store:
             ti.next_retry_at = retry_at
             if result.rendered is not None:
                 ti.rendered = result.rendered
+            if result.rendered_map_index is not None:
+                ti.rendered_map_index = result.rendered_map_index
             if result.push_xcom and state is TaskState.SUCCESS:
-                s.merge(
-                    XComModel(
-                        dag_id=dag_id,
-                        run_id=run_id,
-                        task_id=task_id,
-                        key="return_value",
-                        value=result.xcom,
-                        timestamp=now,
-                    )
-                )
+                self._push_keys(s, (dag_id, run_id, task_id, map_index), {"return_value": result.xcom}, now)
                 if isinstance(result.xcom, KeyedXCom):
-                    self._push_keys(s, dag_id, run_id, task_id, result.xcom, now)
-            self._close_try(s, dag_id, run_id, task_id, try_number, result, now, state=state)
+                    self._push_keys(s, (dag_id, run_id, task_id, map_index), result.xcom, now)
+            self._close_try(s, (dag_id, run_id, task_id, map_index), try_number, result, now, state=state)
             return True
 
     @staticmethod
-    def _push_keys(s: Session, dag_id: str, run_id: str, task_id: str, values: KeyedXCom, now: dt.datetime) -> None:
-        """Each key of a ``multiple_outputs`` result as an XCom of its own."""
+    def _push_keys(s: Session, ti_key: tuple[str, str, str, int], values: dict[str, Any], now: dt.datetime) -> None:
+        """Each key of ``values`` as an XCom (``return_value``, and those of a ``multiple_outputs`` result)."""
+        dag_id, run_id, task_id, map_index = ti_key
         for key, value in values.items():
-            s.merge(XComModel(dag_id=dag_id, run_id=run_id, task_id=task_id, key=key, value=value, timestamp=now))
+            s.merge(
+                XComModel(
+                    dag_id=dag_id,
+                    run_id=run_id,
+                    task_id=task_id,
+                    map_index=map_index,
+                    key=key,
+                    value=value,
+                    timestamp=now,
+                )
+            )
 
     @staticmethod
     def _close_try(
         s: Session,
-        dag_id: str,
-        run_id: str,
-        task_id: str,
+        ti_key: tuple[str, str, str, int],
         try_number: int,
         result: TryResult,
         now: dt.datetime,
         state: TaskState | None = None,
     ) -> None:
+        dag_id, run_id, task_id, map_index = ti_key
         s.execute(
             sa.update(TaskTryModel)
-            .where(*_try_key(dag_id, run_id, task_id, try_number))
+            .where(*_try_key(dag_id, run_id, task_id, try_number, map_index))
             .values(
                 state=(state or result.state).value,
                 end_date=now,
@@ -604,32 +633,47 @@ class Store:
             )
         )
 
-    def requeue_unstarted(self, dag_id: str, run_id: str, task_id: str, try_number: int, reason: str) -> None:
+    def requeue_unstarted(
+        self, dag_id: str, run_id: str, task_id: str, try_number: int, reason: str, map_index: int = -1
+    ) -> None:
         """A try whose container never started (the scheduler died first): give the try back, run it again."""
         with self.session() as s:
-            ti = s.get(TaskInstanceModel, (dag_id, run_id, task_id), with_for_update=True)
+            ti = s.get(TaskInstanceModel, (dag_id, run_id, task_id, map_index), with_for_update=True)
             if ti is None or ti.try_number != try_number or ti.state != TaskState.RUNNING.value:
                 return
             ti.try_number -= 1
             ti.state = TaskState.SCHEDULED
             ti.start_date = None
-            s.execute(sa.delete(TaskTryModel).where(*_try_key(dag_id, run_id, task_id, try_number)))
+            s.execute(sa.delete(TaskTryModel).where(*_try_key(dag_id, run_id, task_id, try_number, map_index)))
 
-    def list_tries(self, dag_id: str, run_id: str, task_id: str) -> list[TaskTryModel]:
+    def list_tries(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> list[TaskTryModel]:
         with self.session() as s:
             return list(
                 s.scalars(
                     sa.select(TaskTryModel)
                     .where(
-                        TaskTryModel.dag_id == dag_id, TaskTryModel.run_id == run_id, TaskTryModel.task_id == task_id
+                        TaskTryModel.dag_id == dag_id,
+                        TaskTryModel.run_id == run_id,
+                        TaskTryModel.task_id == task_id,
+                        TaskTryModel.map_index == map_index,
                     )
                     .order_by(TaskTryModel.try_number)
                 )
             )
 
-    def clear(self, dag_id: str, run_id: str, task_ids: Iterable[str], retries: dict[str, int] | None = None) -> int:
-        """Clear task instances so they run again, each with its ``retries`` anew; their run runs again too."""
+    def clear(
+        self,
+        dag_id: str,
+        run_id: str,
+        task_ids: Iterable[str],
+        retries: dict[str, int] | None = None,
+        *,
+        map_indexes: Iterable[int] | None = None,
+    ) -> int:
+        """Clear task instances so they run again, each with its ``retries`` anew; their run runs again too.
+        ``map_indexes`` clears only those instances of mapped tasks (default: every instance)."""
         ids = list(task_ids)
+        only = sa.true() if map_indexes is None else TaskInstanceModel.map_index.in_(list(map_indexes))
         with self.session() as s:
             tis = list(
                 s.scalars(
@@ -637,6 +681,7 @@ class Store:
                         TaskInstanceModel.dag_id == dag_id,
                         TaskInstanceModel.run_id == run_id,
                         TaskInstanceModel.task_id.in_(ids),
+                        only,
                     )
                 )
             )
@@ -649,7 +694,10 @@ class Store:
                 ti.next_retry_at = None
             s.execute(
                 sa.delete(XComModel).where(
-                    XComModel.dag_id == dag_id, XComModel.run_id == run_id, XComModel.task_id.in_(ids)
+                    XComModel.dag_id == dag_id,
+                    XComModel.run_id == run_id,
+                    XComModel.task_id.in_(ids),
+                    sa.true() if map_indexes is None else XComModel.map_index.in_(list(map_indexes)),
                 )
             )
             if tis:
@@ -697,9 +745,9 @@ class Store:
             return {k: int(v) for k, v in per_dag.items()}, {k: int(v) for k, v in per_pool.items()}
 
     # -- XCom ------------------------------------------------------------------------------------
-    def get_xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
+    def get_xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value", map_index: int = -1) -> Any:
         with self.session() as s:
-            row = s.get(XComModel, (dag_id, run_id, task_id, key))
+            row = s.get(XComModel, (dag_id, run_id, task_id, map_index, key))
             return None if row is None else row.value
 
     def list_xcoms(self, dag_id: str, run_id: str, task_id: str | None = None) -> list[XComModel]:
@@ -707,7 +755,36 @@ class Store:
             query = sa.select(XComModel).where(XComModel.dag_id == dag_id, XComModel.run_id == run_id)
             if task_id is not None:
                 query = query.where(XComModel.task_id == task_id)
-            return list(s.scalars(query.order_by(XComModel.task_id, XComModel.key)))
+            return list(s.scalars(query.order_by(XComModel.task_id, XComModel.map_index, XComModel.key)))
+
+    def latest_xcom(
+        self,
+        dag_id: str,
+        key: str,
+        *,
+        run_id: str,
+        task_ids: Sequence[str] | None = None,
+        up_to: dt.datetime | None = None,
+    ) -> XComModel | None:
+        """The XCom ``ti.xcom_pull`` finds, as Airflow's query: of any task when ``task_ids`` is None, in run
+        ``run_id``, or (``up_to``: ``include_prior_dates``) in any run whose logical date is not later, the
+        latest logical date first, then the latest pushed."""
+        with self.session() as s:
+            query = sa.select(XComModel).where(XComModel.dag_id == dag_id, XComModel.key == key)
+            if task_ids is not None:
+                query = query.where(XComModel.task_id.in_(list(task_ids)))
+            if up_to is None:
+                query = query.where(XComModel.run_id == run_id).order_by(XComModel.timestamp.desc())
+            else:
+                query = (
+                    query.join(
+                        DagRunModel,
+                        sa.and_(DagRunModel.dag_id == XComModel.dag_id, DagRunModel.run_id == XComModel.run_id),
+                    )
+                    .where(DagRunModel.logical_date <= up_to)
+                    .order_by(DagRunModel.logical_date.desc(), XComModel.timestamp.desc())
+                )
+            return s.scalars(query.limit(1)).first()
 
     # -- variables and pools ---------------------------------------------------------------------
     def set_variable(self, key: str, value: str, description: str | None = None) -> None:
@@ -897,12 +974,15 @@ class Store:
             return s.get(VariableModel, key)
 
 
-def _try_key(dag_id: str, run_id: str, task_id: str, try_number: int) -> tuple[sa.ColumnElement[bool], ...]:
+def _try_key(
+    dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1
+) -> tuple[sa.ColumnElement[bool], ...]:
     """The conditions that pick one try's row."""
     return (
         TaskTryModel.dag_id == dag_id,
         TaskTryModel.run_id == run_id,
         TaskTryModel.task_id == task_id,
+        TaskTryModel.map_index == map_index,
         TaskTryModel.try_number == try_number,
     )
 

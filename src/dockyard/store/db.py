@@ -8,7 +8,9 @@ used as is: ``postgresql+psycopg://user:password@host/db``.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -61,10 +63,10 @@ def create_db_engine(url: str) -> Engine:
         def _connect(dbapi_connection: Any, _record: Any) -> None:
             dbapi_connection.isolation_level = None  # let the "begin" hook below open transactions
             cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA busy_timeout=60000")  # first: switching to WAL may have to wait too
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=60000")
             cursor.close()
 
         @event.listens_for(engine, "begin")
@@ -108,10 +110,31 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(_config()).get_current_head()
 
 
+@contextlib.contextmanager
+def _one_migrator(engine: Engine) -> Iterator[None]:
+    """Across processes, one migrator at a time for a SQLite file.
+
+    Two processes that start on a new database at once (a scheduler and a CLI command) would otherwise both
+    find it empty and both migrate; SQLite's own locks let the second fail with "database is locked" while
+    the first creates the tables. PostgreSQL takes an advisory lock inside the migration instead.
+    """
+    database = engine.url.database if engine.url.get_backend_name() == "sqlite" else None
+    if not database or database == ":memory:":
+        yield
+        return
+    lock_path = Path(database).with_name(Path(database).name + ".migrate-lock")
+    descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)  # private, as the database file
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # closing releases the lock
+
+
 def migrate(engine: Engine, *, force: bool = False) -> bool:
     """Bring the schema to the newest revision; True if anything was done. Safe to run any number of times."""
     key = str(engine.url)
-    with _migrate_lock:
+    with _migrate_lock, _one_migrator(engine):
         if key in _migrated and not force:
             return False
         if current_revision(engine) == head_revision():

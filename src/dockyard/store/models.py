@@ -132,6 +132,8 @@ class TaskInstanceModel(Base):
     dag_id: Mapped[str] = mapped_column(String(250), primary_key=True)
     run_id: Mapped[str] = mapped_column(String(250), primary_key=True)
     task_id: Mapped[str] = mapped_column(String(250), primary_key=True)
+    map_index: Mapped[int] = mapped_column(Integer, primary_key=True, default=-1, server_default="-1")
+    """Which instance of a mapped task (0, 1, ...); -1 for a task that is not mapped, or not expanded yet."""
     state: Mapped[TaskState | None] = mapped_column(_states(TaskState))
     try_number: Mapped[int] = mapped_column(Integer, default=0)
     max_tries: Mapped[int] = mapped_column(Integer, default=0)
@@ -149,6 +151,8 @@ class TaskInstanceModel(Base):
     hostname: Mapped[str | None] = mapped_column(String(1000))
     rendered: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     """The rendered template fields of the last try, secrets masked."""
+    rendered_map_index: Mapped[str | None] = mapped_column(String(250))
+    """A mapped instance's name from ``map_index_template`` (Airflow's column of the same name)."""
 
 
 class TaskTryModel(Base):
@@ -164,6 +168,7 @@ class TaskTryModel(Base):
     dag_id: Mapped[str] = mapped_column(String(250), primary_key=True)
     run_id: Mapped[str] = mapped_column(String(250), primary_key=True)
     task_id: Mapped[str] = mapped_column(String(250), primary_key=True)
+    map_index: Mapped[int] = mapped_column(Integer, primary_key=True, default=-1, server_default="-1")
     try_number: Mapped[int] = mapped_column(Integer, primary_key=True)
     state: Mapped[TaskState] = mapped_column(_states(TaskState))
     start_date: Mapped[dt.datetime | None]
@@ -185,6 +190,7 @@ class XComModel(Base):
     dag_id: Mapped[str] = mapped_column(String(250), primary_key=True)
     run_id: Mapped[str] = mapped_column(String(250), primary_key=True)
     task_id: Mapped[str] = mapped_column(String(250), primary_key=True)
+    map_index: Mapped[int] = mapped_column(Integer, primary_key=True, default=-1, server_default="-1")
     key: Mapped[str] = mapped_column(String(512), primary_key=True)
     value: Mapped[Any] = mapped_column(JSON, nullable=True)
     timestamp: Mapped[dt.datetime]
@@ -274,3 +280,130 @@ class PoolModel(Base):
     name: Mapped[str] = mapped_column(String(256), primary_key=True)
     slots: Mapped[int] = mapped_column(Integer)
     description: Mapped[str | None] = mapped_column(Text)
+
+
+class TaskRescheduleModel(Base):
+    """One row per poke of a sensor in reschedule mode that did not find its condition (Airflow's
+    ``task_reschedule``): when the poke ran and when the next one is due. The first row of a try tells when
+    the sensor started waiting, which its ``timeout`` counts from."""
+
+    __tablename__ = "task_reschedule"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["dag_id", "run_id"],
+            ["dag_run.dag_id", "dag_run.run_id"],
+            name="task_reschedule_dag_run_fkey",
+            ondelete="CASCADE",
+        ),
+        Index("idx_task_reschedule_ti", "dag_id", "run_id", "task_id", "try_number"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dag_id: Mapped[str] = mapped_column(String(250))
+    run_id: Mapped[str] = mapped_column(String(250))
+    task_id: Mapped[str] = mapped_column(String(250))
+    map_index: Mapped[int] = mapped_column(Integer, default=-1)
+    try_number: Mapped[int] = mapped_column(Integer)
+    start_date: Mapped[dt.datetime]
+    end_date: Mapped[dt.datetime]
+    duration: Mapped[float] = mapped_column(Float)
+    reschedule_date: Mapped[dt.datetime]
+
+
+# -- data-aware scheduling (datasets, Airflow 3's assets) ------------------------------------------------------
+
+
+class DatasetModel(Base):
+    """A dataset some DAG names (in a schedule or a task's outlets) or that had an event."""
+
+    __tablename__ = "dataset"
+    __table_args__ = (UniqueConstraint("uri", name="dataset_uri_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uri: Mapped[str] = mapped_column(String(3000))
+    extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+    is_orphaned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """No active DAG names it any more (its events are kept)."""
+
+
+class DatasetEventModel(Base):
+    """One update of a dataset: a producer task's success (or an event posted by hand)."""
+
+    __tablename__ = "dataset_event"
+    __table_args__ = (
+        ForeignKeyConstraint(["dataset_id"], ["dataset.id"], name="dataset_event_dataset_fkey", ondelete="CASCADE"),
+        Index("idx_dataset_event_dataset_timestamp", "dataset_id", "timestamp"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dataset_id: Mapped[int] = mapped_column(Integer)
+    extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    source_dag_id: Mapped[str | None] = mapped_column(String(250))
+    source_task_id: Mapped[str | None] = mapped_column(String(250))
+    source_run_id: Mapped[str | None] = mapped_column(String(250))
+    source_map_index: Mapped[int] = mapped_column(Integer, default=-1)
+    timestamp: Mapped[dt.datetime]
+
+
+class DatasetDagRunQueueModel(Base):
+    """A dataset that had an event since the consumer DAG's last dataset-triggered run was created."""
+
+    __tablename__ = "dataset_dag_run_queue"
+    __table_args__ = (
+        ForeignKeyConstraint(["dataset_id"], ["dataset.id"], name="ddrq_dataset_fkey", ondelete="CASCADE"),
+    )
+
+    dataset_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    target_dag_id: Mapped[str] = mapped_column(String(250), primary_key=True)
+    created_at: Mapped[dt.datetime]
+
+
+class DagRunDatasetEventModel(Base):
+    """The events that triggered a run (its ``triggering_dataset_events``); the run's ``id`` names it."""
+
+    __tablename__ = "dagrun_dataset_event"
+    __table_args__ = (
+        ForeignKeyConstraint(["dag_run_id"], ["dag_run.id"], name="dagrun_dataset_event_run_fkey", ondelete="CASCADE"),
+        ForeignKeyConstraint(
+            ["event_id"], ["dataset_event.id"], name="dagrun_dataset_event_event_fkey", ondelete="CASCADE"
+        ),
+    )
+
+    dag_run_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
+class DatasetReferenceModel(Base):
+    """Who names a dataset: a DAG's schedule (``task_id`` empty) or a task's outlets (for the API's
+    ``consuming_dags`` and ``producing_tasks``)."""
+
+    __tablename__ = "dataset_reference"
+    __table_args__ = (
+        ForeignKeyConstraint(["dataset_id"], ["dataset.id"], name="dataset_reference_dataset_fkey", ondelete="CASCADE"),
+    )
+
+    dataset_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dag_id: Mapped[str] = mapped_column(String(250), primary_key=True)
+    task_id: Mapped[str] = mapped_column(String(250), primary_key=True)
+    """Empty for the DAG's schedule; the producing task's id for an outlet."""
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+
+
+class EventLogModel(Base):
+    """Who changed what, and when: every write through the API, the UI and the CLI (Airflow's ``log`` table)."""
+
+    __tablename__ = "event_log"
+    __table_args__ = (Index("idx_event_log_dag_id", "dag_id"), Index("idx_event_log_when", "dttm"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dttm: Mapped[dt.datetime]
+    event: Mapped[str] = mapped_column(String(60))
+    owner: Mapped[str | None] = mapped_column(String(500))
+    dag_id: Mapped[str | None] = mapped_column(String(250))
+    task_id: Mapped[str | None] = mapped_column(String(250))
+    run_id: Mapped[str | None] = mapped_column(String(250))
+    try_number: Mapped[int | None] = mapped_column(Integer)
+    extra: Mapped[str | None] = mapped_column(Text)

@@ -32,7 +32,7 @@ from dockyard.errors import (
 from dockyard.filemodes import secure_home
 from dockyard.settings import Settings
 from dockyard.store import Store
-from dockyard.web import api, docs, pages
+from dockyard.web import api, datasets, docs, pages
 from dockyard.web.limits import RequestLimits
 from dockyard.web.security import Guard, SecurityHeaders, problem, secret_key
 from dockyard.web.service import Service
@@ -70,6 +70,7 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
     )
     # Outermost: limits hold before sessions, authentication or any route reads the body.
     app.add_middleware(RequestLimits, max_bytes=settings.max_request_bytes, max_depth=settings.max_json_depth)
+    app.include_router(datasets.router)  # before api's routes: /datasets/events is not a dataset's URI
     app.include_router(api.router)
     app.include_router(docs.router)
     app.include_router(pages.router)

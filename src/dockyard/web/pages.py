@@ -6,6 +6,7 @@ import datetime as dt
 import html
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import quote
 
@@ -15,6 +16,7 @@ from fastapi.templating import Jinja2Templates
 
 from dockyard.connections import Connection
 from dockyard.errors import DockyardError, InvalidConnectionError, InvalidParamsError, TooManyAttemptsError
+from dockyard.mapping import combined_state
 from dockyard.params import Param
 from dockyard.serialized import SerializedDag
 from dockyard.states import STATE_COLOURS
@@ -212,11 +214,12 @@ def dag_page(request: Request, dag_id: str, run_id: str | None = None) -> HTMLRe
     row = svc.store.get_dag(dag_id)
     runs = svc.store.list_runs(dag_id, limit=25)
     selected = next((r for r in runs if r.run_id == run_id), runs[0] if runs else None)
-    tis = {t.task_id: t for t in svc.store.list_task_instances(dag_id, selected.run_id)} if selected else {}
+    selected_tis = svc.store.list_task_instances(dag_id, selected.run_id) if selected else []
+    tis = {t.task_id: t for t in selected_tis}
     link = f"/dags/{quote(dag_id)}/runs/{quote(selected.run_id, safe='')}" if selected else None
-    svg = graph_svg(row.structure, {k: t.state for k, t in tis.items()}, link)
+    svg = graph_svg(row.structure, task_states(selected_tis), link)
     grid_runs = list(reversed(runs[:15]))
-    grid = {r.run_id: {t.task_id: t.state for t in svc.store.list_task_instances(dag_id, r.run_id)} for r in grid_runs}
+    grid = {r.run_id: task_states(svc.store.list_task_instances(dag_id, r.run_id)) for r in grid_runs}
     gantt = []
     if selected and selected.start_date:
         start = selected.start_date
@@ -293,15 +296,36 @@ async def trigger_form(request: Request, dag_id: str) -> Response:
     return back(f"/dags/{quote(dag_id)}")
 
 
+def task_states(tis: list[Any]) -> dict[str, str | None]:
+    """One state per task: a mapped task's instances combined (a failed instance shows as failed)."""
+    found: dict[str, list[str | None]] = {}
+    for ti in tis:
+        found.setdefault(ti.task_id, []).append(ti.state)
+    return {task_id: combined_state(states) for task_id, states in found.items()}
+
+
+MAPPED_SHOWN = 1000
+"""The most instances of a mapped task its page lists (the API's listMapped pages through all of them)."""
+
+
 @router.get("/dags/{dag_id}/runs/{run_id}/tasks/{task_id}", response_class=HTMLResponse)
-def task_page(request: Request, dag_id: str, run_id: str, task_id: str, try_number: int | None = None) -> HTMLResponse:
+def task_page(
+    request: Request, dag_id: str, run_id: str, task_id: str, try_number: int | None = None, map_index: int = -1
+) -> HTMLResponse:
     user = user_of(request)
     svc = service(request)
-    ti = svc.store.get_task_instance(dag_id, run_id, task_id)
-    tries = svc.store.list_tries(dag_id, run_id, task_id)
+    mapped, total = svc.store.list_mapped(dag_id, run_id, task_id, limit=MAPPED_SHOWN)
+    if total and map_index < 0:  # an expanded mapped task: how many instances, and each one's state
+        summary = SimpleNamespace(task_id=task_id, state=combined_state([t.state for t in mapped]), rendered=None)
+        return render(
+            request, "task.html", user, ti=summary, mapped=mapped, total=total, tries=[], dag_id=dag_id, run_id=run_id
+        )
+    ti = svc.store.get_task_instance(dag_id, run_id, task_id, map_index)
+    tries = svc.store.list_tries(dag_id, run_id, task_id, map_index)
     number = try_number or ti.try_number or 1
     attempt = next((t for t in tries if t.try_number == number), None)
-    xcoms = [(x.key, json.dumps(x.value, indent=2)) for x in svc.store.list_xcoms(dag_id, run_id, task_id)]
+    rows = [x for x in svc.store.list_xcoms(dag_id, run_id, task_id) if x.map_index == map_index]
+    xcoms = [(x.key, json.dumps(x.value, indent=2)) for x in rows]
     return render(
         request,
         "task.html",
@@ -314,26 +338,34 @@ def task_page(request: Request, dag_id: str, run_id: str, task_id: str, try_numb
         rendered=json.dumps(ti.rendered or {}, indent=2),
         dag_id=dag_id,
         run_id=run_id,
+        total=total,
     )
 
 
 @router.post("/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/action")
 def task_action(
-    request: Request, dag_id: str, run_id: str, task_id: str, csrf: str = Form(""), action: str = Form("")
+    request: Request,
+    dag_id: str,
+    run_id: str,
+    task_id: str,
+    csrf: str = Form(""),
+    action: str = Form(""),
+    map_index: int = Form(-1),
 ) -> Response:
     user = user_of(request)
     check_csrf(request, csrf)
     require_admin(user)
     svc = service(request)
     if action == "clear":
-        svc.clear(dag_id, run_id, [task_id])
+        svc.clear(dag_id, run_id, [task_id], [map_index] if map_index >= 0 else None)
     elif action in ("success", "failed"):
         svc.set_state(dag_id, run_id, task_id, action)
     elif action == "stop":
         svc.set_state(dag_id, run_id, task_id, "failed")
     else:
         raise HTTPException(status_code=400, detail=f"action {action!r} is not one of clear, success, failed, stop")
-    return back(f"/dags/{quote(dag_id)}/runs/{quote(run_id, safe='')}/tasks/{quote(task_id)}")
+    instance = f"?map_index={map_index}" if map_index >= 0 else ""
+    return back(f"/dags/{quote(dag_id)}/runs/{quote(run_id, safe='')}/tasks/{quote(task_id)}{instance}")
 
 
 @router.get("/connections", response_class=HTMLResponse)

@@ -53,18 +53,21 @@ class Service:
         notify_scheduler(self.settings)
         return self.store.get_task_instance(dag_id, run_id, task_id)
 
-    def clear(self, dag_id: str, run_id: str, task_ids: list[str]) -> int:
+    def clear(self, dag_id: str, run_id: str, task_ids: list[str], map_indexes: list[int] | None = None) -> int:
         dag = self.dag(dag_id)
-        count = self.store.clear(dag_id, run_id, task_ids, {t.task_id: t.retries for t in dag.tasks})
+        retries = {t.task_id: t.retries for t in dag.tasks}
+        count = self.store.clear(dag_id, run_id, task_ids, retries, map_indexes=map_indexes)
         notify_scheduler(self.settings)
         return count
 
-    def log(self, dag_id: str, run_id: str, task_id: str, try_number: int, offset: int = 0) -> tuple[str, int, bool]:
+    def log(
+        self, dag_id: str, run_id: str, task_id: str, try_number: int, offset: int = 0, map_index: int = -1
+    ) -> tuple[str, int, bool]:
         """Log text from byte ``offset``, the next offset, and whether the try has ended."""
-        ti = self.store.get_task_instance(dag_id, run_id, task_id)
+        ti = self.store.get_task_instance(dag_id, run_id, task_id, map_index)
         if try_number < 1 or try_number > max(ti.try_number, 1):
             raise NotFoundError(f"task {task_id!r} has tries 1 to {ti.try_number}; try {try_number} does not exist")
-        path = log_path_for(self.settings.logs_folder, dag_id, run_id, task_id, try_number)
+        path = log_path_for(self.settings.logs_folder, dag_id, run_id, task_id, try_number, map_index)
         text = ""
         if path.exists():
             with path.open("rb") as handle:

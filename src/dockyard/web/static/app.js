@@ -13,7 +13,7 @@
   }
   async function poll() {
     try {
-      const response = await fetch(url + "?token=" + token, { credentials: "same-origin" });
+      const response = await fetch(url + (url.includes("?") ? "&" : "?") + "token=" + token, { credentials: "same-origin" });
       if (!response.ok) { status.textContent = "log not available (" + response.status + ")"; return; }
       const body = await response.json();
       if (body.content) { text += body.content; show(); }

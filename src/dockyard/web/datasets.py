@@ -1,0 +1,148 @@
+"""``/api/v1/datasets``: the datasets DAGs name, and their events, in the shape of Airflow's stable REST API.
+
+``GET /api/v1/datasets`` lists them (``limit``, ``offset``, ``order_by``, ``uri_pattern``, ``dag_ids``),
+``GET /api/v1/datasets/{uri}`` shows one (the URI percent-encoded, as Airflow's clients send it), and
+``GET /api/v1/datasets/events`` lists events (filtered by ``dataset_id``, ``source_dag_id``, ``source_task_id``,
+``source_run_id``, ``source_map_index``) with the runs each one triggered. Filtering and paging happen in SQL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+
+from dockyard.store.datasets import ORDER_FIELDS, DatasetRecord, DatasetStore, EventRecord
+from dockyard.store.models import DatasetEventModel, DatasetModel
+from dockyard.web.api import api_user, service
+
+router = APIRouter(prefix="/api/v1", dependencies=[Depends(api_user)])
+
+MAX_PAGE = 10_000
+"""The largest ``limit`` a list accepts (as the other lists of the API)."""
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _store(request: Request) -> DatasetStore:
+    return DatasetStore(service(request).store)
+
+
+def _order(model: Any, order_by: str) -> str:
+    allowed = ORDER_FIELDS[model]
+    if order_by.removeprefix("-") not in allowed:
+        raise HTTPException(
+            status_code=400,
+            detail=f"order_by {order_by[:60]!r} is not one of {', '.join(allowed)} (prefix '-' for descending)",
+        )
+    return order_by
+
+
+def dataset_json(record: DatasetRecord) -> dict[str, Any]:
+    row = record.row
+    return {
+        "id": row.id,
+        "uri": row.uri,
+        "extra": row.extra or {},
+        "created_at": _iso(row.created_at),
+        "updated_at": _iso(row.updated_at),
+        "consuming_dags": [
+            {"dag_id": r.dag_id, "created_at": _iso(r.created_at), "updated_at": _iso(r.updated_at)}
+            for r in record.consuming
+        ],
+        "producing_tasks": [
+            {
+                "dag_id": r.dag_id,
+                "task_id": r.task_id,
+                "created_at": _iso(r.created_at),
+                "updated_at": _iso(r.updated_at),
+            }
+            for r in record.producing
+        ],
+        "aliases": [],
+    }
+
+
+def event_json(record: EventRecord) -> dict[str, Any]:
+    event = record.row
+    return {
+        "id": event.id,
+        "dataset_id": event.dataset_id,
+        "dataset_uri": record.uri,
+        "extra": event.extra or {},
+        "source_dag_id": event.source_dag_id,
+        "source_task_id": event.source_task_id,
+        "source_run_id": event.source_run_id,
+        "source_map_index": event.source_map_index,
+        "created_dagruns": [
+            {
+                "dag_id": run.dag_id,
+                "dag_run_id": run.run_id,
+                "logical_date": _iso(run.logical_date),
+                "start_date": _iso(run.start_date),
+                "end_date": _iso(run.end_date),
+                "state": run.state,
+                "data_interval_start": _iso(run.data_interval_start),
+                "data_interval_end": _iso(run.data_interval_end),
+            }
+            for run in record.created_runs
+        ],
+        "timestamp": _iso(event.timestamp),
+    }
+
+
+@router.get("/datasets")
+def list_datasets(
+    request: Request,
+    limit: int = Query(100, ge=1, le=MAX_PAGE),
+    offset: int = Query(0, ge=0),
+    order_by: str = Query("id", max_length=100),
+    uri_pattern: str | None = Query(None, max_length=3000),
+    dag_ids: str | None = Query(None, max_length=10_000, description="comma-separated dag_ids"),
+) -> dict[str, Any]:
+    wanted = [d.strip() for d in dag_ids.split(",") if d.strip()] if dag_ids else None
+    records, total = _store(request).list_datasets(
+        limit=limit, offset=offset, uri_pattern=uri_pattern, dag_ids=wanted, order_by=_order(DatasetModel, order_by)
+    )
+    return {"datasets": [dataset_json(r) for r in records], "total_entries": total}
+
+
+@router.get("/datasets/events")
+def list_dataset_events(
+    request: Request,
+    limit: int = Query(100, ge=1, le=MAX_PAGE),
+    offset: int = Query(0, ge=0),
+    order_by: str = Query("timestamp", max_length=100),
+    dataset_id: int | None = Query(None, ge=0, le=2**31 - 1),
+    source_dag_id: str | None = Query(None, max_length=250),
+    source_task_id: str | None = Query(None, max_length=250),
+    source_run_id: str | None = Query(None, max_length=250),
+    source_map_index: int | None = Query(None, ge=-1, le=2**31 - 1),
+) -> dict[str, Any]:
+    filters = {
+        "dataset_id": dataset_id,
+        "source_dag_id": source_dag_id,
+        "source_task_id": source_task_id,
+        "source_run_id": source_run_id,
+        "source_map_index": source_map_index,
+    }
+    records, total = _store(request).list_events(
+        limit=limit, offset=offset, filters=filters, order_by=_order(DatasetEventModel, order_by)
+    )
+    return {"dataset_events": [event_json(r) for r in records], "total_entries": total}
+
+
+@router.get("/datasets/{uri:path}")
+def get_dataset(uri: str, request: Request) -> dict[str, Any]:
+    if len(uri) > 3000:
+        raise HTTPException(status_code=400, detail="a dataset URI has at most 3000 characters")
+    record = _store(request).get_dataset(uri)
+    if record is None:
+        raise HTTPException(
+            status_code=404,
+            detail=f"no dataset {uri[:200]!r}; GET /api/v1/datasets lists the datasets DAGs name or updated",
+        )
+    return dataset_json(record)

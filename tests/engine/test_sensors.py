@@ -1,0 +1,266 @@
+"""Sensors under the scheduler, on the real engine and on SQLite and PostgreSQL: user pokes in containers of the
+task image (poke and reschedule mode), clock and store sensors in the scheduler, timeouts, soft_fail and the
+try number of a rescheduled sensor, from DAG files written as Airflow users write them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import docker
+import pytest
+import sqlalchemy as sa
+
+from dockyard.scheduler import scheduler_running, trigger_run
+from dockyard.settings import Settings
+from dockyard.store import Store
+from dockyard.store.models import TaskRescheduleModel
+from tests.engine.test_scheduler import env, finished, states  # noqa: F401 - env is a fixture
+from tests.engine.test_task_image import CONFIG
+from tests.helpers import labelled, wait_for, write_dag
+
+pytestmark = pytest.mark.engine
+
+SENSOR_DAG = """
+import json
+from datetime import timedelta
+
+from airflow import DAG
+from airflow.decorators import task
+from airflow.exceptions import AirflowSensorTimeout
+from airflow.sensors.base import BaseSensorOperator, PokeReturnValue
+from airflow.sensors.bash import BashSensor
+from airflow.sensors.filesystem import FileSensor
+from airflow.sensors.python import PythonSensor
+
+CONFIG = {config}
+WORK = "{work}"
+
+
+def count_pokes(name, needed):
+    with open(f"/work/{{name}}", "a") as handle:
+        handle.write("poke\\n")
+    with open(f"/work/{{name}}") as handle:
+        n = len(handle.readlines())
+    return PokeReturnValue(n >= needed, xcom_value={{"pokes": n}})
+
+
+def fails_first(name):
+    if count_pokes(name, 2).is_done:
+        return True
+    raise ValueError("the first poke breaks")
+
+
+def gives_up():
+    raise AirflowSensorTimeout("no data today")
+
+
+def broken():
+    raise ValueError("broken")
+
+
+class CountingSensor(BaseSensorOperator):
+    template_fields = ("name",)
+
+    def __init__(self, *, name, needed, **kwargs):
+        super().__init__(**kwargs)
+        self.name = name
+        self.needed = needed
+
+    def poke(self, context):
+        self.log.info("poking %s for run %s", self.name, context["run_id"])
+        return count_pokes(self.name, self.needed).is_done
+
+
+with DAG("sensors", start_date=START, schedule=None,
+         default_args={{"executor_config": {{**CONFIG, "mounts": [f"{{WORK}}:/work"]}}, "retry_delay": 0}}) as dag:
+    rescheduled = PythonSensor(task_id="rescheduled", python_callable=count_pokes, op_args=["r", 3],
+                               mode="reschedule", poke_interval=1, retries=2)
+    poking = CountingSensor(task_id="poking", name="p-{{{{ ds_nodash }}}}", needed=2, poke_interval=1)
+    missing = FileSensor(task_id="missing", filepath="/work/never-there", poke_interval=1, timeout=2, soft_fail=True)
+    timed_out = PythonSensor(task_id="timed_out", python_callable=lambda: False, mode="reschedule",
+                             poke_interval=1, timeout=2, retries=3)
+
+    @task.sensor(poke_interval=1, timeout=60, mode="reschedule")
+    def file_arrives():
+        import os
+        return os.path.exists("/work/arrived")
+
+    after = PythonSensor(task_id="after", python_callable=lambda: True)
+    PythonSensor(task_id="silent", python_callable=fails_first, op_args=["s"], silent_fail=True, poke_interval=1)
+    PythonSensor(task_id="gives_up", python_callable=gives_up, retries=2)
+    PythonSensor(task_id="never", python_callable=broken, never_fail=True)
+    BashSensor(task_id="bash", bash_command="n=$(cat /work/b 2>/dev/null | wc -l); echo x >> /work/b; [ $n -ge 1 ]",
+               poke_interval=1)
+    BashSensor(task_id="bash_fails", bash_command="exit 3", retry_exit_code=1, retries=2)
+    rescheduled >> after
+    file_arrives()
+"""
+
+
+@pytest.fixture
+def work(tmp_path: Path) -> Path:
+    """A folder the sensors' containers see at /work."""
+    folder = tmp_path / "work"
+    folder.mkdir()
+    return folder
+
+
+def reschedules(store: Store, dag_id: str, task_id: str) -> list[int]:
+    with store.session() as s:
+        rows = s.scalars(
+            sa.select(TaskRescheduleModel.try_number).where(
+                TaskRescheduleModel.dag_id == dag_id, TaskRescheduleModel.task_id == task_id
+            )
+        )
+        return list(rows)
+
+
+def test_user_pokes_run_in_the_task_image_in_poke_and_reschedule_mode(
+    env: tuple[Settings, Store],  # noqa: F811
+    engine: docker.APIClient,
+    work: Path,
+) -> None:
+    settings, store = env
+    write_dag(settings.dags_folder, "sensors", SENSOR_DAG.format(config=CONFIG, work=work))
+    with scheduler_running(settings, store) as scheduler:
+        run = trigger_run(settings, store, scheduler.dags["sensors"])
+        wait_for(
+            lambda: states(store, "sensors", run.run_id).get("file_arrives") == "up_for_reschedule",
+            120,
+            "file_arrives to wait for its next poke",
+        )
+        assert labelled(engine, dag_id="sensors", task_id="file_arrives") == []  # nothing held between pokes
+        (work / "arrived").write_text("yes")
+        wait_for(lambda: finished(store, "sensors", run.run_id), 180, "the sensors' run")
+    assert states(store, "sensors", run.run_id) == {
+        "rescheduled": "success",
+        "after": "success",
+        "poking": "success",
+        "missing": "skipped",
+        "timed_out": "failed",
+        "file_arrives": "success",
+        "silent": "success",
+        "gives_up": "failed",
+        "never": "skipped",
+        "bash": "success",
+        "bash_fails": "failed",
+    }
+    rescheduled = store.get_task_instance("sensors", run.run_id, "rescheduled")
+    assert rescheduled.try_number == 1  # three pokes, one try
+    assert reschedules(store, "sensors", "rescheduled") == [1, 1]
+    assert store.get_xcom("sensors", run.run_id, "rescheduled") == {"pokes": 3}
+    assert (work / "r").read_text().count("poke") == 3
+    assert store.get_xcom("sensors", run.run_id, "poking") is None  # a plain True pushes nothing, as in Airflow
+    ds = run.logical_date.strftime("%Y%m%d")
+    assert (work / f"p-{ds}").read_text().count("poke") == 2  # one container poked twice
+    timed_out = store.get_task_instance("sensors", run.run_id, "timed_out")
+    assert timed_out.try_number == 1  # a sensor's timeout is not retried
+    tries = store.list_tries("sensors", run.run_id, "timed_out")
+    assert [t.state for t in tries] == ["failed"] and "exceeds the specified timeout" in (tries[0].error or "")
+    gave_up = store.list_tries("sensors", run.run_id, "gives_up")
+    assert [t.state for t in gave_up] == ["failed"] and "no data today" in (gave_up[0].error or "")
+    assert (work / "s").read_text().count("poke") == 2  # silent_fail: the failed poke counted as "not yet"
+    assert (work / "b").read_text().count("x") == 2
+    bash_fails = store.list_tries("sensors", run.run_id, "bash_fails")
+    assert len(bash_fails) == 1 and "Command exited with return code 3" in (bash_fails[0].error or "")
+    log = (settings.logs_folder / "dag_id=sensors").rglob("task_id=poking/attempt=1.log")
+    text = next(log).read_text()
+    assert "poke 1: not yet" in text and f"poking p-{ds}" in text
+
+
+CLOCK_DAG = """
+from datetime import timedelta
+
+from airflow import DAG
+from airflow.operators.bash import BashOperator
+from airflow.sensors.date_time import DateTimeSensor
+from airflow.sensors.external_task import ExternalTaskSensor
+from airflow.sensors.time_delta import TimeDeltaSensor
+
+CONFIG = {config}
+
+with DAG("upstream", start_date=START, schedule=None,
+         default_args={{"executor_config": CONFIG, "retry_delay": 0}}) as upstream:
+    BashOperator(task_id="produce", bash_command="sleep 3; echo made")
+    BashOperator(task_id="break", bash_command="exit 1")
+
+with DAG("clock", start_date=START, schedule=None, default_args={{"retry_delay": 0}}) as dag:
+    TimeDeltaSensor(task_id="delta", delta=timedelta(seconds=12), mode="reschedule", poke_interval=1)
+    DateTimeSensor(task_id="until", target_time="{{{{ data_interval_end }}}}", poke_interval=1)
+    ExternalTaskSensor(task_id="produced", external_dag_id="upstream", external_task_id="produce",
+                       mode="reschedule", poke_interval=1, timeout=120)
+    ExternalTaskSensor(task_id="broken", external_dag_id="upstream", external_task_ids=["break"],
+                       failed_states=["failed"], poke_interval=1, timeout=120)
+    ExternalTaskSensor(task_id="never", external_dag_id="upstream", external_task_id="produce",
+                       execution_delta=timedelta(days=1), poke_interval=1, timeout=2, soft_fail=True)
+"""
+
+
+def test_clock_and_store_sensors_poke_in_the_scheduler(
+    env: tuple[Settings, Store],  # noqa: F811
+    engine: docker.APIClient,
+) -> None:
+    settings, store = env
+    write_dag(settings.dags_folder, "clock", CLOCK_DAG.format(config=CONFIG))
+    when = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    with scheduler_running(settings, store) as scheduler:
+        run = trigger_run(settings, store, scheduler.dags["clock"], logical_date=when)
+        trigger_run(settings, store, scheduler.dags["upstream"], logical_date=when)
+        wait_for(lambda: finished(store, "clock", run.run_id), 180, "the clock run")
+    assert states(store, "clock", run.run_id) == {
+        "delta": "success",
+        "until": "success",
+        "produced": "success",
+        "broken": "failed",
+        "never": "skipped",
+    }
+    delta = store.get_task_instance("clock", run.run_id, "delta")
+    assert delta.try_number == 1 and len(reschedules(store, "clock", "delta")) >= 1
+    broken = store.list_tries("clock", run.run_id, "broken")
+    assert "Some of the external tasks ['break'] in DAG upstream failed." in (broken[-1].error or "")
+    assert labelled(engine, dag_id="clock") == []  # these sensors never start a container
+
+
+RESTART_DAG = """
+from airflow import DAG
+from airflow.sensors.filesystem import FileSensor
+from airflow.sensors.python import PythonSensor
+
+CONFIG = {config}
+
+
+def go():
+    import os
+    return os.path.exists("/work/go")
+
+
+with DAG("restart", start_date=START, schedule=None,
+         default_args={{"executor_config": {{**CONFIG, "mounts": ["{work}:/work:ro"]}}}}) as dag:
+    PythonSensor(task_id="go", python_callable=go, mode="reschedule", poke_interval=1, timeout=600)
+    FileSensor(task_id="inbox", filepath="{dags}/inbox/*.csv", mode="reschedule", poke_interval=1, timeout=600)
+"""
+
+
+def test_a_rescheduled_sensor_survives_a_scheduler_restart_with_its_try_number(
+    env: tuple[Settings, Store],  # noqa: F811
+    engine: docker.APIClient,
+    work: Path,
+) -> None:
+    settings, store = env
+    write_dag(settings.dags_folder, "restart", RESTART_DAG.format(config=CONFIG, work=work, dags=settings.dags_folder))
+    with scheduler_running(settings, store) as scheduler:
+        run = trigger_run(settings, store, scheduler.dags["restart"])
+        wait_for(lambda: len(reschedules(store, "restart", "go")) >= 2, 120, "two unmet pokes of the sensor")
+        wait_for(lambda: reschedules(store, "restart", "inbox"), 120, "an unmet poke of the file sensor")
+    (work / "go").write_text("now")
+    (settings.dags_folder / "inbox").mkdir()
+    (settings.dags_folder / "inbox" / "day.csv").write_text("a,b\n")
+    assert states(store, "restart", run.run_id)["go"] in ("up_for_reschedule", "running")
+    with scheduler_running(settings, store):  # a new scheduler picks the waiting sensors up from the store
+        wait_for(lambda: finished(store, "restart", run.run_id), 120, "the restarted run")
+    assert states(store, "restart", run.run_id) == {"go": "success", "inbox": "success"}
+    for task_id in ("go", "inbox"):
+        assert [t.try_number for t in store.list_tries("restart", run.run_id, task_id)] == [1]
+        assert set(reschedules(store, "restart", task_id)) == {1}
+    assert labelled(engine, dag_id="restart") == []
