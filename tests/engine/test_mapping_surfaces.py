@@ -90,7 +90,9 @@ def test_mapped_instances_in_the_api_the_ui_and_the_cli(env: tuple[Settings, Sto
     assert state.stdout.strip() == "success", state.stderr
     summed = dockyard(settings, "tasks", "state", "mapped_ui", "each", run_id)
     assert "mapped into 3 instances (None: 1, success: 2)" in summed.stdout, summed.stderr
-    cleared = dockyard(settings, "tasks", "clear", "mapped_ui", "-t", "^each$", "-r", run_id, "--map-index", "1", "-y")
+    cleared = dockyard(
+        settings, "tasks", "clear", "mapped_ui", "-t", "^each$", "--run-id", run_id, "--map-index", "1", "-y"
+    )
     assert "Cleared 1 task instance(s)" in cleared.stdout, cleared.stderr
     assert [ti.state for ti in store.list_mapped("mapped_ui", run_id, "each")[0]] == [None, None, "success"]
     logs = dockyard(settings, "tasks", "logs", "mapped_ui", run_id, "each", "--map-index", "0")
