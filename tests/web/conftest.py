@@ -8,13 +8,16 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
 import requests
 import uvicorn
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from dockyard.scheduler import Scheduler
 from dockyard.settings import Settings
@@ -69,34 +72,16 @@ def stop_server(server: uvicorn.Server) -> None:
     server.thread.join(timeout=30)  # type: ignore[attr-defined]
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory, engine: docker.APIClient) -> Iterator[Site]:
-    root = tmp_path_factory.mktemp("web")
-    dags = root / "dags"
-    write_dag(
-        dags,
-        "web_demo",
-        """
-with DAG("web_demo", start_date=START, schedule=None, default_args=ARGS,
-         params={"greeting": Param("hello", type="string", enum=["hello", "hi"]),
-                 "count": Param(3, type="integer", minimum=1)}) as dag:
-    first = DockerOperator(task_id="first", command="sh -c 'echo {{ params.greeting }} x{{ params.count }}'")
-    second = DockerOperator(task_id="second", command="echo got {{ ti.xcom_pull(task_ids='first') }}")
-    first >> second
-""",
-    )
-    write_dag(
-        dags,
-        "web_slow",
-        """
-with DAG("web_slow", start_date=START, schedule=None, default_args=ARGS) as dag:
-    DockerOperator(task_id="ticker", command=["sh", "-c", "for i in $(seq 1 60); do echo tick $i; sleep 1; done"])
-""",
-    )
+@contextmanager
+def site_with_dags(root: Path, dags: dict[str, str]) -> Iterator[Site]:
+    """A scheduler and a web server over a new store, for the DAG files ``dags`` (name -> body)."""
+    folder = root / "dags"
+    for name, body in dags.items():
+        write_dag(folder, name, body)
     settings = Settings.from_env(
         {
             "DOCKYARD_HOME": str(root / "home"),
-            "DOCKYARD_DAGS_FOLDER": str(dags),
+            "DOCKYARD_DAGS_FOLDER": str(folder),
             "DOCKYARD_STOP_GRACE_SECONDS": "1",
             "DOCKYARD_PARALLELISM": "4",
             # the tests here send many wrong passwords on purpose; test_security.py tests the throttle
@@ -127,6 +112,27 @@ def running_site(settings: Settings) -> Iterator[Site]:
         scheduler_thread.join(timeout=30)
         scheduler.shutdown(stop_running=True)
         store.close()
+
+
+WEB_DEMO = """
+with DAG("web_demo", start_date=START, schedule=None, default_args=ARGS,
+         params={"greeting": Param("hello", type="string", enum=["hello", "hi"]),
+                 "count": Param(3, type="integer", minimum=1)}) as dag:
+    first = DockerOperator(task_id="first", command="sh -c 'echo {{ params.greeting }} x{{ params.count }}'")
+    second = DockerOperator(task_id="second", command="echo got {{ ti.xcom_pull(task_ids='first') }}")
+    first >> second
+"""
+
+WEB_SLOW = """
+with DAG("web_slow", start_date=START, schedule=None, default_args=ARGS) as dag:
+    DockerOperator(task_id="ticker", command=["sh", "-c", "for i in $(seq 1 60); do echo tick $i; sleep 1; done"])
+"""
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory, engine: docker.APIClient) -> Iterator[Site]:
+    with site_with_dags(tmp_path_factory.mktemp("web"), {"web_demo": WEB_DEMO, "web_slow": WEB_SLOW}) as running:
+        yield running
 
 
 def wait_for_run(site: Site, dag_id: str, run_id: str, timeout: float = 60) -> str:
@@ -218,3 +224,45 @@ def make_site(tmp_path: Path, database_url: str) -> Iterator[Callable[..., Secur
     for server, store in started:
         stop_server(server)
         store.close()
+
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, driven by Playwright (never a browser that Playwright downloads)."""
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS, headless=True)
+        yield launched
+        launched.close()
+
+
+def log_in(page: Page, site: Site, who: tuple[str, str] = ADMIN) -> None:
+    page.goto(site.url + "/")
+    expect(page).to_have_url(f"{site.url}/login?next=/")
+    page.fill("#username", who[0])
+    page.fill("#password", who[1])
+    page.click("button[type=submit]")
+    expect(page.locator("h1")).to_have_text("DAGs")
+
+
+@contextmanager
+def signed_in_page(browser: Browser, site: Site, who: tuple[str, str] = ADMIN, **options: Any) -> Iterator[Page]:
+    """A new browser context (1280x900 unless ``options`` say otherwise) with a page signed in as ``who``."""
+    context = browser.new_context(**{"viewport": {"width": 1280, "height": 900}, **options})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    log_in(page, site, who)
+    try:
+        yield page
+    finally:
+        context.close()

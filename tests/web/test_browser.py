@@ -9,30 +9,12 @@ from collections.abc import Iterator
 
 import docker
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from tests.helpers import labelled
-from tests.web.conftest import ADMIN, VIEWER, Site, artifacts, wait_for_run
+from tests.web.conftest import ADMIN, VIEWER, Site, artifacts, log_in, wait_for_run
 
 pytestmark = pytest.mark.engine
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS, headless=True)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture
@@ -42,15 +24,6 @@ def page(browser: Browser, site: Site) -> Iterator[Page]:
     opened.set_default_timeout(30_000)
     yield opened
     context.close()
-
-
-def log_in(page: Page, site: Site, who: tuple[str, str] = ADMIN) -> None:
-    page.goto(site.url + "/")
-    expect(page).to_have_url(f"{site.url}/login?next=/")
-    page.fill("#username", who[0])
-    page.fill("#password", who[1])
-    page.click("button[type=submit]")
-    expect(page.locator("h1")).to_have_text("DAGs")
 
 
 def test_login_is_required_and_a_wrong_password_is_refused(page: Page, site: Site) -> None:
@@ -73,7 +46,7 @@ def test_trigger_with_params_and_watch_the_graph_turn_green(page: Page, site: Si
     page.fill("#param_count", "7")
     page.select_option("#param_greeting", "hi")
     page.click("#trigger-button")
-    for task in ("first", "second"):  # the page refreshes itself while the run is going
+    for task in ("first", "second"):  # the graph's states refresh in place while the run is going
         expect(page.locator(f"g.node[data-task={task}]")).to_have_attribute("data-state", "success", timeout=60_000)
     page.screenshot(path=str(artifacts() / "dag.png"), full_page=True)
     run_id = site.store.list_runs("web_demo", limit=1)[0].run_id
@@ -102,7 +75,9 @@ def test_a_live_log_and_stopping_a_running_task(page: Page, site: Site, engine: 
     page.fill("#log-search", "tick 3")
     assert all("tick 3" in line for line in page.locator("#log").inner_text().splitlines() if line)
     page.screenshot(path=str(artifacts() / "task-live-log.png"), full_page=True)
-    page.click("#action-stop")
+    page.click("#action-stop")  # a dialog lists the change first; nothing happens until it is confirmed
+    expect(page.locator("#confirm-body")).to_contain_text("ticker")
+    page.click("#confirm-button")
     expect(page.locator("#ti-state")).to_have_text("failed")
     assert wait_for_run(site, "web_slow", "browser_slow") == "failed"
     deadline = time.monotonic() + 30
@@ -130,7 +105,7 @@ def test_a_viewer_sees_but_cannot_steer(page: Page, site: Site) -> None:
     log_in(page, site, VIEWER)
     expect(page.locator("a[href='/connections']")).to_have_count(0)
     page.goto(site.url + "/connections")
-    expect(page.locator("h1")).to_have_text("403")
+    expect(page.locator("h1")).to_contain_text("403")
     page.goto(site.url + "/dags/web_demo")
     expect(page.locator("#trigger")).to_have_count(0)
 

@@ -3,23 +3,14 @@ under the app's Content-Security-Policy, behind the login, listing the API's ope
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, expect, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, expect
 
 from tests.web.conftest import VIEWER, SecureSite, artifacts
-from tests.web.test_browser import CHROMIUM_ARGS
 
 pytestmark = pytest.mark.engine
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS, headless=True)
-        yield launched
-        launched.close()
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

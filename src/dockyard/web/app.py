@@ -11,10 +11,11 @@ from pathlib import Path
 from urllib.parse import quote
 
 import swagger_ui_bundle
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from dockyard import __version__, defaults
@@ -102,8 +103,9 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
             log.error("%s %s failed: %s", request.method, request.url.path, exc)
         return page_or_json(request, status, str(exc), headers)
 
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> Response:
+    # Starlette's own exception, not only FastAPI's subclass: an unknown path is a 404 page, not raw JSON.
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         return page_or_json(request, exc.status_code, str(exc.detail), getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
