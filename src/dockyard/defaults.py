@@ -130,3 +130,7 @@ meanwhile its container may still run, and it is followed to its end once the en
 
 DEFAULT_ENGINE_RETRY_SECONDS = 1.0
 """Between attempts to reach an engine that stopped answering."""
+
+DEFAULT_WEB_SHUTDOWN_SECONDS = 10
+"""How long ``dockyard webserver`` waits for open connections after SIGTERM or Ctrl-C before it closes them (a
+browser's kept-alive HTTPS connection would otherwise hold the shutdown forever)."""

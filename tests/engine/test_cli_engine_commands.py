@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -69,3 +70,63 @@ def test_scheduler_runs_n_passes_over_another_folder_then_exits(tmp_path: Path, 
     assert done.returncode == 0, done.stderr
     runs = CliRunner().invoke(cli, ["dags", "list-runs", "-d", "once", "-o", "json"], env={"DOCKYARD_HOME": str(home)})
     assert '"run_type": "scheduled"' in runs.stdout
+
+
+def test_webserver_serves_https_with_ssl_cert_and_key(tmp_path: Path) -> None:
+    import socket
+    import time
+
+    import requests
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "DOCKYARD_HOME": str(tmp_path / "home")}
+    half = subprocess.run(
+        [sys.executable, "-m", "dockyard", "webserver", "--ssl-cert", str(cert)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert half.returncode == 2 and "give both --ssl-cert and --ssl-key" in half.stderr
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dockyard",
+            "webserver",
+            "-p",
+            str(port),
+            "--ssl-cert",
+            str(cert),
+            "--ssl-key",
+            str(key),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                answer = requests.get(f"https://127.0.0.1:{port}/api/v1/health", verify=str(cert), timeout=5)
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline and server.poll() is None, "the web server did not start"
+                time.sleep(0.5)
+        assert answer.status_code == 200 and answer.json()["metadatabase"]["status"] == "healthy"
+    finally:
+        server.send_signal(signal.SIGTERM)  # it stops within DEFAULT_WEB_SHUTDOWN_SECONDS
+        try:
+            server.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            raise

@@ -59,7 +59,7 @@ DOCKYARD_ONLY: dict[str, str] = {
 }
 """Commands dockyard adds; none of their names is an Airflow flag."""
 
-_NO_MAPPING = "task instances have no map index in dockyard"
+_NO_MAPPING = "`tasks run` runs tasks that are not mapped; the scheduler runs a mapped task's instances"
 _NO_DAEMON = "dockyard runs in the foreground; run it as a service (compose, systemd) instead of a daemon"
 _FORWARD_ONLY = "dockyard migrates to its newest schema only"
 
@@ -104,11 +104,7 @@ FLAGS_NOT_HERE: dict[str, dict[str, str]] = {
         "-p": "dockyard never pickles DAGs",
         "--do-pickle": "dockyard never pickles DAGs",
     },
-    "tasks failed-deps": {"--map-index": _NO_MAPPING},
-    "tasks render": {"--map-index": _NO_MAPPING},
-    "tasks state": {"--map-index": _NO_MAPPING},
     "tasks test": {
-        "--map-index": _NO_MAPPING,
         "--env-vars": "a task's environment is its container's: set `environment` on the task",
         "-m": "the task runs in a container, out of a debugger's reach",
         "--post-mortem": "the task runs in a container, out of a debugger's reach",

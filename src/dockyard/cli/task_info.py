@@ -142,11 +142,16 @@ def tasks_state(
 
 
 def tasks_failed_deps(
-    settings: Settings, dag_id: str, task_id: str, execution_date_or_run_id: str, subdir: Path | None
+    settings: Settings,
+    dag_id: str,
+    task_id: str,
+    execution_date_or_run_id: str,
+    subdir: Path | None,
+    map_index: int = -1,
 ) -> None:
     """Returns the unmet dependencies for a task instance: why it does not run now."""
     dag, store, run = _locate(settings, dag_id, task_id, execution_date_or_run_id, subdir)
-    unmet = unmet_dependencies(store, dag, run, _task_instance(store, run, task_id))
+    unmet = unmet_dependencies(store, dag, run, _task_instance(store, run, task_id, map_index))
     if not unmet:
         click.echo("Task instance dependencies are all met.")
         return
@@ -155,7 +160,9 @@ def tasks_failed_deps(
         click.echo(f"{name}: {reason}")
 
 
-def _context(dag: SerializedDag, task_id: str, run: DagRunModel | None, when: dt.datetime) -> TryContext:
+def _context(
+    dag: SerializedDag, task_id: str, run: DagRunModel | None, when: dt.datetime, map_index: int = -1
+) -> TryContext:
     """The template context of the run (or, with none at that date, of a manual run there, as Airflow does)."""
     if run is None:
         interval = dag.timetable().manual_interval(when)
@@ -166,6 +173,7 @@ def _context(dag: SerializedDag, task_id: str, run: DagRunModel | None, when: dt
             logical_date=when,
             fileloc=dag.fileloc,
             data_interval=(interval.start, interval.end),
+            map_index=map_index,
         )
     return TryContext(
         dag_id=dag.dag_id,
@@ -177,11 +185,17 @@ def _context(dag: SerializedDag, task_id: str, run: DagRunModel | None, when: dt
         params=dict(run.conf or {}),
         data_interval=(run.data_interval_start or run.logical_date, run.data_interval_end or run.logical_date),
         run={"run_type": run.run_type, "state": run.state, "external_trigger": run.external_trigger},
+        map_index=map_index,
     )
 
 
 def tasks_render(
-    settings: Settings, dag_id: str, task_id: str, execution_date_or_run_id: str, subdir: Path | None
+    settings: Settings,
+    dag_id: str,
+    task_id: str,
+    execution_date_or_run_id: str,
+    subdir: Path | None,
+    map_index: int = -1,
 ) -> None:
     """Render a task instance's template(s) (secrets masked as ***), without running it."""
     dag, store = dag_from(settings, dag_id, subdir)
@@ -193,7 +207,7 @@ def tasks_render(
             f"{execution_date_or_run_id!r} is neither a run of {dag_id} nor a date; give a run id "
             f"(`dockyard dags list-runs -d {dag_id}`) or a date like 2024-01-31"
         )
-    prepared = prepare_in_child(settings, _context(dag, task_id, run, when or dt.datetime.now(dt.UTC)))
+    prepared = prepare_in_child(settings, _context(dag, task_id, run, when or dt.datetime.now(dt.UTC), map_index))
     print_rendered(prepared.rendered)
 
 
@@ -214,12 +228,11 @@ def _arguments(function: click.decorators.FC) -> click.decorators.FC:
 
 def register_task_commands(tasks: click.Group) -> None:
     """Add these commands to the ``tasks`` group."""
-    for name, function in (("failed-deps", tasks_failed_deps), ("render", tasks_render)):
-        tasks.command(name)(_arguments(function))
-    state = click.option(
-        "--map-index", "map_index", type=int, default=-1, show_default=True, help="Which instance of a mapped task."
-    )(tasks_state)
-    tasks.command("state")(_arguments(state))
+    for name, function in (("failed-deps", tasks_failed_deps), ("render", tasks_render), ("state", tasks_state)):
+        with_index = click.option(
+            "--map-index", "map_index", type=int, default=-1, show_default=True, help="Which instance of a mapped task."
+        )(function)
+        tasks.command(name)(_arguments(with_index))
     run = _arguments(_run_command)
     for option in reversed(_RUN_OPTIONS):
         run = option(run)
@@ -258,6 +271,8 @@ def _run_command(
     from dockyard.scheduler import Scheduler
 
     dag, store, run = _locate(settings, dag_id, task_id, execution_date_or_run_id, subdir)
+    if store.list_mapped(dag_id, run.run_id, task_id, limit=1)[1]:
+        fail(f"task {task_id!r} is mapped: the scheduler runs its instances; `tasks run` runs tasks that are not")
     ti = _task_instance(store, run, task_id)
     if ti.state == TaskState.RUNNING.value:
         raise ConflictError(f"task {task_id!r} of run {run.run_id!r} is running already (try {ti.try_number})")

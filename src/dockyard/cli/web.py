@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from dockyard.cli.common import friendly, open_store
+from dockyard.defaults import DEFAULT_WEB_SHUTDOWN_SECONDS
 from dockyard.settings import Settings
 
 
@@ -35,4 +36,5 @@ def webserver(
         log_level="warning",
         ssl_certfile=ssl_cert,
         ssl_keyfile=ssl_key,
+        timeout_graceful_shutdown=DEFAULT_WEB_SHUTDOWN_SECONDS,
     )
