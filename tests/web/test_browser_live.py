@@ -3,6 +3,7 @@ reload, so a half-typed form and a scrolled log stay as the person left them; mi
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from urllib.parse import quote
@@ -24,7 +25,8 @@ with DAG("ui_live", start_date=START, schedule=None, default_args=ARGS,
 
 TALKER_DAG = """
 with DAG("ui_talker", start_date=START, schedule=None, default_args=ARGS) as dag:
-    DockerOperator(task_id="talk", command=["sh", "-c", "for i in $(seq 1 40); do echo line $i; sleep 0.5; done"])
+    DockerOperator(task_id="talk", command=["sh", "-c",
+        "for i in $(seq 1 40); do echo line $i; [ $i = 5 ] && echo ER''ROR disk full; sleep 0.5; done"])
 """
 
 
@@ -53,6 +55,9 @@ def count_swaps(page: Page) -> None:
 
 def test_a_half_typed_trigger_form_survives_live_updates(page: Page, live_site: Site) -> None:
     run = Service(live_site.settings, live_site.store).trigger("ui_live", {})
+    problems: list[str] = []  # a script the CSP blocks, or any other error in the page, shows here
+    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(str(error)))
     page.goto(f"{live_site.url}/dags/ui_live?run_id={quote(run.run_id, safe='')}")
     page.evaluate("window.__notReloaded = true")
     count_swaps(page)
@@ -69,6 +74,7 @@ def test_a_half_typed_trigger_form_survives_live_updates(page: Page, live_site: 
     expect(page.locator("#param_count")).to_have_value("77")
     expect(page.locator("#param_note")).to_have_value("half-typed")
     assert page.evaluate("document.activeElement.id") == "param_note"
+    assert problems == []
     page.screenshot(path=str(artifacts() / "dag-live.png"), full_page=True)
 
 
@@ -94,6 +100,10 @@ def test_the_log_follows_only_while_scrolled_to_the_bottom(page: Page, live_site
     expect(page.locator("#log")).to_contain_text(f"line {seen + 3}", timeout=30_000)
     time.sleep(0.3)
     assert page.evaluate(at_bottom), "the log stopped following at the bottom"
+    page.select_option("#log-level", "error")  # only the lines that name an error
+    expect(page.locator("#log")).to_have_text(re.compile(r"^\S+ ERROR disk full$"))
+    page.select_option("#log-level", "")
+    expect(page.locator("#log")).to_contain_text("line 1\n")
     wait_for_run(live_site, "ui_talker", run.run_id)
 
 

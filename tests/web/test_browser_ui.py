@@ -205,6 +205,7 @@ def test_clear_lists_what_changes_and_takes_downstream_along(page: Page, ui_site
     assert wait_for_run(ui_site, "ui_groups", run.run_id) == "success"
     # delete, also confirmed first
     page.goto(f"{ui_site.url}/dags/ui_groups/runs/{quote(run.run_id, safe='')}")
+    expect(page.locator(".timeline tr")).to_have_count(10)  # every task's bar on the run's timeline
     page.click("#action-delete")
     expect(page.locator("#confirm-summary")).to_contain_text("10 task instance(s)")
     page.click("#confirm-button")
@@ -355,6 +356,7 @@ def every_page(site: Site) -> dict[str, str]:
         "dag-history": "/dags/ui_history",
         "runs": "/runs",
         "run": "/dags/ui_history/runs/hist_001",
+        "run-timeline": f"/dags/ui_groups/runs/{quote(run, safe='')}",
         "task": ti,
         "confirm": f"/dags/ui_groups/runs/{quote(run, safe='')}/confirm?action=clear&task_id=start",
         "connections": "/connections",

@@ -132,7 +132,7 @@ def _after(action: str, before: str | None, options: Options, *, whole_run: bool
         return "failed" if before == "running" else before
     if action == "failed" and whole_run:  # a run marked failed: its unfinished tasks fail, its finished ones stay
         finished = before is not None and TaskState(before) in FINISHED_STATES
-        return before if finished and before != "success" else "failed"
+        return before if finished else "failed"
     return "success"
 
 

@@ -15,6 +15,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
 from dockyard.states import RunState
+from dockyard.store.models import DagRunModel, TaskInstanceModel
 from dockyard.store.views import RunFilter, run_page
 from dockyard.web.run_actions import carry_out, options_from, plan_action
 from dockyard.web.security import check_csrf, require_admin
@@ -73,6 +74,29 @@ def runs_page(
     return render(request, "runs.html", user, dag_ids=[d.dag_id for d in store.list_dags()], **context)
 
 
+def timeline(run: DagRunModel, tis: list[TaskInstanceModel]) -> list[dict[str, Any]]:
+    """Each started task as a bar across the run's span (left and width in percent), for the run's timeline."""
+    if run.start_date is None:
+        return []
+    now = dt.datetime.now(dt.timezone.utc)
+    start, end = run.start_date, run.end_date or now
+    span = max((end - start).total_seconds(), 0.001)
+    bars = []
+    for ti in sorted((t for t in tis if t.start_date), key=lambda t: t.start_date or now):
+        began = ti.start_date or now
+        seconds = ((ti.end_date or now) - began).total_seconds()
+        bars.append(
+            {
+                "task_id": ti.task_id,
+                "state": str(ti.state) if ti.state else None,
+                "left": round(max((began - start).total_seconds() / span * 100, 0), 2),
+                "width": round(min(max(seconds / span * 100, 0.5), 100), 2),
+                "seconds": round(seconds, 1),
+            }
+        )
+    return bars
+
+
 @router.get("/dags/{dag_id}/runs/{run_id}", response_class=HTMLResponse)
 def run_details(request: Request, dag_id: str, run_id: str) -> HTMLResponse:
     user = user_of(request)
@@ -80,7 +104,8 @@ def run_details(request: Request, dag_id: str, run_id: str) -> HTMLResponse:
     run = store.get_run(dag_id, run_id)
     tis = store.list_task_instances(dag_id, run_id)
     template = "run_tasks.html" if is_fragment(request) else "run.html"
-    return render(request, template, user, run=run, tis=tis, conf=json.dumps(run.conf or {}, indent=2))
+    conf = json.dumps(run.conf or {}, indent=2)
+    return render(request, template, user, run=run, tis=tis, conf=conf, bars=timeline(run, tis))
 
 
 @router.get("/dags/{dag_id}/runs/{run_id}/confirm", response_class=HTMLResponse)

@@ -54,6 +54,9 @@
     const url = box.dataset.url;
     const search = document.getElementById("log-search");
     const wrap = document.getElementById("log-wrap");
+    const levelSelect = document.getElementById("log-level");
+    // Lines that name a level the way Python's logging, most tools and tracebacks do.
+    const LEVELS = { error: /\b(ERROR|CRITICAL|FATAL|Traceback|Exception)\b/i, warning: /\b(WARN|WARNING|ERROR|CRITICAL|FATAL|Traceback|Exception)\b/i };
     const status = document.getElementById("log-status");
     let offset = 0, text = "";
     function atBottom() { return box.scrollHeight - box.scrollTop - box.clientHeight < 24; }
@@ -61,7 +64,10 @@
       const follow = atBottom();
       const keep = box.scrollTop;
       const needle = search && search.value.trim();
-      box.textContent = needle ? text.split("\n").filter(function (l) { return l.includes(needle); }).join("\n") : text;
+      const level = LEVELS[levelSelect ? levelSelect.value : ""];
+      box.textContent = needle || level ? text.split("\n").filter(function (l) {
+        return (!needle || l.includes(needle)) && (!level || level.test(l));
+      }).join("\n") : text;
       box.scrollTop = follow ? box.scrollHeight : keep;
     }
     async function poll() {
@@ -77,6 +83,7 @@
       setTimeout(poll, 1000);
     }
     if (search) search.addEventListener("input", show);
+    if (levelSelect) levelSelect.addEventListener("change", show);
     if (wrap) wrap.addEventListener("change", function () { box.classList.toggle("nowrap", !wrap.checked); });
     poll();
   }
