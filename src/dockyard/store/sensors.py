@@ -23,6 +23,9 @@ from dockyard.states import TaskState
 from dockyard.store.api import HOSTNAME, Store, utcnow
 from dockyard.store.models import DagRunModel, TaskInstanceModel, TaskRescheduleModel, TaskTryModel
 
+UNMAPPED = -1
+"""Sensors are not mapped: their task instance is the one with ``map_index`` -1."""
+
 
 def _try_row(dag_id: str, run_id: str, task_id: str, try_number: int) -> tuple[sa.ColumnElement[bool], ...]:
     return (
@@ -30,6 +33,7 @@ def _try_row(dag_id: str, run_id: str, task_id: str, try_number: int) -> tuple[s
         TaskTryModel.run_id == run_id,
         TaskTryModel.task_id == task_id,
         TaskTryModel.try_number == try_number,
+        TaskTryModel.map_index == UNMAPPED,
     )
 
 
@@ -48,7 +52,7 @@ def reschedule_try(
     Ignored (False) when the task instance moved on meanwhile (cleared, or marked by a person)."""
     now = utcnow()
     with store.session() as s:
-        ti = s.get(TaskInstanceModel, (dag_id, run_id, task_id), with_for_update=True)
+        ti = s.get(TaskInstanceModel, (dag_id, run_id, task_id, UNMAPPED), with_for_update=True)
         if ti is None or ti.try_number != try_number or ti.state != TaskState.RUNNING.value:
             return False
         started = poked_at or ti.start_date or now
@@ -81,7 +85,7 @@ def claim_poke(store: Store, dag_id: str, run_id: str, task_id: str) -> int:
     """Mark a due ``up_for_reschedule`` task instance running again with the same try number (committed
     before its container exists, as :meth:`Store.claim_try`). Raises :class:`ConflictError` if it moved on."""
     with store.session() as s:
-        ti = s.get(TaskInstanceModel, (dag_id, run_id, task_id), with_for_update=True)
+        ti = s.get(TaskInstanceModel, (dag_id, run_id, task_id, UNMAPPED), with_for_update=True)
         if ti is None or ti.state != TaskState.UP_FOR_RESCHEDULE.value:
             raise ConflictError(f"task {task_id!r} of run {run_id!r} is no longer waiting for its next poke")
         ti.state, ti.hostname = TaskState.RUNNING, HOSTNAME  # start_date stays the first poke's, as in Airflow
