@@ -16,11 +16,71 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from dockyard.store.datasets import ORDER_FIELDS, DatasetRecord, DatasetStore, EventRecord
 from dockyard.store.models import DatasetEventModel, DatasetModel
 from dockyard.web.api import api_user, service
+from dockyard.web.api_v1.schemas import Shape
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(api_user)])
 
 MAX_PAGE = 10_000
 """The largest ``limit`` a list accepts (as the other lists of the API)."""
+
+
+# -- response shapes (Airflow's v1 schema names), so the OpenAPI document types these answers too ----------
+class DagScheduleDatasetReference(Shape):
+    dag_id: str
+    created_at: str | None = None
+    updated_at: str | None = None
+
+
+class TaskOutletDatasetReference(Shape):
+    dag_id: str
+    task_id: str
+    created_at: str | None = None
+    updated_at: str | None = None
+
+
+class Dataset(Shape):
+    id: int
+    uri: str
+    extra: dict[str, Any] = {}
+    created_at: str | None = None
+    updated_at: str | None = None
+    consuming_dags: list[DagScheduleDatasetReference] = []
+    producing_tasks: list[TaskOutletDatasetReference] = []
+    aliases: list[dict[str, Any]] = []
+
+
+class DatasetCollection(Shape):
+    datasets: list[Dataset]
+    total_entries: int
+
+
+class BasicDAGRun(Shape):
+    dag_id: str
+    dag_run_id: str
+    logical_date: str | None = None
+    start_date: str | None = None
+    end_date: str | None = None
+    state: str | None = None
+    data_interval_start: str | None = None
+    data_interval_end: str | None = None
+
+
+class DatasetEvent(Shape):
+    id: int
+    dataset_id: int
+    dataset_uri: str
+    extra: dict[str, Any] = {}
+    source_dag_id: str | None = None
+    source_task_id: str | None = None
+    source_run_id: str | None = None
+    source_map_index: int = -1
+    created_dagruns: list[BasicDAGRun] = []
+    timestamp: str | None = None
+
+
+class DatasetEventCollection(Shape):
+    dataset_events: list[DatasetEvent]
+    total_entries: int
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -94,7 +154,7 @@ def event_json(record: EventRecord) -> dict[str, Any]:
     }
 
 
-@router.get("/datasets")
+@router.get("/datasets", response_model=DatasetCollection)
 def list_datasets(
     request: Request,
     limit: int = Query(100, ge=1, le=MAX_PAGE),
@@ -110,7 +170,7 @@ def list_datasets(
     return {"datasets": [dataset_json(r) for r in records], "total_entries": total}
 
 
-@router.get("/datasets/events")
+@router.get("/datasets/events", response_model=DatasetEventCollection)
 def list_dataset_events(
     request: Request,
     limit: int = Query(100, ge=1, le=MAX_PAGE),
@@ -135,7 +195,7 @@ def list_dataset_events(
     return {"dataset_events": [event_json(r) for r in records], "total_entries": total}
 
 
-@router.get("/datasets/{uri:path}")
+@router.get("/datasets/{uri:path}", response_model=Dataset)
 def get_dataset(uri: str, request: Request) -> dict[str, Any]:
     if len(uri) > 3000:
         raise HTTPException(status_code=400, detail="a dataset URI has at most 3000 characters")
