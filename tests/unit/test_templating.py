@@ -118,6 +118,13 @@ def test_mounts_are_templated_and_the_task_is_not_changed() -> None:
     assert task.mounts[0] == "/data/{{ ds }}:/in:ro"
 
 
+def test_docker_conn_id_is_templated_as_the_provider_does() -> None:
+    with DAG("d", start_date=WHEN, params={"registry": "ghcr"}) as dag:
+        task = DockerOperator(task_id="t", image="i", docker_conn_id="{{ params.registry }}_{{ ds_nodash }}")
+    assert render(task, dag)["docker_conn_id"] == "ghcr_20240229"
+    assert task.options.render(render(task, dag)).docker_conn_id == "ghcr_20240229"
+
+
 def test_user_macros_filters_and_native_rendering() -> None:
     with DAG(
         "d",

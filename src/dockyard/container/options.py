@@ -35,8 +35,9 @@ from dockyard.container.mounts import MountOption, check_mount_list, check_uniqu
 from dockyard.container.values import DeviceRequestOption, UlimitOption
 from dockyard.errors import ContainerSpecError
 
-TEMPLATED_OPTIONS = ("image", "command", "environment", "env_file", "container_name", "mounts")
-"""Airflow's ``DockerOperator.template_fields``: rendered with Jinja before they are checked in full."""
+TEMPLATED_OPTIONS = ("image", "command", "environment", "env_file", "container_name", "mounts", "docker_conn_id")
+"""Airflow's ``DockerOperator.template_fields`` (the provider templates ``docker_conn_id`` too): rendered with
+Jinja before they are checked in full."""
 
 RawMount = MountOption | str | dict[str, Any]
 """A mount in its normal form, or (before rendering) a string or dict that still holds a template."""
