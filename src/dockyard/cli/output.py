@@ -66,3 +66,9 @@ def emit(rows: Sequence[dict[str, Any]], output: str, *, empty: str = "Nothing t
             cells.append(Text(text, style=colour or ""))
         table.add_row(*cells)
     Console(soft_wrap=False).print(table)
+
+
+def print_rendered(fields: dict[str, Any]) -> None:
+    """Rendered template fields (secrets already masked) as Airflow's ``tasks render`` prints them."""
+    for name, value in fields.items():
+        click.echo(f"# {'-' * 58}\n# property: {name}\n# {'-' * 58}\n{value}\n")

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from dockyard.cli.common import dag_from, date_or_none, fail, friendly, subdir_option
-from dockyard.cli.tasks import print_rendered
+from dockyard.cli.output import print_rendered
 from dockyard.errors import ConflictError, NotFoundError
 from dockyard.operators.base import TriggerRule
 from dockyard.preparation import TryContext, prepare_in_child

@@ -8,7 +8,6 @@ import sys
 import time
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 import click
 
@@ -25,7 +24,7 @@ from dockyard.cli.common import (
     read_dags,
     subdir_option,
 )
-from dockyard.cli.output import emit, output_option
+from dockyard.cli.output import emit, output_option, print_rendered
 from dockyard.connections import Connections
 from dockyard.errors import DockyardError, NotFoundError
 from dockyard.execution import TaskRunner, TryRequest, describe
@@ -332,12 +331,6 @@ def tasks_clear(
         total += store.clear(dag.dag_id, run_id, ids, {t.task_id: t.retries for t in dag.tasks}, map_indexes=only)
     notify_scheduler(settings)
     click.echo(f"Cleared {total} task instance(s).")
-
-
-def print_rendered(fields: dict[str, Any]) -> None:
-    """Rendered template fields (secrets already masked) as Airflow's ``tasks render`` prints them."""
-    for name, value in fields.items():
-        click.echo(f"# {'-' * 58}\n# property: {name}\n# {'-' * 58}\n{value}\n")
 
 
 def _tree(dag: SerializedDag) -> list[str]:
