@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -86,7 +88,6 @@ def write_dag(folder: Path, name: str, body: str) -> Path:
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 60, what: str = "the condition") -> Any:
     """Poll ``predicate`` until it returns something truthy; fail the test after ``timeout`` seconds."""
-    import time
 
     deadline = time.monotonic() + timeout
     while True:
@@ -123,3 +124,46 @@ def stepped_scheduler(tmp_path: Path, name: str, body: str, database_url: str | 
     finally:
         scheduler.shutdown()
         store.close()
+
+
+class EventCounter:
+    """Counts the engine's ``event`` events (``start``, ``create``) of containers with ``labels``, following its
+    event stream in a thread from now on; a stream that breaks (an engine restart) is followed again from where
+    it stopped. Counting live matters: the engine keeps only its last 256 events, which a busy engine passes
+    within a minute, so asking for them afterwards can miss some."""
+
+    def __init__(self, base_url: str | None, labels: list[str], event: str = "start") -> None:
+        self.client = docker.APIClient(base_url=base_url, version="auto")
+        self.filters = {"type": "container", "event": event, "label": labels}
+        self.count = 0
+        self.closed = threading.Event()
+        self.since = time.time()
+        self._stream: Any = self.client.events(since=int(self.since) - 1, filters=self.filters, decode=True)
+        self._seen: set[tuple[str, int]] = set()
+        self.thread = threading.Thread(target=self._follow, name="start-counter", daemon=True)
+        self.thread.start()
+
+    def _follow(self) -> None:
+        while not self.closed.is_set():
+            try:
+                for event in self._stream:
+                    key = (str(event.get("id")), int(event.get("timeNano", 0)))
+                    if key not in self._seen:  # a stream followed again repeats its last second
+                        self._seen.add(key)
+                        self.count += 1
+                    self.since = max(self.since, float(event.get("time", 0)))
+            except Exception:  # noqa: BLE001 - the engine went away (a restart under test): follow it again
+                pass
+            self._stream.close()
+            while not self.closed.is_set():
+                try:
+                    self._stream = self.client.events(since=int(self.since) - 1, filters=self.filters, decode=True)
+                    break
+                except Exception:  # noqa: BLE001 - not back yet
+                    time.sleep(0.5)
+
+    def close(self) -> None:
+        self.closed.set()
+        self._stream.close()
+        self.thread.join(timeout=5)
+        self.client.close()

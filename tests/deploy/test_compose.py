@@ -9,7 +9,6 @@ through its group, and `down -v` leaves nothing behind.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import shutil
 import socket
@@ -26,7 +25,7 @@ import requests
 
 from tests.deploy import images
 from tests.deploy.common import ROOT, free_port, run, wait_for_http
-from tests.helpers import IMAGE, TEST_LABEL, TOKEN
+from tests.helpers import IMAGE, TEST_LABEL, TOKEN, EventCounter
 
 pytestmark = pytest.mark.engine
 
@@ -141,20 +140,6 @@ def stack(built: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _created(engine: docker.APIClient, since: dt.datetime, dag_id: str, task_id: str) -> int:
-    """How many containers the engine created for a task since ``since`` (its own event log, not dockyard's)."""
-    events = engine.events(
-        since=since,
-        until=dt.datetime.now(dt.timezone.utc),
-        decode=True,
-        filters={
-            "event": "create",
-            "label": [f"{TEST_LABEL}={TOKEN}", f"dockyard.dag_id={dag_id}", f"dockyard.task_id={task_id}"],
-        },
-    )
-    return sum(1 for _ in events)
-
-
 def test_the_compose_stack(stack: Stack, engine: docker.APIClient) -> None:
     _a_dag_runs_through_the_proxy_and_survives_a_scheduler_restart(stack, engine)
     _the_policy_refuses_a_privileged_task_before_any_container(stack, engine)
@@ -164,7 +149,8 @@ def test_the_compose_stack(stack: Stack, engine: docker.APIClient) -> None:
 
 
 def _a_dag_runs_through_the_proxy_and_survives_a_scheduler_restart(stack: Stack, engine: docker.APIClient) -> None:
-    since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)
+    ours = [f"{TEST_LABEL}={TOKEN}", "dockyard.dag_id=deploy_check"]
+    created = EventCounter(None, [*ours, "dockyard.task_id=long"], event="create")  # the engine's own count
     deadline = time.monotonic() + 60
     while not any(d["dag_id"] == "deploy_check" for d in stack.api("GET", "/dags")["dags"]):
         assert time.monotonic() < deadline, stack.compose("logs", "--no-color", "scheduler")
@@ -172,7 +158,6 @@ def _a_dag_runs_through_the_proxy_and_survives_a_scheduler_restart(stack: Stack,
     run_id = stack.api("POST", "/dags/deploy_check/dagRuns", json={})["dag_run_id"]
     # Restart the scheduler's container while `long` runs: its container is left running and re-attached to.
     deadline = time.monotonic() + 60
-    ours = [f"{TEST_LABEL}={TOKEN}", "dockyard.dag_id=deploy_check"]
     while not [c for c in engine.containers(filters={"label": [*ours, "dockyard.task_id=long"]})]:
         assert time.monotonic() < deadline, stack.log("deploy_check", run_id, "read")
         time.sleep(0.3)
@@ -187,14 +172,16 @@ def _a_dag_runs_through_the_proxy_and_survives_a_scheduler_restart(stack: Stack,
     assert "hello from the host" in stack.log("deploy_check", run_id, "read")
     instances = stack.api("GET", f"/dags/deploy_check/dagRuns/{run_id}/taskInstances")["task_instances"]
     assert {ti["task_id"]: ti["try_number"] for ti in instances} == {"read": 1, "long": 1}
-    assert _created(engine, since, "deploy_check", "long") == 1  # nothing ran twice
+    created.close()
+    assert created.count == 1  # nothing ran twice
     assert not engine.containers(all=True, filters={"label": ours})
     health = run(["docker", "inspect", "-f", "{{.State.Health.Status}}", stack.container("scheduler")]).stdout
     assert health.strip() in ("healthy", "starting")
 
 
 def _the_policy_refuses_a_privileged_task_before_any_container(stack: Stack, engine: docker.APIClient) -> None:
-    since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)
+    labels = [f"{TEST_LABEL}={TOKEN}", "dockyard.dag_id=deploy_privileged", "dockyard.task_id=root"]
+    created = EventCounter(None, labels, event="create")
     deadline = time.monotonic() + 30
     while not any(d["dag_id"] == "deploy_privileged" for d in stack.api("GET", "/dags")["dags"]):
         assert time.monotonic() < deadline
@@ -204,7 +191,8 @@ def _the_policy_refuses_a_privileged_task_before_any_container(stack: Stack, eng
     log = stack.log("deploy_privileged", run_id, "root")
     assert "task 'deploy_privileged.root' asks for privileged=True" in log
     assert "DOCKYARD_POLICY_ALLOW_PRIVILEGED=true" in log
-    assert _created(engine, since, "deploy_privileged", "root") == 0
+    created.close()
+    assert created.count == 0
 
 
 def _the_proxy_lets_through_only_what_dockyard_uses(stack: Stack) -> None:

@@ -15,7 +15,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from dockyard.scheduler import Scheduler, trigger_run
 from dockyard.settings import Settings
 from dockyard.store import Store
 from tests.helpers import TEST_LABEL, TOKEN, wait_for, write_dag
+from tests.helpers import EventCounter as StartCounter
 
 FINISHED_RUN = ("success", "failed")
 
@@ -147,47 +147,6 @@ class Installation:
                     if exc.status_code != 409:  # "removal already in progress"
                         raise
         self.store.close()
-
-
-class StartCounter:
-    """Counts the engine's ``start`` events of containers with ``labels``, following its event stream in a
-    thread from now on; a stream that breaks (an engine restart) is followed again from where it stopped."""
-
-    def __init__(self, base_url: str | None, labels: list[str]) -> None:
-        self.client = docker.APIClient(base_url=base_url, version="auto")
-        self.filters = {"type": "container", "event": "start", "label": labels}
-        self.count = 0
-        self.closed = threading.Event()
-        self.since = time.time()
-        self._stream: Any = self.client.events(since=int(self.since) - 1, filters=self.filters, decode=True)
-        self._seen: set[tuple[str, int]] = set()
-        self.thread = threading.Thread(target=self._follow, name="start-counter", daemon=True)
-        self.thread.start()
-
-    def _follow(self) -> None:
-        while not self.closed.is_set():
-            try:
-                for event in self._stream:
-                    key = (str(event.get("id")), int(event.get("timeNano", 0)))
-                    if key not in self._seen:  # a stream followed again repeats its last second
-                        self._seen.add(key)
-                        self.count += 1
-                    self.since = max(self.since, float(event.get("time", 0)))
-            except Exception:  # noqa: BLE001 - the engine went away (a restart under test): follow it again
-                pass
-            self._stream.close()
-            while not self.closed.is_set():
-                try:
-                    self._stream = self.client.events(since=int(self.since) - 1, filters=self.filters, decode=True)
-                    break
-                except Exception:  # noqa: BLE001 - not back yet
-                    time.sleep(0.5)
-
-    def close(self) -> None:
-        self.closed.set()
-        self._stream.close()
-        self.thread.join(timeout=5)
-        self.client.close()
 
 
 def fill(folder: Path) -> Path:

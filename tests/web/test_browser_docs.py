@@ -30,7 +30,7 @@ def test_the_api_docs_load_and_list_the_operations(browser: Browser, make_site: 
     page.click("button[type=submit]")
     expect(page).to_have_url(f"{site.url}/api/v1/ui")
     operations = page.locator(".opblock")
-    expect(operations.first).to_be_visible()
+    expect(operations.first).to_be_visible(timeout=30_000)  # the typed document of 70 operations takes a moment
     assert operations.count() >= 20
     expect(page.locator(".opblock-summary-path", has_text="/api/v1/dags/{dag_id}/dagRuns").first).to_be_visible()
     page.screenshot(path=str(artifacts() / "api-docs.png"), full_page=False)
