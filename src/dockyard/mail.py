@@ -22,7 +22,7 @@ import smtplib
 import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
@@ -93,8 +93,11 @@ def compose(alert: Alert, to: list[str], sender: str) -> EmailMessage:
     return message
 
 
-def send(conn: Connection, message: EmailMessage) -> None:
-    """Send ``message`` through the SMTP server of ``conn``; errors become :class:`EmailError`."""
+def send(
+    conn: Connection, message: Message, *, to_addrs: list[str] | None = None, what: str = "the alert mail"
+) -> None:
+    """Send ``message`` through the SMTP server of ``conn`` to ``to_addrs`` (by default its To, Cc and Bcc);
+    errors become :class:`EmailError` naming ``what`` was being sent."""
     extra = conn.extra_dejson
     use_ssl = not _flag(extra.get("disable_ssl"))
     use_tls = not _flag(extra.get("disable_tls"))
@@ -113,11 +116,11 @@ def send(conn: Connection, message: EmailMessage) -> None:
                 client.starttls(context=ssl.create_default_context())
             if conn.login:
                 client.login(conn.login, conn.password or "")
-            client.send_message(message)
+            client.send_message(message, to_addrs=to_addrs)
     except (OSError, smtplib.SMTPException) as exc:
         detail = str(exc).replace(conn.password, "***") if conn.password else str(exc)
         raise EmailError(
-            f"cannot send the alert mail through {where}: {type(exc).__name__}: {detail}; check its host, port, "
+            f"cannot send {what} through {where}: {type(exc).__name__}: {detail}; check its host, port, "
             "login and the extras disable_ssl / disable_tls"
         ) from None
 

@@ -61,6 +61,7 @@ from dockyard.execution import TaskRunner, TryOutcome, TryRequest
 from dockyard.isolation import ChildFailed
 from dockyard.leftovers import remove_recorded
 from dockyard.mail import Alert, AlertMailer
+from dockyard.mail_task import send_email_task
 from dockyard.mapping import combined_state, count, unmappable
 from dockyard.params import resolve_params
 from dockyard.preparation import PreparedTry, TryContext, callback_in_child, prepare_in_child, template_config
@@ -654,6 +655,8 @@ class Scheduler:
             task = self.dags[key.dag_id].task_dict.get(key.task_id) if key.dag_id in self.dags else None
             if task is not None and task.flow.get("kind") == "trigger_dag_run" and outcome.state is TaskState.SUCCESS:
                 outcome = trigger_dag_run(self.settings, self.store, self.dags, outcome, control)
+            if task is not None and task.flow.get("kind") == "email" and outcome.state is TaskState.SUCCESS:
+                outcome = send_email_task(self.mailer.connections, outcome)
         except Abandoned:
             self.results.put((key, try_number, TryOutcome(state=TaskState.RUNNING), None))
             return

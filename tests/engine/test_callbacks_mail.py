@@ -34,15 +34,25 @@ class Inbox:
 
     def __init__(self) -> None:
         self.messages: list[Message] = []
+        self.envelopes: list[list[str]] = []
+        """Each message's envelope recipients (Bcc is only there)."""
 
     async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> str:
         self.messages.append(message_from_bytes(envelope.original_content or b"", policy=policy.default))
+        self.envelopes.append(list(envelope.rcpt_tos))
         return "250 OK"
 
 
 def _authenticate(server: Any, session: Session, envelope: Envelope, mechanism: str, data: Any) -> AuthResult:
     ok = isinstance(data, LoginPassword) and (data.login, data.password) == (b"robot", PASSWORD.encode())
     return AuthResult(success=ok, handled=False)
+
+
+def smtp_connection(port: int) -> str:
+    """``smtp_default`` for the loopback server: plain SMTP with a login, a sender in the extras."""
+    extra = {"disable_ssl": True, "disable_tls": True, "from_email": "dockyard@example.com"}
+    connection = {"conn_type": "smtp", "host": "127.0.0.1", "port": port, "login": "robot", "password": PASSWORD}
+    return json.dumps({**connection, "extra": extra})
 
 
 @pytest.fixture
@@ -87,19 +97,11 @@ with DAG("alerts", start_date=START, schedule=None, default_args=ALERTS,
     DockerOperator(task_id="quiet", command="false", retries=0, email_on_failure=False)
 """,
     )
-    connection = {
-        "conn_type": "smtp",
-        "host": "127.0.0.1",
-        "port": port,
-        "login": "robot",
-        "password": PASSWORD,
-        "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "dockyard@example.com"},
-    }
     settings = Settings.from_env(
         {
             "DOCKYARD_HOME": str(tmp_path / "home"),
             "DOCKYARD_DAGS_FOLDER": str(tmp_path / "dags"),
-            "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps(connection),
+            "AIRFLOW_CONN_SMTP_DEFAULT": smtp_connection(port),
         }
     )
     store = Store.open(settings)

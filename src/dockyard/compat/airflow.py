@@ -37,7 +37,7 @@ from dockyard.operators.branch import (
 )
 from dockyard.operators.docker import DockerOperator
 from dockyard.operators.edges import EdgeModifier, Label
-from dockyard.operators.orchestration import LatestOnlyOperator, TriggerDagRunOperator
+from dockyard.operators.orchestration import EmailOperator, LatestOnlyOperator, TriggerDagRunOperator
 from dockyard.operators.python import PythonOperator
 from dockyard.operators.python_env import ExternalPythonOperator, PythonVirtualenvOperator
 from dockyard.params import Param
@@ -255,6 +255,7 @@ PYTHON = {
 }
 LATEST_ONLY = {"LatestOnlyOperator": LatestOnlyOperator}
 TRIGGER = {"TriggerDagRunOperator": TriggerDagRunOperator}
+EMAIL = {"EmailOperator": EmailOperator}
 EDGES = {"Label": Label, "EdgeModifier": EdgeModifier}
 DECORATORS = {"task": task, "task_group": task_group, "setup": _setup, "teardown": _teardown}
 DATASETS = {"Dataset": datasets.Dataset, "DatasetAll": datasets.DatasetAll, "DatasetAny": datasets.DatasetAny}
@@ -296,6 +297,11 @@ MODULES: dict[str, dict[str, Any]] = {
     "airflow.operators.trigger_dagrun": TRIGGER,
     "airflow.operators.dagrun_operator": TRIGGER,
     "airflow.providers.standard.operators.trigger_dagrun": TRIGGER,
+    "airflow.operators.email": EMAIL,
+    "airflow.operators.email_operator": EMAIL,
+    "airflow.providers.smtp": {},
+    "airflow.providers.smtp.operators": {},
+    "airflow.providers.smtp.operators.smtp": EMAIL,
     "airflow.providers": {},
     "airflow.providers.docker": {},
     "airflow.providers.docker.operators": {},

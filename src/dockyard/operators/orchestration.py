@@ -1,11 +1,13 @@
 """Operators that run no user code and so run in the scheduler, without a container:
-``LatestOnlyOperator`` and ``TriggerDagRunOperator`` (``EmptyOperator`` lives in :mod:`.base`).
+``LatestOnlyOperator``, ``TriggerDagRunOperator`` and ``EmailOperator`` (``EmptyOperator`` lives in :mod:`.base`).
 
 Their templated fields are rendered like any task's (in the preparation child that imports the DAG file),
 then :meth:`SchedulerOperator.run_in_scheduler` decides from the rendered values and the context; what it
 returns is the try's result. ``LatestOnlyOperator``'s result is the branch it follows (the scheduler skips
 the rest, see :mod:`dockyard.branching`); ``TriggerDagRunOperator``'s is the run to create, which the
-scheduler creates (and waits for, with ``wait_for_completion``) in :mod:`dockyard.triggering`.
+scheduler creates (and waits for, with ``wait_for_completion``) in :mod:`dockyard.triggering`;
+``EmailOperator``'s is the rendered mail, which the scheduler sends through the SMTP connection in
+:mod:`dockyard.mail_task`.
 
 Example::
 
@@ -138,4 +140,84 @@ class TriggerDagRunOperator(SchedulerOperator):
             "allowed_states": self.allowed_states,
             "failed_states": self.failed_states,
             "skip_when_already_exists": self.skip_when_already_exists,
+        }
+
+
+class EmailOperator(SchedulerOperator):
+    """Airflow's ``EmailOperator``: one HTML mail through the SMTP connection ``conn_id`` (``smtp_default``).
+
+    ``to``, ``subject`` and ``html_content`` are templated (``html_content`` may name a ``.html`` template
+    file); ``to``, ``cc`` and ``bcc`` take a list or a string of addresses split by ``,`` or ``;``. ``files``
+    is refused: in Airflow they are paths on the worker, and the scheduler that sends the mail has none."""
+
+    template_fields: ClassVar[Sequence[str]] = ("to", "subject", "html_content", "files")
+    template_ext: ClassVar[Sequence[str]] = (".html",)
+    ui_color = "#e6faf9"
+
+    def __init__(
+        self,
+        *,
+        to: list[str] | str,
+        subject: str,
+        html_content: str,
+        files: list[str] | None = None,
+        cc: list[str] | str | None = None,
+        bcc: list[str] | str | None = None,
+        mime_subtype: str = "mixed",
+        mime_charset: str = "utf-8",
+        conn_id: str | None = None,
+        from_email: str | None = None,
+        custom_headers: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        where = f"task {self.task_id!r}"
+        if files:
+            raise DagDefinitionError(
+                f"{where}: EmailOperator files={files!r} are not supported: attachments are paths on an Airflow "
+                "worker, and dockyard sends the mail from the scheduler; link to the files in html_content instead"
+            )
+        if not to or not isinstance(to, str | list | tuple):
+            raise DagDefinitionError(f"{where}: to must be an address or a list of addresses, got {to!r}")
+        for name, value in (("subject", subject), ("html_content", html_content)):
+            if not isinstance(value, str):
+                raise DagDefinitionError(f"{where}: {name} must be a string, got {type(value).__name__}")
+        if mime_subtype not in ("mixed", "alternative", "related"):
+            raise DagDefinitionError(
+                f"{where}: mime_subtype {mime_subtype!r} is not a multipart subtype; use mixed, alternative or related"
+            )
+        if custom_headers is not None and not isinstance(custom_headers, dict):
+            raise DagDefinitionError(f"{where}: custom_headers must be a dict, got {type(custom_headers).__name__}")
+        self.to = to
+        self.subject = subject
+        self.html_content = html_content
+        self.files = files or []
+        self.cc = cc
+        self.bcc = bcc
+        self.mime_subtype = mime_subtype
+        self.mime_charset = mime_charset
+        self.conn_id = conn_id or "smtp_default"
+        self.from_email = from_email
+        self.custom_headers = dict(custom_headers or {})
+
+    def flow_facts(self) -> dict[str, Any]:
+        return {"kind": "email"}
+
+    def run_in_scheduler(self, context: Mapping[str, Any], rendered: Mapping[str, Any]) -> Any:
+        from dockyard.mail import recipients
+
+        to = recipients(rendered.get("to", self.to))
+        if not to:
+            raise DagDefinitionError(f"task {self.task_id!r}: to rendered to no address ({rendered.get('to')!r})")
+        return {
+            "conn_id": self.conn_id,
+            "to": to,
+            "cc": recipients(self.cc),
+            "bcc": recipients(self.bcc),
+            "subject": str(rendered.get("subject", self.subject)),
+            "html_content": str(rendered.get("html_content", self.html_content)),
+            "mime_subtype": self.mime_subtype,
+            "mime_charset": self.mime_charset,
+            "from_email": self.from_email,
+            "custom_headers": {str(k): str(v) for k, v in self.custom_headers.items()},
         }
