@@ -83,9 +83,14 @@ def test_passwords_uris_and_secret_variables_never_reach_the_log(sqlite_dockyard
     assert by_args[6] == {"key": "api_token", "value": "***"}
 
 
-def test_a_refused_command_is_not_recorded(sqlite_dockyard: Dockyard) -> None:
+def test_a_refused_or_declined_command_is_not_recorded(sqlite_dockyard: Dockyard) -> None:
     sqlite_dockyard("dags", "trigger", "no_such_dag", ok=False)
+    sqlite_dockyard("dags", "list")
+    assert "Cancelled" in sqlite_dockyard("dags", "delete", "chain", input="n\n").stdout
+    assert "Cancelled" in sqlite_dockyard("dags", "pause", "^chain", "--treat-dag-id-as-regex", input="n\n").stdout
     assert events(sqlite_dockyard) == []
+    sqlite_dockyard("dags", "delete", "chain_two", "-y")
+    assert [(e["event"], e["dag_id"]) for e in events(sqlite_dockyard)] == [("cli_dags_delete", "chain_two")]
 
 
 def test_every_read_only_or_service_name_is_a_real_command() -> None:

@@ -80,6 +80,17 @@ _URI_PARAMS = frozenset({"conn_uri"})
 _JSON_PARAMS = frozenset({"conn_json", "conn_extra"})
 
 
+CANCELLED = "dockyard.audit.cancelled"
+"""The key in a command's context ``meta`` that says the person answered no: nothing changed, nothing recorded."""
+
+
+def cancelled() -> None:
+    """Say that this command was declined at its confirmation question, so the event log leaves it out."""
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        context.meta[CANCELLED] = True
+
+
 def os_user() -> str:
     """Who ran the command, as Airflow's CLI records it; the uid where the account has no name."""
     try:
@@ -205,7 +216,7 @@ def _recording(command: click.Command, name: str) -> None:
         context = click.get_current_context()
         result = callback(*args, **kwargs)
         settings = context.find_object(Settings)
-        if settings is not None:
+        if settings is not None and not context.meta.get(CANCELLED):
             record_cli_event(settings, name, context)
         return result
 
