@@ -102,3 +102,7 @@ def test_every_read_only_or_service_name_is_a_real_command() -> None:
 def test_masking_of_a_secret_repeated_elsewhere_and_of_text_that_is_not_json() -> None:
     masked = masked_arguments({"password": "abc", "description": "pw is abc", "conn_extra": "not json"})
     assert masked == {"password": "***", "description": "pw is ***", "conn_extra": "***"}
+    uri = masked_arguments({"conn_uri": "http://h:1/?api_key=k-canary-61&region=eu"})["conn_uri"]
+    assert uri == "http://h:1/?api_key=***&region=eu"
+    nested = masked_arguments({"conn_json": json.dumps({"extra": json.dumps({"token": "t-canary-52"})})})
+    assert "t-canary-52" not in json.dumps(nested) and "token" in nested["conn_json"]

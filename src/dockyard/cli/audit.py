@@ -20,7 +20,7 @@ import json
 import os
 import socket
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, quote_plus, urlsplit
 
 import click
 from click.core import ParameterSource
@@ -100,10 +100,16 @@ def os_user() -> str:
 
 
 def _mask_uri(uri: str, masker: SecretsMasker) -> str:
+    """The URI with its password and the values of its secret query fields (a connection's extras) masked."""
     try:
-        password = urlsplit(uri).password
+        parts = urlsplit(uri)
+        password = parts.password
     except ValueError:
         return defaults.MASK
+    for name, value in parse_qsl(parts.query):
+        if is_sensitive_name(name) and value:
+            masker.add(value)
+            masker.add(quote_plus(value))
     if password:
         masker.add(password)
         return uri.replace(f":{password}@", f":{defaults.MASK}@", 1)
@@ -118,6 +124,8 @@ def _mask_mapping(value: Any, masker: SecretsMasker) -> Any:
             if is_sensitive_name(str(key)) and item not in (None, ""):
                 masker.add(json.dumps(item) if not isinstance(item, str) else item)
                 masked[key] = defaults.MASK
+            elif key == "extra" and isinstance(item, str) and item:  # a connection's extra inside its JSON
+                masked[key] = _mask_json(item, masker)
             else:
                 masked[key] = _mask_mapping(item, masker)
         return masked
@@ -140,10 +148,11 @@ def _mask_json(text: str, masker: SecretsMasker) -> str:
 def masked_arguments(params: dict[str, Any]) -> dict[str, Any]:
     """The command's given arguments with every secret replaced by ``***``.
 
-    Secrets are replaced by field first (so short ones go too), then every secret found is masked wherever
-    else it appears in the arguments (a password repeated in a description, say).
+    Secrets are replaced by field first (so short ones go too), then every secret found (of three characters
+    or more, as everywhere else) is masked wherever else it appears in the arguments (a password repeated in a
+    description, a secret query field of a URI).
     """
-    masker = SecretsMasker(min_length=1)
+    masker = SecretsMasker()
     sensitive_value = is_sensitive_name(str(params.get("key") or ""))
     args: dict[str, Any] = {}
     for name, value in params.items():
