@@ -363,6 +363,7 @@ def every_page(site: Site) -> dict[str, str]:
         "variables": "/variables",
         "pools": "/pools",
         "users": "/users",
+        "audit": "/audit",
         "not-found": "/dags/nope",
     }
 

@@ -14,6 +14,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
+from dockyard.cli.audit import cancelled
 from dockyard.compat import airflow as airflow_compat
 from dockyard.connections import Connections
 from dockyard.dag import closest
@@ -203,4 +204,5 @@ def confirm_or_stop(question: str, yes: bool) -> bool:
     if yes or click.confirm(question, default=False):
         return True
     click.echo("Cancelled.")
+    cancelled()
     return False

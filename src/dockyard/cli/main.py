@@ -17,6 +17,7 @@ import click
 
 from dockyard import __version__
 from dockyard.cli.admin import scheduler_command, standalone_command, variables
+from dockyard.cli.audit import record_changes
 from dockyard.cli.backfill import dags_backfill
 from dockyard.cli.common import fail
 from dockyard.cli.compat import compat
@@ -100,6 +101,7 @@ def add_verbose_flags(group: click.Group) -> None:
 
 
 add_verbose_flags(cli)
+record_changes(cli)
 
 
 def commands_of(group: click.Group, prefix: tuple[str, ...] = ()) -> dict[str, click.Command]:

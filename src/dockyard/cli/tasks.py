@@ -11,6 +11,7 @@ from types import FrameType
 
 import click
 
+from dockyard.cli.audit import cancelled
 from dockyard.cli.common import (
     dag_from,
     dag_in,
@@ -324,6 +325,7 @@ def tasks_clear(
         click.echo(f"{prefix}{run_id}: {', '.join(ids)}")
     if not yes and not click.confirm("Clear these task instances?", default=False):
         click.echo("Cancelled, nothing was cleared.")
+        cancelled()
         return
     total = 0
     only = list(map_indexes) if map_indexes else None
