@@ -49,8 +49,8 @@ def create_db_engine(url: str) -> Engine:
             "postgresql+psycopg://user:password@host:5432/dockyard"
         ) from exc
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)  # not for a URI (``file:...``)
         engine = sa.create_engine(
             url,
             connect_args={"timeout": 60, "check_same_thread": False},

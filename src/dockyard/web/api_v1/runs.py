@@ -3,6 +3,7 @@ run's state, clear a run."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any
 
@@ -122,7 +123,10 @@ def trigger(
         check_run_id(run_id)
     run = service(request).trigger(dag_id, conf, run_id=run_id, logical_date=logical)
     record_event(request, "trigger", dag_id=dag_id, run_id=run.run_id)
-    return run_json(queries(request).run(dag_id, run.run_id))
+    # The run as it was created (Airflow answers with the new run): the scheduler, woken just now, may already
+    # have started it, but the answer to this request is the created run, state "queued".
+    created = queries(request).run(dag_id, run.run_id)
+    return run_json(dataclasses.replace(created, state=RunState(run.state).value))
 
 
 @router.get("/dags/{dag_id}/dagRuns/{run_id}", response_model=schemas.DagRun)
