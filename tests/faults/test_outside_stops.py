@@ -64,6 +64,8 @@ with DAG("DAG_ID", start_date=START, schedule=None, default_args={{**ARGS, "retr
     run_id = dockyard.trigger()
     scheduler = dockyard.scheduler()
     running = wait_for(lambda: dockyard.containers(status="running"), 60, "the container to run")
+    # Kill only once the first try has left its mark: a kill before `touch` would make the retry sleep too.
+    wait_for(lambda: (marks / "tried").exists(), 60, "the first try to leave its mark")
     engine.kill(running[0]["Id"])  # someone else's `docker kill`
     assert dockyard.wait_finished(run_id) == "success", dockyard.scheduler_log()
     dockyard.stop(scheduler)
