@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import socket
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dockyard.errors import InvalidParamsError
@@ -23,16 +24,20 @@ if TYPE_CHECKING:
     from dockyard.dag import DAG
     from dockyard.store.models import DagRunModel
 
-WAKE_SOCKET = "scheduler.sock"
-"""The scheduler's datagram socket in ``DOCKYARD_HOME``; anything that queues work pokes it."""
+WAKE_SOCKETS = "scheduler-*.sock"
+"""Each scheduler on this machine listens on its own socket in ``$DOCKYARD_HOME`` (several may share it)."""
+
+
+def wake_socket_path(home: Path, pid: int) -> Path:
+    return home / WAKE_SOCKETS.replace("*", str(pid))
 
 
 def notify_scheduler(settings: Settings) -> None:
-    """Wake a scheduler on this machine at once (best effort: it also polls)."""
-    path = settings.home / WAKE_SOCKET
-    with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-        sock.setblocking(False)
-        sock.sendto(b"1", str(path))
+    """Wake the schedulers on this machine at once (best effort: they also poll)."""
+    for path in settings.home.glob(WAKE_SOCKETS):
+        with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.setblocking(False)
+            sock.sendto(b"1", str(path))
 
 
 def trigger_run(

@@ -67,11 +67,12 @@ from dockyard.params import resolve_params
 from dockyard.preparation import PreparedTry, TryContext, callback_in_child, prepare_in_child, template_config
 from dockyard.processor import DagProcessor
 from dockyard.readiness import Decision, effective_weights, evaluate, run_outcome
-from dockyard.runs import WAKE_SOCKET, notify_scheduler, trigger_run
+from dockyard.runs import notify_scheduler, trigger_run, wake_socket_path
 from dockyard.serialized import SerializedDag, SerializedTask
 from dockyard.settings import Settings
-from dockyard.store import FINISHED_STATES, RunState, Store, TaskState, TryResult, utcnow
+from dockyard.store import FINISHED_STATES, RunState, Store, TaskState, TryResult, jobs, utcnow
 from dockyard.store import sensors as sensor_records
+from dockyard.store.db import sqlite_file
 from dockyard.store.models import DagRunModel, TaskInstanceModel
 from dockyard.store.retry import WriteAbandoned, retry_write
 from dockyard.timetable import DataInterval
@@ -153,6 +154,11 @@ class Scheduler:
         self._weights: dict[str, dict[str, int]] = {}
         self._missing_pools: set[str] = set()
         self._last_heartbeat = 0.0
+        self._last_job_beat = 0.0
+        self.job_id: int | None = None
+        """This process's row in ``job``: its heartbeat, and the owner of the tries it runs."""
+        self.several = store.engine.dialect.name == "postgresql"
+        """Several schedulers may share the database (PostgreSQL); on SQLite one runs at a time."""
         self._lock_file: IO[str] | None = None
         self._wake_socket: socket.socket | None = None
         self.datasets = DatasetScheduling(store)
@@ -163,8 +169,11 @@ class Scheduler:
         """Take the scheduler lock, listen for wake-ups, then (unless ``load`` is False) :meth:`load`."""
         self.settings.home.mkdir(parents=True, exist_ok=True)
         if not self.fixed_dags:
-            self._take_lock()
+            if not self.several:
+                self._take_lock()
             self._listen()
+        self.job_id = jobs.register(self.store, "LocalTaskJob" if self.fixed_dags else "SchedulerJob")
+        self._last_job_beat = time.monotonic()
         if load:
             self.load()
 
@@ -199,13 +208,18 @@ class Scheduler:
         if self._wake_socket is not None:
             self._wake_socket.close()
             with contextlib.suppress(OSError):
-                (self.settings.home / WAKE_SOCKET).unlink()
+                wake_socket_path(self.settings.home, os.getpid()).unlink()
+        if self.job_id is not None:
+            with contextlib.suppress(StoreError):  # unrecorded, the job is found dead after the threshold
+                jobs.finish(self.store, self.job_id)
         if self._lock_file is not None:
             self._lock_file.close()
         self.runner.runtime.close()
 
     def _take_lock(self) -> None:
-        path = self.settings.home / LOCK_FILE
+        """SQLite allows one scheduler: a lock beside the database file (whatever DOCKYARD_HOME each uses)."""
+        database = sqlite_file(self.store.engine)
+        path = database.with_name(database.name + ".scheduler-lock") if database else self.settings.home / LOCK_FILE
         handle = path.open("a+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -214,8 +228,9 @@ class Scheduler:
             owner = handle.read().strip() or "?"
             handle.close()
             raise ConflictError(
-                f"another scheduler (pid {owner}) is running on {self.settings.home}; stop it first, or give this one "
-                "its own DOCKYARD_HOME"
+                f"another scheduler (pid {owner}) is running on the SQLite database {database or path}; SQLite allows "
+                "one scheduler: stop that one first, or keep the metadata in PostgreSQL (DOCKYARD_DATABASE_URL="
+                "postgresql+psycopg://...) to run several schedulers"
             ) from None
         handle.seek(0)
         handle.truncate()
@@ -224,7 +239,7 @@ class Scheduler:
         self._lock_file = handle
 
     def _listen(self) -> None:
-        path = self.settings.home / WAKE_SOCKET
+        path = wake_socket_path(self.settings.home, os.getpid())
         with contextlib.suppress(OSError):
             path.unlink()
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -251,13 +266,20 @@ class Scheduler:
         try:
             self.refresh_dags()
             self._drain_results()
+            self._keep_alive()
             self._check_stops()
             now = utcnow()
-            if self.create_scheduled_runs:
-                self._create_scheduled_runs(now)
-                self.datasets.create_runs(self.dags, self._active_run_counts, self.store.paused_dag_ids)
-            self._start_queued_runs()
-            ready = self._advance_runs(now)
+            with jobs.exclusive(self.store, "runs") as first:  # one scheduler creates and starts runs at a time
+                if first and self.create_scheduled_runs:
+                    self._create_scheduled_runs(now)
+                    self.datasets.create_runs(self.dags, self._active_run_counts, self.store.paused_dag_ids)
+                if first:
+                    self._start_queued_runs()
+            mine = self._claim_runs()
+            ready = self._advance_runs(now, mine)
+            if self.several and mine is not None:  # what the other schedulers' runs have ready
+                theirs = self.store.launchable(now)
+                ready.extend(item for item in theirs if (item[0].dag_id, item[0].run_id) not in mine)
             self._launch(ready)
             if time.monotonic() - self._last_heartbeat >= defaults.DEFAULT_SCHEDULER_HEARTBEAT_SECONDS:
                 self._last_heartbeat = time.monotonic()
@@ -266,6 +288,27 @@ class Scheduler:
             log.error("scheduler pass failed, retrying: %s", exc)
         except Exception:  # one bad pass (a bug) must not stop the scheduler
             log.exception("scheduler pass failed; the next pass tries again")
+
+    def _keep_alive(self) -> None:
+        """Renew this job's heartbeat and take over the work of schedulers that stopped heartbeating."""
+        if self.job_id is None or time.monotonic() - self._last_job_beat < defaults.DEFAULT_SCHEDULER_HEARTBEAT_SECONDS:
+            return
+        self._last_job_beat = time.monotonic()
+        if not jobs.heartbeat(self.store, self.job_id):
+            # Found dead by another scheduler (a pause longer than the threshold): our tries are its now
+            # (_check_stops lets go of them); go on as a new job.
+            log.error("scheduler job %d was taken over by another scheduler; going on as a new job", self.job_id)
+            self.job_id = jobs.register(self.store, "LocalTaskJob" if self.fixed_dags else "SchedulerJob")
+        taken = jobs.take_over(self.store, self.job_id, threshold=self.settings.scheduler_health_check_threshold)
+        if taken:
+            log.warning("took over %d running tries of schedulers that stopped heartbeating", len(taken))
+            self._reconcile(set(taken))
+
+    def _claim_runs(self) -> set[tuple[str, str]] | None:
+        """The running runs this scheduler decides in this pass (None: all of them, when it has no job)."""
+        if self.job_id is None:
+            return None
+        return jobs.claim_runs(self.store, self.job_id, lease=self.settings.scheduler_health_check_threshold)
 
     def refresh_dags(self, *, force: bool = False) -> None:
         """Let the DAG processor parse what changed, and take the stored DAGs when anything did."""
@@ -382,13 +425,18 @@ class Scheduler:
             self.store.start_run(run.dag_id, run.run_id, tasks)
             running[run.dag_id] = running.get(run.dag_id, 0) + 1
 
-    def _advance_runs(self, now: dt.datetime) -> list[tuple[DagRunModel, TaskInstanceModel]]:
-        """Decide readiness in every running run; return the task instances ready to launch."""
+    def _advance_runs(
+        self, now: dt.datetime, mine: set[tuple[str, str]] | None = None
+    ) -> list[tuple[DagRunModel, TaskInstanceModel]]:
+        """Decide readiness in every running run (of ``mine``, the runs this scheduler holds, when several
+        schedulers share the database); return the task instances ready to launch."""
         ready: list[tuple[DagRunModel, TaskInstanceModel]] = []
+        if mine is not None and not mine:
+            return ready
         all_tis = self.store.task_instances_of_running_runs()
         for run in self.store.list_runs(states=[RunState.RUNNING], limit=100_000):
             dag = self.dags.get(run.dag_id)
-            if dag is None:
+            if dag is None or (mine is not None and (run.dag_id, run.run_id) not in mine):
                 continue
             run_tis = all_tis.get((run.dag_id, run.run_id), [])
             tis = {ti.task_id: ti for ti in run_tis if ti.map_index < 0}
@@ -450,16 +498,36 @@ class Scheduler:
         return ready
 
     def _launch(self, ready: list[tuple[DagRunModel, TaskInstanceModel]]) -> None:
-        if not ready:
+        """Claim the ready tries that fit (parallelism, ``max_active_tasks``, pools), then start them.
+
+        Counting and claiming happen under one installation-wide lock, so that schedulers sharing the
+        database never fill the same free slot twice; the tries start after it is released."""
+        if not ready or len(self.running) >= self.settings.parallelism:
             return
+        claimed: list[tuple[SerializedDag, DagRunModel, TIKey, int, int]] = []
+        with jobs.exclusive(self.store, "launch") as got:
+            if got:
+                self._claim_ready(ready, claimed)
+        for dag, run, key, try_number, max_tries in claimed:
+            self._submit(dag, run, key, try_number, max_tries=max_tries)
+
+    def _claim_ready(
+        self,
+        ready: list[tuple[DagRunModel, TaskInstanceModel]],
+        claimed: list[tuple[SerializedDag, DagRunModel, TIKey, int, int]],
+    ) -> None:
         per_dag, per_pool = self.store.running_counts()
         per_task, per_run_task = self.store.running_per_task()
         slots = self.store.pool_slots()
+        ready = [item for item in ready if item[0].dag_id in self.dags]
         ready.sort(key=lambda item: (-self._weight(item[0].dag_id, item[1].task_id), item[0].logical_date))
+        seen: set[TIKey] = set()
         for run, ti in ready:
-            if len(self.running) >= self.settings.parallelism:
+            if len(self.running) + len(claimed) >= self.settings.parallelism:
                 return
-            dag = self.dags[run.dag_id]
+            dag = self.dags.get(run.dag_id)
+            if dag is None:
+                continue
             if per_dag.get(dag.dag_id, 0) >= dag.max_active_tasks:
                 continue
             task = dag.task_dict.get(ti.task_id)
@@ -486,20 +554,25 @@ class Scheduler:
             if slots[ti.pool] - per_pool.get(ti.pool, 0) < ti.pool_slots:
                 continue
             key = TIKey(run.dag_id, run.run_id, ti.task_id, ti.map_index)
-            if key in self.running:
+            if key in self.running or key in seen:
                 continue
+            seen.add(key)
             try:
                 if ti.state == TaskState.UP_FOR_RESCHEDULE.value:  # the next poke: the same try number
-                    try_number = sensor_records.claim_poke(self.store, key.dag_id, key.run_id, key.task_id)
+                    try_number = sensor_records.claim_poke(
+                        self.store, key.dag_id, key.run_id, key.task_id, job_id=self.job_id
+                    )
                 else:
-                    try_number = self.store.claim_try(key.dag_id, key.run_id, key.task_id, key.map_index)
+                    try_number = self.store.claim_try(
+                        key.dag_id, key.run_id, key.task_id, key.map_index, job_id=self.job_id
+                    )
             except ConflictError:
                 continue
             per_dag[dag.dag_id] = per_dag.get(dag.dag_id, 0) + 1
             per_pool[ti.pool] = per_pool.get(ti.pool, 0) + ti.pool_slots
             per_task[task_key] = per_task.get(task_key, 0) + 1
             per_run_task[run_task_key] = per_run_task.get(run_task_key, 0) + 1
-            self._submit(dag, run, key, try_number, max_tries=ti.max_tries)
+            claimed.append((dag, run, key, try_number, ti.max_tries))
 
     def _timed_out(self, dag: SerializedDag, run: DagRunModel, task_ids: list[str], now: dt.datetime) -> bool:
         """``dagrun_timeout``, as Airflow: the run fails, its unfinished task instances become skipped, the
@@ -816,17 +889,41 @@ class Scheduler:
         if not self.running:
             return
         still = {
-            (ti.dag_id, ti.run_id, ti.task_id, ti.map_index, ti.try_number)
+            (ti.dag_id, ti.run_id, ti.task_id, ti.map_index, ti.try_number): ti.queued_by_job_id
             for ti in self.store.list_task_instances(states=[TaskState.RUNNING])
         }
         for key, entry in list(self.running.items()):
-            if (key.dag_id, key.run_id, key.task_id, key.map_index, entry.try_number) not in still:
+            found = (key.dag_id, key.run_id, key.task_id, key.map_index, entry.try_number)
+            if found not in still:
                 entry.control.cancel("stopped on request", StopReason.REQUESTED)
+            elif still[found] is not None and still[found] != self.job_id and not entry.control.cancelled:
+                log.warning("try %d of %s was taken over by job %s: letting go", entry.try_number, key, still[found])
+                entry.control.abandon()
 
     # -- crash recovery --------------------------------------------------------------------------
     def reconcile(self) -> None:
-        """Match running task instances with the containers their tries left on the engines."""
-        running = self.store.list_task_instances(states=[TaskState.RUNNING])
+        """Take over the tries of schedulers that are gone (on SQLite: every other one) and match them with
+        the containers they left on the engines."""
+        if self.job_id is None:
+            self.job_id = jobs.register(self.store, "LocalTaskJob" if self.fixed_dags else "SchedulerJob")
+        taken = jobs.take_over(
+            self.store,
+            self.job_id,
+            threshold=self.settings.scheduler_health_check_threshold,
+            all_others=not self.several and not self.fixed_dags,
+        )
+        self._reconcile(set(taken))
+
+    def _reconcile(self, taken: set[tuple[str, str, str, int]]) -> None:
+        """Re-attach, finish or run again the running tries ``taken``; stop containers that belong to no
+        running try at all (the tries of live schedulers are theirs, and so are their containers)."""
+        everything = self.store.list_task_instances(states=[TaskState.RUNNING])
+        running = [ti for ti in everything if (ti.dag_id, ti.run_id, ti.task_id, ti.map_index) in taken]
+        others = {
+            (ti.dag_id, ti.run_id, ti.task_id, str(ti.map_index), str(ti.try_number))
+            for ti in everything
+            if (ti.dag_id, ti.run_id, ti.task_id, ti.map_index) not in taken
+        }
         engines: dict[EngineConfig, None] = {engine_config({}, self.settings.default_docker_url): None}
         for ti in running:
             owner = self.dags.get(ti.dag_id, None)
@@ -852,7 +949,7 @@ class Scheduler:
                 )
                 container["engine"] = engine
                 containers[key] = container
-        claimed: set[tuple[str, str, str, str, str]] = set()
+        claimed: set[tuple[str, str, str, str, str]] = set(others)
         for ti in running:
             key4 = (ti.dag_id, ti.run_id, ti.task_id, str(ti.map_index), str(ti.try_number))
             dag = self.dags.get(ti.dag_id)
@@ -1009,7 +1106,7 @@ class Scheduler:
         and moved it to ``queued``, a state the scheduler's passes leave alone."""
         key = TIKey(dag.dag_id, run.run_id, task_id)
         self.dags[dag.dag_id] = dag
-        try_number = self.store.claim_try(key.dag_id, key.run_id, key.task_id)
+        try_number = self.store.claim_try(key.dag_id, key.run_id, key.task_id, job_id=self.job_id)
         ti = self.store.get_task_instance(key.dag_id, key.run_id, key.task_id)
         self._submit(dag, run, key, try_number, max_tries=ti.max_tries)
         while key in self.running:

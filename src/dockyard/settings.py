@@ -40,6 +40,10 @@ class Settings:
     parallelism: int = defaults.DEFAULT_PARALLELISM
     """``DOCKYARD_PARALLELISM``: task tries running at once (each waits in a thread, not a process)."""
 
+    scheduler_health_check_threshold: int = defaults.DEFAULT_SCHEDULER_HEALTH_SECONDS
+    """``DOCKYARD_SCHEDULER_HEALTH_CHECK_THRESHOLD``: seconds without a heartbeat after which a scheduler counts
+    as dead (unhealthy in ``/health``; on PostgreSQL, another scheduler takes its runs and tries over)."""
+
     fernet_key: str | None = None
     """``DOCKYARD_FERNET_KEY``: encrypts connection secrets at rest (default: ``$DOCKYARD_HOME/fernet.key``)."""
 
@@ -203,6 +207,12 @@ class Settings:
             home=home,
             database_url=database_url,
             parallelism=parallelism,
+            scheduler_health_check_threshold=_whole_number(
+                env,
+                "DOCKYARD_SCHEDULER_HEALTH_CHECK_THRESHOLD",
+                defaults.DEFAULT_SCHEDULER_HEALTH_SECONDS,
+                minimum=1,
+            ),
             stop_grace_seconds=grace,
             fernet_key=_secret(env, "DOCKYARD_FERNET_KEY"),
             secret_key=_secret(env, "DOCKYARD_SECRET_KEY"),

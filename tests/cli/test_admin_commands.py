@@ -8,9 +8,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from dockyard import __version__
+from dockyard.store import jobs
 from dockyard.store.db import head_revision
+from dockyard.store.models import JobModel
 from dockyard.users import authenticate
 from tests.cli.conftest import Dockyard
 
@@ -116,13 +119,21 @@ def test_db_shell_opens_the_database(sqlite_dockyard: Dockyard) -> None:
     assert result.returncode == 0 and result.stdout.strip() == "3", result.stderr
 
 
-def test_jobs_check_reads_the_scheduler_heartbeat(sqlite_dockyard: Dockyard) -> None:
+def test_jobs_check_reads_the_schedulers_heartbeats(sqlite_dockyard: Dockyard) -> None:
     none = sqlite_dockyard("jobs", "check", ok=False)
     assert none.exit_code == 1 and "No alive jobs found" in none.stderr
     store = sqlite_dockyard.store()
-    store.set_meta("scheduler_heartbeat", dt.datetime.now(UTC).isoformat())
+    first = jobs.register(store, "SchedulerJob")
     assert sqlite_dockyard("jobs", "check", "--job-type", "SchedulerJob").stdout.strip() == "Found one alive job."
-    store.set_meta("scheduler_heartbeat", (dt.datetime.now(UTC) - dt.timedelta(minutes=5)).isoformat())
+    assert sqlite_dockyard("jobs", "check", "--local").stdout.strip() == "Found one alive job."
+    assert "No alive jobs found" in sqlite_dockyard("jobs", "check", "--hostname", "elsewhere", ok=False).stderr
+    jobs.register(store, "SchedulerJob")
+    two = sqlite_dockyard("jobs", "check", "--limit", "5", ok=False)
+    assert two.exit_code == 1 and "Found 2 alive jobs. Expected only one." in two.stderr
+    assert sqlite_dockyard("jobs", "check", "--limit", "5", "--allow-multiple").stdout.strip() == "Found 2 alive jobs."
+    with store.session() as s:  # both stop heartbeating
+        s.execute(sa.update(JobModel).values(latest_heartbeat=dt.datetime.now(UTC) - dt.timedelta(minutes=5)))
+    jobs.finish(store, first)
     store.close()
     assert "No alive jobs found" in sqlite_dockyard("jobs", "check", ok=False).stderr
     other = sqlite_dockyard("jobs", "check", "--job-type", "TriggererJob", ok=False)

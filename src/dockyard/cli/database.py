@@ -13,7 +13,6 @@ import click
 from sqlalchemy.engine import make_url
 
 from dockyard.cli.common import confirm_or_stop, fail, friendly, open_store, parse_logical_date
-from dockyard.defaults import DEFAULT_SCHEDULER_HEALTH_SECONDS
 from dockyard.errors import DockyardError
 from dockyard.settings import Settings
 from dockyard.store.db import create_db_engine, current_revision, head_revision, migrate, safe_url
@@ -214,8 +213,8 @@ def jobs() -> None:
     """Manage jobs."""
 
 
-JOB_TYPES = ("SchedulerJob",)
-"""The only job dockyard runs (the DAG processor runs inside it; there is no triggerer or task runner job)."""
+JOB_TYPES = ("SchedulerJob", "LocalTaskJob")
+"""The jobs dockyard runs: schedulers (which also parse DAG files) and ``dags test`` / ``tasks run``."""
 
 
 def heartbeat_age(settings: Settings) -> tuple[float | None, str | None]:
@@ -232,16 +231,35 @@ def heartbeat_age(settings: Settings) -> tuple[float | None, str | None]:
 
 @jobs.command("check")
 @click.option("--job-type", type=click.Choice(["SchedulerJob", "TriggererJob", "DagProcessorJob", "LocalTaskJob"]))
-@click.option("--limit", type=click.IntRange(min=1), default=1, help="Jobs to look at (dockyard has one heartbeat).")
-@click.option("--allow-multiple", is_flag=True, help="Succeed with more than one alive job (there is one at most).")
+@click.option("--hostname", default=None, help="The job's host (default: any).")
+@click.option("--local", is_flag=True, help="Only jobs of this host.")
+@click.option("--limit", type=click.IntRange(min=1), default=1, help="Jobs to look at, newest heartbeat first.")
+@click.option("--allow-multiple", is_flag=True, help="Succeed with more than one alive job.")
 @click.pass_obj
 @friendly
-def jobs_check(settings: Settings, job_type: str | None, limit: int, allow_multiple: bool) -> None:
-    """Checks if job(s) are still alive: the scheduler's heartbeat is younger than its health threshold."""
+def jobs_check(
+    settings: Settings, job_type: str | None, hostname: str | None, local: bool, limit: int, allow_multiple: bool
+) -> None:
+    """Checks if job(s) are still alive: running, with a heartbeat younger than the health threshold."""
+    from dockyard.store import jobs as job_records
+
     if job_type is not None and job_type not in JOB_TYPES:
-        fail(f"dockyard runs no {job_type}: its only job is the SchedulerJob (which also parses DAG files)")
-    age, beat = heartbeat_age(settings)
-    if age is None or age > DEFAULT_SCHEDULER_HEALTH_SECONDS:
-        when = "never" if beat is None else f"{age:.0f} s ago, at {beat}"
-        fail(f"No alive jobs found. (the scheduler's last heartbeat: {when})")
-    click.echo("Found one alive job.")
+        kinds = " and ".join(JOB_TYPES)
+        fail(f"dockyard runs no {job_type}: its jobs are {kinds} (the scheduler also parses DAG files)")
+    if local:
+        from dockyard.store.api import HOSTNAME
+
+        hostname = HOSTNAME
+    store = open_store(settings)
+    try:
+        found = job_records.list_jobs(store, job_type=job_type, hostname=hostname, limit=limit, state="running")
+    finally:
+        store.close()
+    now = dt.datetime.now(dt.timezone.utc)
+    threshold = settings.scheduler_health_check_threshold
+    alive = [j for j in found if (now - j.latest_heartbeat).total_seconds() <= threshold]
+    if not alive:
+        fail("No alive jobs found.")
+    if len(alive) > 1 and not allow_multiple:
+        fail(f"Found {len(alive)} alive jobs. Expected only one.")
+    click.echo("Found one alive job." if len(alive) == 1 else f"Found {len(alive)} alive jobs.")

@@ -385,6 +385,29 @@ class Store(MappedInstances):
                 query = query.where(_state_in(states))
             return list(s.scalars(query))
 
+    def launchable(self, now: dt.datetime) -> list[tuple[DagRunModel, TaskInstanceModel]]:
+        """The task instances of running runs that may start now: scheduled ones, and sensors whose next
+        poke is due (what schedulers sharing the database launch from each other's runs)."""
+        with self.session() as s:
+            due = sa.or_(
+                TaskInstanceModel.state == TaskState.SCHEDULED.value,
+                sa.and_(
+                    TaskInstanceModel.state == TaskState.UP_FOR_RESCHEDULE.value,
+                    sa.or_(TaskInstanceModel.next_retry_at.is_(None), TaskInstanceModel.next_retry_at <= now),
+                ),
+            )
+            rows = s.execute(
+                sa.select(DagRunModel, TaskInstanceModel)
+                .join(
+                    TaskInstanceModel,
+                    sa.and_(
+                        TaskInstanceModel.dag_id == DagRunModel.dag_id, TaskInstanceModel.run_id == DagRunModel.run_id
+                    ),
+                )
+                .where(DagRunModel.state == RunState.RUNNING.value, due)
+            ).all()
+            return [(run, ti) for run, ti in rows]
+
     def task_instances_of_running_runs(self) -> dict[tuple[str, str], list[TaskInstanceModel]]:
         """Every task instance of every running run, by ``(dag_id, run_id)``: one query for a scheduler pass."""
         with self.session() as s:
@@ -475,17 +498,23 @@ class Store(MappedInstances):
                 values["end_date"] = utcnow()
             return int(s.execute(query.values(**values)).rowcount)  # type: ignore[attr-defined]
 
-    def claim_try(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> int:
+    def claim_try(
+        self, dag_id: str, run_id: str, task_id: str, map_index: int = -1, *, job_id: int | None = None
+    ) -> int:
         """Mark a scheduled/queued task instance running with a new try number, before its container exists.
 
         Committed before the container is created, so that after a crash the labels on any container
-        name a try the store knows. Raises :class:`ConflictError` if another scheduler got there first.
+        name a try the store knows. ``job_id`` is the scheduler that runs the try. Raises
+        :class:`ConflictError` if another scheduler got there first, or holds the row right now (skipped,
+        not waited for: ``FOR UPDATE SKIP LOCKED``).
         """
         now = utcnow()
         with self.session() as s:
-            ti = s.get(TaskInstanceModel, (dag_id, run_id, task_id, map_index), with_for_update=True)
+            key = (dag_id, run_id, task_id, map_index)
+            ti = s.get(TaskInstanceModel, key, with_for_update={"skip_locked": True})
             if ti is None or ti.state not in (TaskState.SCHEDULED.value, TaskState.QUEUED.value):
                 raise ConflictError(f"task {task_id!r} of run {run_id!r} is no longer waiting to run")
+            ti.queued_by_job_id = job_id
             ti.try_number += 1
             ti.state = TaskState.RUNNING
             ti.start_date = now

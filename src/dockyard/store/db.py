@@ -110,6 +110,16 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(_config()).get_current_head()
 
 
+def sqlite_file(engine: Engine) -> Path | None:
+    """The file of a SQLite database (None for PostgreSQL or an in-memory database)."""
+    database = engine.url.database if engine.url.get_backend_name() == "sqlite" else None
+    if not database or database == ":memory:" or "mode=memory" in database:
+        return None
+    if database.startswith("file:"):  # a SQLite URI: the path before its query
+        database = database[len("file:") :].split("?", 1)[0]
+    return Path(database)
+
+
 @contextlib.contextmanager
 def _one_migrator(engine: Engine) -> Iterator[None]:
     """Across processes, one migrator at a time for a SQLite file.
@@ -118,11 +128,11 @@ def _one_migrator(engine: Engine) -> Iterator[None]:
     find it empty and both migrate; SQLite's own locks let the second fail with "database is locked" while
     the first creates the tables. PostgreSQL takes an advisory lock inside the migration instead.
     """
-    database = engine.url.database if engine.url.get_backend_name() == "sqlite" else None
-    if not database or database == ":memory:":
+    database = sqlite_file(engine)
+    if database is None:
         yield
         return
-    lock_path = Path(database).with_name(Path(database).name + ".migrate-lock")
+    lock_path = database.with_name(database.name + ".migrate-lock")
     descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)  # private, as the database file
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX)

@@ -115,6 +115,9 @@ class DagRunModel(Base):
     start_date: Mapped[dt.datetime | None]
     end_date: Mapped[dt.datetime | None]
     external_trigger: Mapped[bool] = mapped_column(Boolean, default=False)
+    claimed_by_job_id: Mapped[int | None] = mapped_column(Integer)
+    """The scheduler that decides this run's task states until ``claimed_until`` (renewed on each pass)."""
+    claimed_until: Mapped[dt.datetime | None]
 
 
 class TaskInstanceModel(Base):
@@ -153,6 +156,9 @@ class TaskInstanceModel(Base):
     """The rendered template fields of the last try, secrets masked."""
     rendered_map_index: Mapped[str | None] = mapped_column(String(250))
     """A mapped instance's name from ``map_index_template`` (Airflow's column of the same name)."""
+    queued_by_job_id: Mapped[int | None] = mapped_column(Integer)
+    """The scheduler job that runs the current try (Airflow's column of the same name); another scheduler
+    takes the try over when that job stops heartbeating."""
 
 
 class TaskTryModel(Base):
@@ -272,6 +278,25 @@ class MetaModel(Base):
 
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class JobModel(Base):
+    """A scheduler (or ``dags test`` / ``tasks run``) process, with its heartbeat: Airflow's ``job`` table."""
+
+    __tablename__ = "job"
+    __table_args__ = (Index("idx_job_state_heartbeat", "job_type", "state", "latest_heartbeat"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_type: Mapped[str] = mapped_column(String(30))
+    state: Mapped[str] = mapped_column(String(20))
+    """``running`` while it heartbeats; ``success`` once it stopped cleanly; ``failed`` once another
+    scheduler found it dead and took its work over."""
+    hostname: Mapped[str] = mapped_column(String(500))
+    pid: Mapped[int] = mapped_column(Integer)
+    unixname: Mapped[str | None] = mapped_column(String(1000))
+    start_date: Mapped[dt.datetime]
+    end_date: Mapped[dt.datetime | None]
+    latest_heartbeat: Mapped[dt.datetime]
 
 
 class PoolModel(Base):

@@ -81,13 +81,15 @@ def reschedule_try(
         return True
 
 
-def claim_poke(store: Store, dag_id: str, run_id: str, task_id: str) -> int:
+def claim_poke(store: Store, dag_id: str, run_id: str, task_id: str, *, job_id: int | None = None) -> int:
     """Mark a due ``up_for_reschedule`` task instance running again with the same try number (committed
-    before its container exists, as :meth:`Store.claim_try`). Raises :class:`ConflictError` if it moved on."""
+    before its container exists, as :meth:`Store.claim_try`, by the scheduler job ``job_id``). Raises
+    :class:`ConflictError` if it moved on or another scheduler holds it right now."""
     with store.session() as s:
-        ti = s.get(TaskInstanceModel, (dag_id, run_id, task_id, UNMAPPED), with_for_update=True)
+        ti = s.get(TaskInstanceModel, (dag_id, run_id, task_id, UNMAPPED), with_for_update={"skip_locked": True})
         if ti is None or ti.state != TaskState.UP_FOR_RESCHEDULE.value:
             raise ConflictError(f"task {task_id!r} of run {run_id!r} is no longer waiting for its next poke")
+        ti.queued_by_job_id = job_id
         ti.state, ti.hostname = TaskState.RUNNING, HOSTNAME  # start_date stays the first poke's, as in Airflow
         for name in ("end_date", "duration", "container_id", "exit_code", "next_retry_at"):
             setattr(ti, name, None)  # this poke's, once it ends
