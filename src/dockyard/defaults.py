@@ -29,6 +29,8 @@ DEFAULT_PARALLELISM = 16
 """Task tries that run at once. A waiting container costs one thread, so hundreds are cheap."""
 
 DEFAULT_SCHEDULER_HEARTBEAT_SECONDS = 2.0
+DEFAULT_CREATED_GRACE_SECONDS = 2.0
+"""How long a takeover waits for a container left "created" to be started by a start already under way."""
 """The longest the scheduler sleeps when nothing wakes it (a finished task or a trigger wakes it at once)."""
 
 DEFAULT_SCHEDULER_HEALTHY_SECONDS = 60

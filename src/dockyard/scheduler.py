@@ -155,6 +155,7 @@ class Scheduler:
         self._missing_pools: set[str] = set()
         self._last_heartbeat = 0.0
         self._last_job_beat = 0.0
+        self._taken_over = threading.Event()
         self.job_id: int | None = None
         """This process's row in ``job``: its heartbeat, and the owner of the tries it runs."""
         self.several = store.engine.dialect.name == "postgresql"
@@ -174,6 +175,7 @@ class Scheduler:
             self._listen()
         self.job_id = jobs.register(self.store, "LocalTaskJob" if self.fixed_dags else "SchedulerJob")
         self._last_job_beat = time.monotonic()
+        threading.Thread(target=self._beat_forever, name="dockyard-heartbeat", daemon=True).start()
         if load:
             self.load()
 
@@ -289,16 +291,31 @@ class Scheduler:
         except Exception:  # one bad pass (a bug) must not stop the scheduler
             log.exception("scheduler pass failed; the next pass tries again")
 
+    def _beat_forever(self) -> None:
+        """The job's heartbeat, from its own thread: a long pass (a slow parse, a busy database) must not
+        make a live scheduler look dead to the others."""
+        while not self._stopping.wait(defaults.DEFAULT_SCHEDULER_HEARTBEAT_SECONDS):
+            job_id = self.job_id
+            if job_id is None or self._taken_over.is_set():
+                continue
+            try:
+                if not jobs.heartbeat(self.store, job_id):
+                    self._taken_over.set()
+                    self.wake.set()
+            except StoreError as exc:
+                log.warning("heartbeat not written: %s", exc)
+
     def _keep_alive(self) -> None:
-        """Renew this job's heartbeat and take over the work of schedulers that stopped heartbeating."""
+        """Take over the work of schedulers that stopped heartbeating (and notice being taken over)."""
         if self.job_id is None or time.monotonic() - self._last_job_beat < defaults.DEFAULT_SCHEDULER_HEARTBEAT_SECONDS:
             return
         self._last_job_beat = time.monotonic()
-        if not jobs.heartbeat(self.store, self.job_id):
+        if self._taken_over.is_set():
             # Found dead by another scheduler (a pause longer than the threshold): our tries are its now
             # (_check_stops lets go of them); go on as a new job.
             log.error("scheduler job %d was taken over by another scheduler; going on as a new job", self.job_id)
             self.job_id = jobs.register(self.store, "LocalTaskJob" if self.fixed_dags else "SchedulerJob")
+            self._taken_over.clear()
         taken = jobs.take_over(self.store, self.job_id, threshold=self.settings.scheduler_health_check_threshold)
         if taken:
             log.warning("took over %d running tries of schedulers that stopped heartbeating", len(taken))
@@ -931,24 +948,13 @@ class Scheduler:
             if op is not None and op.runs_container:
                 with contextlib.suppress(DockyardError):
                     engines[engine_config(dict(op.engine), self.settings.default_docker_url)] = None
-        containers: dict[tuple[str, str, str, str, str], dict[str, Any]] = {}
-        for engine in engines:
-            try:
-                found = self.runner.runtime.managed_containers(engine, self.instance)
-            except DockyardError as exc:
-                log.warning("cannot list dockyard's containers on %s: %s", engine.urls, exc)
-                continue
-            for container in found:
-                labels = container["labels"]
-                key = (
-                    labels.get("dockyard.dag_id", ""),
-                    labels.get("dockyard.run_id", ""),
-                    labels.get("dockyard.task_id", ""),
-                    labels.get("dockyard.map_index", "-1"),
-                    labels.get("dockyard.try_number", ""),
-                )
-                container["engine"] = engine
-                containers[key] = container
+        containers = self._labelled_containers(list(engines))
+        mine = {(ti.dag_id, ti.run_id, ti.task_id, str(ti.map_index), str(ti.try_number)) for ti in running}
+        if any(c["state"] == "created" for k, c in containers.items() if k in mine):
+            # A scheduler that died right after asking the engine to start a container leaves it "created"
+            # for a moment while the start is still under way: look again before calling it never started.
+            time.sleep(defaults.DEFAULT_CREATED_GRACE_SECONDS)
+            containers = self._labelled_containers(list(engines))
         claimed: set[tuple[str, str, str, str, str]] = set(others)
         for ti in running:
             key4 = (ti.dag_id, ti.run_id, ti.task_id, str(ti.map_index), str(ti.try_number))
@@ -1010,6 +1016,28 @@ class Scheduler:
                 log.info("stopping container %s: it belongs to no running task try %s", container["id"][:12], key4)
                 self.runner.runtime.discard(container["engine"], container["id"])
         remove_recorded(self.store, self.runner.runtime, [c for k, c in containers.items() if k not in claimed])
+
+    def _labelled_containers(self, engines: list[EngineConfig]) -> dict[tuple[str, str, str, str, str], dict[str, Any]]:
+        """This installation's containers on ``engines``, by (dag, run, task, map index, try) label."""
+        containers: dict[tuple[str, str, str, str, str], dict[str, Any]] = {}
+        for engine in engines:
+            try:
+                found = self.runner.runtime.managed_containers(engine, self.instance)
+            except DockyardError as exc:
+                log.warning("cannot list dockyard's containers on %s: %s", engine.urls, exc)
+                continue
+            for container in found:
+                labels = container["labels"]
+                key = (
+                    labels.get("dockyard.dag_id", ""),
+                    labels.get("dockyard.run_id", ""),
+                    labels.get("dockyard.task_id", ""),
+                    labels.get("dockyard.map_index", "-1"),
+                    labels.get("dockyard.try_number", ""),
+                )
+                container["engine"] = engine
+                containers[key] = container
+        return containers
 
     # -- dynamic task mapping ---------------------------------------------------------------------
     def _expand(

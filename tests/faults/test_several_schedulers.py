@@ -55,7 +55,7 @@ def test_three_schedulers_share_a_fan_out_and_survive_a_sigkill(
         FAN_OUT,
         database_url=database_url,
         DOCKYARD_PARALLELISM="12",
-        DOCKYARD_SCHEDULER_HEALTH_CHECK_THRESHOLD="5",
+        DOCKYARD_SCHEDULER_HEALTH_CHECK_THRESHOLD="10",
     )
     run_id = dockyard.trigger()
     schedulers = [dockyard.scheduler() for _ in range(3)]

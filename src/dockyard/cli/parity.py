@@ -89,10 +89,6 @@ FLAGS_NOT_HERE: dict[str, dict[str, str]] = {
         "--show-sql-only": "dockyard runs its migrations; it does not print their SQL",
     },
     "info": {"--file-io": "dockyard uploads nothing to file.io; use --anonymize and attach the output"},
-    "jobs check": {
-        "--hostname": "the scheduler's heartbeat does not record its host",
-        "--local": "the scheduler's heartbeat does not record its host",
-    },
     "scheduler": {
         "-D": _NO_DAEMON,
         "--daemon": _NO_DAEMON,
