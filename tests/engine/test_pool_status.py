@@ -1,0 +1,119 @@
+"""Engine statuses read from real engines: a labelled container's limits are counted, and an engine that is
+away or silent is reported unhealthy within the status timeout instead of holding the pass."""
+
+from __future__ import annotations
+
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+
+import docker
+import pytest
+
+from dockyard import defaults
+from dockyard.container.engine import EngineClients
+from dockyard.container.pool import EngineDefinition, Reservation, Resources, admit, task_key
+from dockyard.container.pool_status import LimitsCache, read_status, read_statuses
+from dockyard.container.spec import EngineConfig, labels_for
+from tests.helpers import IMAGE, TEST_LABEL, TOKEN
+
+pytestmark = pytest.mark.engine
+
+LOCAL = EngineDefinition(name="local", config=EngineConfig(urls=("unix:///var/run/docker.sock",)))
+MB = 1024**2
+
+
+@pytest.fixture
+def clients() -> Iterator[EngineClients]:
+    clients = EngineClients()
+    yield clients
+    clients.close()
+
+
+@pytest.fixture
+def silent_engine() -> Iterator[str]:
+    """A socket that accepts connections and never answers: an engine that hangs."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        yield f"tcp://127.0.0.1:{listener.getsockname()[1]}"
+
+
+def test_a_running_labelled_container_is_counted_with_its_limits(
+    engine: docker.APIClient, clients: EngineClients
+) -> None:
+    instance = uuid.uuid4().hex[:8]
+    labels = {**labels_for("pool_dag", "sleeper", "manual__1", 1, instance=instance), TEST_LABEL: TOKEN}
+    before = read_status(clients, LOCAL, instance)
+    assert before.healthy and before.error is None
+    assert before.capacity.cpus >= 1 and before.capacity.memory > 0
+    assert before.running == 0
+    container = engine.create_container(
+        IMAGE,
+        ["sleep", "60"],
+        labels=labels,
+        host_config=engine.create_host_config(network_mode="none", mem_limit=96 * MB, nano_cpus=250_000_000),
+    )
+    try:
+        engine.start(container["Id"])
+        cache = LimitsCache()
+        during = read_status(clients, LOCAL, instance, cache=cache)
+        assert during.running == 1
+        assert during.task_keys == {task_key("pool_dag", "sleeper", "manual__1", 1)}
+        assert during.used.memory - before.used.memory == 96 * MB
+        assert during.used.cpus - before.used.cpus == pytest.approx(0.25)
+        assert during.free == (during.capacity - during.used)
+        # the reservation made for this try is not counted again now that the engine shows the container
+        reserved = [Reservation("local", task_key("pool_dag", "sleeper", "manual__1", 1), Resources(0, 96 * MB, 0))]
+        assert during.room(reserved) == during.free
+        assert admit(Resources(0, 64 * MB, 0), "default", [during], reserved) == during
+        # another dockyard's containers on the same engine count as used, not as this one's tasks
+        other = read_status(clients, LOCAL, "another-instance", cache=cache)
+        assert other.running == 0 and other.used == during.used
+    finally:
+        engine.remove_container(container["Id"], force=True)
+    after = read_status(clients, LOCAL, instance, cache=cache)
+    assert after.running == 0 and after.used.memory == before.used.memory
+
+
+def test_capacity_overrides_replace_what_the_engine_reports(clients: EngineClients) -> None:
+    definition = EngineDefinition(name="small", config=LOCAL.config, cpus=2.0, memory=512 * MB, gpus=1)
+    found = read_status(clients, definition, None)
+    assert found.healthy and found.capacity == Resources(2.0, 512 * MB, 1)
+
+
+def test_an_engine_that_is_not_there_is_unhealthy_at_once(clients: EngineClients) -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]  # bound, not listening: connections are refused
+        away = EngineDefinition(name="away", config=EngineConfig(urls=(f"tcp://127.0.0.1:{port}",)), memory=MB)
+        started = time.monotonic()
+        found = read_status(clients, away, None)
+    assert time.monotonic() - started < 2
+    assert not found.healthy
+    assert found.error is not None and "no Docker engine answered" in found.error
+    assert found.capacity.memory == MB and found.running == 0
+
+
+def test_an_engine_that_hangs_is_unhealthy_after_the_status_timeout(clients: EngineClients, silent_engine: str) -> None:
+    hung = EngineDefinition(name="hung", config=EngineConfig(urls=(silent_engine,)))
+    started = time.monotonic()
+    statuses = read_statuses(clients, [hung, LOCAL], None)
+    took = time.monotonic() - started
+    assert took < defaults.DEFAULT_ENGINE_STATUS_TIMEOUT * 2 + 2
+    assert [s.name for s in statuses] == ["hung", "local"]
+    assert not statuses[0].healthy and statuses[0].error
+    assert statuses[1].healthy
+
+
+def test_an_engine_set_to_swarm_reads_the_swarm_or_says_it_is_none(
+    engine: docker.APIClient, clients: EngineClients
+) -> None:
+    swarm = EngineDefinition(name="swarm", config=EngineConfig(urls=LOCAL.config.urls, mode="swarm"))
+    found = read_status(clients, swarm, None)
+    if engine.info()["Swarm"].get("ControlAvailable"):  # the test engine is made a manager elsewhere
+        assert found.healthy and found.capacity.memory > 0
+    else:
+        assert not found.healthy
+        assert found.error is not None and "the engine is not a swarm manager" in found.error
