@@ -105,12 +105,11 @@ def _row(status: Any) -> dict[str, Any]:
 def write_statuses(store: Store, statuses: Iterable[Any]) -> None:
     """Record the pool's statuses in one transaction; engines not among them are removed."""
     rows = [_row(status) for status in statuses]
-    table = EngineStatusModel.__table__
     with store.session() as s:
         dialect = s.get_bind().dialect.name
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         for row in rows:
-            statement = insert(table).values(**row)
+            statement = insert(EngineStatusModel).values(**row)
             changed = {key: statement.excluded[key] for key in row if key != "name"}
             s.execute(statement.on_conflict_do_update(index_elements=["name"], set_=changed))
         s.execute(sa.delete(EngineStatusModel).where(EngineStatusModel.name.not_in([row["name"] for row in rows])))
