@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import sqlalchemy as sa
@@ -102,6 +102,12 @@ def _row(status: Any) -> dict[str, Any]:
         ) from exc
 
 
+def record_of(status: Any) -> EngineRecord:
+    """A status (mapping or ``to_dict()``) as a record, without the store (``engines list --live``)."""
+    row = _row(status)
+    return EngineRecord(**{**row, "labels": tuple(row["labels"])})
+
+
 def write_statuses(store: Store, statuses: Iterable[Any]) -> None:
     """Record the pool's statuses in one transaction; engines not among them are removed."""
     rows = [_row(status) for status in statuses]
@@ -121,19 +127,7 @@ def list_statuses(store: Store) -> list[EngineRecord]:
         found = s.scalars(sa.select(EngineStatusModel).order_by(EngineStatusModel.name))
         return [
             EngineRecord(
-                name=row.name,
-                healthy=row.healthy,
-                error=row.error,
-                mode=row.mode,
-                labels=tuple(row.labels or ()),
-                capacity_cpus=row.capacity_cpus,
-                capacity_memory=row.capacity_memory,
-                capacity_gpus=row.capacity_gpus,
-                used_cpus=row.used_cpus,
-                used_memory=row.used_memory,
-                used_gpus=row.used_gpus,
-                running=row.running,
-                checked_at=row.checked_at,
+                **{**{f.name: getattr(row, f.name) for f in fields(EngineRecord)}, "labels": tuple(row.labels)}
             )
             for row in found
         ]
