@@ -7,16 +7,26 @@ import socket
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import docker
 import pytest
 
 from dockyard import defaults
 from dockyard.container.engine import EngineClients
-from dockyard.container.pool import EngineDefinition, Reservation, Resources, admit, task_key
+from dockyard.container.pool import (
+    EngineDefinition,
+    Reservation,
+    Resources,
+    WaitingForResources,
+    admit,
+    load_pool,
+    task_key,
+)
 from dockyard.container.pool_status import LimitsCache, read_status, read_statuses
 from dockyard.container.spec import EngineConfig, labels_for
 from tests.helpers import IMAGE, TEST_LABEL, TOKEN
+from tests.tls_engine import TlsEngine
 
 pytestmark = pytest.mark.engine
 
@@ -117,3 +127,57 @@ def test_an_engine_set_to_swarm_reads_the_swarm_or_says_it_is_none(
     else:
         assert not found.healthy
         assert found.error is not None and "the engine is not a swarm manager" in found.error
+
+
+def test_a_pool_of_two_engines_from_a_file_admits_where_memory_is_free(
+    tmp_path: Path, clients: EngineClients, tls_engine: TlsEngine
+) -> None:
+    """The local engine and a second one over TLS, both read for real: a container on the TLS engine takes
+    most of the memory its override allows, so a request that no longer fits there goes to the local engine."""
+    engines = tmp_path / "engines.toml"
+    engines.write_text(
+        f"""
+[[engine]]
+name = "local"
+url = "unix:///var/run/docker.sock"
+memory = "2g"
+
+[[engine]]
+name = "remote"
+url = "{tls_engine.url}"
+labels = ["default", "remote"]
+memory = "4g"
+tls_ca_cert = "{tls_engine.ca}"
+tls_client_cert = "{tls_engine.cert}"
+tls_client_key = "{tls_engine.key}"
+""",
+        encoding="utf-8",
+    )
+    pool = load_pool(engines, default_docker_url="unix:///var/run/docker.sock")
+    instance = uuid.uuid4().hex[:8]
+    local, remote = read_statuses(clients, pool, instance)
+    assert local.healthy and remote.healthy, (local.error, remote.error)
+    assert remote.capacity.memory == 4 * 1024 * MB
+    assert admit(Resources(0, 512 * MB, 0), "default", [local, remote]) == remote  # more memory free there
+    labels = {**labels_for("pool_dag", "big", "manual__1", 1, instance=instance), TEST_LABEL: TOKEN}
+    client = tls_engine.client
+    container = client.create_container(
+        IMAGE,
+        ["sleep", "60"],
+        labels=labels,
+        host_config=client.create_host_config(network_mode="none", mem_limit=3800 * MB),
+    )
+    try:
+        client.start(container["Id"])
+        local, remote = read_statuses(clients, pool, instance)
+        assert remote.running == 1 and remote.used.memory >= 3800 * MB
+        assert admit(Resources(0, 512 * MB, 0), "default", [local, remote]) == local
+        assert admit(Resources(0, 512 * MB, 0), "remote", [local, remote]) == WaitingForResources(
+            f"waiting for resources: needs 0.5 GB memory, largest free {_gb(remote.free.memory)} GB on remote"
+        )
+    finally:
+        client.remove_container(container["Id"], force=True)
+
+
+def _gb(size: int) -> str:
+    return f"{size / 1024**3:.2f}".rstrip("0").rstrip(".")
