@@ -3,14 +3,21 @@ away or silent is reported unhealthy within the status timeout instead of holdin
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import socket
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import docker
+import docker.errors
+import docker.types
 import pytest
+import requests
 
 from dockyard import defaults
 from dockyard.container.engine import EngineClients
@@ -181,3 +188,88 @@ tls_client_key = "{tls_engine.key}"
 
 def _gb(size: int) -> str:
     return f"{size / 1024**3:.2f}".rstrip("0").rstrip(".")
+
+
+@dataclass
+class SwarmEngine:
+    url: str
+    client: docker.APIClient
+
+
+@pytest.fixture(scope="module")
+def swarm_engine(tmp_path_factory: pytest.TempPathFactory, engine: docker.APIClient) -> Iterator[SwarmEngine]:
+    """A one-node swarm on a second dockerd in a network namespace of its own (only loopback), so the
+    swarm's bridges never meet the test engine's; reached through a unix socket in its own folder."""
+    root = tmp_path_factory.mktemp("swarm-engine")
+    socket_path = root / "docker.sock"
+    log = (root / "dockerd.log").open("wb")
+    dockerd = (
+        f"ip link set lo up && exec dockerd -H unix://{socket_path} --data-root={root}/data "
+        f"--exec-root={root}/exec --pidfile={root}/docker.pid --bridge=none --iptables=false --ip-masq=false"
+    )
+    process = subprocess.Popen(
+        ["unshare", "--net", "--mount", "--propagation", "private", "sh", "-c", dockerd],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    client = docker.APIClient(base_url=f"unix://{socket_path}", version="1.41")
+    try:
+        deadline = time.monotonic() + 60
+        while not socket_path.exists() or not _answers(client):
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the swarm engine did not start:\n{(root / 'dockerd.log').read_text()[-3000:]}")
+            time.sleep(0.3)
+        client.init_swarm(advertise_addr="127.0.0.1", listen_addr="127.0.0.1:0")
+        client.load_image(b"".join(engine.get_image(IMAGE)))
+        yield SwarmEngine(url=f"unix://{socket_path}", client=client)
+    finally:
+        with contextlib.suppress(docker.errors.DockerException, requests.RequestException):
+            for service in client.services():
+                client.remove_service(service["ID"])
+            client.leave_swarm(force=True)
+        client.close()
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def _answers(client: docker.APIClient) -> bool:
+    try:
+        return bool(client.ping())
+    except (docker.errors.DockerException, requests.RequestException):
+        return False
+
+
+def test_a_swarm_engine_counts_its_nodes_and_its_tasks_reservations(
+    clients: EngineClients, swarm_engine: SwarmEngine
+) -> None:
+    definition = EngineDefinition(name="swarm", config=EngineConfig(urls=(swarm_engine.url,), mode="swarm"))
+    swarm = swarm_engine.client
+    instance = uuid.uuid4().hex[:8]
+    before = read_status(clients, definition, instance)
+    assert before.healthy, before.error
+    info = swarm.info()
+    assert before.capacity.cpus == info["NCPU"] and before.capacity.memory == info["MemTotal"]
+    labels = {**labels_for("pool_dag", "service", "manual__1", 1, instance=instance), TEST_LABEL: TOKEN}
+    task = docker.types.TaskTemplate(
+        container_spec=docker.types.ContainerSpec(IMAGE, ["sleep", "60"], labels=labels),
+        resources=docker.types.Resources(mem_reservation=128 * MB, mem_limit=256 * MB, cpu_reservation=250_000_000),
+        restart_policy=docker.types.RestartPolicy(condition="none"),
+    )
+    service = swarm.create_service(task, name=f"pool-{instance}", labels={TEST_LABEL: TOKEN})
+    try:
+        deadline = time.monotonic() + 60
+        during = read_status(clients, definition, instance)
+        while during.running == 0 and time.monotonic() < deadline:
+            time.sleep(0.5)
+            during = read_status(clients, definition, instance)
+        assert during.running == 1
+        assert during.task_keys == {task_key("pool_dag", "service", "manual__1", 1)}
+        assert during.used.memory - before.used.memory == 128 * MB  # the reservation, not the limit
+        assert during.used.cpus - before.used.cpus == pytest.approx(0.25)
+    finally:
+        swarm.remove_service(service["ID"])
