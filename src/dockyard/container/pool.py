@@ -39,6 +39,7 @@ the container, its limits are counted from the engine and the reservation is ign
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -401,8 +402,8 @@ class EngineStatus:
     used: Resources
     running: int
     """dockyard's containers (or swarm tasks) running there."""
-    checked_at: Any
-    """A timezone-aware ``datetime`` (UTC)."""
+    checked_at: dt.datetime
+    """When it was read (UTC)."""
     labels: frozenset[str] = frozenset()
     mode: str = "container"
     task_keys: frozenset[str] = field(default_factory=frozenset)
