@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dockyard import DockerOperator
+from dockyard import BashOperator, DockerOperator
 from dockyard.container.pool import (
     ALL_GPUS,
     EngineStatus,
@@ -164,6 +164,8 @@ def test_a_request_reads_operators_options_and_swarm_resources() -> None:
 
 
 def test_queues_pick_engines_by_label() -> None:
+    bash = BashOperator(task_id="b", bash_command="true", executor_config={"engine_labels": ["ssd"]})
+    assert wanted_labels(bash.queue, bash.executor_config) == {"default", "ssd"}
     assert wanted_labels(None) == {"default"}
     assert wanted_labels("gpu", {"engine_labels": ["ssd"]}) == {"gpu", "ssd"}
     plain, gpu = status("plain"), status("gpu-box", labels={"gpu"}, memory=4 * GB)
