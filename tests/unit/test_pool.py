@@ -155,6 +155,8 @@ def test_a_request_counts_limits_and_gpus_but_not_the_default_cpu_weight() -> No
 def test_a_request_reads_operators_options_and_swarm_resources() -> None:
     task = DockerOperator(task_id="t", image="img", mem_limit="2g", cpu_limit=2)
     assert requested(task.options) == Resources(2.0, 2 * GB, 0)
+    assert Resources.from_dict(requested(task.options).to_dict()) == Resources(2.0, 2 * GB, 0)
+    assert Resources.from_dict(None) == Resources()
     swarm = {"Limits": {"NanoCPUs": 4_000_000_000, "MemoryBytes": 4 * GB}, "Reservations": {"MemoryBytes": GB}}
     assert requested({"container_resources": swarm}) == Resources(4.0, GB, 0)
     with pytest.raises(ContainerSpecError, match="container_resources=3 is not valid"):

@@ -96,6 +96,12 @@ class Resources:
     def to_dict(self) -> dict[str, Any]:
         return {"cpus": self.cpus, "memory": self.memory, "gpus": self.gpus}
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> Resources:
+        """The inverse of :meth:`to_dict` (a serialized task keeps its request so); None or {} asks for nothing."""
+        data = data or {}
+        return cls(float(data.get("cpus") or 0), int(data.get("memory") or 0), int(data.get("gpus") or 0))
+
 
 def describe_part(name: str, amount: float) -> str:
     """One resource for a person: ``"1.5 CPUs"``, ``"8 GB memory"``, ``"all GPUs"``."""
