@@ -32,6 +32,8 @@ from dockyard.container.pool import (
 )
 from dockyard.container.pool_status import LimitsCache, read_status, read_statuses
 from dockyard.container.spec import EngineConfig, labels_for
+from dockyard.store import Store
+from dockyard.store.engines import list_statuses, write_statuses
 from tests.helpers import IMAGE, TEST_LABEL, TOKEN
 from tests.tls_engine import TlsEngine
 
@@ -273,3 +275,20 @@ def test_a_swarm_engine_counts_its_nodes_and_its_tasks_reservations(
         assert during.used.cpus - before.used.cpus == pytest.approx(0.25)
     finally:
         swarm.remove_service(service["ID"])
+
+
+def test_statuses_read_from_engines_are_what_the_store_keeps(clients: EngineClients, store: Store) -> None:
+    away = EngineDefinition(name="away", config=EngineConfig(urls=("unix:///no/such.sock",)), labels=frozenset({"x"}))
+    statuses = read_statuses(clients, [LOCAL, away], None)
+    write_statuses(store, statuses)
+    local, gone = sorted(list_statuses(store), key=lambda r: r.name != "local")
+    read = statuses[0]
+    assert (local.name, local.healthy, local.capacity_memory, local.used_memory, local.running) == (
+        "local",
+        True,
+        read.capacity.memory,
+        read.used.memory,
+        read.running,
+    )
+    assert local.free_memory == read.free.memory and local.checked_at == read.checked_at
+    assert (gone.healthy, gone.labels) == (False, ("x",)) and "no such socket" in (gone.error or "")

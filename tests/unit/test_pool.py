@@ -215,6 +215,7 @@ def test_a_request_larger_than_every_engine_is_an_error() -> None:
         admit(Resources(0, 64 * GB, 0), "default", [status("a"), status("b", memory=24 * GB)], task_id="big")
     assert str(caught.value).startswith("task 'big': needs 64 GB memory, more than any engine serving 'default' has")
     assert "the largest, b, has 8 CPUs, 24 GB memory" in str(caught.value)
+    assert (caught.value.option, caught.value.task_id) == ("mem_limit", "big")
     with pytest.raises(ContainerSpecError, match="needs all GPUs"):
         admit(Resources(0, 0, ALL_GPUS), "default", [status("a")])
 

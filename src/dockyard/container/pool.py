@@ -475,10 +475,13 @@ def admit(
     too_big = [s for s in healthy if not request.for_engine(s.capacity).fits_in(s.capacity)]
     if len(too_big) == len(serving):
         largest = max(too_big, key=lambda s: (s.capacity.memory, s.capacity.cpus, s.capacity.gpus))
+        asked = request.for_engine(largest.capacity)
+        over = next(n for n in _OPTION_OF if getattr(asked, n) > getattr(largest.capacity, n) + 1e-9)
         raise _refuse(
             task_id,
             f"needs {request.describe()}, more than any engine serving {_queue_text(labels)} has "
             f"(the largest, {largest.name}, has {largest.capacity.describe()}); lower the request or add an engine",
+            _OPTION_OF[over],
         )
     fitting = [s for s in healthy if s not in too_big and request.for_engine(s.capacity).fits_in(s.room(reserved))]
     if fitting:
@@ -502,8 +505,11 @@ def _queue_text(labels: frozenset[str]) -> str:
     return " + ".join(repr(label) for label in sorted(labels))
 
 
-def _refuse(task_id: str, message: str) -> ContainerSpecError:
-    error = ContainerSpecError(message, option="mem_limit")
+_OPTION_OF = {"memory": "mem_limit", "cpus": "cpu_limit", "gpus": "device_requests"}
+
+
+def _refuse(task_id: str, message: str, option: str | None = None) -> ContainerSpecError:
+    error = ContainerSpecError(message, option=option)
     return error.for_task(task_id) if task_id else error
 
 

@@ -28,6 +28,7 @@ from typing import Any
 
 from dockyard import defaults
 from dockyard.container.engine import EngineClients
+from dockyard.container.engine_errors import engine_errors
 from dockyard.container.pool import (
     ALL_GPUS,
     EngineDefinition,
@@ -40,7 +41,7 @@ from dockyard.container.pool import (
     swarm_resources,
 )
 from dockyard.container.spec import LABEL_PREFIX, EngineConfig
-from dockyard.errors import DockyardError, EngineError
+from dockyard.errors import DockyardError, EngineError, EngineNotFoundError
 
 _SWARM_BUSY = frozenset({"assigned", "accepted", "preparing", "ready", "starting", "running"})
 """Swarm task states that hold their node's resources."""
@@ -166,7 +167,12 @@ def _containers(
     for container in listed:
         found = limits.get(container["Id"])
         if found is None:
-            found = container_limits(client.inspect_container(container["Id"]).get("HostConfig") or {})
+            try:
+                with engine_errors(f"engine {engine!r} could not inspect container {container['Id'][:12]}"):
+                    inspected = client.inspect_container(container["Id"])
+            except EngineNotFoundError:
+                continue  # it ended (and was removed) between the list and the inspect: it uses nothing now
+            found = container_limits(inspected.get("HostConfig") or {})
             if cache:
                 cache.remember(engine, container["Id"], found)
         gpus = ALL_GPUS if ALL_GPUS in (used.gpus, found.gpus) else used.gpus + found.gpus
