@@ -136,3 +136,14 @@ DEFAULT_ENGINE_RETRY_SECONDS = 1.0
 DEFAULT_WEB_SHUTDOWN_SECONDS = 10
 """How long ``dockyard webserver`` waits for open connections after SIGTERM or Ctrl-C before it closes them (a
 browser's kept-alive HTTPS connection would otherwise hold the shutdown forever)."""
+
+DEFAULT_ENGINE_NAME = "default"
+"""The name of the one engine of the pool when ``DOCKYARD_ENGINES`` names no engines file."""
+
+DEFAULT_QUEUE = "default"
+"""Airflow's ``BaseOperator(queue="default")``: the queue of a task that names none. An engine without labels
+serves this queue only."""
+
+DEFAULT_ENGINE_STATUS_TIMEOUT = 5.0
+"""Seconds one call that reads an engine's status may take: an engine that does not answer in time is
+reported unhealthy (with the reason) instead of holding up the scheduler's pass."""

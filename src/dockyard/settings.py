@@ -141,6 +141,10 @@ class Settings:
     """``DOCKYARD_FAULT_KILL_AT``: test-only; the step of a try at which the process kills itself
     (:mod:`dockyard.faults`). Never set outside the fault tests."""
 
+    engines_file: Path | None = None
+    """``DOCKYARD_ENGINES``: a TOML file listing the engine pool (:mod:`dockyard.container.pool`); unset: one
+    engine, ``default``, at ``DOCKER_HOST`` or the local socket."""
+
     def with_dags_folder(self, folder: Path) -> Settings:
         return dataclasses.replace(self, dags_folder=folder)
 
@@ -235,6 +239,7 @@ class Settings:
             task_image=env.get("DOCKYARD_TASK_IMAGE", "").strip() or defaults.DEFAULT_TASK_IMAGE,
             host_dags_folder=_host_path(env, "DOCKYARD_HOST_DAGS_FOLDER"),
             fault_kill_at=_fault_point(env),
+            engines_file=_engines_file(env),
         )
 
 
@@ -308,6 +313,17 @@ def _fault_point(env: Mapping[str, str]) -> str | None:
     if raw and raw not in KILL_POINTS:
         raise ConfigError(f"DOCKYARD_FAULT_KILL_AT={raw!r} is not a step of a try; use one of {', '.join(KILL_POINTS)}")
     return raw or None
+
+
+def _engines_file(env: Mapping[str, str]) -> Path | None:
+    """``DOCKYARD_ENGINES``: the engine pool's TOML file (read when the pool is loaded); it must exist."""
+    raw = env.get("DOCKYARD_ENGINES", "").strip()
+    if not raw:
+        return None
+    path = Path(raw).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"DOCKYARD_ENGINES={raw!r} is not a file; point it at a TOML file of [[engine]] tables")
+    return path
 
 
 def _check_driver(database_url: str) -> None:

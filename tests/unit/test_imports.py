@@ -33,6 +33,8 @@ def loaded_after(statements: str) -> list[str]:
         "from dockyard.container import ContainerOptions, ContainerSpec, build_spec, engine_config, labels_for",
         "from dockyard.container.runtime import Abandoned, DockerRuntime, RunControl, StopReason",
         "import dockyard.web, dockyard.web.app, dockyard.web.api, dockyard.web.pages",
+        "from dockyard.container.pool import admit, load_pool, requested",
+        "import dockyard.web.engine_pages, dockyard.store.engines, dockyard.cli.engines",
     ],
 )
 def test_authoring_and_the_web_server_load_no_docker_module(statements: str) -> None:

@@ -16,6 +16,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from dockyard.states import RunState
+from dockyard.store.engines import write_statuses
 from dockyard.store.views import runs_around
 from dockyard.web.service import Service
 from tests.helpers import wait_for
@@ -342,12 +343,31 @@ def axe_violations(page: Page) -> list[str]:
     return [str(v) for v in found]
 
 
+GIB = 1024**3
+ENGINES = [
+    {
+        "name": name,
+        "healthy": healthy,
+        "error": None if healthy else "no Docker engine answered (tcp://10.0.0.9:2376: connection refused)",
+        "mode": mode,
+        "labels": labels,
+        "capacity": {"cpus": 8.0, "memory": 16 * GIB, "gpus": 1},
+        "used": {"cpus": 2.5, "memory": 3 * GIB, "gpus": 0},
+        "running": 3,
+        "checked_at": dt.datetime(2026, 3, 1, 12, tzinfo=dt.timezone.utc),
+    }
+    for name, healthy, mode, labels in (("local", True, "container", []), ("gpu-swarm", False, "swarm", ["gpu"]))
+]
+"""Engine statuses as the scheduler writes them, one healthy and one away, for the engines page."""
+
+
 def every_page(site: Site) -> dict[str, str]:
     if not site.store.list_runs("ui_groups", limit=1):
         started = Service(site.settings, site.store).trigger("ui_groups", {})
         wait_for_run(site, "ui_groups", started.run_id)
     run = site.store.list_runs("ui_groups", limit=1)[0].run_id
     ti = f"/dags/ui_groups/runs/{quote(run, safe='')}/tasks/start"
+    write_statuses(site.store, ENGINES)
     return {
         "dags": "/",
         "dags-filtered": "/?q=bulk&tag=odd&status=active",
@@ -364,6 +384,7 @@ def every_page(site: Site) -> dict[str, str]:
         "pools": "/pools",
         "users": "/users",
         "audit": "/audit",
+        "engines": "/engines",
         "not-found": "/dags/nope",
     }
 

@@ -26,6 +26,7 @@ from dockyard.cli.connections import connections, rotate_fernet_key
 from dockyard.cli.dag_info import register_dag_commands
 from dockyard.cli.dags import dags
 from dockyard.cli.database import db, jobs
+from dockyard.cli.engines import engines
 from dockyard.cli.info import cheat_sheet, info, version
 from dockyard.cli.pools import pools
 from dockyard.cli.task_info import register_task_commands
@@ -59,6 +60,7 @@ for _command in (
     connections,
     dags,
     db,
+    engines,
     info,
     jobs,
     pools,

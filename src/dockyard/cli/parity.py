@@ -54,6 +54,7 @@ NOT_HERE: dict[str, str] = {
 
 DOCKYARD_ONLY: dict[str, str] = {
     "compat check": "whether each DAG file written for Airflow runs unchanged",
+    "engines list": "the engine pool with each engine's health and free resources (Airflow has no engine pool)",
     "tasks logs": "a task try's log (Airflow shows it in the web UI only)",
     "users token": "API tokens for `Authorization: Bearer` (Airflow has no CLI for them)",
 }

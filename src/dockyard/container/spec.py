@@ -33,6 +33,7 @@ class EngineConfig:
     tls_verify: bool = True
     tls_hostname: str | bool | None = None
     tls_ssl_version: str | None = None
+    mode: str = "container"
 
     @property
     def uses_tls(self) -> bool:

@@ -51,6 +51,9 @@ EXECUTOR_CONFIG_OPTIONS = (
 )
 """The ``executor_config`` keys dockyard reads: container options with their ``DockerOperator`` meaning."""
 
+PLACEMENT_KEYS = ("engine_labels",)
+"""``executor_config`` keys that pick engines of the pool (:func:`dockyard.container.pool.wanted_labels`)."""
+
 OTHER_EXECUTORS = ("pod_override", "KubernetesExecutor")
 """``executor_config`` keys of Airflow's other executors: ignored here, so the DAG file runs on both."""
 
@@ -63,11 +66,12 @@ class TaskImageOperator(BaseOperator):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         config = dict(self.executor_config)
-        unknown = sorted(set(config) - set(EXECUTOR_CONFIG_OPTIONS) - set(OTHER_EXECUTORS))
+        unknown = sorted(set(config) - set(EXECUTOR_CONFIG_OPTIONS) - set(PLACEMENT_KEYS) - set(OTHER_EXECUTORS))
         if unknown:
             raise DagDefinitionError(
                 f"task {self.task_id!r}: executor_config key {unknown[0]!r} is not known; dockyard reads "
-                f"{', '.join(EXECUTOR_CONFIG_OPTIONS)} (the container's options) and ignores "
+                f"{', '.join(EXECUTOR_CONFIG_OPTIONS)} (the container's options), {', '.join(PLACEMENT_KEYS)} "
+                f"(engines of the pool) and ignores "
                 f"{', '.join(OTHER_EXECUTORS)}"
             )
         try:

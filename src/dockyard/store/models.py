@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Enum,
@@ -432,3 +433,23 @@ class EventLogModel(Base):
     run_id: Mapped[str | None] = mapped_column(String(250))
     try_number: Mapped[int | None] = mapped_column(Integer)
     extra: Mapped[str | None] = mapped_column(Text)
+
+
+class EngineStatusModel(Base):
+    """The engine pool as the scheduler last read it: one row per engine (:mod:`dockyard.store.engines`)."""
+
+    __tablename__ = "engine_status"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    healthy: Mapped[bool] = mapped_column(Boolean)
+    error: Mapped[str | None] = mapped_column(Text)
+    mode: Mapped[str] = mapped_column(String(20))
+    labels: Mapped[list[Any]]
+    capacity_cpus: Mapped[float] = mapped_column(Float)
+    capacity_memory: Mapped[int] = mapped_column(BigInteger)
+    capacity_gpus: Mapped[int] = mapped_column(Integer)
+    used_cpus: Mapped[float] = mapped_column(Float)
+    used_memory: Mapped[int] = mapped_column(BigInteger)
+    used_gpus: Mapped[int] = mapped_column(Integer)
+    running: Mapped[int] = mapped_column(Integer)
+    checked_at: Mapped[dt.datetime]

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from dockyard.errors import TooManyAttemptsError
 from dockyard.store.views import DAG_SORTS, DagFilter, all_tags, dag_page
-from dockyard.web import admin_pages, audit_pages, dag_pages, run_pages
+from dockyard.web import admin_pages, audit_pages, dag_pages, engine_pages, run_pages
 from dockyard.web.security import (
     check_csrf,
     client_address,
@@ -135,3 +135,4 @@ router.include_router(dag_pages.router)
 router.include_router(run_pages.router)
 router.include_router(admin_pages.router)
 router.include_router(audit_pages.router)
+router.include_router(engine_pages.router)
