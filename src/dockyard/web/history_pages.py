@@ -46,7 +46,7 @@ class Line:
 def duration_chart(found: Durations, task_ids: list[str]) -> dict[str, Any]:
     """The chart's lines, axis ticks and each task's summary (last, mean and longest duration)."""
     top = max(found.seconds.values(), default=0.0) or 1.0
-    span_x = CHART_WIDTH - CHART_LEFT - 16
+    span_x = CHART_WIDTH - CHART_LEFT - 44  # room for the last date's label
     step = span_x / max(len(found.runs) - 1, 1)
     plot_h = CHART_HEIGHT - CHART_BOTTOM - 12
 
@@ -77,7 +77,7 @@ def duration_chart(found: Durations, task_ids: list[str]) -> dict[str, Any]:
         )
     ticks = [{"y": y_of(top * k / 4), "text": seconds_text(top * k / 4)} for k in range(5)]
     labels = []
-    every = max(len(found.runs) // 6, 1)
+    every = max(-(-len(found.runs) // 6), 1)  # at most six dates under the axis
     for i, run in enumerate(found.runs):
         if i % every == 0:
             x = CHART_LEFT + (i * step if len(found.runs) > 1 else span_x / 2)

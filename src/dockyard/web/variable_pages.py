@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import APIRouter, Form, Request, UploadFile
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.datastructures import UploadFile
 
 from dockyard.errors import DockyardError, InvalidInputError, NotFoundError
 from dockyard.masking import is_sensitive_name
@@ -106,34 +107,38 @@ def read_import(data: bytes) -> dict[str, str]:
 @router.post("/variables/import")
 async def import_variables(request: Request) -> Response:
     user = user_of(request)
-    form = await request.form()
-    check_csrf(request, str(form.get("csrf", "")))
-    require_admin(user)
-    upload = form.get("file")
-    if_exists = str(form.get("if_exists", "overwrite"))
-    variables = variables_of(request)
-    try:
-        if not isinstance(upload, UploadFile) or not upload.filename:
-            raise InvalidInputError("choose a JSON file to import")
-        if if_exists not in IF_EXISTS:
-            raise InvalidInputError(f"if_exists {if_exists[:30]!r} is not one of {', '.join(IF_EXISTS)}")
-        found = read_import(await upload.read())
-        stored = {row.key for row, _ in variables.rows()}
-        clash = sorted(stored & set(found))
-        if clash and if_exists == "fail":
-            raise InvalidInputError(f"nothing was imported: these keys are already stored: {', '.join(clash)[:300]}")
-        written = kept = 0
-        for key, value in found.items():
-            if key in stored and (if_exists == "skip" or (value == MASK and is_sensitive_name(key))):
-                kept += 1  # a masked value stands for the stored one
-                continue
-            variables.set(key, value)
-            written += 1
-    except DockyardError as exc:
-        flash(request, f"Import failed: {exc}")
-    else:
-        flash(request, f"{written} variable(s) imported" + (f", {kept} kept as stored." if kept else "."))
+    async with request.form() as form:  # closes the uploaded file's spool
+        check_csrf(request, str(form.get("csrf", "")))
+        require_admin(user)
+        upload = form.get("file")
+        if_exists = str(form.get("if_exists", "overwrite"))
+        try:
+            if not isinstance(upload, UploadFile) or not upload.filename:
+                raise InvalidInputError("choose a JSON file to import")
+            if if_exists not in IF_EXISTS:
+                raise InvalidInputError(f"if_exists {if_exists[:30]!r} is not one of {', '.join(IF_EXISTS)}")
+            written, kept = _import(variables_of(request), read_import(await upload.read()), if_exists)
+        except DockyardError as exc:
+            flash(request, f"Import failed: {exc}")
+        else:
+            flash(request, f"{written} variable(s) imported" + (f", {kept} kept as stored." if kept else "."))
     return back("/variables")
+
+
+def _import(variables: Variables, found: dict[str, str], if_exists: str) -> tuple[int, int]:
+    """Write ``found``; returns how many were written and how many kept their stored value."""
+    stored = {row.key for row, _ in variables.rows()}
+    clash = sorted(stored & set(found))
+    if clash and if_exists == "fail":
+        raise InvalidInputError(f"nothing was imported: these keys are already stored: {', '.join(clash)[:300]}")
+    written = kept = 0
+    for key, value in found.items():
+        if key in stored and (if_exists == "skip" or (value == MASK and is_sensitive_name(key))):
+            kept += 1  # a masked value stands for the stored one
+            continue
+        variables.set(key, value)
+        written += 1
+    return written, kept
 
 
 @router.post("/variables/{key}/delete")
