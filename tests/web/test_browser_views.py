@@ -148,16 +148,23 @@ def test_the_graph_shows_labels_on_edges_and_mapped_tasks_with_their_count(page:
     page.screenshot(path=str(artifacts() / "graph-labels-mapped.png"), full_page=True)
 
 
-def test_a_waiting_task_instance_says_why_it_is_not_running(page: Page, views_site: Site) -> None:
-    run = Service(views_site.settings, views_site.store).trigger("views_waiting", {})
+def _waiting_run(site: Site) -> str:
+    """A new run of views_waiting whose ``held`` waits for the empty pool ``tiny``."""
+    site.store.set_pool("tiny", 0)
+    run = Service(site.settings, site.store).trigger("views_waiting", {})
     wait_for(
         lambda: (
-            views_site.store.get_run("views_waiting", run.run_id).state == RunState.RUNNING.value
-            and views_site.store.list_task_instances("views_waiting", run.run_id)
+            site.store.get_run("views_waiting", run.run_id).state == RunState.RUNNING.value
+            and site.store.list_task_instances("views_waiting", run.run_id)
         ),
         what="the run to start",
     )
-    base = f"/dags/views_waiting/runs/{quote(run.run_id, safe='')}/tasks/"
+    return run.run_id
+
+
+def test_a_waiting_task_instance_says_why_it_is_not_running(page: Page, views_site: Site) -> None:
+    run_id = _waiting_run(views_site)
+    base = f"/dags/views_waiting/runs/{quote(run_id, safe='')}/tasks/"
     page.goto(views_site.url + base + "held")
     why = page.locator("#ti-why")
     expect(why.locator(".why-reasons")).to_contain_text("Pool tiny is full: 0 of 0 slot(s) taken, the task needs 1.")
@@ -170,18 +177,17 @@ def test_a_waiting_task_instance_says_why_it_is_not_running(page: Page, views_si
     )
     expect(page.locator("#ti-why .why-upstream[data-task=held]")).to_contain_text("held")
     # the panel beside the grid says the same
-    page.goto(views_site.url + f"/dags/views_waiting?run_id={quote(run.run_id, safe='')}")
+    page.goto(views_site.url + f"/dags/views_waiting?run_id={quote(run_id, safe='')}")
     page.locator("#grid a[href*='/tasks/held']").first.click()
     expect(page.locator("#panel-why")).to_contain_text("Pool tiny is full")
     views_site.store.set_pool("tiny", 1)  # room now: it runs, and the box goes
-    wait_for_run(views_site, "views_waiting", run.run_id)
+    wait_for_run(views_site, "views_waiting", run_id)
     page.goto(views_site.url + base + "held")
     expect(page.locator("#ti-state")).to_have_text("success")
     expect(page.locator("#ti-why")).to_have_count(0)
     expect(page.locator("#ti-image")).not_to_be_empty()
     expect(page.locator("#ti-exit-code")).to_have_text("0")
     expect(page.locator("#ti-container")).not_to_be_empty()
-    views_site.store.set_pool("tiny", 0)
 
 
 def test_a_docker_connection_is_added_edited_checked_and_deleted(page: Page, views_site: Site) -> None:
@@ -309,7 +315,7 @@ def _pages(site: Site) -> dict[str, str]:
     variables.set("ui_axe", "value")
     conn = Connection("ui_axe_conn", conn_type="smtp", host="mail.example.com", password="canary-smtp")
     Connections(site.settings, site.store).add(conn, replace=True)
-    waiting = site.store.list_runs("views_waiting", limit=1)
+    waiting = _waiting_run(site)
     pages = {
         "duration": "/dags/views_history/duration",
         "calendar": "/dags/views_history/calendar?year=2024",
@@ -320,8 +326,9 @@ def _pages(site: Site) -> dict[str, str]:
         "variables": "/variables",
         "variable-edit": "/variables/ui_axe/edit",
     }
-    if waiting:
-        pages["task-waiting"] = f"/dags/views_waiting/runs/{quote(waiting[0].run_id, safe='')}/tasks/after"
+    for task_id in ("held", "after"):
+        pages[f"task-waiting-{task_id}"] = f"/dags/views_waiting/runs/{quote(waiting, safe='')}/tasks/{task_id}"
+    pages["grid-waiting"] = f"/dags/views_waiting?run_id={quote(waiting, safe='')}"
     return pages
 
 
