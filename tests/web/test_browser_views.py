@@ -305,6 +305,19 @@ def test_variables_are_edited_imported_and_exported(page: Page, views_site: Site
         'Import failed: the file holds a JSON list; import a JSON object such as {"key": "value"}'
     )
     page.screenshot(path=str(artifacts() / "variables-import.png"), full_page=True)
+    # a key already stored: kept with "skip", the whole file refused with "fail"
+    upload.write_text(json.dumps({"ui_plain": "four", "ui_other": "x"}))
+    for choice, words in (
+        ("fail", "nothing was imported: these keys are already stored: ui_plain"),
+        ("skip", "1 variable(s) imported, 1 kept as stored."),
+    ):
+        page.set_input_files("#import-file", str(upload))
+        page.select_option("#if-exists", choice)
+        page.click("#import-button")
+        page.click("#confirm-button")
+        expect(page.locator(".flash")).to_contain_text(words)
+        assert variables.get("ui_plain") == "three"
+    assert variables.get("ui_other") == "x"
     page.click("button[aria-label='Delete ui_new']")
     page.click("#confirm-button")
     expect(page.locator("tr[data-key=ui_new]")).to_have_count(0)
