@@ -59,3 +59,9 @@ def test_an_edit_keeps_the_password_and_masked_extras() -> None:
 def test_bad_values_are_named(form: dict[str, str], words: str) -> None:
     with pytest.raises(DockyardError, match=words):
         read_connection_form(form, stored=None)
+
+
+def test_a_uri_flag_shows_as_a_switch() -> None:
+    stored = Connection.from_uri("reg", "docker://robot:pw@r.example.com?reauth=no&email=a%40b.c")
+    typed, rest = shown_extras(stored)
+    assert typed == {"reauth": False, "email": "a@b.c"} and rest == "{}"

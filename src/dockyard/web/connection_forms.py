@@ -19,7 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from dockyard.connections import Connection
+from dockyard import defaults
+from dockyard.connections import Connection, parse_bool
 from dockyard.errors import InvalidConnectionError
 from dockyard.masking import is_sensitive_name
 from dockyard.web.inputs import check_connection_fields
@@ -92,7 +93,7 @@ CONN_TYPES: dict[str, ConnType] = {
             ExtraField("from_email", "From address"),
             ExtraField("disable_ssl", "Do not use SSL", "bool", False),
             ExtraField("disable_tls", "Do not use STARTTLS", "bool", False),
-            ExtraField("timeout", "Timeout in seconds", "number", 30),
+            ExtraField("timeout", f"Timeout in seconds (empty: {defaults.DEFAULT_SMTP_TIMEOUT_SECONDS:g})", "number"),
         ),
     ),
     "generic": ConnType(
@@ -114,8 +115,14 @@ def shown_extras(conn: Connection) -> tuple[dict[str, Any], str]:
         extra = conn.extra_dejson
     except InvalidConnectionError:
         return {}, "{}"
-    typed = {x.name for x in CONN_TYPES[form_type(conn.conn_type)].extras}
+    typed = {x.name: x for x in CONN_TYPES[form_type(conn.conn_type)].extras}
     values = {k: v for k, v in extra.items() if k in typed}
+    for name, value in values.items():
+        if typed[name].kind == "bool":  # "false", "0", "no" from a URI's query are off too
+            try:
+                values[name] = parse_bool(name, value, bool(typed[name].default))
+            except InvalidConnectionError:
+                values[name] = bool(typed[name].default)
     rest = {k: _masked(k, v) for k, v in extra.items() if k not in typed}
     return values, json.dumps(rest, indent=2)
 
