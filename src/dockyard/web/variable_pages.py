@@ -55,10 +55,10 @@ def export_variables(request: Request) -> Response:
 def edit_variable(request: Request, key: str) -> HTMLResponse:
     user = user_of(request)
     require_admin(user)
-    found = next((row for row in variables_of(request).rows() if row[0].key == key), None)
-    if found is None:
+    value = variables_of(request).find(key)
+    row = service(request).store.get_variable_row(key) if value is not None else None
+    if value is None or row is None:
         raise NotFoundError(f"no variable {key!r}; the Variables page lists them")
-    row, value = found
     sensitive = is_sensitive_name(key)
     editing = {"key": key, "value": "" if sensitive else value, "description": row.description, "sensitive": sensitive}
     return _page(request, user, editing=editing)
@@ -127,7 +127,7 @@ async def import_variables(request: Request) -> Response:
 
 def _import(variables: Variables, found: dict[str, str], if_exists: str) -> tuple[int, int]:
     """Write ``found``; returns how many were written and how many kept their stored value."""
-    stored = {row.key for row, _ in variables.rows()}
+    stored = {row.key for row in variables.store.list_variables()}
     clash = sorted(stored & set(found))
     if clash and if_exists == "fail":
         raise InvalidInputError(f"nothing was imported: these keys are already stored: {', '.join(clash)[:300]}")
