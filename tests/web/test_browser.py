@@ -93,7 +93,7 @@ def test_add_a_connection_without_the_password_reaching_the_page(page: Page, sit
     page.fill("#host", "registry.example.com")
     page.fill("#login", "robot")
     page.fill("#password", "browser-secret-4242")
-    page.click("#connection-form button[type=submit]")
+    page.click("#conn-save")
     expect(page.locator("td", has_text="browser_registry")).to_be_visible()
     assert "browser-secret-4242" not in page.content()
     page.screenshot(path=str(artifacts() / "connections.png"), full_page=True)

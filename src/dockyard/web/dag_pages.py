@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from dockyard.errors import DockyardError
 from dockyard.serialized import SerializedDag
 from dockyard.store import Store
+from dockyard.store.dag_views import mapped_counts
 from dockyard.store.models import DagModel, DagRunModel, UserModel
 from dockyard.store.views import RunFilter, run_page, task_states
 from dockyard.web.security import check_csrf, require_admin
@@ -160,19 +161,35 @@ def graph_data(request: Request, dag_id: str, run_id: str | None = None) -> JSON
     dag = store.get_dag(dag_id)
     run = store.get_run(dag_id, run_id) if run_id else next(iter(store.list_runs(dag_id, limit=1)), None)
     states = {}
+    counts: dict[str, int] = {}
     if run is not None:
         states = {t.task_id: str(t.state) if t.state else None for t in store.list_task_instances(dag_id, run.run_id)}
+        counts = mapped_counts(store, dag_id, run.run_id)
     tasks = [
         {
             "id": t["task_id"],
             "upstream": t["upstream"],
             "operator": t.get("operator"),
             "state": states.get(t["task_id"]),
+            # a mapped task: how many instances this run has (None until it is expanded)
+            "mapped": t.get("mapping") is not None,
+            "count": counts.get(t["task_id"]),
         }
         for t in dag.structure.get("tasks", [])
     ]
+    labels = [
+        {"from": up, "to": down, "label": str(info["label"])}
+        for up, targets in (dag.structure.get("edge_info") or {}).items()
+        for down, info in targets.items()
+        if info.get("label")
+    ]
     return JSONResponse(
-        {"tasks": tasks, "run_id": run.run_id if run else None, "run_state": str(run.state) if run else None}
+        {
+            "tasks": tasks,
+            "labels": labels,
+            "run_id": run.run_id if run else None,
+            "run_state": str(run.state) if run else None,
+        }
     )
 
 

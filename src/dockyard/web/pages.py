@@ -14,7 +14,16 @@ from fastapi.responses import HTMLResponse, Response
 
 from dockyard.errors import TooManyAttemptsError
 from dockyard.store.views import DAG_SORTS, DagFilter, all_tags, dag_page
-from dockyard.web import admin_pages, audit_pages, dag_pages, engine_pages, run_pages
+from dockyard.web import (
+    admin_pages,
+    audit_pages,
+    connection_pages,
+    dag_pages,
+    engine_pages,
+    history_pages,
+    run_pages,
+    variable_pages,
+)
 from dockyard.web.security import (
     check_csrf,
     client_address,
@@ -136,3 +145,6 @@ router.include_router(run_pages.router)
 router.include_router(admin_pages.router)
 router.include_router(audit_pages.router)
 router.include_router(engine_pages.router)
+router.include_router(history_pages.router)
+router.include_router(connection_pages.router)
+router.include_router(variable_pages.router)

@@ -14,12 +14,14 @@ from urllib.parse import quote
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
+from dockyard.errors import DockyardError
 from dockyard.states import RunState
 from dockyard.store.models import DagRunModel, TaskInstanceModel
 from dockyard.store.views import RunFilter, run_page
 from dockyard.web.run_actions import carry_out, options_from, plan_action
 from dockyard.web.security import check_csrf, require_admin
 from dockyard.web.ui import back, flash, is_fragment, pages_of, render, service, user_of
+from dockyard.web.waiting import NOT_STARTED, why_waiting
 
 router = APIRouter()
 RUNS_PER_PAGE = 50
@@ -187,6 +189,7 @@ def task_page(
     rows = [x for x in svc.store.list_xcoms(dag_id, run_id, task_id) if x.map_index == map_index]
     xcoms = [(x.key, json.dumps(x.value, indent=2)) for x in rows]
     context: dict[str, Any] = {
+        **_container_and_wait(request, ti),
         "map_index": map_index,
         "total": total,
         "panel": panel,
@@ -200,6 +203,20 @@ def task_page(
     if is_fragment(request):
         return render(request, "task_summary.html", user, **context)
     return render(request, "task.html", user, xcoms=xcoms, rendered=json.dumps(ti.rendered or {}, indent=2), **context)
+
+
+def _container_and_wait(request: Request, ti: TaskInstanceModel) -> dict[str, Any]:
+    """The panel's extras: the image the last try rendered, and why the task instance is not running yet."""
+    svc = service(request)
+    image = (ti.rendered or {}).get("image")
+    waiting = None
+    if ti.state is None or str(ti.state) in NOT_STARTED:
+        try:
+            dag = svc.dag(ti.dag_id)
+            waiting = why_waiting(svc.store, dag, svc.store.get_run(ti.dag_id, ti.run_id), ti)
+        except DockyardError:  # the DAG is gone or no longer has the task: nothing to explain
+            waiting = None
+    return {"image": image if isinstance(image, str) else None, "waiting": waiting}
 
 
 @router.get("/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/log/{try_number}")

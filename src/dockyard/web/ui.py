@@ -46,7 +46,11 @@ def when(value: dt.datetime | None) -> Markup:
 def duration(start: dt.datetime | None, end: dt.datetime | None) -> str:
     if start is None:
         return ""
-    seconds = ((end or dt.datetime.now(dt.timezone.utc)) - start).total_seconds()
+    return seconds_text(((end or dt.datetime.now(dt.timezone.utc)) - start).total_seconds())
+
+
+def seconds_text(seconds: float) -> str:
+    """A duration as a person reads it: ``4.2 s``, ``3 min 5 s``, ``2 h 10 min``."""
     if seconds < 60:
         return f"{seconds:.1f} s"
     minutes, rest = divmod(int(seconds), 60)

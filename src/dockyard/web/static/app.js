@@ -110,7 +110,7 @@
       const buttons = document.createElement("p");
       buttons.className = "dialog-buttons";
       const yes = document.createElement("button");
-      yes.type = "button"; yes.className = "danger"; yes.id = "confirm-button"; yes.textContent = "Delete";
+      yes.type = "button"; yes.className = "danger"; yes.id = "confirm-button"; yes.textContent = form.dataset.confirmButton || "Delete";
       const no = document.createElement("button");
       no.type = "button"; no.className = "secondary"; no.textContent = "Cancel";
       no.setAttribute("data-close-dialog", "");

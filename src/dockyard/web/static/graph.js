@@ -1,7 +1,8 @@
 // The DAG's graph: laid out by dagre (vendored from npm), drawn as SVG. TaskGroups (the dotted prefixes of
 // task ids) are collapsible nodes; an edge between two collapsed groups is drawn once. Zoom with the wheel
 // or the buttons, pan by dragging, Fit to see it all. States refresh in place without a new layout, so
-// the reader's zoom and position stay.
+// the reader's zoom and position stay. A mapped task is drawn as a stack with its number of instances, and
+// an edge with a Label carries its text.
 (function () {
   "use strict";
   const box = document.getElementById("graph");
@@ -10,7 +11,7 @@
   const status = document.getElementById("graph-status");
   const FLAT_FROM = 300;
   const ORDER = ["failed", "upstream_failed", "up_for_retry", "running", "queued", "scheduled", "success", "skipped"];
-  let tasks = [], byId = {}, expanded = new Set(), groups = new Map();
+  let tasks = [], byId = {}, expanded = new Set(), groups = new Map(), labels = {};
   let view = { x: 0, y: 0, k: 1 }, size = { w: 0, h: 0 }, svg = null, layer = null;
 
   function el(name, attrs, parent) {
@@ -37,6 +38,9 @@
     return null;
   }
   // A long label wraps after a "_", "-" or "." (or, with none near, at 32 characters): shown whole.
+  function mappedText(task) {
+    return task.count === null || task.count === undefined ? "[not expanded]" : "[" + task.count + " instances]";
+  }
   function lines(text) {
     const out = [];
     let line = "";
@@ -65,8 +69,10 @@
       drawn.add(id);
       const label = id.split(".").pop() + (isGroup ? "  (" + groups.get(id).length + ")" : "");
       const rows = lines(label);
+      const mapped = !isGroup && byId[id] && byId[id].mapped;
+      if (mapped) rows.push(mappedText(byId[id]));
       const longest = Math.max.apply(null, rows.map(function (r) { return r.length; }));
-      g.setNode(id, { label: label, rows: rows, group: isGroup, width: Math.max(70, longest * 7.4 + 30), height: 14 + rows.length * 16 });
+      g.setNode(id, { label: label, rows: rows, group: isGroup, mapped: mapped, width: Math.max(70, longest * 7.4 + 30), height: 14 + rows.length * 16 });
       const parents = parentsOf(id).filter(function (p) { return expanded.has(p); });
       const parent = parents[parents.length - 1];
       if (parent && compound) {
@@ -87,7 +93,12 @@
       const to = shownAs(t.id);
       t.upstream.forEach(function (u) {
         const from = shownAs(u);
-        if (from !== to && !edges.has(from + "\u0000" + to)) { edges.add(from + "\u0000" + to); g.setEdge(from, to); }
+        if (from === to || edges.has(from + "\u0000" + to)) return;
+        edges.add(from + "\u0000" + to);
+        // A Label shows only on the edge it names, not on a bundle between collapsed groups.
+        const text = from === u && to === t.id ? labels[u + "\u0000" + t.id] : undefined;
+        if (text) g.setEdge(from, to, { label: text, width: text.length * 6.6 + 12, height: 18, labelpos: "c" });
+        else g.setEdge(from, to);
       });
     });
     const laidOut = performance.now();
@@ -141,6 +152,12 @@
       const points = g.edge(e).points;
       const d = points.map(function (p, i) { return (i ? "L" : "M") + p.x.toFixed(1) + "," + p.y.toFixed(1); }).join(" ");
       el("path", { d: d, class: "edge", "marker-end": "url(#arrow)", "data-from": e.v, "data-to": e.w }, layer);
+      const edge = g.edge(e);
+      if (edge.label) {
+        const tag = el("g", { class: "edge-label", "data-from": e.v, "data-to": e.w }, layer);
+        el("rect", { x: edge.x - edge.width / 2, y: edge.y - 9, width: edge.width, height: 18, rx: 4 }, tag);
+        el("text", { x: edge.x, y: edge.y + 4, "text-anchor": "middle" }, tag).textContent = edge.label;
+      }
     });
     const link = box.dataset.link;
     g.nodes().forEach(function (id) {
@@ -152,9 +169,11 @@
       const node = el("g", { class: n.group ? "node group" : "node", "data-task": id, "data-state": state || "none" }, parent);
       if (n.group) node.setAttribute("data-group", id);
       el("title", {}, node).textContent = id + ": " + (state || "no status") + (n.group ? " (" + groups.get(id).length + " tasks; click to expand)" : "");
+      if (n.mapped) el("rect", { x: n.x - n.width / 2 + 4, y: n.y - n.height / 2 - 4, width: n.width, height: n.height, rx: 6, class: "stack" }, node);
       el("rect", { x: n.x - n.width / 2, y: n.y - n.height / 2, width: n.width, height: n.height, rx: 6, class: "state-" + (state || "none") }, node);
       n.rows.forEach(function (row, i) {
-        const text = el("text", { x: n.x - n.width / 2 + 10, y: n.y - n.height / 2 + 19 + i * 16 }, node);
+        const last = n.mapped && i === n.rows.length - 1;
+        const text = el("text", { x: n.x - n.width / 2 + 10, y: n.y - n.height / 2 + 19 + i * 16, class: last ? "mapped-count" : "" }, node);
         text.textContent = (n.group && i === 0 ? "▸ " : "") + row;
       });
       if (n.group) node.addEventListener("click", function () { expanded.add(id); layout(); fit(); });
@@ -215,7 +234,9 @@
       const id = node.dataset.task;
       const state = node.dataset.group ? groupState(id) : (byId[id] || {}).state;
       node.dataset.state = state || "none";
-      node.querySelector("rect").setAttribute("class", "state-" + (state || "none"));
+      node.querySelector("rect:not(.stack)").setAttribute("class", "state-" + (state || "none"));
+      const count = node.querySelector("text.mapped-count");
+      if (count && byId[id]) count.textContent = mappedText(byId[id]);
       node.querySelector("title").textContent = id + ": " + (state || "no status");
     });
   }
@@ -227,7 +248,7 @@
       const response = await fetch(box.dataset.url, { credentials: "same-origin" });
       if (response.ok) {
         const data = await response.json();
-        data.tasks.forEach(function (t) { if (byId[t.id]) byId[t.id].state = t.state; });
+        data.tasks.forEach(function (t) { if (byId[t.id]) { byId[t.id].state = t.state; byId[t.id].count = t.count; } });
         recolour();
       }
     } catch (e) { /* the next refresh tries again */ }
@@ -236,6 +257,7 @@
 
   fetch(box.dataset.url, { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (data) {
     tasks = data.tasks;
+    (data.labels || []).forEach(function (l) { labels[l.from + "\u0000" + l.to] = l.label; });
     tasks.forEach(function (t) {
       byId[t.id] = t;
       parentsOf(t.id).forEach(function (p) { if (!groups.has(p)) groups.set(p, []); groups.get(p).push(t.id); });
