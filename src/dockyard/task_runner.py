@@ -37,6 +37,9 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 SKIP_EXIT_CODE = 99
+PUSHED = "__dockyard_pushed_xcoms__"
+RESULT = "__dockyard_result__"
+"""The envelope's keys when the callable pushed XComs (:mod:`dockyard.xcom_envelope` opens it)."""
 STUBBED = ("airflow", "dockyard", "pendulum", "docker")
 """Top-level packages served by stand-ins when the image does not have them."""
 
@@ -235,28 +238,58 @@ class Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 
 class TaskInstance:
-    """``ti``: which try this is, and the XComs of the task's upstream tasks."""
+    """``ti``: which try this is, the XComs it can pull, and those it pushes (``ti.xcom_push``).
 
-    def __init__(self, facts: dict[str, Any], xcoms: dict[str, Any]) -> None:
+    It can pull the return values of the task's upstream tasks and every XCom pushed under another key in
+    the run before the try started; what it pushes travels back with the result (see :func:`write_result`)."""
+
+    def __init__(self, facts: dict[str, Any], xcoms: dict[str, Any], keyed: list[Any] | None = None) -> None:
         self.__dict__.update(facts)
         self._xcoms = xcoms
+        self._keyed = keyed or []
+        self.pushed: dict[str, Any] = {}
 
-    def xcom_pull(self, task_ids: Any = None, key: str = "return_value", **_: Any) -> Any:
+    def xcom_pull(
+        self,
+        task_ids: Any = None,
+        dag_id: Any = None,
+        key: str = "return_value",
+        include_prior_dates: bool = False,
+        *,
+        default: Any = None,
+        **_: Any,
+    ) -> Any:
+        """Airflow's order of arguments; ``default`` where nothing was pushed."""
         if isinstance(task_ids, (list, tuple)):
-            return [self.xcom_pull(t, key) for t in task_ids]
-        if key != "return_value" or task_ids not in self._xcoms:
+            return [self.xcom_pull(t, dag_id, key, include_prior_dates, default=default) for t in task_ids]
+        own = getattr(self, "task_id", None)
+        if task_ids in (None, own) and key in self.pushed:
+            return self.pushed[key]
+        if key == "return_value" and task_ids in self._xcoms:
+            return self._xcoms[task_ids]
+        for task_id, pushed_key, value in reversed(self._keyed):  # the latest push first, as Airflow orders
+            if pushed_key == key and task_ids in (None, task_id):
+                return value
+        if key == "return_value" and task_ids is not None:
             raise AirflowException(
-                f"ti.xcom_pull(task_ids={task_ids!r}, key={key!r}): inside a task's container only the return "
-                f"values of its upstream tasks ({', '.join(sorted(self._xcoms)) or 'none'}) can be pulled; pass "
-                "other XComs in through a template in op_kwargs"
+                f"ti.xcom_pull(task_ids={task_ids!r}): inside a task's container the return values of its upstream "
+                f"tasks ({', '.join(sorted(self._xcoms)) or 'none'}) can be pulled, and the XComs pushed under "
+                "other keys; make the task downstream of it, or pass the value in through a template in op_kwargs"
             )
-        return self._xcoms[task_ids]
+        return default
 
-    def xcom_push(self, key: str, value: Any, **_: Any) -> None:
-        raise AirflowException(
-            f"ti.xcom_push(key={key!r}) is not available inside a task's container; return a dict with "
-            "multiple_outputs=True to push several XComs"
-        )
+    def xcom_push(self, key: str, value: Any, *_: Any, **__: Any) -> None:
+        """Airflow's ``ti.xcom_push``: the value is stored under ``key`` when the try succeeds."""
+        if not isinstance(key, str) or not key:
+            raise AirflowException(f"ti.xcom_push: the key must be a non-empty string, got {key!r}")
+        try:
+            text = json.dumps(value, default=_plain)
+        except (TypeError, ValueError) as exc:
+            raise AirflowException(
+                f"ti.xcom_push(key={key!r}): a value of type {type(value).__name__!r} cannot be stored as an XCom "
+                f"(JSON; {exc} is not JSON): push plain data (dict, list, str, int, float, bool, None)"
+            ) from None
+        self.pushed[key] = json.loads(text)
 
 
 class Facts:
@@ -276,7 +309,7 @@ def _dates(value: Any) -> Any:
 
 def build_context(payload: dict[str, Any]) -> dict[str, Any]:
     context: dict[str, Any] = _dates(payload["context"])
-    ti = TaskInstance(_dates(payload["ti"]), payload["xcoms"])
+    ti = TaskInstance(_dates(payload["ti"]), payload["xcoms"], payload.get("keyed_xcoms"))
     context.update(
         ti=ti,
         task_instance=ti,
@@ -304,6 +337,13 @@ def load_dag_file(path: str) -> types.ModuleType:
 def find_callable(target: dict[str, Any], module: types.ModuleType) -> Callable[..., Any]:
     """The function with the target's qualified name, first line and file (as the scheduler saw it)."""
     candidates: list[Callable[..., Any]] = [*_seen, *(v for v in vars(module).values() if inspect.isfunction(v))]
+    owner, _, name = target["qualname"].rpartition(".")
+    if owner and "<locals>" not in owner:  # a method of a class in the DAG file (an operator's choose_branch)
+        found: Any = module
+        for part in owner.split("."):
+            found = getattr(found, part, None)
+        if isinstance(found, type) and inspect.isfunction(vars(found).get(name)):
+            candidates.append(vars(found)[name])
     for candidate in candidates:
         function = inspect.unwrap(candidate)
         code = getattr(function, "__code__", None)
@@ -316,7 +356,7 @@ def find_callable(target: dict[str, Any], module: types.ModuleType) -> Callable[
             return candidate
     if "<locals>" not in target["qualname"]:  # a function of an installed package, imported by name
         try:
-            found: Any = importlib.import_module(target["module"])
+            found = importlib.import_module(target["module"])
             for part in target["qualname"].split("."):
                 found = getattr(found, part)
             if callable(found):
@@ -327,6 +367,34 @@ def find_callable(target: dict[str, Any], module: types.ModuleType) -> Callable[
         f"dockyard: the callable {target['qualname']} (line {target['line']} of {target['file'] or target['module']}) "
         "was not found after importing the DAG file in the container"
     )
+
+
+def method_owner(payload: dict[str, Any], module: types.ModuleType) -> Any:
+    """The ``self`` of an operator method the task calls (``choose_branch``): an object of the class in the
+    DAG file (or a module beside it), holding the task's attributes as the scheduler sent them."""
+    target = payload["callable"]
+    owner: Any = module
+    for part in target["qualname"].split(".")[:-1]:
+        owner = getattr(owner, part, None)
+    if not isinstance(owner, type) and "<locals>" not in target["qualname"]:
+        try:
+            owner = importlib.import_module(target["module"])
+            for part in target["qualname"].split(".")[:-1]:
+                owner = getattr(owner, part)
+        except (ImportError, AttributeError):
+            owner = None
+    if not isinstance(owner, type):
+        raise SystemExit(
+            f"dockyard: the class of {target['qualname']} (line {target['line']} of "
+            f"{target['file'] or target['module']}) was not found after importing the DAG file in the container"
+        )
+    import logging
+
+    instance: Any = object.__new__(owner)
+    instance.__dict__.update(_dates(payload["method"]["attributes"]))
+    logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(levelname)s - %(message)s")
+    instance.__dict__["log"] = logging.getLogger(f"dockyard.task.{payload['ti']['task_id']}")
+    return instance
 
 
 def arguments(function: Callable[..., Any], args: list[Any], kwargs: dict[str, Any], context: dict[str, Any]) -> None:
@@ -396,7 +464,10 @@ def main() -> None:
     _context.update(build_context(payload))
     args = list(payload["op_args"])
     kwargs = dict(payload["op_kwargs"])
-    arguments(function, args, kwargs, _context)
+    if payload.get("method") is not None:  # BaseBranchOperator.choose_branch(self, context)
+        args = [method_owner(payload, module), _context]
+    else:
+        arguments(function, args, kwargs, _context)
     task_id = payload["ti"]["task_id"]
     try:
         if payload.get("bash_command") is not None:  # a BashOperator's output_processor
@@ -416,9 +487,18 @@ def main() -> None:
             raise
         print(f"dockyard: {target_name(payload)} raised {type(exc).__name__} ({exc}): the task is skipped", flush=True)
         sys.exit(SKIP_EXIT_CODE)
+    write_result(payload, result, _context["ti"].pushed)
+
+
+def write_result(payload: dict[str, Any], result: Any, pushed: dict[str, Any]) -> None:
+    """The return value as JSON in the result file; with XComs the callable pushed, both in an envelope
+    (``{PUSHED: {...}, RESULT: ...}``) that dockyard opens. Nothing when there is nothing to store."""
+    task_id = payload["ti"]["task_id"]
     if not payload["push"]:
-        return
-    if payload["multiple_outputs"] and not (isinstance(result, dict) and all(isinstance(k, str) for k in result)):
+        result = None
+        if not pushed:
+            return
+    elif payload["multiple_outputs"] and not (isinstance(result, dict) and all(isinstance(k, str) for k in result)):
         fail(
             f"task {task_id!r}: multiple_outputs=True needs the callable to return a dict with string keys, "
             f"got a value of type {type(result).__name__!r}"
@@ -431,6 +511,10 @@ def main() -> None:
             f"cannot be stored as an XCom (JSON; {exc} is not JSON): return plain data (dict, list, str, int, "
             "float, bool, None) or set do_xcom_push=False"
         )
+    if payload["push"]:  # the return value is pushed after the callable's own pushes, as in Airflow
+        pushed = {k: v for k, v in pushed.items() if k != "return_value"}
+    if pushed:
+        text = json.dumps({PUSHED: pushed, RESULT: json.loads(text)})
     with open(payload["result_path"], "w", encoding="utf-8") as handle:
         handle.write(text)
 

@@ -142,6 +142,7 @@ def runner_options(
         },
         "dag_run": _encode(_run_facts(context)),
         "xcoms": {up: ti.xcom_pull(task_ids=up) for up in sorted(task.upstream_task_ids)},
+        "keyed_xcoms": [_encode(list(row)) for row in (ti.keyed_xcoms() if hasattr(ti, "keyed_xcoms") else [])],
         "result_path": RESULT_PATH,
         "push": bool(task.do_xcom_push or task.needs_result),
         "multiple_outputs": bool(task.multiple_outputs),
