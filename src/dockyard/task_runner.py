@@ -23,18 +23,16 @@ callable's return value is a Bash command, run in the container, whose last line
 
 from __future__ import annotations
 
-import datetime
-import importlib.abc
 import importlib.machinery
-import importlib.util
-import inspect
 import json
 import os
-import subprocess
 import sys
 import types
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # only for the type checker: every import costs each task's container its start-up time
+    from collections.abc import Callable, Iterator, Sequence
+    from typing import Any
 
 SKIP_EXIT_CODE = 99
 PUSHED = "__dockyard_pushed_xcoms__"
@@ -45,6 +43,9 @@ STUBBED = ("airflow", "dockyard", "pendulum", "docker")
 
 _seen: list[Callable[..., Any]] = []
 _context: dict[str, Any] = {}
+_decoded: list[bool] = []
+"""Whether :data:`_context`'s dates were made datetimes (only when the callable asks: ``datetime`` takes a
+task's container longer to import than a small callable takes to run)."""
 
 
 class AirflowException(Exception):
@@ -61,7 +62,7 @@ class AirflowFailException(AirflowException):
 
 def _note(values: Any) -> None:
     for value in values:
-        if inspect.isfunction(value) or inspect.ismethod(value):
+        if isinstance(value, (types.FunctionType, types.MethodType)):
             _seen.append(value)
         elif isinstance(value, (list, tuple)):
             _note(value)
@@ -88,7 +89,7 @@ class Inert(metaclass=InertType):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         _note(args)
         _note(kwargs.values())
-        if len(args) == 1 and not kwargs and inspect.isfunction(args[0]):
+        if len(args) == 1 and not kwargs and isinstance(args[0], types.FunctionType):
             return Decorated(args[0])
         return Inert()
 
@@ -179,7 +180,10 @@ def _building(*args: Any, **kwargs: Any) -> Any:
 
 
 def get_current_context() -> dict[str, Any]:
-    """The running task's context (Airflow's ``get_current_context``)."""
+    """The running task's context (Airflow's ``get_current_context``), its dates as datetimes."""
+    if not _decoded:
+        _context.update({name: _dates(value) for name, value in _context.items()})
+        _decoded.append(True)
     return _context
 
 
@@ -220,13 +224,14 @@ class StandIn(types.ModuleType):
         return value
 
 
-class Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+class Finder:
     """Serves the stand-ins; placed last, so a package the image has is imported for real."""
 
     def find_spec(self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None = None) -> Any:
         if fullname.split(".")[0] not in STUBBED:
             return None
-        return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
+        # a loader by its methods: subclassing importlib.abc's would import importlib.resources and pathlib
+        return importlib.machinery.ModuleSpec(fullname, self, is_package=True)  # type: ignore[arg-type]
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
         module = StandIn(spec.name)
@@ -237,14 +242,29 @@ class Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         return None
 
 
-class TaskInstance:
+class Facts:
+    """Plain facts as attributes (``dag_run.conf``, ``ti.try_number``); a date becomes a datetime when read."""
+
+    def __init__(self, facts: dict[str, Any]) -> None:
+        self._facts = facts
+
+    def __getattr__(self, name: str) -> Any:
+        facts = self.__dict__.get("_facts") or {}
+        if name.startswith("__") or name not in facts:
+            raise AttributeError(name)
+        value = _dates(facts[name])
+        setattr(self, name, value)
+        return value
+
+
+class TaskInstance(Facts):
     """``ti``: which try this is, the XComs it can pull, and those it pushes (``ti.xcom_push``).
 
     It can pull the return values of the task's upstream tasks and every XCom pushed under another key in
     the run before the try started; what it pushes travels back with the result (see :func:`write_result`)."""
 
     def __init__(self, facts: dict[str, Any], xcoms: dict[str, Any], keyed: list[Any] | None = None) -> None:
-        self.__dict__.update(facts)
+        super().__init__(facts)
         self._xcoms = xcoms
         self._keyed = keyed or []
         self.pushed: dict[str, Any] = {}
@@ -292,14 +312,11 @@ class TaskInstance:
         self.pushed[key] = json.loads(text)
 
 
-class Facts:
-    def __init__(self, facts: dict[str, Any]) -> None:
-        self.__dict__.update(facts)
-
-
 def _dates(value: Any) -> Any:
     if isinstance(value, dict):
         if set(value) == {"$date"}:
+            import datetime
+
             return datetime.datetime.fromisoformat(value["$date"])
         return {k: _dates(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -307,13 +324,15 @@ def _dates(value: Any) -> Any:
     return value
 
 
-def build_context(payload: dict[str, Any]) -> dict[str, Any]:
-    context: dict[str, Any] = _dates(payload["context"])
-    ti = TaskInstance(_dates(payload["ti"]), payload["xcoms"], payload.get("keyed_xcoms"))
+def build_context(payload: dict[str, Any], *, decode: bool = True) -> dict[str, Any]:
+    """The callable's context; with ``decode=False`` its dates stay as sent until the callable asks for them
+    (:func:`arguments`, :func:`get_current_context`)."""
+    context: dict[str, Any] = _dates(payload["context"]) if decode else dict(payload["context"])
+    ti = TaskInstance(payload["ti"], payload["xcoms"], payload.get("keyed_xcoms"))
     context.update(
         ti=ti,
         task_instance=ti,
-        dag_run=Facts(_dates(payload["dag_run"])),
+        dag_run=Facts(payload["dag_run"]),
         dag=Facts({"dag_id": payload["ti"]["dag_id"]}),
         task=Facts({"task_id": payload["ti"]["task_id"]}),
         templates_dict=payload.get("templates_dict"),
@@ -325,27 +344,31 @@ def load_dag_file(path: str) -> types.ModuleType:
     folder = os.path.dirname(path)
     if folder not in sys.path:
         sys.path.insert(0, folder)
-    spec = importlib.util.spec_from_file_location("dockyard_dag_file", path)
-    if spec is None or spec.loader is None:
-        raise SystemExit(f"dockyard: cannot import the DAG file {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    # the machinery's loader, not importlib.util (which imports contextlib and more in every task's container)
+    loader = importlib.machinery.SourceFileLoader("dockyard_dag_file", path)
+    module = types.ModuleType(loader.name)
+    module.__file__, module.__loader__ = path, loader
+    module.__spec__ = importlib.machinery.ModuleSpec(loader.name, loader, origin=path)
+    sys.modules[loader.name] = module
+    loader.exec_module(module)
     return module
 
 
 def find_callable(target: dict[str, Any], module: types.ModuleType) -> Callable[..., Any]:
     """The function with the target's qualified name, first line and file (as the scheduler saw it)."""
-    candidates: list[Callable[..., Any]] = [*_seen, *(v for v in vars(module).values() if inspect.isfunction(v))]
+    candidates: list[Callable[..., Any]] = [
+        *_seen,
+        *(v for v in vars(module).values() if isinstance(v, types.FunctionType)),
+    ]
     owner, _, name = target["qualname"].rpartition(".")
     if owner and "<locals>" not in owner:  # a method of a class in the DAG file (an operator's choose_branch)
         found: Any = module
         for part in owner.split("."):
             found = getattr(found, part, None)
-        if isinstance(found, type) and inspect.isfunction(vars(found).get(name)):
+        if isinstance(found, type) and isinstance(vars(found).get(name), types.FunctionType):
             candidates.append(vars(found)[name])
     for candidate in candidates:
-        function = inspect.unwrap(candidate)
+        function = unwrap(candidate)
         code = getattr(function, "__code__", None)
         if (
             code is not None
@@ -400,24 +423,61 @@ def method_owner(payload: dict[str, Any], module: types.ModuleType) -> Any:
 def arguments(function: Callable[..., Any], args: list[Any], kwargs: dict[str, Any], context: dict[str, Any]) -> None:
     """Add the context keys ``function`` asks for to ``kwargs``, as Airflow does: all of them for
     ``**kwargs``, else those named by its parameters (and not already given)."""
-    try:
-        parameters = inspect.signature(function).parameters
-    except (TypeError, ValueError):
+    found = parameters(function)
+    if found is None:
         return
-    positional = list(parameters)[: len(args)]
-    takes_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    names, by_keyword, takes_all = found
+    positional = names[: len(args)]
     for name, value in context.items():
         if name in kwargs or name in positional:
             continue
-        if takes_all or (
-            name in parameters
-            and parameters[name].kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-        ):
-            kwargs[name] = value
+        if takes_all or name in by_keyword:
+            kwargs[name] = _dates(value)
+
+
+def unwrap(function: Any) -> Any:
+    """``inspect.unwrap``: the function under its decorators' ``__wrapped__``."""
+    seen = {id(function)}
+    while hasattr(function, "__wrapped__") and id(function.__wrapped__) not in seen:
+        function = function.__wrapped__
+        seen.add(id(function))
+    return function
+
+
+def parameters(function: Any) -> tuple[list[str], set[str], bool] | None:
+    """``(names in order, names a keyword can fill, takes **kwargs)`` of ``function``'s signature: read from
+    its code object for plain functions and methods (``inspect`` alone costs a task's container more time
+    to import than most callables take to run), from ``inspect.signature`` for anything else."""
+    target = unwrap(function)
+    bound = isinstance(target, types.MethodType)
+    code = getattr(target.__func__ if bound else target, "__code__", None)
+    if isinstance(code, types.CodeType) and not hasattr(target, "__signature__"):
+        count, keyword_only = code.co_argcount, code.co_kwonlyargcount
+        names = list(code.co_varnames[:count])
+        if code.co_flags & 0x04:  # CO_VARARGS
+            names.append(code.co_varnames[count + keyword_only])
+        names += code.co_varnames[count : count + keyword_only]
+        by_keyword = {*code.co_varnames[code.co_posonlyargcount : count + keyword_only]}
+        if bound:
+            by_keyword.discard(names.pop(0))
+        return names, by_keyword, bool(code.co_flags & 0x08)  # CO_VARKEYWORDS
+    import inspect
+
+    try:
+        signature = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return None
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return (
+        list(signature),
+        {name for name, p in signature.items() if p.kind in kinds},
+        any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.values()),
+    )
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, (datetime.datetime, datetime.date)):
+    datetime = sys.modules.get("datetime")  # not imported: the value cannot be a date
+    if datetime is not None and isinstance(value, (datetime.datetime, datetime.date)):
         return value.isoformat()
     raise TypeError(type(value).__name__)
 
@@ -433,6 +493,8 @@ def enter_virtualenv(spec: dict[str, Any]) -> None:
     command = [sys.executable, "-m", "venv"]
     if spec.get("system_site_packages", True):
         command.append("--system-site-packages")
+    import subprocess
+
     created = subprocess.run([*command, VENV_PATH], capture_output=True, text=True)
     if created.returncode != 0:
         fail(
@@ -461,11 +523,11 @@ def main() -> None:
     sys.meta_path.append(Finder())
     module = load_dag_file(payload["dag_file"])
     function = find_callable(payload["callable"], module)
-    _context.update(build_context(payload))
+    _context.update(build_context(payload, decode=False))
     args = list(payload["op_args"])
     kwargs = dict(payload["op_kwargs"])
     if payload.get("method") is not None:  # BaseBranchOperator.choose_branch(self, context)
-        args = [method_owner(payload, module), _context]
+        args = [method_owner(payload, module), get_current_context()]
     else:
         arguments(function, args, kwargs, _context)
     task_id = payload["ti"]["task_id"]
@@ -522,6 +584,8 @@ def write_result(payload: dict[str, Any], result: Any, pushed: dict[str, Any]) -
 def run_bash(command: str) -> str:
     """Run ``bash -c command``, its output passed through; its last line (Airflow's ``output_processor``
     input). A non-zero exit code ends the runner with the same code (so 99 still skips)."""
+    import subprocess
+
     try:
         process = subprocess.Popen(["bash", "-c", command], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     except FileNotFoundError:
