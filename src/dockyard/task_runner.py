@@ -457,10 +457,12 @@ def parameters(function: Any) -> tuple[list[str], set[str], bool] | None:
         if code.co_flags & 0x04:  # CO_VARARGS
             names.append(code.co_varnames[count + keyword_only])
         names += code.co_varnames[count : count + keyword_only]
+        if code.co_flags & 0x08:  # CO_VARKEYWORDS
+            names.append(code.co_varnames[count + keyword_only + (1 if code.co_flags & 0x04 else 0)])
         by_keyword = {*code.co_varnames[code.co_posonlyargcount : count + keyword_only]}
         if bound:
             by_keyword.discard(names.pop(0))
-        return names, by_keyword, bool(code.co_flags & 0x08)  # CO_VARKEYWORDS
+        return names, by_keyword, bool(code.co_flags & 0x08)
     import inspect
 
     try:

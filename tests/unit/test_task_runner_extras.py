@@ -136,3 +136,33 @@ def test_a_mapped_sensor_is_stored_as_a_sensor_that_pokes_in_each_instance() -> 
     assert (tasks["ready"].sensor or {})["push"] is False
     with make_dag(), pytest.warns(UserWarning, match="mapped sensor's instances poke in mode='poke'"):
         PythonSensor.partial(task_id="w", python_callable=ready, mode="reschedule").expand(op_kwargs=[{"region": "x"}])
+
+
+def _everything(a: int, /, b: int, *rest: int, ds: str = "", **context: Any) -> None: ...
+
+
+def _named(x: int, ds: str | None = None, *, ti: Any = None) -> None: ...
+
+
+class _Owner:
+    def method(self, ds: str, params: Any = None) -> None: ...
+
+
+def test_the_runner_reads_signatures_as_inspect_does_without_importing_it() -> None:
+    import functools
+    import inspect
+
+    def expected(function: Any) -> tuple[list[str], set[str], bool]:
+        found = inspect.signature(function).parameters
+        kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        keyword = {n for n, p in found.items() if p.kind in kinds}
+        return list(found), keyword, any(p.kind is inspect.Parameter.VAR_KEYWORD for p in found.values())
+
+    @functools.wraps(_named)
+    def wrapped(*args: Any, **kwargs: Any) -> None: ...
+
+    for function in (_everything, _named, _Owner().method, wrapped, lambda: None, functools.partial(_named, 1)):
+        assert task_runner.parameters(function) == expected(function), function
+    kwargs: dict[str, Any] = {}
+    task_runner.arguments(_named, [1], kwargs, {"ds": {"$date": "2024-01-31T00:00:00+00:00"}, "ti": 1, "run_id": "r"})
+    assert kwargs == {"ds": dt.datetime(2024, 1, 31, tzinfo=dt.timezone.utc), "ti": 1}
