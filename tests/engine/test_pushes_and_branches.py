@@ -10,7 +10,9 @@ from pathlib import Path
 
 import docker
 import pytest
+from click.testing import CliRunner
 
+from dockyard.cli.main import cli
 from dockyard.scheduler import scheduler_running, trigger_run
 from dockyard.settings import Settings
 from dockyard.store import Store
@@ -112,3 +114,15 @@ def _check_mapped_sensors(store: Store, found: dict[str, str]) -> None:
     assert store.get_xcom(dag_id, run_id, "load") == ["customers.csv", "orders.csv"]
     assert store.mapped_xcoms(dag_id, run_id, "wait_for_file") == ["orders.csv", "customers.csv"]
     assert store.get_xcom(dag_id, run_id, "wait_partition", map_index=0) is None  # a plain True pushes nothing
+    checked = [store.get_xcom(dag_id, run_id, "wait_for_file", key="checked", map_index=i) for i in (0, 1)]
+    assert checked == ["orders", "customers"]  # ti.xcom_push inside poke(), per instance
+
+
+def test_tasks_test_prints_what_the_callable_pushed(tmp_path: Path, engine: docker.APIClient) -> None:
+    env = {"DOCKYARD_HOME": str(tmp_path), "DOCKYARD_TASK_IMAGE": "dockyard/python:latest"}
+    result = CliRunner().invoke(
+        cli, ["tasks", "test", str(CORPUS / FILES[0]), "extract", "2024-03-01", "-q"], env=env, catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    assert "XCom: [3, 1, 2]" in result.stdout
+    assert "XCom row_count: 3" in result.stdout and 'XCom partition: "dt=2024-03-01"' in result.stdout

@@ -141,6 +141,8 @@ def tasks_test(
     if outcome.state is TaskState.SUCCESS:
         click.secho(f"Task {task_id!r} succeeded in {outcome.duration:.1f} s.", fg="green", err=True)
         click.echo(f"XCom: {describe(outcome.xcom)}")
+        for key, value in (outcome.pushed or {}).items():  # ti.xcom_push in the callable
+            click.echo(f"XCom {key}: {describe(value)}")
     elif outcome.state is TaskState.SKIPPED:
         click.secho(f"Task {task_id!r} was skipped (exit code {outcome.exit_code}).", fg="yellow", err=True)
     else:

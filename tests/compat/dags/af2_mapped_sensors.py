@@ -5,6 +5,7 @@ from pathlib import Path
 
 from airflow import DAG
 from airflow.decorators import task
+from airflow.operators.python import get_current_context
 from airflow.sensors.base import PokeReturnValue
 from airflow.sensors.python import PythonSensor
 
@@ -32,6 +33,7 @@ with DAG("af2_mapped_sensors", start_date=datetime(2024, 1, 1), schedule=None, c
 
     @task.sensor(poke_interval=1, timeout=60, mode="poke")
     def wait_for_file(name):
+        get_current_context()["ti"].xcom_push(key="checked", value=name)
         return PokeReturnValue(is_done=True, xcom_value=f"{name}.csv")
 
     @task
