@@ -260,8 +260,8 @@ class Facts:
 class TaskInstance(Facts):
     """``ti``: which try this is, the XComs it can pull, and those it pushes (``ti.xcom_push``).
 
-    It can pull the return values of the task's upstream tasks and every XCom pushed under another key in
-    the run before the try started; what it pushes travels back with the result (see :func:`write_result`)."""
+    It can pull the return values of the task's upstream tasks and the XComs its upstream tasks (direct or
+    not) pushed under other keys; what it pushes travels back with the result (see :func:`write_result`)."""
 
     def __init__(self, facts: dict[str, Any], xcoms: dict[str, Any], keyed: list[Any] | None = None) -> None:
         super().__init__(facts)

@@ -11,14 +11,19 @@ from typing import Any
 
 import pytest
 
-from dockyard import task_runner, xcom_envelope
+from dockyard import EmptyOperator, PythonOperator, task_runner, xcom_envelope
 from dockyard.compat import airflow as compat
+from dockyard.container.options import ContainerOptions
 from dockyard.decorators import python_task
 from dockyard.errors import DagDefinitionError
 from dockyard.operators.branch import BaseBranchOperator
 from dockyard.operators.sensors import PythonSensor, sensor_task
+from dockyard.preparation import TryContext, prepare
 from dockyard.serialized import serialize_dag
+from dockyard.settings import Settings
 from tests.helpers import make_dag
+
+WHEN = dt.datetime(2024, 1, 31, tzinfo=dt.timezone.utc)
 
 
 def _ti(keyed: list[Any] | None = None) -> task_runner.TaskInstance:
@@ -166,3 +171,19 @@ def test_the_runner_reads_signatures_as_inspect_does_without_importing_it() -> N
     kwargs: dict[str, Any] = {}
     task_runner.arguments(_named, [1], kwargs, {"ds": {"$date": "2024-01-31T00:00:00+00:00"}, "ti": 1, "run_id": "r"})
     assert kwargs == {"ds": dt.datetime(2024, 1, 31, tzinfo=dt.timezone.utc), "ti": 1}
+
+
+def test_a_python_task_gets_the_keys_its_upstream_tasks_pushed(tmp_path: Path) -> None:
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    settings = Settings.from_env({"DOCKYARD_HOME": str(tmp_path), "DOCKYARD_DAGS_FOLDER": str(dags)})
+    with make_dag() as dag:
+        first, second, _aside = (EmptyOperator(task_id=t) for t in ("first", "second", "aside"))
+        last = PythonOperator(task_id="last", python_callable=ready, op_kwargs={"region": "x"})
+        first >> second >> last
+    dag.fileloc = str(dags / "etl.py")
+    rows = [("first", "count", 1), ("aside", "count", 9), ("second", "when", dt.datetime(2024, 1, 31))]
+    context = TryContext(dag_id=dag.dag_id, task_id="last", run_id="r1", logical_date=WHEN)
+    prepared = prepare(dag, last, context, settings=settings, xcom_listing=lambda dag_id, run_id: rows)
+    payload = json.loads(ContainerOptions.from_json(prepared.options).environment["DOCKYARD_TASK"] or "")
+    assert payload["keyed_xcoms"] == [["first", "count", 1], ["second", "when", {"$date": "2024-01-31T00:00:00"}]]
