@@ -13,8 +13,14 @@ it in both processes: its qualified name, its first line and its file.
 
 What comes in (the ``DOCKYARD_TASK`` variable, JSON): the DAG file, the callable, the rendered
 ``op_args``/``op_kwargs``/``templates_dict``, the context as plain values and the upstream XComs. What goes
-out: the return value as JSON in ``result_path`` (read back by ``retrieve_output``), exit code 99 when
-the callable raises ``AirflowSkipException``, exit code 1 with a clear message otherwise.
+out: the return value as JSON in ``result_path`` (read back by ``retrieve_output``; with what the callable
+pushed by ``ti.xcom_push``, both in an envelope, see :mod:`dockyard.xcom_envelope`), exit code 99 when the
+callable raises ``AirflowSkipException``, exit code 1 with a clear message otherwise.
+
+It runs once per task try, in a fresh interpreter, often in an image without compiled bytecode for the
+standard library: every module it imports is paid for by every task. So it imports what a callable needs
+and no more (no ``inspect``, ``typing``, ``subprocess``, ``importlib.abc`` or ``importlib.util`` unless a
+task needs them), and the context's dates become datetimes only when the callable asks for them.
 
 Two variants: with ``virtualenv`` requirements the runner first makes a virtualenv in the container, installs
 them and runs itself again with that interpreter (``PythonVirtualenvOperator``); with ``bash_from_result`` the
