@@ -27,7 +27,7 @@ import json
 import textwrap
 import typing
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from dockyard.dag import current_dag
 from dockyard.errors import DagDefinitionError
@@ -315,6 +315,15 @@ class TaskFunction:
 
     def __call__(self, *args: Any, **kwargs: Any) -> XComArg:
         return self._make(*args, **kwargs)
+
+    def override(self, **operator_kwargs: Any) -> TaskFunction:
+        """Airflow's ``.override(task_id=..., retries=..., ...)``: the same function with other operator
+        arguments (``@task``'s own and what ``partial`` fixed are kept, the new ones win)."""
+        made = _decorator(
+            self._operator_class, self.function, {**self.operator_kwargs, **operator_kwargs}, self._argument
+        )
+        made.fixed = dict(self.fixed)
+        return cast(TaskFunction, made)
 
     def partial(self, **fixed: Any) -> TaskFunction:
         return TaskFunction(

@@ -44,6 +44,7 @@ from dockyard.settings import Settings
 from dockyard.states import TaskState
 from dockyard.store.api import KeyedXCom
 from dockyard.tasklog import TaskLog, count_output_lines, log_path_for
+from dockyard.xcom_envelope import open_envelope, runs_task_runner
 
 
 @dataclass
@@ -62,6 +63,8 @@ class TryOutcome:
     """Why dockyard stopped the container (a person, a timeout, a shutdown), if it did."""
     rendered_map_index: str | None = None
     """A mapped instance's name from ``map_index_template``."""
+    pushed: dict[str, Any] | None = None
+    """XComs the task's callable pushed under keys of its own (``ti.xcom_push`` in its container)."""
 
 
 def xcom_value(task: PreparedTry, result: ContainerResult) -> Any:
@@ -336,6 +339,9 @@ class TaskRunner:
                     last_lines=masker.mask_lines(result.last_lines),
                     task_id=ctx.task_id,
                 )
+            if runs_task_runner(prepared.options):  # ti.xcom_push in the container: its values beside the result
+                result.output_value, pushed = open_envelope(result.output_value)
+                outcome.pushed = masker.mask_value(pushed) if pushed else None
             outcome.xcom = masker.mask_value(xcom_value(prepared, result))
             if prepared.multiple_outputs and outcome.xcom is not None:
                 outcome.xcom = keyed_outputs(ctx.task_id, outcome.xcom)

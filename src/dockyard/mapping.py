@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import inspect
 import math
+import warnings
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from dockyard.dag import DAG, closest, current_dag
 from dockyard.errors import DagDefinitionError, UnknownArgumentError, UnmappableResultError
@@ -326,6 +327,12 @@ def _with_defaults(operator_class: type[BaseOperator], kwargs: dict[str, Any]) -
     return result
 
 
+SENSOR_TIMING = frozenset(
+    {"poke_interval", "timeout", "soft_fail", "mode", "exponential_backoff", "max_wait", "silent_fail", "never_fail"}
+)
+"""A sensor's arguments that decide when it pokes and how it ends (a mapped sensor's stored timing)."""
+
+
 class MappedOperator(BaseOperator):
     """A task whose instances are made at run time, one per element of what it maps over."""
 
@@ -348,6 +355,13 @@ class MappedOperator(BaseOperator):
         """``op_kwargs`` for ``@task`` functions (their arguments are mapped), else None (the operator's own)."""
         for upstream in expand_input.references():
             upstream >> self
+        if _container_sensor(self) and self.partial_kwargs.get("mode") == "reschedule":
+            warnings.warn(
+                f"task {self.task_id!r}: a mapped sensor's instances poke in mode='poke' (each in its own container, "
+                "waiting and timing out on its own); mode='reschedule' is honoured for sensors that are not mapped",
+                UserWarning,
+                stacklevel=4,
+            )
 
     @classmethod
     def accepted_arguments(cls) -> frozenset[str]:
@@ -369,6 +383,8 @@ class MappedOperator(BaseOperator):
             kwargs[self.into] = {**dict(kwargs.get(self.into) or {}), **values}
         else:
             kwargs.update(values)
+        if _container_sensor(self) and kwargs.get("mode") == "reschedule":
+            kwargs["mode"] = "poke"  # reschedule records belong to unmapped instances: each instance pokes on
         name = kwargs.get("container_name")
         if isinstance(name, str) and name and "container_name" not in values:
             kwargs["container_name"] = f"{name}-{map_index}"  # every instance's container needs its own name
@@ -406,8 +422,29 @@ def serialized_fields(task: BaseOperator) -> dict[str, Any]:
         "runs_container": task.operator_class.runs_in_container,
         "engine": {k: kwargs[k] for k in ENGINE_FIELDS if kwargs.get(k) is not None},
         "mapping": describe(task.expand_input),
+        "sensor": mapped_sensor_spec(task),
         **shown,
     }
+
+
+def _container_sensor(task: MappedOperator) -> bool:
+    from dockyard.operators.sensors import BaseSensorOperator
+
+    return issubclass(task.operator_class, BaseSensorOperator) and task.operator_class.runs_in_container
+
+
+def mapped_sensor_spec(task: MappedOperator) -> dict[str, Any] | None:
+    """A mapped sensor's stored timing (a poke of the user's, in the task image), as its instances have it;
+    None for other mapped tasks. Each instance pokes in its own container in poke mode, so each waits and
+    times out on its own (see :meth:`MappedOperator.unmap`)."""
+    if not _container_sensor(task):
+        return None
+    from dockyard.operators.sensors import BaseSensorOperator
+
+    timing = {k: v for k, v in task.partial_kwargs.items() if k in SENSOR_TIMING - {"mode"} | {"do_xcom_push"}}
+    probe = cast(BaseSensorOperator, object.__new__(task.operator_class))
+    BaseSensorOperator.__init__(probe, task_id=task.task_id, **timing)  # only the timing arguments, checked
+    return {**probe.sensor_spec(), "dag_id": task.dag.dag_id if task.dag is not None else ""}
 
 
 # -- @task functions ---------------------------------------------------------------------------------------

@@ -36,6 +36,19 @@ XComSearch = Callable[[str, "list[str] | None", str, str, "dt.datetime | None"],
 """``(dag_id, task_ids or None, key, run_id, up_to) -> (found, value)``: the latest XCom of any of ``task_ids``
 (of any task when None) in run ``run_id``, or in any run up to ``up_to`` (``include_prior_dates``)."""
 
+XComListing = Callable[[str, str], "list[tuple[str, str, Any]]"]
+"""``(dag_id, run_id) -> [(task_id, key, value), ...]``: the run's XComs under keys other than ``return_value``."""
+
+
+def store_xcom_listing(store: Callable[[], Store]) -> XComListing:
+    """An :data:`XComListing` over the store, oldest push first."""
+
+    def listing(dag_id: str, run_id: str) -> list[tuple[str, str, Any]]:
+        rows = [row for row in store().list_xcoms(dag_id, run_id) if row.key != "return_value"]
+        return [(row.task_id, row.key, row.value) for row in sorted(rows, key=lambda row: row.timestamp)]
+
+    return listing
+
 
 @dataclass
 class TaskTry:
@@ -49,6 +62,12 @@ class TaskTry:
     map_index: int = -1
     xcom_lookup: XComLookup | None = None
     xcom_search: XComSearch | None = None
+    xcom_listing: XComListing | None = None
+
+    def keyed_xcoms(self) -> list[tuple[str, str, Any]]:
+        """The run's XComs pushed under keys other than ``return_value`` (oldest first): what a Python task's
+        container can pull by key (``ti.xcom_pull(key=...)``)."""
+        return self.xcom_listing(self.dag_id, self.run_id) if self.xcom_listing is not None else []
 
     def xcom_pull(
         self,
@@ -225,6 +244,7 @@ def prepare(
     *,
     xcom_lookup: XComLookup | None = None,
     xcom_search: XComSearch | None = None,
+    xcom_listing: XComListing | None = None,
     variables: Callable[[str], str | None] | None = None,
     connections: Any = None,
     config: Mapping[str, Mapping[str, Any]] | None = None,
@@ -282,6 +302,7 @@ def prepare(
         map_index=context.map_index,
         xcom_lookup=xcom_lookup,
         xcom_search=xcom_search,
+        xcom_listing=xcom_listing,
     )
     template_context = build_context(
         dag=dag,
@@ -483,6 +504,7 @@ def _prepare_child(settings: Settings, context_json: dict[str, Any]) -> dict[str
         context,
         xcom_lookup=xcom,
         xcom_search=store_xcom_search(lazy.get),
+        xcom_listing=store_xcom_listing(lazy.get),
         variables=variables,
         connections=_Connections(),
         config=template_config(settings),

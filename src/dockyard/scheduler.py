@@ -833,6 +833,7 @@ class Scheduler:
             error=outcome.message or None,
             rendered=outcome.rendered or None,
             rendered_map_index=outcome.rendered_map_index,
+            pushed=outcome.pushed,  # ti.xcom_push inside the container
         )
         recorded = self.store.finish_try(
             key.dag_id, key.run_id, key.task_id, try_number, result, retry_at=retry_at, map_index=key.map_index

@@ -38,7 +38,7 @@ from dockyard.timetable import decode_timezone
 
 if TYPE_CHECKING:
     from dockyard.execution import TryOutcome
-    from dockyard.preparation import TryContext
+    from dockyard.preparation import PreparedTry, TryContext
     from dockyard.serialized import SerializedTask
     from dockyard.store import Store
 
@@ -228,3 +228,24 @@ def settle_try(
     at, container = settled.reschedule_at, outcome.container_id
     reschedule_try(store, dag_id, run_id, task_id, try_number, at=at, poked_at=poked_at, container_id=container)
     return None
+
+
+# -- `dockyard tasks test`: a sensor's whole wait, in this process ------------------------------------
+def poke_in_process(
+    spec: Mapping[str, Any], context: TryContext, store: Store, execution_timeout: float | None
+) -> Callable[[PreparedTry, Callable[[str], None], RunControl | None], dict[str, Any]]:
+    """How ``tasks test`` runs a clock or store sensor: it pokes here until its condition holds or its timeout
+    passes, in poke mode whatever its ``mode`` (a test waits for the answer; nothing is recorded to come
+    back to)."""
+
+    def sense(prepared: PreparedTry, say: Callable[[str], None], control: RunControl | None) -> dict[str, Any]:
+        values = {**spec, **prepared.options, "mode": "poke"}
+        return poke_loop(values, context, store, say, control, execution_timeout=execution_timeout)
+
+    return sense
+
+
+def settle_in_process(spec: Mapping[str, Any], verdict: Any, started: dt.datetime) -> Settlement:
+    """What a sensor's verdict makes of a ``tasks test`` try (the XCom it pushes, or why it failed)."""
+    verdict = verdict if isinstance(verdict, dict) else {}
+    return settle(spec, verdict, started_at=started, poke_count=1, now=dt.datetime.now(UTC))

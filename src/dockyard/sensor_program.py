@@ -86,6 +86,10 @@ def verdict_of(value: Any) -> tuple[bool, Any]:
 
 
 # -- the container's side ----------------------------------------------------------------------
+_RUNNER: dict[str, Any] = {}
+"""The task runner's names, once :func:`poke_loop` has them (``ti.xcom_push`` values travel like a task's)."""
+
+
 class PokeReturnValue:
     """Airflow's ``PokeReturnValue(is_done, xcom_value=None)``, for DAG files whose image has no Airflow."""
 
@@ -171,6 +175,9 @@ def _poke_function(runner: Mapping[str, Any], payload: dict[str, Any], module: A
 
 
 def _finish(payload: dict[str, Any], verdict: dict[str, Any]) -> None:
+    pushed = getattr(_RUNNER.get("_context", {}).get("ti"), "pushed", None)
+    if pushed and verdict["sensor"] == DONE:  # ti.xcom_push in poke(): kept when the sensor succeeds
+        verdict = {_RUNNER["PUSHED"]: pushed, _RUNNER["RESULT"]: verdict}
     try:
         text = json.dumps(verdict, default=lambda v: v.isoformat() if hasattr(v, "isoformat") else repr(v))
     except (TypeError, ValueError) as exc:
@@ -189,6 +196,7 @@ def poke_loop(runner: Mapping[str, Any]) -> None:
     """Poke until done (poke mode: sleeping between pokes, up to the timeout), or once (reschedule mode)."""
     payload = json.loads(os.environ["DOCKYARD_TASK"])
     sensor = payload["sensor"]
+    _RUNNER.update(runner)
     runner["SPECIAL"]["PokeReturnValue"] = PokeReturnValue
     runner["SPECIAL"]["AirflowSensorTimeout"] = type("AirflowSensorTimeout", (runner["AirflowException"],), {})
     sys.meta_path.append(runner["Finder"]())

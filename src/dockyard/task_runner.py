@@ -13,8 +13,14 @@ it in both processes: its qualified name, its first line and its file.
 
 What comes in (the ``DOCKYARD_TASK`` variable, JSON): the DAG file, the callable, the rendered
 ``op_args``/``op_kwargs``/``templates_dict``, the context as plain values and the upstream XComs. What goes
-out: the return value as JSON in ``result_path`` (read back by ``retrieve_output``), exit code 99 when
-the callable raises ``AirflowSkipException``, exit code 1 with a clear message otherwise.
+out: the return value as JSON in ``result_path`` (read back by ``retrieve_output``; with what the callable
+pushed by ``ti.xcom_push``, both in an envelope, see :mod:`dockyard.xcom_envelope`), exit code 99 when the
+callable raises ``AirflowSkipException``, exit code 1 with a clear message otherwise.
+
+It runs once per task try, in a fresh interpreter, often in an image without compiled bytecode for the
+standard library: every module it imports is paid for by every task. So it imports what a callable needs
+and no more (no ``inspect``, ``typing``, ``subprocess``, ``importlib.abc`` or ``importlib.util`` unless a
+task needs them), and the context's dates become datetimes only when the callable asks for them.
 
 Two variants: with ``virtualenv`` requirements the runner first makes a virtualenv in the container, installs
 them and runs itself again with that interpreter (``PythonVirtualenvOperator``); with ``bash_from_result`` the
@@ -23,25 +29,29 @@ callable's return value is a Bash command, run in the container, whose last line
 
 from __future__ import annotations
 
-import datetime
-import importlib.abc
 import importlib.machinery
-import importlib.util
-import inspect
 import json
 import os
-import subprocess
 import sys
 import types
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # only for the type checker: every import costs each task's container its start-up time
+    from collections.abc import Callable, Iterator, Sequence
+    from typing import Any
 
 SKIP_EXIT_CODE = 99
+PUSHED = "__dockyard_pushed_xcoms__"
+RESULT = "__dockyard_result__"
+"""The envelope's keys when the callable pushed XComs (:mod:`dockyard.xcom_envelope` opens it)."""
 STUBBED = ("airflow", "dockyard", "pendulum", "docker")
 """Top-level packages served by stand-ins when the image does not have them."""
 
 _seen: list[Callable[..., Any]] = []
 _context: dict[str, Any] = {}
+_decoded: list[bool] = []
+"""Whether :data:`_context`'s dates were made datetimes (only when the callable asks: ``datetime`` takes a
+task's container longer to import than a small callable takes to run)."""
 
 
 class AirflowException(Exception):
@@ -58,7 +68,7 @@ class AirflowFailException(AirflowException):
 
 def _note(values: Any) -> None:
     for value in values:
-        if inspect.isfunction(value) or inspect.ismethod(value):
+        if isinstance(value, (types.FunctionType, types.MethodType)):
             _seen.append(value)
         elif isinstance(value, (list, tuple)):
             _note(value)
@@ -85,7 +95,7 @@ class Inert(metaclass=InertType):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         _note(args)
         _note(kwargs.values())
-        if len(args) == 1 and not kwargs and inspect.isfunction(args[0]):
+        if len(args) == 1 and not kwargs and isinstance(args[0], types.FunctionType):
             return Decorated(args[0])
         return Inert()
 
@@ -176,7 +186,10 @@ def _building(*args: Any, **kwargs: Any) -> Any:
 
 
 def get_current_context() -> dict[str, Any]:
-    """The running task's context (Airflow's ``get_current_context``)."""
+    """The running task's context (Airflow's ``get_current_context``), its dates as datetimes."""
+    if not _decoded:
+        _context.update({name: _dates(value) for name, value in _context.items()})
+        _decoded.append(True)
     return _context
 
 
@@ -217,13 +230,14 @@ class StandIn(types.ModuleType):
         return value
 
 
-class Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+class Finder:
     """Serves the stand-ins; placed last, so a package the image has is imported for real."""
 
     def find_spec(self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None = None) -> Any:
         if fullname.split(".")[0] not in STUBBED:
             return None
-        return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
+        # a loader by its methods: subclassing importlib.abc's would import importlib.resources and pathlib
+        return importlib.machinery.ModuleSpec(fullname, self, is_package=True)  # type: ignore[arg-type]
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
         module = StandIn(spec.name)
@@ -234,39 +248,81 @@ class Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         return None
 
 
-class TaskInstance:
-    """``ti``: which try this is, and the XComs of the task's upstream tasks."""
-
-    def __init__(self, facts: dict[str, Any], xcoms: dict[str, Any]) -> None:
-        self.__dict__.update(facts)
-        self._xcoms = xcoms
-
-    def xcom_pull(self, task_ids: Any = None, key: str = "return_value", **_: Any) -> Any:
-        if isinstance(task_ids, (list, tuple)):
-            return [self.xcom_pull(t, key) for t in task_ids]
-        if key != "return_value" or task_ids not in self._xcoms:
-            raise AirflowException(
-                f"ti.xcom_pull(task_ids={task_ids!r}, key={key!r}): inside a task's container only the return "
-                f"values of its upstream tasks ({', '.join(sorted(self._xcoms)) or 'none'}) can be pulled; pass "
-                "other XComs in through a template in op_kwargs"
-            )
-        return self._xcoms[task_ids]
-
-    def xcom_push(self, key: str, value: Any, **_: Any) -> None:
-        raise AirflowException(
-            f"ti.xcom_push(key={key!r}) is not available inside a task's container; return a dict with "
-            "multiple_outputs=True to push several XComs"
-        )
-
-
 class Facts:
+    """Plain facts as attributes (``dag_run.conf``, ``ti.try_number``); a date becomes a datetime when read."""
+
     def __init__(self, facts: dict[str, Any]) -> None:
-        self.__dict__.update(facts)
+        self._facts = facts
+
+    def __getattr__(self, name: str) -> Any:
+        facts = self.__dict__.get("_facts") or {}
+        if name.startswith("__") or name not in facts:
+            raise AttributeError(name)
+        value = _dates(facts[name])
+        setattr(self, name, value)
+        return value
+
+
+class TaskInstance(Facts):
+    """``ti``: which try this is, the XComs it can pull, and those it pushes (``ti.xcom_push``).
+
+    It can pull the return values of the task's upstream tasks and the XComs its upstream tasks (direct or
+    not) pushed under other keys; what it pushes travels back with the result (see :func:`write_result`)."""
+
+    def __init__(self, facts: dict[str, Any], xcoms: dict[str, Any], keyed: list[Any] | None = None) -> None:
+        super().__init__(facts)
+        self._xcoms = xcoms
+        self._keyed = keyed or []
+        self.pushed: dict[str, Any] = {}
+
+    def xcom_pull(
+        self,
+        task_ids: Any = None,
+        dag_id: Any = None,
+        key: str = "return_value",
+        include_prior_dates: bool = False,
+        *,
+        default: Any = None,
+        **_: Any,
+    ) -> Any:
+        """Airflow's order of arguments; ``default`` where nothing was pushed."""
+        if isinstance(task_ids, (list, tuple)):
+            return [self.xcom_pull(t, dag_id, key, include_prior_dates, default=default) for t in task_ids]
+        own = getattr(self, "task_id", None)
+        if task_ids in (None, own) and key in self.pushed:
+            return self.pushed[key]
+        if key == "return_value" and task_ids in self._xcoms:
+            return self._xcoms[task_ids]
+        for task_id, pushed_key, value in reversed(self._keyed):  # the latest push first, as Airflow orders
+            if pushed_key == key and task_ids in (None, task_id):
+                return value
+        if key == "return_value" and task_ids is not None:
+            raise AirflowException(
+                f"ti.xcom_pull(task_ids={task_ids!r}): inside a task's container the return values of its upstream "
+                f"tasks ({', '.join(sorted(self._xcoms)) or 'none'}) can be pulled, and the XComs pushed under "
+                "other keys; make the task downstream of it, or pass the value in through a template in op_kwargs"
+            )
+        return default
+
+    def xcom_push(self, key: str, value: Any, *_: Any, **__: Any) -> None:
+        """Airflow's ``ti.xcom_push``: the value is stored under ``key`` when the try succeeds."""
+        if not isinstance(key, str) or not key:
+            raise AirflowException(f"ti.xcom_push: the key must be a non-empty string, got {key!r}")
+        try:
+            text = json.dumps(value, default=_plain)
+        except (TypeError, ValueError) as exc:
+            raise AirflowException(
+                f"ti.xcom_push(key={key!r}): a value of type {type(value).__name__!r} cannot be stored as an XCom "
+                f"(JSON; {exc} is not JSON): push plain data (dict, list, str, int, float, bool, None)"
+            ) from None
+        self.pushed[key] = json.loads(text)
 
 
 def _dates(value: Any) -> Any:
     if isinstance(value, dict):
         if set(value) == {"$date"}:
+            import datetime
+
             return datetime.datetime.fromisoformat(value["$date"])
         return {k: _dates(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -274,13 +330,15 @@ def _dates(value: Any) -> Any:
     return value
 
 
-def build_context(payload: dict[str, Any]) -> dict[str, Any]:
-    context: dict[str, Any] = _dates(payload["context"])
-    ti = TaskInstance(_dates(payload["ti"]), payload["xcoms"])
+def build_context(payload: dict[str, Any], *, decode: bool = True) -> dict[str, Any]:
+    """The callable's context; with ``decode=False`` its dates stay as sent until the callable asks for them
+    (:func:`arguments`, :func:`get_current_context`)."""
+    context: dict[str, Any] = _dates(payload["context"]) if decode else dict(payload["context"])
+    ti = TaskInstance(payload["ti"], payload["xcoms"], payload.get("keyed_xcoms"))
     context.update(
         ti=ti,
         task_instance=ti,
-        dag_run=Facts(_dates(payload["dag_run"])),
+        dag_run=Facts(payload["dag_run"]),
         dag=Facts({"dag_id": payload["ti"]["dag_id"]}),
         task=Facts({"task_id": payload["ti"]["task_id"]}),
         templates_dict=payload.get("templates_dict"),
@@ -292,20 +350,31 @@ def load_dag_file(path: str) -> types.ModuleType:
     folder = os.path.dirname(path)
     if folder not in sys.path:
         sys.path.insert(0, folder)
-    spec = importlib.util.spec_from_file_location("dockyard_dag_file", path)
-    if spec is None or spec.loader is None:
-        raise SystemExit(f"dockyard: cannot import the DAG file {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    # the machinery's loader, not importlib.util (which imports contextlib and more in every task's container)
+    loader = importlib.machinery.SourceFileLoader("dockyard_dag_file", path)
+    module = types.ModuleType(loader.name)
+    module.__file__, module.__loader__ = path, loader
+    module.__spec__ = importlib.machinery.ModuleSpec(loader.name, loader, origin=path)
+    sys.modules[loader.name] = module
+    loader.exec_module(module)
     return module
 
 
 def find_callable(target: dict[str, Any], module: types.ModuleType) -> Callable[..., Any]:
     """The function with the target's qualified name, first line and file (as the scheduler saw it)."""
-    candidates: list[Callable[..., Any]] = [*_seen, *(v for v in vars(module).values() if inspect.isfunction(v))]
+    candidates: list[Callable[..., Any]] = [
+        *_seen,
+        *(v for v in vars(module).values() if isinstance(v, types.FunctionType)),
+    ]
+    owner, _, name = target["qualname"].rpartition(".")
+    if owner and "<locals>" not in owner:  # a method of a class in the DAG file (an operator's choose_branch)
+        found: Any = module
+        for part in owner.split("."):
+            found = getattr(found, part, None)
+        if isinstance(found, type) and isinstance(vars(found).get(name), types.FunctionType):
+            candidates.append(vars(found)[name])
     for candidate in candidates:
-        function = inspect.unwrap(candidate)
+        function = unwrap(candidate)
         code = getattr(function, "__code__", None)
         if (
             code is not None
@@ -316,7 +385,7 @@ def find_callable(target: dict[str, Any], module: types.ModuleType) -> Callable[
             return candidate
     if "<locals>" not in target["qualname"]:  # a function of an installed package, imported by name
         try:
-            found: Any = importlib.import_module(target["module"])
+            found = importlib.import_module(target["module"])
             for part in target["qualname"].split("."):
                 found = getattr(found, part)
             if callable(found):
@@ -329,27 +398,94 @@ def find_callable(target: dict[str, Any], module: types.ModuleType) -> Callable[
     )
 
 
+def method_owner(payload: dict[str, Any], module: types.ModuleType) -> Any:
+    """The ``self`` of an operator method the task calls (``choose_branch``): an object of the class in the
+    DAG file (or a module beside it), holding the task's attributes as the scheduler sent them."""
+    target = payload["callable"]
+    owner: Any = module
+    for part in target["qualname"].split(".")[:-1]:
+        owner = getattr(owner, part, None)
+    if not isinstance(owner, type) and "<locals>" not in target["qualname"]:
+        try:
+            owner = importlib.import_module(target["module"])
+            for part in target["qualname"].split(".")[:-1]:
+                owner = getattr(owner, part)
+        except (ImportError, AttributeError):
+            owner = None
+    if not isinstance(owner, type):
+        raise SystemExit(
+            f"dockyard: the class of {target['qualname']} (line {target['line']} of "
+            f"{target['file'] or target['module']}) was not found after importing the DAG file in the container"
+        )
+    import logging
+
+    instance: Any = object.__new__(owner)
+    instance.__dict__.update(_dates(payload["method"]["attributes"]))
+    logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(levelname)s - %(message)s")
+    instance.__dict__["log"] = logging.getLogger(f"dockyard.task.{payload['ti']['task_id']}")
+    return instance
+
+
 def arguments(function: Callable[..., Any], args: list[Any], kwargs: dict[str, Any], context: dict[str, Any]) -> None:
     """Add the context keys ``function`` asks for to ``kwargs``, as Airflow does: all of them for
     ``**kwargs``, else those named by its parameters (and not already given)."""
-    try:
-        parameters = inspect.signature(function).parameters
-    except (TypeError, ValueError):
+    found = parameters(function)
+    if found is None:
         return
-    positional = list(parameters)[: len(args)]
-    takes_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    names, by_keyword, takes_all = found
+    positional = names[: len(args)]
     for name, value in context.items():
         if name in kwargs or name in positional:
             continue
-        if takes_all or (
-            name in parameters
-            and parameters[name].kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-        ):
-            kwargs[name] = value
+        if takes_all or name in by_keyword:
+            kwargs[name] = _dates(value)
+
+
+def unwrap(function: Any) -> Any:
+    """``inspect.unwrap``: the function under its decorators' ``__wrapped__``."""
+    seen = {id(function)}
+    while hasattr(function, "__wrapped__") and id(function.__wrapped__) not in seen:
+        function = function.__wrapped__
+        seen.add(id(function))
+    return function
+
+
+def parameters(function: Any) -> tuple[list[str], set[str], bool] | None:
+    """``(names in order, names a keyword can fill, takes **kwargs)`` of ``function``'s signature: read from
+    its code object for plain functions and methods (``inspect`` alone costs a task's container more time
+    to import than most callables take to run), from ``inspect.signature`` for anything else."""
+    target = unwrap(function)
+    bound = isinstance(target, types.MethodType)
+    code = getattr(target.__func__ if bound else target, "__code__", None)
+    if isinstance(code, types.CodeType) and not hasattr(target, "__signature__"):
+        count, keyword_only = code.co_argcount, code.co_kwonlyargcount
+        names = list(code.co_varnames[:count])
+        if code.co_flags & 0x04:  # CO_VARARGS
+            names.append(code.co_varnames[count + keyword_only])
+        names += code.co_varnames[count : count + keyword_only]
+        if code.co_flags & 0x08:  # CO_VARKEYWORDS
+            names.append(code.co_varnames[count + keyword_only + (1 if code.co_flags & 0x04 else 0)])
+        by_keyword = {*code.co_varnames[code.co_posonlyargcount : count + keyword_only]}
+        if bound:
+            by_keyword.discard(names.pop(0))
+        return names, by_keyword, bool(code.co_flags & 0x08)
+    import inspect
+
+    try:
+        signature = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return None
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return (
+        list(signature),
+        {name for name, p in signature.items() if p.kind in kinds},
+        any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.values()),
+    )
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, (datetime.datetime, datetime.date)):
+    datetime = sys.modules.get("datetime")  # not imported: the value cannot be a date
+    if datetime is not None and isinstance(value, (datetime.datetime, datetime.date)):
         return value.isoformat()
     raise TypeError(type(value).__name__)
 
@@ -365,6 +501,8 @@ def enter_virtualenv(spec: dict[str, Any]) -> None:
     command = [sys.executable, "-m", "venv"]
     if spec.get("system_site_packages", True):
         command.append("--system-site-packages")
+    import subprocess
+
     created = subprocess.run([*command, VENV_PATH], capture_output=True, text=True)
     if created.returncode != 0:
         fail(
@@ -393,10 +531,13 @@ def main() -> None:
     sys.meta_path.append(Finder())
     module = load_dag_file(payload["dag_file"])
     function = find_callable(payload["callable"], module)
-    _context.update(build_context(payload))
+    _context.update(build_context(payload, decode=False))
     args = list(payload["op_args"])
     kwargs = dict(payload["op_kwargs"])
-    arguments(function, args, kwargs, _context)
+    if payload.get("method") is not None:  # BaseBranchOperator.choose_branch(self, context)
+        args = [method_owner(payload, module), get_current_context()]
+    else:
+        arguments(function, args, kwargs, _context)
     task_id = payload["ti"]["task_id"]
     try:
         if payload.get("bash_command") is not None:  # a BashOperator's output_processor
@@ -416,9 +557,18 @@ def main() -> None:
             raise
         print(f"dockyard: {target_name(payload)} raised {type(exc).__name__} ({exc}): the task is skipped", flush=True)
         sys.exit(SKIP_EXIT_CODE)
+    write_result(payload, result, _context["ti"].pushed)
+
+
+def write_result(payload: dict[str, Any], result: Any, pushed: dict[str, Any]) -> None:
+    """The return value as JSON in the result file; with XComs the callable pushed, both in an envelope
+    (``{PUSHED: {...}, RESULT: ...}``) that dockyard opens. Nothing when there is nothing to store."""
+    task_id = payload["ti"]["task_id"]
     if not payload["push"]:
-        return
-    if payload["multiple_outputs"] and not (isinstance(result, dict) and all(isinstance(k, str) for k in result)):
+        result = None
+        if not pushed:
+            return
+    elif payload["multiple_outputs"] and not (isinstance(result, dict) and all(isinstance(k, str) for k in result)):
         fail(
             f"task {task_id!r}: multiple_outputs=True needs the callable to return a dict with string keys, "
             f"got a value of type {type(result).__name__!r}"
@@ -431,6 +581,10 @@ def main() -> None:
             f"cannot be stored as an XCom (JSON; {exc} is not JSON): return plain data (dict, list, str, int, "
             "float, bool, None) or set do_xcom_push=False"
         )
+    if payload["push"]:  # the return value is pushed after the callable's own pushes, as in Airflow
+        pushed = {k: v for k, v in pushed.items() if k != "return_value"}
+    if pushed:
+        text = json.dumps({PUSHED: pushed, RESULT: json.loads(text)})
     with open(payload["result_path"], "w", encoding="utf-8") as handle:
         handle.write(text)
 
@@ -438,6 +592,8 @@ def main() -> None:
 def run_bash(command: str) -> str:
     """Run ``bash -c command``, its output passed through; its last line (Airflow's ``output_processor``
     input). A non-zero exit code ends the runner with the same code (so 99 still skips)."""
+    import subprocess
+
     try:
         process = subprocess.Popen(["bash", "-c", command], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     except FileNotFoundError:

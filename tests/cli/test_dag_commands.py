@@ -212,3 +212,31 @@ def test_tasks_test_dry_run_renders_without_running(sqlite_dockyard: Dockyard) -
     result = sqlite_dockyard("tasks", "test", "chain", "c", "2024-02-02", "-t", '{"n": 9}', "--dry-run")
     assert "echo day 2024-02-02 n=9" in result.stdout and "XCom" not in result.stdout
     assert json.loads(sqlite_dockyard("dags", "list-runs", "-d", "chain", "-o", "json").stdout) == []
+
+
+CLOCK_SENSORS = """
+from datetime import datetime, timedelta
+from airflow import DAG
+from airflow.sensors.date_time import DateTimeSensor
+from airflow.sensors.time_delta import TimeDeltaSensor
+
+with DAG("clock", start_date=datetime(2024, 1, 1), schedule="@daily", catchup=False):
+    TimeDeltaSensor(task_id="passed", delta=timedelta(hours=1), mode="reschedule")
+    DateTimeSensor(task_id="soon", target_time="{{ macros.datetime.now(macros.dateutil.tz.UTC)"
+                   " + macros.timedelta(seconds=1.5) }}", poke_interval=0.5, mode="reschedule")
+    DateTimeSensor(task_id="never", target_time="2999-01-01T00:00:00+00:00", poke_interval=0.5, timeout=1.2)
+    DateTimeSensor(task_id="never_soft", target_time="2999-01-01T00:00:00+00:00", poke_interval=0.5, timeout=1,
+                   soft_fail=True)
+"""
+
+
+def test_tasks_test_pokes_a_clock_sensor_in_process_until_it_is_done(sqlite_dockyard: Dockyard) -> None:
+    (sqlite_dockyard.dags / "clock.py").write_text(CLOCK_SENSORS)
+    done = sqlite_dockyard("tasks", "test", "clock", "passed", "2024-02-02")
+    assert "Poke 1: done (waited until 2024-02-02T01:00:00+00:00)" in done.output and "succeeded" in done.output
+    waited = sqlite_dockyard("tasks", "test", "clock", "soon")  # reschedule mode pokes on here until it is done
+    assert "Poke 2: not yet" in waited.output and "succeeded" in waited.output
+    late = sqlite_dockyard("tasks", "test", "clock", "never", ok=False)
+    assert late.exit_code == 1 and "Sensor has timed out" in late.output
+    soft = sqlite_dockyard("tasks", "test", "clock", "never_soft")
+    assert "was skipped" in soft.output

@@ -155,6 +155,36 @@ STATES.update(
         },
     }
 )
+EXPECTED.update(
+    {
+        "af2_xcom_push_branch": {
+            "extract": [3, 1, 2],
+            "audit": None,
+            "choose_load": "full_load",
+            "full_load": "full dt=2024-03-01",
+            "incremental": None,
+            "show_count": "rows=3",
+            "double": 42,
+            "summary": "42 [3, 6] factor=2 ok=True",
+        },
+        "af2_mapped_sensors": {"load": ["customers.csv", "orders.csv"]},
+    }
+)
+STATES.update(
+    {
+        "af2_xcom_push_branch": {
+            **dict.fromkeys(["extract", "audit", "choose_load", "full_load", "show_count", "done"], "success"),
+            **dict.fromkeys(["double", "triple", "summary"], "success"),
+            "incremental": "skipped",
+        },
+        "af2_mapped_sensors": {  # one state per task id: the mapped instances all end alike here
+            "wait_partition": "success",
+            "wait_late": "skipped",
+            "wait_for_file": "success",
+            "load": "success",
+        },
+    }
+)
 RUN_STATES = {"af2_trigger_rules": "success", "af2_setup_teardown": "failed"}
 """A run's state comes from its leaves, teardowns left out (the others succeed)."""
 RUN_TYPES = {"af2_latest_only": "scheduled"}

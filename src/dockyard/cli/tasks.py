@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import signal
 import sys
@@ -11,6 +12,7 @@ from types import FrameType
 
 import click
 
+from dockyard import sensing
 from dockyard.cli.audit import cancelled
 from dockyard.cli.common import (
     dag_from,
@@ -116,6 +118,10 @@ def tasks_test(
             print_rendered(prepare_in_child(settings, context).rendered)
             return
         request = TryRequest(context, prepare=lambda: prepare_in_child(settings, context))
+        spec = task.sensor  # a sensor's verdict decides how the test ended
+        if spec is not None and spec.get("kind") != "container":  # a clock or store sensor pokes right here
+            request.sense = sensing.poke_in_process(spec, context, store, task.execution_timeout)
+        started = dt.datetime.now(dt.timezone.utc)
         outcome = runner.execute(request, echo=echo)
     except KeyboardInterrupt:
         click.secho(f"Interrupted: task {task_id!r} was stopped and its container with it.", fg="yellow", err=True)
@@ -124,9 +130,19 @@ def tasks_test(
         signal.signal(signal.SIGTERM, previous)
         runner.runtime.close()
     click.echo(f"Log: {outcome.log_path}", err=True)
+    if spec is not None and outcome.state is TaskState.SUCCESS:
+        settled = sensing.settle_in_process(spec, outcome.xcom, started)
+        if settled.state is TaskState.UP_FOR_RESCHEDULE:
+            click.secho(
+                f"Sensor {task_id!r}: not yet; under the scheduler it pokes again later.", fg="yellow", err=True
+            )
+            return
+        outcome.state, outcome.xcom, outcome.message = settled.state, settled.xcom, settled.message
     if outcome.state is TaskState.SUCCESS:
         click.secho(f"Task {task_id!r} succeeded in {outcome.duration:.1f} s.", fg="green", err=True)
         click.echo(f"XCom: {describe(outcome.xcom)}")
+        for key, value in (outcome.pushed or {}).items():  # ti.xcom_push in the callable
+            click.echo(f"XCom {key}: {describe(value)}")
     elif outcome.state is TaskState.SKIPPED:
         click.secho(f"Task {task_id!r} was skipped (exit code {outcome.exit_code}).", fg="yellow", err=True)
     else:

@@ -30,6 +30,7 @@ from dockyard.macros import MACROS
 from dockyard.operators.base import BaseOperator, EmptyOperator, TriggerRule, chain, cross_downstream
 from dockyard.operators.bash import BashOperator
 from dockyard.operators.branch import (
+    BaseBranchOperator,
     BranchExternalPythonOperator,
     BranchPythonOperator,
     BranchPythonVirtualenvOperator,
@@ -485,6 +486,14 @@ MODULES.update(_sensor_modules())
 MODULES["airflow.sdk"].update(BaseSensorOperator=MODULES["airflow.sensors.base"]["BaseSensorOperator"])
 MODULES["airflow.sdk"].update(PokeReturnValue=MODULES["airflow.sensors.base"]["PokeReturnValue"])
 MODULES["airflow.exceptions"].update(AirflowSensorTimeout=type("AirflowSensorTimeout", (AirflowException,), {}))
+BRANCH = {"BaseBranchOperator": BaseBranchOperator}
+MODULES.update(
+    {
+        "airflow.operators.branch": BRANCH,  # Airflow 2
+        "airflow.operators.branch_operator": BRANCH,  # Airflow 1.10
+        "airflow.providers.standard.operators.branch": BRANCH,  # Airflow 3
+    }
+)
 
 
 def _sensor_decorator(python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:

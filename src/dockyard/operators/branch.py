@@ -17,13 +17,19 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from dockyard.operators.python import PythonOperator
+from dockyard.errors import DagDefinitionError
+from dockyard.operators.python import PythonOperator, plain_context, runner_options
 from dockyard.operators.python_env import ExternalPythonOperator, PythonVirtualenvOperator
+from dockyard.operators.sensors import _NOT_ATTRIBUTES as NOT_ATTRIBUTES
+from dockyard.operators.task_image import TaskImageOperator
 
 if TYPE_CHECKING:
+    from dockyard.container.options import ContainerOptions
     from dockyard.dag import DAG
+    from dockyard.settings import Settings
     from dockyard.taskgroup import TaskGroup
 
 
@@ -72,3 +78,42 @@ class BranchPythonVirtualenvOperator(BranchMixin, PythonVirtualenvOperator):
 
 class BranchExternalPythonOperator(BranchMixin, ExternalPythonOperator):
     """Airflow's ``BranchExternalPythonOperator``: a branch whose callable runs with another interpreter."""
+
+
+class BaseBranchOperator(BranchMixin, TaskImageOperator):
+    """Airflow's ``BaseBranchOperator``: a subclass's ``choose_branch(self, context)`` returns the task id(s)
+    or group id(s) to follow. It is the user's code, so it runs in the task image like a ``PythonOperator``:
+    the container calls the class's method on an object that holds the task's attributes (plain data,
+    templated fields rendered); the scheduler then skips what it did not choose.
+
+    Example::
+
+        class ByWeekday(BaseBranchOperator):
+            def __init__(self, *, weekend_task, **kwargs):
+                super().__init__(**kwargs)
+                self.weekend_task = weekend_task
+
+            def choose_branch(self, context):
+                return self.weekend_task if context["logical_date"].weekday() >= 5 else "weekday"
+    """
+
+    ui_color = "#ffefeb"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if type(self).choose_branch is BaseBranchOperator.choose_branch:
+            raise DagDefinitionError(
+                f"task {self.task_id!r}: {type(self).__name__} subclasses BaseBranchOperator but does not define "
+                "choose_branch(self, context), the method that returns the task id(s) to follow"
+            )
+
+    def choose_branch(self, context: Mapping[str, Any]) -> str | list[str] | None:
+        """The task id(s) or task group id(s) to follow (a subclass's; it runs in the task image)."""
+        raise NotImplementedError
+
+    def container_options(
+        self, context: Mapping[str, Any], rendered: Mapping[str, Any], settings: Settings
+    ) -> ContainerOptions:
+        attributes = plain_context({k: v for k, v in vars(self).items() if k not in NOT_ATTRIBUTES})
+        attributes.update(plain_context(rendered))
+        return runner_options(self, type(self).choose_branch, context, settings, method={"attributes": attributes})

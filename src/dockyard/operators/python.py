@@ -142,6 +142,7 @@ def runner_options(
         },
         "dag_run": _encode(_run_facts(context)),
         "xcoms": {up: ti.xcom_pull(task_ids=up) for up in sorted(task.upstream_task_ids)},
+        "keyed_xcoms": _keyed_xcoms(task, ti),
         "result_path": RESULT_PATH,
         "push": bool(task.do_xcom_push or task.needs_result),
         "multiple_outputs": bool(task.multiple_outputs),
@@ -174,6 +175,22 @@ def runner_options(
         retrieve_output_path=RESULT_PATH,
         skip_on_exit_code=skip_on_exit_code,
     )
+
+
+def _keyed_xcoms(task: TaskImageOperator, ti: Any) -> list[Any]:
+    """The XComs the task's upstream tasks (direct or not) pushed under keys other than ``return_value``:
+    what ``ti.xcom_pull(key=...)`` finds in the container. Only theirs, because the values travel in the
+    container's environment, which has a size limit."""
+    ancestors: set[str] = set()
+    stack = list(task.upstream_task_ids)
+    while stack:
+        task_id = stack.pop()
+        if task_id not in ancestors:
+            ancestors.add(task_id)
+            upstream = task.dag.task_dict.get(task_id) if task.dag is not None else None
+            stack.extend(upstream.upstream_task_ids if upstream is not None else ())
+    rows = ti.keyed_xcoms() if hasattr(ti, "keyed_xcoms") else []
+    return [_encode(list(row)) for row in rows if row[0] in ancestors]
 
 
 def _pulled(value: Any) -> Any:

@@ -88,6 +88,8 @@ class TryResult:
     rendered: dict[str, Any] | None = None
     rendered_map_index: str | None = None
     """A mapped instance's name from ``map_index_template``."""
+    pushed: dict[str, Any] | None = None
+    """XComs the task pushed under keys of its own (``ti.xcom_push``), stored when the try succeeds."""
 
 
 class Store(MappedInstances):
@@ -620,6 +622,8 @@ class Store(MappedInstances):
                 self._push_keys(s, (dag_id, run_id, task_id, map_index), {"return_value": result.xcom}, now)
                 if isinstance(result.xcom, KeyedXCom):
                     self._push_keys(s, (dag_id, run_id, task_id, map_index), result.xcom, now)
+            if result.pushed and state is TaskState.SUCCESS:  # ti.xcom_push, whatever do_xcom_push says
+                self._push_keys(s, (dag_id, run_id, task_id, map_index), result.pushed, now)
             self._close_try(s, (dag_id, run_id, task_id, map_index), try_number, result, now, state=state)
             return True
 
