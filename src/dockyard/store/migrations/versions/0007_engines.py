@@ -1,14 +1,14 @@
 """The engine pool's statuses: one row per engine, written by the scheduler, read by the UI, API and CLI.
 
 Revision ID: 0007_engines
-Revises: 0006_eventlog
+Revises: 0007_jobs
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0007_engines"
-down_revision = "0006_eventlog"
+down_revision = "0007_jobs"
 branch_labels = None
 depends_on = None
 
