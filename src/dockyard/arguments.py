@@ -39,10 +39,6 @@ TASK_ARGUMENTS: dict[str, tuple[Check, str]] = {
         _given,
         "is not honoured: a task that is skipped by its trigger rule does not wait for the previous run",
     ),
-    "queue": (
-        lambda value: value not in (None, "default"),
-        "is not honoured: there are no executor queues; pool and executor_config={'image': ...} choose how a task runs",
-    ),
     "pre_execute": (_given, "is not called: the task runs in a container; use on_execute_callback"),
     "post_execute": (_given, "is not called: the task runs in a container; use on_success_callback"),
     "resources": (_given, "is not honoured: give the DockerOperator cpus=, mem_limit= or device_requests="),

@@ -144,6 +144,9 @@ DEFAULT_QUEUE = "default"
 """Airflow's ``BaseOperator(queue="default")``: the queue of a task that names none. An engine without labels
 serves this queue only."""
 
+DEFAULT_ENGINE_STATUS_SECONDS = 5.0
+"""How often a scheduler reads its engines' health and free resources (for admission, the UI and the API)."""
+
 DEFAULT_ENGINE_STATUS_TIMEOUT = 5.0
 """Seconds one call that reads an engine's status may take: an engine that does not answer in time is
 reported unhealthy (with the reason) instead of holding up the scheduler's pass."""

@@ -26,7 +26,7 @@ from dockyard.container.control import StopReason
 from dockyard.container.options import ContainerOptions
 from dockyard.container.policy import Policy
 from dockyard.container.runtime import Abandoned
-from dockyard.container.spec import RegistryAuth
+from dockyard.container.spec import EngineConfig, RegistryAuth
 from dockyard.dag import DAG
 from dockyard.errors import (
     ContainerFailedError,
@@ -104,6 +104,8 @@ class TryRequest:
     """Seconds left of ``execution_timeout`` (default: all of it)."""
     sense: Callable[[PreparedTry, Callable[[str], None], RunControl | None], Any] | None = None
     """Pokes a sensor that pokes in the scheduler (a ``sensor`` preparation) and returns its verdict."""
+    engine: EngineConfig | None = None
+    """The engine of the pool the scheduler admitted the try to (None: the task's own or the default)."""
 
 
 class TaskRunner:
@@ -292,6 +294,7 @@ class TaskRunner:
                 default_docker_url=self.settings.default_docker_url,
                 registry_auth=registry_auth,
                 docker_config=str(self.settings.docker_config) if self.settings.docker_config else None,
+                placed_on=request.engine,
             )
             for secret in spec.secrets:
                 masker.add(secret)

@@ -46,11 +46,23 @@ from dockyard.compat import airflow as airflow_compat
 from dockyard.connections import Connections
 from dockyard.container import RunControl
 from dockyard.container.control import StopReason
+from dockyard.container.pool import (
+    EngineDefinition,
+    EngineStatus,
+    Reservation,
+    Resources,
+    WaitingForResources,
+    admit,
+    load_pool,
+)
+from dockyard.container.pool import task_key as pool_task_key
+from dockyard.container.pool_status import LimitsCache, read_statuses
 from dockyard.container.runtime import Abandoned
 from dockyard.container.spec import EngineConfig, engine_config
 from dockyard.dataset_scheduling import DatasetScheduling
 from dockyard.errors import (
     ConflictError,
+    ContainerSpecError,
     DagDefinitionError,
     DockyardError,
     NotFoundError,
@@ -71,6 +83,7 @@ from dockyard.runs import notify_scheduler, trigger_run, wake_socket_path
 from dockyard.serialized import SerializedDag, SerializedTask
 from dockyard.settings import Settings
 from dockyard.store import FINISHED_STATES, RunState, Store, TaskState, TryResult, jobs, utcnow
+from dockyard.store import engines as engine_records
 from dockyard.store import sensors as sensor_records
 from dockyard.store.db import sqlite_file
 from dockyard.store.models import DagRunModel, TaskInstanceModel
@@ -111,6 +124,26 @@ class _Running:
     key: TIKey
     try_number: int
     control: RunControl
+
+
+@dataclass(frozen=True)
+class _Placement:
+    """Where the engine pool puts a ready try: an engine (None: the task's own, or no pool to ask), or why it
+    waits, or why it can never run (``refusal``: it asks for more than any engine has)."""
+
+    engine: EngineDefinition | None = None
+    waiting: str | None = None
+    refusal: str | None = None
+
+
+@dataclass(frozen=True)
+class _Claim:
+    dag: SerializedDag
+    run: DagRunModel
+    key: TIKey
+    try_number: int
+    max_tries: int
+    placement: _Placement
 
 
 class Scheduler:
@@ -163,6 +196,12 @@ class Scheduler:
         self._lock_file: IO[str] | None = None
         self._wake_socket: socket.socket | None = None
         self.datasets = DatasetScheduling(store)
+        self.engine_pool = load_pool(settings.engines_file, default_docker_url=settings.default_docker_url)
+        self.engine_statuses: list[EngineStatus] = []
+        """The engines' last statuses (empty: admission is off, as in ``dags test`` without an engines file)."""
+        self.reservations: dict[TIKey, Reservation] = {}
+        self._limits = LimitsCache()
+        self._waiting_shown: dict[TIKey, str] = {}
         self.mailer = AlertMailer(connections, template_config(settings)["webserver"]["base_url"])
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -176,6 +215,9 @@ class Scheduler:
         self.job_id = jobs.register(self.store, "LocalTaskJob" if self.fixed_dags else "SchedulerJob")
         self._last_job_beat = time.monotonic()
         threading.Thread(target=self._beat_forever, name="dockyard-heartbeat", daemon=True).start()
+        if not self.fixed_dags or self.settings.engines_file is not None:
+            self._read_engines()
+            threading.Thread(target=self._watch_engines, name="dockyard-engines", daemon=True).start()
         if load:
             self.load()
 
@@ -304,6 +346,30 @@ class Scheduler:
                     self.wake.set()
             except StoreError as exc:
                 log.warning("heartbeat not written: %s", exc)
+
+    def _watch_engines(self) -> None:
+        while not self._stopping.wait(defaults.DEFAULT_ENGINE_STATUS_SECONDS):
+            self._read_engines()
+
+    def _read_engines(self) -> None:
+        """Read every engine's health and free resources (each read has a time limit) and show them."""
+        try:
+            statuses = read_statuses(self.runner.runtime.clients, self.engine_pool, self.instance, cache=self._limits)
+        except Exception:  # a bug in reading must not stop admission for good: the last statuses stay
+            log.exception("reading the engines' statuses failed")
+            return
+        for status in statuses:
+            before = next((s for s in self.engine_statuses if s.name == status.name), None)
+            if before is not None and before.healthy != status.healthy:
+                if status.healthy:
+                    log.info("engine %s answers again: back in the pool", status.name)
+                else:
+                    log.warning("engine %s stopped answering (%s): out of the pool", status.name, status.error)
+        self.engine_statuses = statuses
+        try:
+            engine_records.write_statuses(self.store, statuses)
+        except StoreError as exc:
+            log.warning("engine statuses not shown: %s", exc)
 
     def _keep_alive(self) -> None:
         """Take over the work of schedulers that stopped heartbeating (and notice being taken over)."""
@@ -521,18 +587,14 @@ class Scheduler:
         database never fill the same free slot twice; the tries start after it is released."""
         if not ready or len(self.running) >= self.settings.parallelism:
             return
-        claimed: list[tuple[SerializedDag, DagRunModel, TIKey, int, int]] = []
+        claimed: list[_Claim] = []
         with jobs.exclusive(self.store, "launch") as got:
             if got:
                 self._claim_ready(ready, claimed)
-        for dag, run, key, try_number, max_tries in claimed:
-            self._submit(dag, run, key, try_number, max_tries=max_tries)
+        for c in claimed:
+            self._submit(c.dag, c.run, c.key, c.try_number, max_tries=c.max_tries, placed=c.placement)
 
-    def _claim_ready(
-        self,
-        ready: list[tuple[DagRunModel, TaskInstanceModel]],
-        claimed: list[tuple[SerializedDag, DagRunModel, TIKey, int, int]],
-    ) -> None:
+    def _claim_ready(self, ready: list[tuple[DagRunModel, TaskInstanceModel]], claimed: list[_Claim]) -> None:
         per_dag, per_pool = self.store.running_counts()
         per_task, per_run_task = self.store.running_per_task()
         slots = self.store.pool_slots()
@@ -574,6 +636,10 @@ class Scheduler:
             if key in self.running or key in seen:
                 continue
             seen.add(key)
+            placement = self._place(key, task)
+            if placement.waiting is not None:
+                self._show_waiting(key, placement.waiting)
+                continue
             try:
                 if ti.state == TaskState.UP_FOR_RESCHEDULE.value:  # the next poke: the same try number
                     try_number = sensor_records.claim_poke(
@@ -589,7 +655,40 @@ class Scheduler:
             per_pool[ti.pool] = per_pool.get(ti.pool, 0) + ti.pool_slots
             per_task[task_key] = per_task.get(task_key, 0) + 1
             per_run_task[run_task_key] = per_run_task.get(run_task_key, 0) + 1
-            claimed.append((dag, run, key, try_number, ti.max_tries))
+            self._waiting_shown.pop(key, None)
+            if placement.engine is not None and task is not None:
+                keyed = pool_task_key(key.dag_id, key.task_id, key.run_id, try_number, key.map_index)
+                self.reservations[key] = Reservation(placement.engine.name, keyed, Resources.from_dict(task.resources))
+            claimed.append(_Claim(dag, run, key, try_number, ti.max_tries, placement))
+
+    def _place(self, key: TIKey, task: SerializedTask | None) -> _Placement:
+        """Admit a container task to the engine with room for what it asks (CPUs, memory, GPUs) among those
+        that serve its queue; a task that names its own ``docker_url`` keeps its engine."""
+        if not self.engine_statuses or task is None or not task.runs_container or task.engine.get("docker_url"):
+            return _Placement()
+        try:
+            chosen = admit(
+                Resources.from_dict(task.resources),
+                frozenset(task.wanted) or defaults.DEFAULT_QUEUE,
+                self.engine_statuses,
+                self.reservations.values(),
+                task_id=key.task_id,
+            )
+        except ContainerSpecError as exc:
+            return _Placement(refusal=str(exc))
+        if isinstance(chosen, WaitingForResources):
+            return _Placement(waiting=chosen.reason)
+        return _Placement(engine=next(d for d in self.engine_pool if d.name == chosen.name))
+
+    def _show_waiting(self, key: TIKey, reason: str) -> None:
+        """Show why a ready try waits (once per change: the pass runs every few seconds)."""
+        if self._waiting_shown.get(key) == reason:
+            return
+        self._waiting_shown[key] = reason
+        log.info("task %s.%s of run %s: %s", key.dag_id, key.task_id, key.run_id, reason)
+        _meanwhile(
+            lambda: self.store.record_placement(key.dag_id, key.run_id, key.task_id, key.map_index, waiting=reason)
+        )
 
     def _timed_out(self, dag: SerializedDag, run: DagRunModel, task_ids: list[str], now: dt.datetime) -> bool:
         """``dagrun_timeout``, as Airflow: the run fails, its unfinished task instances become skipped, the
@@ -631,6 +730,7 @@ class Scheduler:
         resume: str | None = None,
         started: dt.datetime | None = None,
         max_tries: int | None = None,
+        placed: _Placement | None = None,
     ) -> None:
         task = dag.task(key.task_id)
         control = RunControl()
@@ -672,7 +772,18 @@ class Scheduler:
         elif task.sensor is not None and not task.runs_container:  # a clock or store sensor pokes here
             request = self._sensor_request(context, task.sensor, timeout)
         else:
-            request = TryRequest(context, prepare=lambda: self._prepare(context), timeout=timeout)
+            placed = placed or _Placement()
+            request = TryRequest(
+                context,
+                prepare=lambda: self._prepare(context, refusal=placed.refusal),
+                timeout=timeout,
+                engine=placed.engine.config if placed.engine is not None else None,
+            )
+            if placed.engine is not None:
+                name = placed.engine.name
+                _meanwhile(
+                    lambda: self.store.record_placement(key.dag_id, key.run_id, key.task_id, key.map_index, engine=name)
+                )
         self.pool.submit(self._work, request, key, try_number, control, resume)
 
     def _sensor_request(self, context: TryContext, spec: dict[str, Any], timeout: float | None) -> TryRequest:
@@ -699,7 +810,9 @@ class Scheduler:
             "end_date": run.end_date,
         }
 
-    def _prepare(self, context: TryContext) -> PreparedTry:
+    def _prepare(self, context: TryContext, *, refusal: str | None = None) -> PreparedTry:
+        if refusal is not None:  # asks for more than any engine of the pool has: fails, never waits forever
+            raise ContainerSpecError(refusal)
         try:
             return prepare_in_child(self.settings, context)
         except ChildFailed as exc:
@@ -763,6 +876,7 @@ class Scheduler:
             except queue.Empty:
                 return
             self.running.pop(key, None)
+            self.reservations.pop(key, None)
             if outcome.state is TaskState.RUNNING:
                 continue  # let go of (shutdown, or the result could not be written): the next scheduler finishes it
             self._record(key, try_number, outcome, committed)
@@ -943,6 +1057,7 @@ class Scheduler:
             if (ti.dag_id, ti.run_id, ti.task_id, ti.map_index) not in taken
         }
         engines: dict[EngineConfig, None] = {engine_config({}, self.settings.default_docker_url): None}
+        engines.update({definition.config: None for definition in self.engine_pool})
         for ti in running:
             owner = self.dags.get(ti.dag_id, None)
             op = owner.task_dict.get(ti.task_id) if owner else None

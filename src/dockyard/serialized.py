@@ -20,9 +20,10 @@ import datetime as dt
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from dockyard.container.pool import requested, wanted_labels
 from dockyard.dag import closest
 from dockyard.datasets import outlet_uris
-from dockyard.errors import DagDefinitionError
+from dockyard.errors import DagDefinitionError, DockyardError
 from dockyard.mail import recipients
 from dockyard.params import Param
 from dockyard.timetable import Timetable, deserialize_timetable, serialize_timetable, timetable_for
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from dockyard.store.api import DagRecord
     from dockyard.store.models import DagModel
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 """Bumped when the stored form changes; a stored DAG of another version is parsed again."""
 
 CALLBACKS = (
@@ -68,6 +69,16 @@ def _parse_date(value: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(value) if value else None
 
 
+def _resources(values: dict[str, Any]) -> dict[str, Any]:
+    """A container task's request (empty for other tasks; a bad value fails its try, where it is reported)."""
+    if not values:
+        return {}
+    try:
+        return requested(values).to_dict()
+    except DockyardError:
+        return {}
+
+
 def _shown(value: Any) -> Any:
     return value if isinstance(value, (str, list, type(None))) else repr(value)
 
@@ -98,6 +109,10 @@ class SerializedTask:
     runs_container: bool = False
     """The task's tries run a container (Docker, Bash and Python tasks); the rest finish in the scheduler."""
     engine: dict[str, Any] = field(default_factory=dict)
+    resources: dict[str, Any] = field(default_factory=dict)
+    """What the task's container asks for (CPUs, memory, GPUs), admitted against the engine pool."""
+    wanted: tuple[str, ...] = ()
+    """The engine labels the task needs: its ``queue`` and ``executor_config["engine_labels"]``."""
     callbacks: tuple[str, ...] = ()
     outlets: tuple[str, ...] = ()
     """The URIs of the datasets a success of the task updates."""
@@ -136,12 +151,13 @@ class SerializedTask:
         data["callbacks"] = list(self.callbacks)
         data["outlets"] = list(self.outlets)
         data["email"] = list(self.email)
+        data["wanted"] = list(self.wanted)
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SerializedTask:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        for name in ("upstream", "downstream", "callbacks", "outlets", "email"):
+        for name in ("upstream", "downstream", "callbacks", "outlets", "email", "wanted"):
             known[name] = tuple(known.get(name) or ())
         return cls(**known)
 
@@ -176,6 +192,8 @@ class SerializedTask:
             do_xcom_push=bool(task.do_xcom_push),
             runs_container=task.runs_in_container,
             engine={k: values[k] for k in ENGINE_FIELDS if values.get(k) is not None},
+            resources=_resources(values),
+            wanted=tuple(sorted(wanted_labels(getattr(task, "queue", None), getattr(task, "executor_config", None)))),
             callbacks=tuple(name for name in CALLBACKS if getattr(task, name, None)),
             outlets=outlet_uris(getattr(task, "outlets", None), task.task_id),
             email=tuple(recipients(task.email)),

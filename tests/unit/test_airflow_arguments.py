@@ -52,7 +52,8 @@ HONOURED_TASK = {
     "task_concurrency": "max_active_tis_per_dag",
     "max_active_tis_per_dag": "launch limits",
     "max_active_tis_per_dagrun": "launch limits",
-    "executor_config": "the task image of Bash and Python tasks",
+    "executor_config": "the task image of Bash and Python tasks, and engine labels",
+    "queue": "the engines of the pool that may run the task (by their labels)",
     "do_xcom_push": "XCom",
     "multiple_outputs": "XCom",
     "inlets": "the template context",
@@ -94,7 +95,6 @@ HONOURED_DAG = {
 SAMPLES: dict[str, Any] = {
     "ignore_first_depends_on_past": False,
     "wait_for_past_depends_before_skipping": True,
-    "queue": "gpu",
     "pre_execute": print,
     "post_execute": print,
     "resources": {"cpus": 2},

@@ -105,8 +105,8 @@ class Resources:
 
 def describe_part(name: str, amount: float) -> str:
     """One resource for a person: ``"1.5 CPUs"``, ``"8 GB memory"``, ``"all GPUs"``."""
-    if name == "memory":
-        return f"{_number(amount / _GIB)} GB memory"
+    if name == "memory":  # below 1 GB in MB, as a mem_limit of "200m" was written
+        return f"{_number(amount / _GIB)} GB memory" if amount >= _GIB else f"{_number(amount / 1024**2)} MB memory"
     if name == "gpus":
         return "all GPUs" if amount == ALL_GPUS else f"{_number(amount)} GPU{'' if amount == 1 else 's'}"
     return f"{_number(amount)} CPU{'' if amount == 1 else 's'}"
@@ -480,7 +480,8 @@ def admit(
         raise _refuse(
             task_id,
             f"needs {request.describe()}, more than any engine serving {_queue_text(labels)} has "
-            f"(the largest, {largest.name}, has {largest.capacity.describe()}); lower the request or add an engine",
+            f"(the largest, {largest.name}, has {largest.capacity.describe()}); lower {_OPTION_OF[over]} or add an "
+            "engine that has it",
             _OPTION_OF[over],
         )
     fitting = [s for s in healthy if s not in too_big and request.for_engine(s.capacity).fits_in(s.room(reserved))]

@@ -24,10 +24,9 @@ import dataclasses
 import datetime as dt
 import threading
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dockyard import defaults
-from dockyard.container.engine import EngineClients
 from dockyard.container.engine_errors import engine_errors
 from dockyard.container.pool import (
     ALL_GPUS,
@@ -42,6 +41,9 @@ from dockyard.container.pool import (
 )
 from dockyard.container.spec import LABEL_PREFIX, EngineConfig
 from dockyard.errors import DockyardError, EngineError, EngineNotFoundError
+
+if TYPE_CHECKING:  # docker-py loads with the runtime, not with this module
+    from dockyard.container.engine import EngineClients
 
 _SWARM_BUSY = frozenset({"assigned", "accepted", "preparing", "ready", "starting", "running"})
 """Swarm task states that hold their node's resources."""

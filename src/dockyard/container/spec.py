@@ -120,11 +120,13 @@ def build_spec(
     default_docker_url: str,
     registry_auth: RegistryAuth | None = None,
     docker_config: str | None = None,
+    placed_on: EngineConfig | None = None,
 ) -> ContainerSpec:
     """Validate rendered options (a :class:`ContainerOptions`, or option name -> value) into a spec.
 
     ``labels`` are dockyard's own labels (dag, task, run, try); they win over user labels of the same
-    name, and their task id names the task in any error.
+    name, and their task id names the task in any error. ``placed_on`` is the engine the pool admitted the
+    task to; a task whose ``docker_url`` names its engine keeps that one.
     """
     task_id = labels.get(f"{LABEL_PREFIX}task_id", "")
     if isinstance(values, ContainerOptions):
@@ -137,6 +139,8 @@ def build_spec(
     environment.update(options.private_environment)
     try:
         engine = engine_config(options, default_docker_url)
+        if placed_on is not None and options.docker_url is None:
+            engine = placed_on
     except ContainerSpecError as exc:
         raise exc.for_task(task_id) from None
     return ContainerSpec(

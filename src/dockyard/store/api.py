@@ -387,6 +387,23 @@ class Store(MappedInstances):
                 query = query.where(_state_in(states))
             return list(s.scalars(query))
 
+    def record_placement(
+        self, dag_id: str, run_id: str, task_id: str, map_index: int, *, waiting: str | None = None, engine: str = ""
+    ) -> None:
+        """Where the engine pool put a task instance: the engine of its current try, or why it waits."""
+        values: dict[str, Any] = {"engine": engine} if engine else {"waiting_reason": waiting}
+        with self.session() as s:
+            s.execute(
+                sa.update(TaskInstanceModel)
+                .where(
+                    TaskInstanceModel.dag_id == dag_id,
+                    TaskInstanceModel.run_id == run_id,
+                    TaskInstanceModel.task_id == task_id,
+                    TaskInstanceModel.map_index == map_index,
+                )
+                .values(**values)
+            )
+
     def launchable(self, now: dt.datetime) -> list[tuple[DagRunModel, TaskInstanceModel]]:
         """The task instances of running runs that may start now: scheduled ones, and sensors whose next
         poke is due (what schedulers sharing the database launch from each other's runs)."""
@@ -517,6 +534,7 @@ class Store(MappedInstances):
             if ti is None or ti.state not in (TaskState.SCHEDULED.value, TaskState.QUEUED.value):
                 raise ConflictError(f"task {task_id!r} of run {run_id!r} is no longer waiting to run")
             ti.queued_by_job_id = job_id
+            ti.waiting_reason = None
             ti.try_number += 1
             ti.state = TaskState.RUNNING
             ti.start_date = now

@@ -158,6 +158,10 @@ class TaskInstanceModel(Base):
     rendered_map_index: Mapped[str | None] = mapped_column(String(250))
     """A mapped instance's name from ``map_index_template`` (Airflow's column of the same name)."""
     queued_by_job_id: Mapped[int | None] = mapped_column(Integer)
+    waiting_reason: Mapped[str | None] = mapped_column(Text)
+    """Why a scheduled task instance has not started: no engine of the pool has room for what it asks."""
+    engine: Mapped[str | None] = mapped_column(String(100))
+    """The engine of the pool the current try runs on."""
     """The scheduler job that runs the current try (Airflow's column of the same name); another scheduler
     takes the try over when that job stops heartbeating."""
 
