@@ -115,6 +115,8 @@ class DagRunModel(Base):
     start_date: Mapped[dt.datetime | None]
     end_date: Mapped[dt.datetime | None]
     external_trigger: Mapped[bool] = mapped_column(Boolean, default=False)
+    note: Mapped[str | None] = mapped_column(Text)
+    """A person's note on the run (Airflow's ``setNote``)."""
 
 
 class TaskInstanceModel(Base):
@@ -153,6 +155,8 @@ class TaskInstanceModel(Base):
     """The rendered template fields of the last try, secrets masked."""
     rendered_map_index: Mapped[str | None] = mapped_column(String(250))
     """A mapped instance's name from ``map_index_template`` (Airflow's column of the same name)."""
+    note: Mapped[str | None] = mapped_column(Text)
+    """A person's note on the task instance (Airflow's ``setNote``)."""
 
 
 class TaskTryModel(Base):
@@ -407,3 +411,13 @@ class EventLogModel(Base):
     run_id: Mapped[str | None] = mapped_column(String(250))
     try_number: Mapped[int | None] = mapped_column(Integer)
     extra: Mapped[str | None] = mapped_column(Text)
+
+
+class ParsingRequestModel(Base):
+    """A DAG file to parse again at the DAG processor's next look (Airflow's ``dag_priority_parsing_request``):
+    the web server asks through this table because it never imports a DAG file itself."""
+
+    __tablename__ = "dag_priority_parsing_request"
+
+    fileloc: Mapped[str] = mapped_column(String(1000), primary_key=True)
+    requested_at: Mapped[dt.datetime]

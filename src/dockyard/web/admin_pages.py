@@ -7,11 +7,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
+from dockyard import roles
 from dockyard.connections import Connection
 from dockyard.errors import DockyardError, InvalidConnectionError
 from dockyard.variables import Variables
 from dockyard.web.inputs import check_connection_fields
-from dockyard.web.security import check_csrf, require_admin
+from dockyard.web.security import check_csrf, require
 from dockyard.web.ui import back, flash, render, service, user_of
 
 router = APIRouter()
@@ -29,14 +30,14 @@ def pools_page(request: Request) -> HTMLResponse:
 @router.get("/users", response_class=HTMLResponse)
 def users_page(request: Request) -> HTMLResponse:
     user = user_of(request)
-    require_admin(user)
+    require(user, roles.READ, roles.USERS)
     return render(request, "users.html", user, users=service(request).store.list_users())
 
 
 @router.get("/connections", response_class=HTMLResponse)
 def connections_page(request: Request) -> HTMLResponse:
     user = user_of(request)
-    require_admin(user)
+    require(user, roles.READ, roles.CONNECTIONS)
     conns = [c.shown() for c in service(request).connections.list()]
     return render(request, "connections.html", user, conns=conns)
 
@@ -56,7 +57,7 @@ def save_connection(
 ) -> Response:
     user = user_of(request)
     check_csrf(request, csrf)
-    require_admin(user)
+    require(user, roles.CREATE, roles.CONNECTIONS)
     try:
         check_connection_fields(
             conn_id or "?", {"conn_type": conn_type, "host": host, "port": port, "description": description}
@@ -85,7 +86,7 @@ def save_connection(
 def delete_connection(request: Request, conn_id: str, csrf: str = Form("")) -> Response:
     user = user_of(request)
     check_csrf(request, csrf)
-    require_admin(user)
+    require(user, roles.DELETE, roles.CONNECTIONS)
     service(request).connections.delete(conn_id)
     return back("/connections")
 
@@ -93,6 +94,7 @@ def delete_connection(request: Request, conn_id: str, csrf: str = Form("")) -> R
 @router.get("/variables", response_class=HTMLResponse)
 def variables_page(request: Request) -> HTMLResponse:
     user = user_of(request)
+    require(user, roles.READ, roles.VARIABLES)  # Airflow's Viewer and User read no variables
     return render(request, "variables.html", user, variables=variables_of(request).shown())
 
 
@@ -106,7 +108,7 @@ def save_variable(
 ) -> Response:
     user = user_of(request)
     check_csrf(request, csrf)
-    require_admin(user)
+    require(user, roles.CREATE, roles.VARIABLES)
     try:
         variables_of(request).set(key, value, description or None)
     except DockyardError as exc:
@@ -118,6 +120,6 @@ def save_variable(
 def delete_variable(request: Request, key: str, csrf: str = Form("")) -> Response:
     user = user_of(request)
     check_csrf(request, csrf)
-    require_admin(user)
+    require(user, roles.DELETE, roles.VARIABLES)
     variables_of(request).delete(key)
     return back("/variables")

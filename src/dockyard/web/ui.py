@@ -16,9 +16,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
+from dockyard.roles import READ, WEBSITE
 from dockyard.states import STATE_COLOURS
 from dockyard.store.models import UserModel
-from dockyard.web.security import csrf_token, session_user
+from dockyard.web.security import csrf_token, require, session_user
 from dockyard.web.service import Service
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -71,6 +72,7 @@ def user_of(request: Request) -> UserModel:
     user = session_user(service(request).store, request)
     if user is None:
         raise LoginRequired
+    require(user, READ, WEBSITE)  # Airflow's Public role sees nothing
     return user
 
 
