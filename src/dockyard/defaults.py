@@ -134,3 +134,7 @@ DEFAULT_ENGINE_RETRY_SECONDS = 1.0
 DEFAULT_WEB_SHUTDOWN_SECONDS = 10
 """How long ``dockyard webserver`` waits for open connections after SIGTERM or Ctrl-C before it closes them (a
 browser's kept-alive HTTPS connection would otherwise hold the shutdown forever)."""
+
+DEFAULT_BACKFILL_DELAY_ON_LIMIT_SECONDS = 1.0
+"""How long ``dags backfill`` waits, once its ``--max-active-runs`` were all busy and one ended, before it starts
+the next run (Airflow's ``--delay-on-limit``)."""

@@ -191,7 +191,7 @@ def test_users_take_airflows_roles_in_any_case(dockyard: Dockyard, tmp_path: Pat
     imported = dockyard("users", "import", str(exported)).stdout
     assert "Created the following users:\n\teve" in imported and "Updated the following users:" in imported
     listed = {u["username"]: u["roles"] for u in dockyard.json("users", "list")}
-    assert listed["eve"] == ["Viewer"] and listed["ada"] == ["Admin"]
+    assert listed["eve"] == ["User"] and listed["ada"] == ["Admin"]
     exported.write_text(
         json.dumps([{"username": "x", "email": "x@e", "firstname": "", "lastname": "", "roles": ["Root"]}])
     )
