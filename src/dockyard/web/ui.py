@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
-from dockyard.roles import READ, WEBSITE
+from dockyard.roles import READ, WEBSITE, allows
 from dockyard.states import STATE_COLOURS
 from dockyard.store.models import UserModel
 from dockyard.web.security import csrf_token, require, session_user
@@ -85,6 +85,8 @@ def render(request: Request, name: str, user: UserModel | None, status: int = 20
     messages = [] if is_fragment(request) else request.session.pop("flash", None) or []
     context.update(request=request, user=user, csrf=csrf_token(request), colours=COLOURS, flashes=messages)
     context.setdefault("status", status)
+    # templates ask ``can("can_edit", "DAG Runs")`` to show what the user's role permits (dockyard.roles)
+    context["can"] = lambda action, resource: user is not None and allows(user.role, action, resource)
     return templates.TemplateResponse(request, name, context, status_code=status)
 
 
