@@ -18,12 +18,12 @@ from dockyard import users as accounts
 from dockyard.cli.common import fail, friendly, open_store
 from dockyard.cli.output import emit, output_option
 from dockyard.errors import ConfigError, NotFoundError
-from dockyard.roles import role_of
+from dockyard.roles import Role, role_of
 from dockyard.settings import Settings
 from dockyard.store import Store
 from dockyard.store.models import UserModel
 
-AIRFLOW_ROLES = ("Admin", "Op", "User", "Viewer", "Public")
+AIRFLOW_ROLES = tuple(role.airflow_name for role in Role)
 """Airflow's built-in roles, in the order of the rights they grant."""
 
 
