@@ -44,6 +44,7 @@ from dockyard.settings import Settings
 from dockyard.states import RunState, TaskState
 from dockyard.store import Store
 from dockyard.store.models import DagRunModel
+from dockyard.store.pools import assign_pool
 from dockyard.timetable import DataInterval
 
 BACKFILL = "backfill"
@@ -290,6 +291,8 @@ def run_backfill(
                     )
                     if options.mark_success:
                         store.start_run(dag.dag_id, step.run_id, _task_rows(chosen))
+                elif options.pool is not None:  # a run from before keeps its task instances: they move pool
+                    assign_pool(store, dag.dag_id, step.run_id, chosen.task_ids, options.pool)
                 active.append(step)
             scheduler.step()
             for step in list(active):

@@ -126,6 +126,9 @@ def test_failures_stop_unless_continue_and_pool_and_delay_on_limit(dy: Backfills
     dy.backfill("flags", "2024-01-07", "--pool", "backfill_pool")
     state, tis = dy.run_of("flags", "2024-01-07")
     assert state == "success" and {s[2] for s in tis.values()} == {"backfill_pool"}
+    dy.backfill("flags", "2024-01-05", "--rerun-failed-tasks", "--pool", "backfill_pool")  # a run from before
+    state, tis = dy.run_of("flags", "2024-01-05")
+    assert state == "success" and tis["load"][2] == "backfill_pool" and tis["extract"][2] == "default_pool"
 
     # --delay-on-limit: with one run at a time, the next starts that long after a place frees
     dy.backfill("other_a", "2024-01-08", "--max-active-runs", "1", "--delay-on-limit", "3", last="2024-01-09")
