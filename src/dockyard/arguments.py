@@ -65,7 +65,7 @@ DAG_ARGUMENTS: dict[str, tuple[Check, str]] = {
     "orientation": (_given, "is not honoured: the UI draws the graph one way"),
     "access_control": (
         _given,
-        "is not honoured: dockyard's roles (admin, viewer) apply to every DAG alike",
+        "is not honoured: dockyard's roles (Airflow's Admin, Op, User, Viewer, Public) apply to every DAG alike",
     ),
     "owner_links": (_given, "is not shown: the UI has no owner links"),
     "auto_register": (_false, "is not honoured: every DAG a DAG file creates is registered"),

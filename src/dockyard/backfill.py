@@ -9,7 +9,15 @@
   every task of the runs in the range first, so they run again.
 - At most ``max_active_runs`` (default: the DAG's) of these runs are active at once; new runs are created as
   earlier ones finish, in date order, or latest first with ``run_backwards`` (refused when a task
-  ``depends_on_past``, as in Airflow).
+  ``depends_on_past``, as in Airflow). Once the limit was reached, a freed place is taken ``delay_on_limit``
+  seconds later.
+- A failed run stops the backfill: no further date is started (the active runs finish) unless
+  ``continue_on_failures``.
+- Airflow's other flags: :func:`select_tasks` keeps the tasks a ``task_regex`` finds (and what they need
+  upstream, unless ``ignore_dependencies``, which also runs them without waiting for each other);
+  ``mark_success`` marks every task successful without running it; ``pool`` puts every task in that pool;
+  ``disable_retry`` fails a task at its first failed try; ``ignore_first_depends_on_past`` lets the first date
+  run without looking at the run before it (the other dates wait until it is done).
 
 Example::
 
@@ -22,17 +30,21 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
+import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from dockyard.errors import DagDefinitionError
+from dockyard import defaults
+from dockyard.errors import DagDefinitionError, InvalidInputError
 from dockyard.scheduler import Scheduler
-from dockyard.serialized import SerializedDag
+from dockyard.serialized import SerializedDag, SerializedTask
 from dockyard.settings import Settings
 from dockyard.states import RunState, TaskState
 from dockyard.store import Store
 from dockyard.store.models import DagRunModel
+from dockyard.store.pools import assign_pool
 from dockyard.timetable import DataInterval
 
 BACKFILL = "backfill"
@@ -66,6 +78,14 @@ class BackfillOptions:
     max_active_runs: int | None = None
     conf: dict[str, Any] | None = None
     """The conf of the runs the backfill creates."""
+    mark_success: bool = False
+    pool: str | None = None
+    continue_on_failures: bool = False
+    disable_retry: bool = False
+    delay_on_limit: float = defaults.DEFAULT_BACKFILL_DELAY_ON_LIMIT_SECONDS
+    ignore_first_depends_on_past: bool = False
+    task_regex: str | None = None
+    ignore_dependencies: bool = False
 
 
 @dataclass(frozen=True)
@@ -127,9 +147,84 @@ def _step(interval: DataInterval, run: DagRunModel | None, options: BackfillOpti
     return Step(interval, Action.WAIT, run.run_id)
 
 
-def prepare_existing(store: Store, dag: SerializedDag, plan: list[Step]) -> int:
-    """Clear what ``--reset-dagruns`` and ``--rerun-failed-tasks`` run again; returns how many task instances."""
-    retries = {t.task_id: t.retries for t in dag.tasks}
+def select_tasks(dag: SerializedDag, task_regex: str | None, ignore_dependencies: bool = False) -> SerializedDag:
+    """The DAG the backfill runs: with ``task_regex``, the tasks whose id it finds (``re.search``) and every task
+    they need upstream; with ``ignore_dependencies``, the found tasks alone, none waiting for another (Airflow's
+    ``partial_subset`` and ``ignore_task_deps``)."""
+    if task_regex is None and not ignore_dependencies:
+        return dag
+    try:
+        pattern = re.compile(task_regex or "")
+    except re.error as exc:
+        raise InvalidInputError(f"--task-regex {task_regex!r} is not a regular expression ({exc})") from None
+    found = {t.task_id for t in dag.tasks if pattern.search(t.task_id)}
+    if not found:
+        raise InvalidInputError(
+            f"There are no tasks that match {task_regex!r} regex. Nothing to run, exiting... "
+            f"(the tasks of {dag.dag_id} are {', '.join(dag.task_ids)})"
+        )
+    keep = set(found)
+    if not ignore_dependencies:
+        stack = list(found)
+        while stack:
+            for upstream in dag.task_dict[stack.pop()].upstream:
+                if upstream not in keep:
+                    keep.add(upstream)
+                    stack.append(upstream)
+    tasks = tuple(
+        dataclasses.replace(
+            t,
+            upstream=() if ignore_dependencies else tuple(u for u in t.upstream if u in keep),
+            downstream=() if ignore_dependencies else tuple(d for d in t.downstream if d in keep),
+        )
+        for t in dag.tasks
+        if t.task_id in keep
+    )
+    return dataclasses.replace(dag, tasks=tasks)
+
+
+def check_pool(store: Store, options: BackfillOptions) -> None:
+    """``--pool`` must name a pool that exists (Airflow: "Unknown pool")."""
+    if options.pool is None:
+        return
+    pools = store.pool_slots()
+    if options.pool not in pools:
+        raise InvalidInputError(
+            f"Unknown pool: {options.pool!r}; the pools are {', '.join(sorted(pools))} "
+            f"(`dockyard pools set {options.pool} SLOTS` creates it)"
+        )
+
+
+def _as_run(task: SerializedTask, options: BackfillOptions) -> SerializedTask:
+    """One task as the backfill's scheduler runs it: in ``--pool``, without retries, or marked successful."""
+    changes: dict[str, Any] = {}
+    if options.pool is not None:
+        changes["pool"] = options.pool
+    if options.disable_retry:
+        changes["retries"] = 0
+    if options.mark_success:  # finished in the scheduler as an EmptyOperator is: success, no container
+        changes.update(
+            operator="EmptyOperator", runs_container=False, flow={}, sensor=None, mapping=None, callbacks=(), outlets=()
+        )
+    return dataclasses.replace(task, **changes) if changes else task
+
+
+_TASK_ROW = ("task_id", "operator", "retries", "pool", "pool_slots", "priority_weight")
+"""What :meth:`Store.start_run` takes of each task to create a run's task instances."""
+
+
+def _task_rows(dag: SerializedDag) -> list[dict[str, Any]]:
+    """The task instances a new run gets, with the operators of the DAG file (the run then shows them as they
+    are even while ``--mark-success`` finishes them without running)."""
+    return [{name: getattr(task, name) for name in _TASK_ROW} for task in dag.tasks]
+
+
+def prepare_existing(store: Store, dag: SerializedDag, plan: list[Step], options: BackfillOptions | None = None) -> int:
+    """Clear what ``--reset-dagruns`` and ``--rerun-failed-tasks`` run again (of the chosen tasks); returns how
+    many task instances."""
+    if options is not None:
+        dag = select_tasks(dag, options.task_regex, options.ignore_dependencies)
+    retries = {t.task_id: 0 if options and options.disable_retry else t.retries for t in dag.tasks}
     cleared = 0
     for step in plan:
         if step.action is Action.RESET:
@@ -154,7 +249,8 @@ def run_backfill(
     *,
     on_finished: Callable[[Step, str], None] | None = None,
 ) -> dict[str, str]:
-    """Run the plan to its end in this process; returns each step's run's final state by run_id."""
+    """Run the plan to its end in this process; returns each step's run's final state by run_id (a date the
+    backfill did not start after a failure has none)."""
     limit = max(1, options.max_active_runs or dag.max_active_runs)
     scheduler = Scheduler(settings, store, dags={dag.dag_id: dag}, create_scheduled_runs=False)
     states: dict[str, str] = {}
@@ -164,14 +260,25 @@ def run_backfill(
             if on_finished is not None:
                 on_finished(step, states[step.run_id])
     pending = [step for step in plan if step.run_id not in states]
+    if not options.continue_on_failures and RunState.FAILED.value in states.values():
+        pending = []  # Airflow stops a backfill whose task instances failed
     active: list[Step] = []
+    chosen = select_tasks(dag, options.task_regex, options.ignore_dependencies)
+    as_run = dataclasses.replace(chosen, tasks=tuple(_as_run(t, options) for t in chosen.tasks), max_active_runs=limit)
+    # -I: the first date runs alone, its tasks not looking at the run before it; the rest wait until it is done.
+    first_alone = bool(options.ignore_first_depends_on_past and pending and any(t.depends_on_past for t in dag.tasks))
+    relaxed = dataclasses.replace(
+        as_run,
+        tasks=tuple(dataclasses.replace(t, depends_on_past=False, wait_for_downstream=False) for t in as_run.tasks),
+    )
+    not_before = 0.0
     scheduler.start()
-    # The backfill's own limit holds here, not the DAG's (Airflow's --max-active-runs); set after start, so the
-    # stored DAG keeps its own max_active_runs.
-    scheduler.dags[dag.dag_id] = dataclasses.replace(dag, max_active_runs=limit)
+    # The backfill's own limit, tasks and options hold here, not the DAG's (Airflow's --max-active-runs, -t, ...);
+    # set after start, so the stored DAG stays as its file defines it.
+    scheduler.dags[dag.dag_id] = relaxed if first_alone else as_run
     try:
         while pending or active:
-            while pending and len(active) < limit:
+            while pending and len(active) < limit and time.monotonic() >= not_before and not (first_alone and active):
                 step = pending.pop(0)
                 if step.action is Action.CREATE:
                     store.create_run(
@@ -182,16 +289,27 @@ def run_backfill(
                         data_interval=(step.interval.start, step.interval.end),
                         conf=options.conf,
                     )
+                    if options.mark_success:
+                        store.start_run(dag.dag_id, step.run_id, _task_rows(chosen))
+                elif options.pool is not None:  # a run from before keeps its task instances: they move pool
+                    assign_pool(store, dag.dag_id, step.run_id, chosen.task_ids, options.pool)
                 active.append(step)
             scheduler.step()
             for step in list(active):
                 state = store.get_run(dag.dag_id, step.run_id).state
                 if state in FINISHED_RUN_STATES and not _running(scheduler, step.run_id):
+                    if len(active) >= limit and pending:
+                        not_before = time.monotonic() + options.delay_on_limit
                     active.remove(step)
                     states[step.run_id] = state
+                    if first_alone:
+                        first_alone = False
+                        scheduler.dags[dag.dag_id] = as_run
+                    if state == RunState.FAILED.value and not options.continue_on_failures:
+                        pending = []
                     if on_finished is not None:
                         on_finished(step, state)
-            if active:
+            if active or pending:
                 scheduler.wake.wait(0.5)
                 scheduler.wake.clear()
     finally:
@@ -212,7 +330,9 @@ __all__ = [
     "BackfillOptions",
     "Step",
     "backfill_intervals",
+    "check_pool",
     "plan_backfill",
     "prepare_existing",
     "run_backfill",
+    "select_tasks",
 ]

@@ -150,3 +150,7 @@ DEFAULT_ENGINE_STATUS_SECONDS = 5.0
 DEFAULT_ENGINE_STATUS_TIMEOUT = 5.0
 """Seconds one call that reads an engine's status may take: an engine that does not answer in time is
 reported unhealthy (with the reason) instead of holding up the scheduler's pass."""
+
+DEFAULT_BACKFILL_DELAY_ON_LIMIT_SECONDS = 1.0
+"""How long ``dags backfill`` waits, once its ``--max-active-runs`` were all busy and one ended, before it starts
+the next run (Airflow's ``--delay-on-limit``)."""

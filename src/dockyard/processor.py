@@ -35,6 +35,7 @@ from dockyard.errors import DockyardError
 from dockyard.isolation import ChildCall, ended, next_message, start_child, stop
 from dockyard.serialized import SerializedDag
 from dockyard.settings import Settings
+from dockyard.store.notes import take_parse_requests
 
 log = logging.getLogger(__name__)
 
@@ -240,6 +241,7 @@ class DagProcessor:
         helpers_changed = any(known.get(p, [0, 0, True])[2] is False for p in [*changed, *removed] if p in known)
         if force or helpers_changed:
             changed = list(current)
+        changed += [p for p in take_parse_requests(self.store) if p in current and p not in changed]
         if not changed and not removed:
             return None
         to_parse = [p for p in changed if _might_define_dags(p)]

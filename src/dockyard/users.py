@@ -1,4 +1,4 @@
-"""Users of the web app and API: argon2 password hashes, a role (``admin`` or ``viewer``), API tokens.
+"""Users of the web app and API: argon2 password hashes, one of Airflow's five roles, API tokens.
 
 Every user has a random ``uid`` that is never reused; tokens and web sessions name it, so deleting a user
 and creating another of the same name hands the new one nothing of the old one's.
@@ -18,11 +18,12 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from dockyard import defaults
 from dockyard.errors import ConfigError, NotFoundError
+from dockyard.roles import Role
 from dockyard.store import Store, utcnow
 from dockyard.store.models import ApiTokenModel, UserModel
 
-ROLES = ("admin", "viewer")
-"""admin: everything; viewer: read DAGs, runs, logs and variables, but not connections, and change nothing."""
+ROLES = tuple(role.value for role in Role)
+"""Airflow's five roles as the store keeps them: admin, op, user, viewer, public (:mod:`dockyard.roles`)."""
 
 _hasher = PasswordHasher()
 _USERNAME = re.compile(r"^[A-Za-z0-9_.@\-]{1,250}$")

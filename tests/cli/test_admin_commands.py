@@ -168,12 +168,14 @@ def test_users_take_airflows_roles_in_any_case(dockyard: Dockyard, tmp_path: Pat
     made = dockyard("users", "create", "-u", "ada", "-e", "ada@example.com", "-p", "first-pass-1", "-r", "admin")
     assert "with role Admin" in made.stdout
     op = dockyard("users", "create", "-u", "bob", "-e", "bob@example.com", "-p", "bob-pass-12", "-r", "Op")
-    assert "role Op is kept as Admin" in op.stderr
+    assert "with role Op" in op.stdout
     dockyard("users", "create", "-u", "cy", "-p", "cy-pass-123", "-r", "VIEWER")
-    public = dockyard("users", "create", "-u", "dee", "-p", "dee-pass-12", "-r", "Public", ok=False)
-    assert public.exit_code == 2 and "no Public role" in public.output
+    dockyard("users", "create", "-u", "dee", "-p", "dee-pass-12", "-r", "public")
+    dockyard("users", "create", "-u", "eli", "-p", "eli-pass-12", "-r", "User")
+    wrong = dockyard("users", "create", "-u", "fay", "-p", "fay-pass-12", "-r", "Superuser", ok=False)
+    assert wrong.exit_code == 2 and "use one of Admin, Op, User, Viewer, Public" in wrong.output
     listed = {u["username"]: u["roles"] for u in dockyard.json("users", "list")}
-    assert listed == {"ada": ["Admin"], "bob": ["Admin"], "cy": ["Viewer"]}
+    assert listed == {"ada": ["Admin"], "bob": ["Op"], "cy": ["Viewer"], "dee": ["Public"], "eli": ["User"]}
     added = dockyard("users", "add-role", "-e", "ada@example.com", "-r", "viewer")
     assert 'added to role "Viewer"' in added.stdout and 'replaces "Admin"' in added.stdout
     again = dockyard("users", "add-role", "-u", "ada", "-r", "Viewer", ok=False)
@@ -200,7 +202,7 @@ def test_users_take_airflows_roles_in_any_case(dockyard: Dockyard, tmp_path: Pat
     imported = dockyard("users", "import", str(exported)).stdout
     assert "Created the following users:\n\teve" in imported and "Updated the following users:" in imported
     listed = {u["username"]: u["roles"] for u in dockyard.json("users", "list")}
-    assert listed["eve"] == ["Viewer"] and listed["ada"] == ["Admin"]
+    assert listed["eve"] == ["User"] and listed["ada"] == ["Admin"]
     exported.write_text(
         json.dumps([{"username": "x", "email": "x@e", "firstname": "", "lastname": "", "roles": ["Root"]}])
     )

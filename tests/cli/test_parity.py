@@ -62,22 +62,7 @@ def test_cheat_sheet_shows_every_command_once(tmp_path: Path) -> None:
     assert "Manage DAGs" in result.output and "Miscellaneous commands" in result.output
 
 
-FLAGS_TO_COME = {
-    "dags backfill": "the backfill command does not take all of Airflow's flags yet (-t, -m, -i, -I, -S, --pool, "
-    "--continue-on-failures, --disable-retry, --delay-on-limit, --treat-dag-id-as-regex)"
-}
-"""Commands still short of Airflow's flags: expected to fail until they take them (then this entry must go)."""
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=FLAGS_TO_COME[name]))
-        if name in FLAGS_TO_COME
-        else name
-        for name in SHARED
-    ],
-)
+@pytest.mark.parametrize("name", SHARED)
 def test_every_airflow_flag_is_accepted_or_explained(name: str) -> None:
     ours = set(_spellings(OURS[name]))
     unexplained = [

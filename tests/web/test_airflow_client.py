@@ -43,6 +43,8 @@ from airflow_client.client.model.dag_run import DAGRun
 from airflow_client.client.model.list_dag_runs_form import ListDagRunsForm
 from airflow_client.client.model.list_task_instance_form import ListTaskInstanceForm
 from airflow_client.client.model.pool import Pool
+from airflow_client.client.model.set_dag_run_note import SetDagRunNote
+from airflow_client.client.model.set_task_instance_note import SetTaskInstanceNote
 from airflow_client.client.model.update_dag_run_state import UpdateDagRunState
 from airflow_client.client.model.update_task_instance import UpdateTaskInstance
 from airflow_client.client.model.update_task_instances_state import UpdateTaskInstancesState
@@ -123,6 +125,8 @@ def test_dags_tasks_details_and_source(airflow: tuple[Site, ApiClient]) -> None:
     source = dags.get_dag_source(etl.file_token)
     assert 'DAG("client_etl"' in source.content
     assert status_of(lambda: dags.get_dag_source("bm90LWEtZGFnLWZpbGU")) == 404
+    assert dags.reparse_dag_file(etl.file_token) is None  # 201, no body
+    assert status_of(lambda: dags.reparse_dag_file("bm90LWEtZGFnLWZpbGU")) == 404
     assert dags.patch_dag("client_report", DAG(is_paused=False), update_mask=["is_paused"]).is_paused is False
     changed = dags.patch_dags("client_", DAG(is_paused=True))
     assert changed.total_entries == 2 and all(d.is_paused for d in changed.dags)
@@ -183,6 +187,12 @@ def test_runs_task_instances_clear_and_states(airflow: tuple[Site, ApiClient]) -
         "client_etl", "r1", "load", UpdateTaskInstance(new_state=UpdateTaskState("success"))
     )
     assert patched.task_id == "load"
+    noted = runs.set_dag_run_note("client_etl", "r1", SetDagRunNote(note="checked by ops"))
+    assert noted.note == "checked by ops" and runs.get_dag_run("client_etl", "r1").note == "checked by ops"
+    ti_note = tis.set_task_instance_note("client_etl", "r1", "load", SetTaskInstanceNote(note="slow disk"))
+    assert ti_note.note == "slow disk" and tis.get_task_instance("client_etl", "r1", "load").note == "slow disk"
+    unmapped = SetTaskInstanceNote(note="x")
+    assert status_of(lambda: tis.set_mapped_task_instance_note("client_etl", "r1", "load", 2, unmapped)) == 404
     assert runs.update_dag_run_state("client_etl", "r1", UpdateDagRunState(state="failed")).state.value == "failed"
     cleared = runs.clear_dag_run("client_etl", "r1", ClearDagRun(dry_run=True))
     assert {t["task_id"] for t in cleared["task_instances"]} == {"extract", "load"}
@@ -232,19 +242,19 @@ def test_pools_connections_variables_users_and_monitoring(airflow: tuple[Site, A
     variables.delete_variable("bucket")
 
     users = user_api.UserApi(client)
-    role = [UserCollectionItemRoles(name="viewer")]
+    role = [UserCollectionItemRoles(name="Viewer")]
     users.post_user(
         User(username="eve", password="eve-pass-1234", email="e@x", first_name="E", last_name="V", roles=role)
     )
-    assert users.get_user("eve").roles[0].name == "viewer"
+    assert users.get_user("eve").roles[0].name == "Viewer"
     assert (
         users.patch_user("eve", User(username="eve", first_name="Eva", email="e@x", last_name="V")).first_name == "Eva"
     )
     assert "eve" in [u.username for u in users.get_users().users]
     users.delete_user("eve")
     roles = role_api.RoleApi(client)
-    assert {r.name for r in roles.get_roles().roles} == {"admin", "viewer"}
-    assert roles.get_role("viewer").name == "viewer"
+    assert [r.name for r in roles.get_roles().roles] == ["Admin", "Op", "User", "Viewer", "Public"]
+    assert roles.get_role("Viewer").name == "Viewer"
     assert permission_api.PermissionApi(client).get_permissions().total_entries > 0
 
     monitoring = monitoring_api.MonitoringApi(client)

@@ -1,8 +1,7 @@
 """``dockyard users ...``: people and API clients of the web app, with Airflow's commands, flags and roles.
 
-Airflow's five roles are accepted in any case (``--role admin`` or ``--role Admin``). The store keeps the roles
-:data:`dockyard.users.ROLES` knows; a role it does not know yet is kept as the nearest role that grants no more
-than Airflow's would (:data:`NEAREST`), and the command says so. A dockyard user has one role: ``add-role``
+Airflow's five roles are accepted in any case (``--role admin`` or ``--role Admin``) and keep Airflow's
+meaning (:mod:`dockyard.roles`). A dockyard user has one role: ``add-role``
 replaces it, and ``remove-role`` of a user's only role is refused.
 """
 
@@ -19,37 +18,21 @@ from dockyard import users as accounts
 from dockyard.cli.common import fail, friendly, open_store
 from dockyard.cli.output import emit, output_option
 from dockyard.errors import ConfigError, NotFoundError
+from dockyard.roles import Role, role_of
 from dockyard.settings import Settings
 from dockyard.store import Store
 from dockyard.store.models import UserModel
 
-AIRFLOW_ROLES = ("Admin", "Op", "User", "Viewer", "Public")
+AIRFLOW_ROLES = tuple(role.airflow_name for role in Role)
 """Airflow's built-in roles, in the order of the rights they grant."""
-
-NEAREST = {"op": "admin", "user": "viewer"}
-"""Where the store has no role of that name: Op manages connections, pools and variables like dockyard's admin
-(the web app manages no users); User is kept as viewer, which can read but not trigger or clear."""
 
 
 def stored_role(name: str) -> str:
     """The role the store keeps for Airflow's role ``name`` (any case); a clear error for anything else."""
-    lowered = name.strip().lower()
-    if lowered not in (r.lower() for r in AIRFLOW_ROLES):
-        raise click.BadParameter(f"{name!r} is not a role; use one of {', '.join(AIRFLOW_ROLES)}", param_hint="--role")
-    for known in accounts.ROLES:
-        if known.lower() == lowered:
-            return known
-    if lowered in NEAREST:
-        nearest = NEAREST[lowered]
-        click.secho(
-            f"Note: role {name} is kept as {airflow_role(nearest)}, the nearest role dockyard has now.",
-            fg="yellow",
-            err=True,
-        )
-        return nearest
-    raise click.BadParameter(
-        f"dockyard has no {name} role (a user without rights); delete the user instead", param_hint="--role"
-    )
+    try:
+        return role_of(name).value
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--role") from None
 
 
 def airflow_role(stored: str) -> str:

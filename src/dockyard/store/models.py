@@ -119,6 +119,8 @@ class DagRunModel(Base):
     claimed_by_job_id: Mapped[int | None] = mapped_column(Integer)
     """The scheduler that decides this run's task states until ``claimed_until`` (renewed on each pass)."""
     claimed_until: Mapped[dt.datetime | None]
+    note: Mapped[str | None] = mapped_column(Text)
+    """A person's note on the run (Airflow's ``setNote``)."""
 
 
 class TaskInstanceModel(Base):
@@ -158,12 +160,14 @@ class TaskInstanceModel(Base):
     rendered_map_index: Mapped[str | None] = mapped_column(String(250))
     """A mapped instance's name from ``map_index_template`` (Airflow's column of the same name)."""
     queued_by_job_id: Mapped[int | None] = mapped_column(Integer)
+    """The scheduler job that runs the current try (Airflow's column of the same name); another scheduler
+    takes the try over when that job stops heartbeating."""
     waiting_reason: Mapped[str | None] = mapped_column(Text)
     """Why a scheduled task instance has not started: no engine of the pool has room for what it asks."""
     engine: Mapped[str | None] = mapped_column(String(100))
     """The engine of the pool the current try runs on."""
-    """The scheduler job that runs the current try (Airflow's column of the same name); another scheduler
-    takes the try over when that job stops heartbeating."""
+    note: Mapped[str | None] = mapped_column(Text)
+    """A person's note on the task instance (Airflow's ``setNote``)."""
 
 
 class TaskTryModel(Base):
@@ -457,3 +461,13 @@ class EngineStatusModel(Base):
     used_gpus: Mapped[int] = mapped_column(Integer)
     running: Mapped[int] = mapped_column(Integer)
     checked_at: Mapped[dt.datetime]
+
+
+class ParsingRequestModel(Base):
+    """A DAG file to parse again at the DAG processor's next look (Airflow's ``dag_priority_parsing_request``):
+    the web server asks through this table because it never imports a DAG file itself."""
+
+    __tablename__ = "dag_priority_parsing_request"
+
+    fileloc: Mapped[str] = mapped_column(String(1000), primary_key=True)
+    requested_at: Mapped[dt.datetime]

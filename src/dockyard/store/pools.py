@@ -11,8 +11,9 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from dockyard.errors import InvalidInputError, NotFoundError
+from dockyard.states import TaskState
 from dockyard.store.api import Store
-from dockyard.store.models import PoolModel
+from dockyard.store.models import PoolModel, TaskInstanceModel
 
 
 @dataclass(frozen=True)
@@ -43,3 +44,18 @@ def set_pools(store: Store, pools: list[PoolSpec]) -> None:
     with store.session() as s:
         for pool in pools:
             s.merge(PoolModel(name=pool.name, slots=pool.slots, description=pool.description))
+
+
+def assign_pool(store: Store, dag_id: str, run_id: str, task_ids: list[str], pool: str) -> int:
+    """Put the task instances ``task_ids`` of a run that are yet to run in ``pool`` (``dags backfill --pool``
+    for runs that existed before the backfill); returns how many."""
+    waiting = [TaskState.SCHEDULED, TaskState.UP_FOR_RETRY, TaskState.UP_FOR_RESCHEDULE]
+    ti = TaskInstanceModel
+    with store.session() as s:
+        result = s.execute(
+            sa.update(ti)
+            .where(ti.dag_id == dag_id, ti.run_id == run_id, ti.task_id.in_(task_ids))
+            .where(sa.or_(ti.state.is_(None), ti.state.in_(waiting)))
+            .values(pool=pool)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]

@@ -76,6 +76,7 @@ class RunRecord:
     start_date: dt.datetime | None
     end_date: dt.datetime | None
     external_trigger: bool
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,7 @@ class TaskInstanceRecord:
     map_index: int = -1
     """Which instance of a mapped task (-1: not mapped)."""
     rendered_map_index: str | None = None
+    note: str | None = None
 
 
 @dataclass(frozen=True)

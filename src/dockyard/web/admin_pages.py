@@ -8,7 +8,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from dockyard.web.security import require_admin
+from dockyard import roles
+from dockyard.web.security import require
 from dockyard.web.ui import render, service, user_of
 
 router = APIRouter()
@@ -26,5 +27,5 @@ def pools_page(request: Request) -> HTMLResponse:
 @router.get("/users", response_class=HTMLResponse)
 def users_page(request: Request) -> HTMLResponse:
     user = user_of(request)
-    require_admin(user)
+    require(user, roles.READ, roles.USERS)
     return render(request, "users.html", user, users=service(request).store.list_users())

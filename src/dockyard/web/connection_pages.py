@@ -9,6 +9,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
+from dockyard import roles
 from dockyard.connections import Connection
 from dockyard.errors import DockyardError
 from dockyard.store.models import UserModel
@@ -20,7 +21,7 @@ from dockyard.web.connection_forms import (
     read_connection_form,
     shown_extras,
 )
-from dockyard.web.security import check_csrf, require_admin
+from dockyard.web.security import check_csrf, require
 from dockyard.web.ui import back, flash, is_fragment, render, service, user_of
 
 router = APIRouter()
@@ -28,7 +29,7 @@ router = APIRouter()
 
 def _admin(request: Request) -> UserModel:
     user = user_of(request)
-    require_admin(user)
+    require(user, roles.EDIT, roles.CONNECTIONS)
     return user
 
 
@@ -89,7 +90,7 @@ async def save_connection(request: Request) -> Response:
     user = user_of(request)
     form = await request.form()
     check_csrf(request, str(form.get("csrf", "")))
-    require_admin(user)
+    require(user, roles.EDIT, roles.CONNECTIONS)
     sent = {k: str(v) for k, v in form.items() if k != "csrf"}
     editing = sent.get("mode") == "edit"
     svc = service(request)
@@ -109,7 +110,7 @@ async def check_connection(request: Request) -> Response:
     user = user_of(request)
     form = await request.form()
     check_csrf(request, str(form.get("csrf", "")))
-    require_admin(user)
+    require(user, roles.EDIT, roles.CONNECTIONS)
     sent = {k: str(v) for k, v in form.items() if k != "csrf"}
     try:
         stored = service(request).connections.find(sent.get("conn_id", "").strip())
@@ -127,7 +128,7 @@ async def check_connection(request: Request) -> Response:
 def delete_connection(request: Request, conn_id: str, csrf: str = Form("")) -> Response:
     user = user_of(request)
     check_csrf(request, csrf)
-    require_admin(user)
+    require(user, roles.EDIT, roles.CONNECTIONS)
     service(request).connections.delete(conn_id)
     flash(request, f"Connection {conn_id} was deleted.")
     return back("/connections")

@@ -13,13 +13,14 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from dockyard import roles
 from dockyard.errors import DockyardError
 from dockyard.serialized import SerializedDag
 from dockyard.store import Store
 from dockyard.store.dag_views import mapped_counts
 from dockyard.store.models import DagModel, DagRunModel, UserModel
 from dockyard.store.views import RunFilter, run_page, task_states
-from dockyard.web.security import check_csrf, require_admin
+from dockyard.web.security import check_csrf, require
 from dockyard.web.source import mask_source
 from dockyard.web.trigger_form import param_fields, read_form
 from dockyard.web.ui import back, is_fragment, pages_of, render, service, user_of
@@ -200,7 +201,7 @@ async def trigger_form(request: Request, dag_id: str) -> Response:
     user = user_of(request)
     form = await request.form()
     check_csrf(request, str(form.get("csrf", "")))
-    require_admin(user)
+    require(user, roles.CREATE, roles.DAG_RUNS)
     svc = service(request)
     serialized: SerializedDag = svc.dag(dag_id)
     sent: dict[str, Any] = {key: [str(v) for v in form.getlist(key)] for key in form.keys()}

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
+from dockyard import roles
 from dockyard.errors import TooManyAttemptsError
 from dockyard.store.views import DAG_SORTS, DagFilter, all_tags, dag_page
 from dockyard.web import (
@@ -29,7 +30,7 @@ from dockyard.web.security import (
     client_address,
     end_session,
     guard,
-    require_admin,
+    require,
     start_session,
 )
 from dockyard.web.ui import (
@@ -131,7 +132,7 @@ def toggle_pause(
     """The on/off switch: a checked switch sends ``active=on`` (``paused=true|false`` from a plain form too)."""
     user = user_of(request)
     check_csrf(request, csrf)
-    require_admin(user)
+    require(user, roles.EDIT, roles.DAGS)
     is_paused = paused == "true" if paused else active != "on"
     service(request).store.set_paused(dag_id, is_paused)
     if is_fragment(request):

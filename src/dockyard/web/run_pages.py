@@ -14,12 +14,13 @@ from urllib.parse import quote
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
+from dockyard import roles
 from dockyard.errors import DockyardError
 from dockyard.states import RunState
 from dockyard.store.models import DagRunModel, TaskInstanceModel
 from dockyard.store.views import RunFilter, run_page
 from dockyard.web.run_actions import carry_out, options_from, plan_action
-from dockyard.web.security import check_csrf, require_admin
+from dockyard.web.security import check_csrf, require
 from dockyard.web.ui import back, flash, is_fragment, pages_of, render, service, user_of
 from dockyard.web.waiting import NOT_STARTED, why_waiting
 
@@ -114,7 +115,7 @@ def run_details(request: Request, dag_id: str, run_id: str) -> HTMLResponse:
 def confirm(request: Request, dag_id: str, run_id: str, action: str, task_id: str | None = None) -> HTMLResponse:
     """The dry run: what an action would change, with its options; the dialog's Confirm carries it out."""
     user = user_of(request)
-    require_admin(user)
+    require(user, roles.EDIT, roles.TASK_INSTANCES)
     svc = service(request)
     dag = svc.dag(dag_id)
     options = options_from(
@@ -130,7 +131,7 @@ async def act(request: Request, dag_id: str, run_id: str) -> Response:
     user = user_of(request)
     form = await request.form()
     check_csrf(request, str(form.get("csrf", "")))
-    require_admin(user)
+    require(user, roles.EDIT, roles.TASK_INSTANCES)
     svc = service(request)
     dag = svc.dag(dag_id)
     action = str(form.get("action", ""))

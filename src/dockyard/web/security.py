@@ -26,7 +26,7 @@ from fastapi import HTTPException, Request
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.responses import Response
 
-from dockyard import defaults
+from dockyard import defaults, roles
 from dockyard.errors import TooManyAttemptsError
 from dockyard.settings import Settings
 from dockyard.store import Store, utcnow
@@ -205,8 +205,20 @@ def check_csrf(request: Request, supplied: str | None) -> None:
 
 
 def require_admin(user: UserModel) -> None:
-    if user.role != "admin":
-        raise HTTPException(status_code=403, detail=f"user {user.username!r} is a viewer; this needs an admin")
+    require(user, roles.EDIT, roles.USERS)
+
+
+def require(user: UserModel, action: str, resource: str) -> None:
+    """403 unless the user's role grants ``action`` on ``resource`` (Airflow's names, :mod:`dockyard.roles`)."""
+    if roles.allows(user.role, action, resource):
+        return
+    least = roles.least_role_for(action, resource)
+    held = roles.Role(user.role).airflow_name if user.role in {r.value for r in roles.Role} else user.role
+    needed = f"the role {least.airflow_name} or one with more rights" if least else "a right no role has"
+    raise HTTPException(
+        status_code=403,
+        detail=f"user {user.username!r} has the role {held}; {action} on {resource} needs {needed}",
+    )
 
 
 TITLES = {

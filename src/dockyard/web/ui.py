@@ -16,9 +16,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
+from dockyard.roles import READ, WEBSITE, allows
 from dockyard.states import STATE_COLOURS
 from dockyard.store.models import UserModel
-from dockyard.web.security import csrf_token, session_user
+from dockyard.web.security import csrf_token, require, session_user
 from dockyard.web.service import Service
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -75,6 +76,7 @@ def user_of(request: Request) -> UserModel:
     user = session_user(service(request).store, request)
     if user is None:
         raise LoginRequired
+    require(user, READ, WEBSITE)  # Airflow's Public role sees nothing
     return user
 
 
@@ -87,6 +89,8 @@ def render(request: Request, name: str, user: UserModel | None, status: int = 20
     messages = [] if is_fragment(request) else request.session.pop("flash", None) or []
     context.update(request=request, user=user, csrf=csrf_token(request), colours=COLOURS, flashes=messages)
     context.setdefault("status", status)
+    # templates ask ``can("can_edit", "DAG Runs")`` to show what the user's role permits (dockyard.roles)
+    context["can"] = lambda action, resource: user is not None and allows(user.role, action, resource)
     return templates.TemplateResponse(request, name, context, status_code=status)
 
 

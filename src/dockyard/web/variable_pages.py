@@ -15,11 +15,12 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.datastructures import UploadFile
 
+from dockyard import roles
 from dockyard.errors import DockyardError, InvalidInputError, NotFoundError
 from dockyard.masking import is_sensitive_name
 from dockyard.store.models import UserModel
 from dockyard.variables import Variables
-from dockyard.web.security import check_csrf, require_admin
+from dockyard.web.security import check_csrf, require
 from dockyard.web.ui import back, flash, render, service, user_of
 
 router = APIRouter()
@@ -54,7 +55,7 @@ def export_variables(request: Request) -> Response:
 @router.get("/variables/{key}/edit", response_class=HTMLResponse)
 def edit_variable(request: Request, key: str) -> HTMLResponse:
     user = user_of(request)
-    require_admin(user)
+    require(user, roles.EDIT, roles.VARIABLES)
     value = variables_of(request).find(key)
     row = service(request).store.get_variable_row(key) if value is not None else None
     if value is None or row is None:
@@ -76,7 +77,7 @@ def save_variable(
     """Set a variable. Editing a sensitive one with the value left empty keeps its value."""
     user = user_of(request)
     check_csrf(request, csrf)
-    require_admin(user)
+    require(user, roles.EDIT, roles.VARIABLES)
     variables = variables_of(request)
     try:
         if mode == "edit" and not value and is_sensitive_name(key):
@@ -109,7 +110,7 @@ async def import_variables(request: Request) -> Response:
     user = user_of(request)
     async with request.form() as form:  # closes the uploaded file's spool
         check_csrf(request, str(form.get("csrf", "")))
-        require_admin(user)
+        require(user, roles.EDIT, roles.VARIABLES)
         upload = form.get("file")
         if_exists = str(form.get("if_exists", "overwrite"))
         try:
@@ -145,7 +146,7 @@ def _import(variables: Variables, found: dict[str, str], if_exists: str) -> tupl
 def delete_variable(request: Request, key: str, csrf: str = Form("")) -> Response:
     user = user_of(request)
     check_csrf(request, csrf)
-    require_admin(user)
+    require(user, roles.EDIT, roles.VARIABLES)
     variables_of(request).delete(key)
     flash(request, f"Variable {key} was deleted.")
     return back("/variables")

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from dockyard.web.api_v1 import access, dags, events, monitor, resources, runs, task_instances, xcoms
+from dockyard.web.api_v1 import access, dags, events, monitor, notes, resources, runs, task_instances, xcoms
 from dockyard.web.api_v1.common import admin_user, api_user, service
 
 PREFIX = "/api/v1"
 router = APIRouter(prefix=PREFIX)
 # The batch routes (``/dags/~/dagRuns/list``) come before the routes whose path parameters would take them.
-for module in (monitor, runs, task_instances, dags, xcoms, events, resources, access):
+for module in (monitor, runs, notes, task_instances, dags, xcoms, events, resources, access):
     router.include_router(module.router)
 root_router = monitor.root_router
 

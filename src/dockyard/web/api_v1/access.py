@@ -1,5 +1,5 @@
-"""Users and roles. dockyard has two roles, ``admin`` (everything) and ``viewer`` (read DAGs, runs, logs and
-variables; no connections, no changes); they are listed with Airflow's shapes and cannot be edited."""
+"""Users and roles. dockyard's roles are Airflow's five built-in ones with Airflow's permissions
+(:mod:`dockyard.roles`); they are listed with Airflow's names and shapes and cannot be edited."""
 
 from __future__ import annotations
 
@@ -7,45 +7,49 @@ from typing import Any
 
 from fastapi import Body, Depends, Query, Request, Response
 
+from dockyard import roles
 from dockyard.errors import InvalidInputError, NotFoundError
 from dockyard.store.models import UserModel
-from dockyard.users import ROLES, create_user
+from dockyard.users import create_user
 from dockyard.web.api_v1 import schemas
 from dockyard.web.api_v1.common import Paging, Router, admin_user, iso, paging, service
 from dockyard.web.api_v1.events import record_event
 
 router = Router(tags=["Role", "User"])
-READ = ("can_read",)
-EDIT = ("can_read", "can_edit", "can_create", "can_delete")
-RESOURCES = ("DAGs", "DAG Runs", "Task Instances", "Task Logs", "XComs", "Variables", "Pools", "Connections")
-PERMISSIONS = {
-    "admin": [(action, resource) for resource in RESOURCES for action in EDIT],
-    "viewer": [(action, resource) for resource in RESOURCES if resource != "Connections" for action in READ],
-}
+ROLE_NAMES = ", ".join(r.airflow_name for r in roles.Role)
 
 
-def role_json(name: str) -> dict[str, Any]:
+def role_json(role: roles.Role) -> dict[str, Any]:
     return {
-        "name": name,
-        "actions": [{"action": {"name": a}, "resource": {"name": r}} for a, r in PERMISSIONS[name]],
+        "name": role.airflow_name,
+        "actions": [{"action": {"name": a}, "resource": {"name": r}} for a, r in roles.PERMISSIONS[role]],
     }
+
+
+def shown_role(stored: str) -> str:
+    """A stored role under Airflow's spelling (``op`` -> ``Op``)."""
+    try:
+        return roles.Role(stored).airflow_name
+    except ValueError:
+        return stored
 
 
 @router.get("/roles", response_model=schemas.RoleCollection)
 def list_roles(page: Paging = Depends(paging), user: UserModel = Depends(admin_user)) -> dict[str, Any]:
-    shown = list(ROLES)[page.offset : page.offset + page.limit]
-    return {"roles": [role_json(r) for r in shown], "total_entries": len(ROLES)}
+    shown = list(roles.Role)[page.offset : page.offset + page.limit]
+    return {"roles": [role_json(r) for r in shown], "total_entries": len(roles.Role)}
 
 
 @router.get("/roles/{role_name}", response_model=schemas.Role)
 def get_role(role_name: str, user: UserModel = Depends(admin_user)) -> dict[str, Any]:
-    if role_name not in ROLES:
-        raise NotFoundError(f"no role {role_name!r}; the roles are {', '.join(ROLES)}")
-    return role_json(role_name)
+    try:
+        return role_json(roles.role_of(role_name))
+    except ValueError as exc:
+        raise NotFoundError(str(exc)) from None
 
 
 def fixed_roles(role_name: str | None = None, user: UserModel = Depends(admin_user)) -> None:
-    raise InvalidInputError(f"dockyard's roles are fixed ({', '.join(ROLES)}); give a user one of them instead")
+    raise InvalidInputError(f"dockyard's roles are Airflow's built-in ones ({ROLE_NAMES}); give a user one of them")
 
 
 router.post("/roles", status_code=200, response_model=schemas.Role)(fixed_roles)
@@ -54,9 +58,12 @@ router.delete("/roles/{role_name}", status_code=204)(fixed_roles)
 
 
 @router.get("/permissions")
-def list_permissions(user: UserModel = Depends(admin_user)) -> dict[str, Any]:
-    actions = [{"name": a, "resources": [{"name": r} for r in RESOURCES]} for a in EDIT]
-    return {"actions": actions, "total_entries": len(actions)}
+def list_permissions(page: Paging = Depends(paging), user: UserModel = Depends(admin_user)) -> dict[str, Any]:
+    """Each action with the resources some role grants it on (the Admin role holds all of them)."""
+    granted = roles.PERMISSIONS[roles.Role.ADMIN]
+    names = sorted({a for a, _ in granted})
+    actions = [{"name": a, "resources": [{"name": r} for b, r in granted if b == a]} for a in names]
+    return {"actions": actions[page.offset : page.offset + page.limit], "total_entries": len(actions)}
 
 
 def user_json(row: UserModel) -> dict[str, Any]:
@@ -68,7 +75,7 @@ def user_json(row: UserModel) -> dict[str, Any]:
         "last_login": None,
         "login_count": None,
         "failed_login_count": None,
-        "roles": [{"name": row.role}],
+        "roles": [{"name": shown_role(row.role)}],
         "created_on": iso(row.created_at),
         "changed_on": iso(row.created_at),
     }
@@ -93,14 +100,14 @@ def get_user(request: Request, username: str, user: UserModel = Depends(admin_us
 
 
 def _role_of(body: dict[str, Any], default: str | None) -> str:
-    roles = body.get("roles")
-    if roles is None and default is not None:
+    given = body.get("roles")
+    if given is None and default is not None:
         return default
     names = (
-        [r.get("name") for r in roles] if isinstance(roles, list) and all(isinstance(r, dict) for r in roles) else []
+        [r.get("name") for r in given] if isinstance(given, list) and all(isinstance(r, dict) for r in given) else []
     )
-    if len(names) != 1 or str(names[0]).lower() not in ROLES:
-        raise InvalidInputError(f'give "roles": [{{"name": ROLE}}] with one role of {", ".join(ROLES)}')
+    if len(names) != 1 or str(names[0]).lower() not in {r.value for r in roles.Role}:
+        raise InvalidInputError(f'give "roles": [{{"name": ROLE}}] with one role of {ROLE_NAMES}')
     return str(names[0]).lower()
 
 

@@ -12,10 +12,11 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
+from dockyard import roles
 from dockyard.errors import InvalidInputError
 from dockyard.store.models import UserModel
 from dockyard.store.queries import DagRecord, Queries, RunRecord, TaskInstanceRecord
-from dockyard.web.security import basic_user, check_csrf, require_admin, session_user
+from dockyard.web.security import basic_user, check_csrf, require, require_admin, session_user
 from dockyard.web.service import Service
 
 MAX_PAGE = 10_000
@@ -65,12 +66,26 @@ def api_user(request: Request) -> UserModel:
             headers={"WWW-Authenticate": 'Basic realm="dockyard"'},
         )
     request.state.api_username = user.username
+    require(user, roles.READ, roles.WEBSITE)  # Airflow's Public role may nothing
     return user
 
 
 def admin_user(user: UserModel = Depends(api_user)) -> UserModel:
     require_admin(user)
     return user
+
+
+def needs(action: str, resource: str) -> Callable[..., UserModel]:
+    """A dependency: the request's user, if its role grants ``action`` on ``resource``; 403 otherwise.
+
+    Example: ``user: UserModel = Depends(needs(roles.CREATE, roles.CONNECTIONS))``.
+    """
+
+    def permitted(user: UserModel = Depends(api_user)) -> UserModel:
+        require(user, action, resource)
+        return user
+
+    return permitted
 
 
 @dataclass(frozen=True)
@@ -157,7 +172,7 @@ def run_json(run: RunRecord) -> dict[str, Any]:
         "end_date": iso(run.end_date),
         "last_scheduling_decision": None,
         "external_trigger": run.external_trigger,
-        "note": None,
+        "note": run.note,
     }
 
 
@@ -187,7 +202,7 @@ def ti_json(ti: TaskInstanceRecord) -> dict[str, Any]:
         "map_index": ti.map_index,
         "rendered_map_index": ti.rendered_map_index,
         "rendered_fields": ti.rendered or {},
-        "note": None,
+        "note": ti.note,
         "container_id": ti.container_id,
         "exit_code": ti.exit_code,
     }

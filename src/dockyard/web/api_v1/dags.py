@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import Body, Depends, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 
+from dockyard import roles
 from dockyard.errors import InvalidInputError, NotFoundError
 from dockyard.serialized import SerializedDag, SerializedTask
 from dockyard.store.models import UserModel
@@ -19,10 +20,10 @@ from dockyard.web.api_v1 import schemas
 from dockyard.web.api_v1.common import (
     Paging,
     Router,
-    admin_user,
     api_user,
     dag_json,
     iso,
+    needs,
     paging,
     present,
     queries,
@@ -82,7 +83,7 @@ def patch_dags(
     only_active: bool = Query(True),
     update_mask: list[str] | None = Query(None),
     body: dict[str, Any] = Body(...),
-    user: UserModel = Depends(admin_user),
+    user: UserModel = Depends(needs(roles.EDIT, roles.DAGS)),
 ) -> dict[str, Any]:
     paused = paused_from(body, update_mask)
     pattern = None if dag_id_pattern == "~" else dag_id_pattern
@@ -107,7 +108,7 @@ def patch_dag(
     dag_id: str,
     update_mask: list[str] | None = Query(None),
     body: dict[str, Any] = Body(...),
-    user: UserModel = Depends(admin_user),
+    user: UserModel = Depends(needs(roles.EDIT, roles.DAGS)),
 ) -> dict[str, Any]:
     paused = paused_from(body, update_mask)
     service(request).store.set_paused(dag_id, paused)
@@ -116,7 +117,7 @@ def patch_dag(
 
 
 @router.delete("/dags/{dag_id}", status_code=204)
-def delete_dag(request: Request, dag_id: str, user: UserModel = Depends(admin_user)) -> Response:
+def delete_dag(request: Request, dag_id: str, user: UserModel = Depends(needs(roles.DELETE, roles.DAGS))) -> Response:
     """Forget a DAG and its runs, task instances, tries and XComs (Airflow's 409 while a task runs). The DAG
     comes back at the next parse while its file still defines it."""
     from dockyard.store.changes import Changes
@@ -225,15 +226,21 @@ def get_task(request: Request, dag_id: str, task_id: str, user: UserModel = Depe
 def dag_source(request: Request, file_token: str, user: UserModel = Depends(api_user)) -> Response | dict[str, Any]:
     """The text of a DAG file, by the ``file_token`` of a DAG (a token names only a file that defines a DAG, so
     no other file of the machine can be read this way). JSON ``{"content": ...}`` when the client accepts it."""
-    try:
-        fileloc = base64.urlsafe_b64decode(file_token + "=" * (-len(file_token) % 4)).decode()
-    except ValueError:  # not base64, not ASCII, or not UTF-8 once decoded
-        raise NotFoundError(f"file_token {file_token!r} is not the file_token of a DAG") from None
-    if not queries(request).dag_filelocs(fileloc):
-        raise NotFoundError(f"file_token {file_token!r} names no DAG file; GET /dags gives each DAG's file_token")
+    fileloc = dag_file_of(request, file_token)
     try:
         content = Path(fileloc).read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
         raise NotFoundError(f"the DAG file {fileloc} cannot be read now: {exc.strerror}") from None
     content = mask_source(content)
     return PlainTextResponse(content) if wants_text(request) else {"content": content}
+
+
+def dag_file_of(request: Request, file_token: str) -> str:
+    """The DAG file a ``file_token`` names; NotFoundError unless it is the file of a stored DAG."""
+    try:
+        fileloc = base64.urlsafe_b64decode(file_token + "=" * (-len(file_token) % 4)).decode()
+    except ValueError:  # not base64, not ASCII, or not UTF-8 once decoded
+        raise NotFoundError(f"file_token {file_token!r} is not the file_token of a DAG") from None
+    if not queries(request).dag_filelocs(fileloc):
+        raise NotFoundError(f"file_token {file_token!r} names no DAG file; GET /dags gives each DAG's file_token")
+    return fileloc

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import Depends, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 
-from dockyard import __version__, defaults
+from dockyard import __version__, defaults, roles
 from dockyard.errors import NotFoundError, StoreError
 from dockyard.masking import is_sensitive_name
 from dockyard.settings import Settings
@@ -21,9 +21,9 @@ from dockyard.web.api_v1.common import (
     MAX_OFFSET,
     Paging,
     Router,
-    admin_user,
     api_user,
     iso,
+    needs,
     paging,
     queries,
     service,
@@ -163,7 +163,7 @@ def config_body(request: Request, sections: dict[str, dict[str, str]]) -> Respon
 
 @router.get("/config", response_model=None, responses=CONFIG_RESPONSES)
 def get_config(
-    request: Request, section: str | None = Query(None), user: UserModel = Depends(admin_user)
+    request: Request, section: str | None = Query(None), user: UserModel = Depends(needs(roles.READ, roles.CONFIG))
 ) -> Response | dict[str, Any]:
     sections = config_sections(service(request).settings)
     if section is not None:
@@ -179,7 +179,7 @@ def get_config(
     responses={200: {"model": schemas.Config, "content": {"text/plain": {}}}},
 )
 def get_config_value(
-    request: Request, section: str, option: str, user: UserModel = Depends(admin_user)
+    request: Request, section: str, option: str, user: UserModel = Depends(needs(roles.READ, roles.CONFIG))
 ) -> Response | dict[str, Any]:
     sections = config_sections(service(request).settings)
     if option not in sections.get(section, {}):

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import Body, Depends, Query, Request, Response
 
+from dockyard import roles
 from dockyard.connections import Connection
 from dockyard.errors import InvalidConnectionError, InvalidInputError
 from dockyard.masking import is_sensitive_name
@@ -14,7 +15,7 @@ from dockyard.store.models import UserModel
 from dockyard.store.queries import PoolRecord
 from dockyard.variables import Variables
 from dockyard.web.api_v1 import schemas
-from dockyard.web.api_v1.common import Paging, Router, admin_user, api_user, paging, queries, service
+from dockyard.web.api_v1.common import Paging, Router, needs, paging, queries, service
 from dockyard.web.api_v1.events import record_event
 from dockyard.web.inputs import check_connection_fields
 
@@ -41,7 +42,7 @@ def conn_from_body(conn_id: str, body: dict[str, Any]) -> Connection:
 
 @router.get("/connections", tags=["Connection"])
 def list_connections(
-    request: Request, page: Paging = Depends(paging), user: UserModel = Depends(admin_user)
+    request: Request, page: Paging = Depends(paging), user: UserModel = Depends(needs(roles.READ, roles.CONNECTIONS))
 ) -> dict[str, Any]:
     conns = sorted(service(request).connections.list(), key=lambda c: c.conn_id)
     shown = conns[page.offset : page.offset + page.limit]  # decrypted one by one: there is no SQL to page in
@@ -50,7 +51,9 @@ def list_connections(
 
 @router.post("/connections", response_model=schemas.Connection, tags=["Connection"])
 def add_connection(
-    request: Request, body: dict[str, Any] = Body(...), user: UserModel = Depends(admin_user)
+    request: Request,
+    body: dict[str, Any] = Body(...),
+    user: UserModel = Depends(needs(roles.CREATE, roles.CONNECTIONS)),
 ) -> dict[str, Any]:
     conn_id = body.get("connection_id")
     if not isinstance(conn_id, str) or not conn_id:
@@ -62,7 +65,11 @@ def add_connection(
 
 
 @router.post("/connections/test", response_model=schemas.ConnectionTest, tags=["Connection"])
-def test_connection(request: Request, body: dict[str, Any] = Body(...), user: UserModel = Depends(admin_user)) -> Any:
+def test_connection(
+    request: Request,
+    body: dict[str, Any] = Body(...),
+    user: UserModel = Depends(needs(roles.CREATE, roles.CONNECTIONS)),
+) -> Any:
     """Whether the connection is well-formed (its type, port and extra JSON). The web server reaches no remote
     service on a user's behalf (Airflow disables this test by default for the same reason)."""
     conn_id = body.get("connection_id") or "test_connection"
@@ -75,7 +82,9 @@ def test_connection(request: Request, body: dict[str, Any] = Body(...), user: Us
 
 
 @router.get("/connections/{conn_id}", response_model=schemas.Connection, tags=["Connection"])
-def get_connection(request: Request, conn_id: str, user: UserModel = Depends(admin_user)) -> dict[str, Any]:
+def get_connection(
+    request: Request, conn_id: str, user: UserModel = Depends(needs(roles.READ, roles.CONNECTIONS))
+) -> dict[str, Any]:
     return conn_json(service(request).connections.get(conn_id))
 
 
@@ -85,7 +94,7 @@ def patch_connection(
     conn_id: str,
     update_mask: list[str] | None = Query(None),
     body: dict[str, Any] = Body(...),
-    user: UserModel = Depends(admin_user),
+    user: UserModel = Depends(needs(roles.EDIT, roles.CONNECTIONS)),
 ) -> dict[str, Any]:
     svc = service(request)
     current = svc.connections.get(conn_id).__dict__.copy()
@@ -101,7 +110,9 @@ def patch_connection(
 
 
 @router.delete("/connections/{conn_id}", status_code=204, tags=["Connection"])
-def delete_connection(request: Request, conn_id: str, user: UserModel = Depends(admin_user)) -> Response:
+def delete_connection(
+    request: Request, conn_id: str, user: UserModel = Depends(needs(roles.DELETE, roles.CONNECTIONS))
+) -> Response:
     service(request).connections.delete(conn_id)
     record_event(request, "connection.delete", extra={"connection_id": conn_id})
     return Response(status_code=204)
@@ -115,14 +126,16 @@ def variables_of(request: Request) -> Variables:
 
 @router.get("/variables", response_model=schemas.VariableCollection, tags=["Variable"])
 def list_variables(
-    request: Request, page: Paging = Depends(paging), user: UserModel = Depends(api_user)
+    request: Request, page: Paging = Depends(paging), user: UserModel = Depends(needs(roles.READ, roles.VARIABLES))
 ) -> dict[str, Any]:
     rows = variables_of(request).shown()  # decrypted one by one: there is no SQL to page in
     return {"variables": rows[page.offset : page.offset + page.limit], "total_entries": len(rows)}
 
 
 @router.get("/variables/{key}", response_model=schemas.Variable, tags=["Variable"])
-def get_variable(request: Request, key: str, user: UserModel = Depends(api_user)) -> dict[str, Any]:
+def get_variable(
+    request: Request, key: str, user: UserModel = Depends(needs(roles.READ, roles.VARIABLES))
+) -> dict[str, Any]:
     value = variables_of(request).get(key)
     row = service(request).store.get_variable_row(key)
     return {
@@ -142,7 +155,7 @@ def _variable_body(body: dict[str, Any]) -> tuple[str, str, str | None]:
 
 @router.post("/variables", response_model=schemas.Variable, tags=["Variable"])
 def add_variable(
-    request: Request, body: dict[str, Any] = Body(...), user: UserModel = Depends(admin_user)
+    request: Request, body: dict[str, Any] = Body(...), user: UserModel = Depends(needs(roles.CREATE, roles.VARIABLES))
 ) -> dict[str, Any]:
     key, value, description = _variable_body(body)
     variables_of(request).set(key, value, description)
@@ -156,7 +169,7 @@ def patch_variable(
     key: str,
     update_mask: list[str] | None = Query(None),
     body: dict[str, Any] = Body(...),
-    user: UserModel = Depends(admin_user),
+    user: UserModel = Depends(needs(roles.EDIT, roles.VARIABLES)),
 ) -> dict[str, Any]:
     _, value, description = _variable_body({"key": key, **body})
     variables = variables_of(request)
@@ -167,7 +180,9 @@ def patch_variable(
 
 
 @router.delete("/variables/{key}", status_code=204, tags=["Variable"])
-def delete_variable(request: Request, key: str, user: UserModel = Depends(admin_user)) -> Response:
+def delete_variable(
+    request: Request, key: str, user: UserModel = Depends(needs(roles.DELETE, roles.VARIABLES))
+) -> Response:
     variables_of(request).delete(key)
     record_event(request, "variable.delete", extra={"key": key})
     return Response(status_code=204)
@@ -214,18 +229,24 @@ def _pool_body(body: dict[str, Any], *, name_required: bool) -> tuple[str | None
 
 
 @router.get("/pools", response_model=schemas.PoolCollection, tags=["Pool"])
-def list_pools(request: Request, page: Paging = Depends(paging), user: UserModel = Depends(api_user)) -> Any:
+def list_pools(
+    request: Request, page: Paging = Depends(paging), user: UserModel = Depends(needs(roles.READ, roles.POOLS))
+) -> Any:
     found = queries(request).pools(limit=page.limit, offset=page.offset)
     return {"pools": [pool_json(p) for p in found.items], "total_entries": found.total}
 
 
 @router.get("/pools/{pool_name}", response_model=schemas.Pool, tags=["Pool"])
-def get_pool(request: Request, pool_name: str, user: UserModel = Depends(api_user)) -> dict[str, Any]:
+def get_pool(
+    request: Request, pool_name: str, user: UserModel = Depends(needs(roles.READ, roles.POOLS))
+) -> dict[str, Any]:
     return one_pool(request, pool_name)
 
 
 @router.post("/pools", response_model=schemas.Pool, tags=["Pool"])
-def add_pool(request: Request, body: dict[str, Any] = Body(...), user: UserModel = Depends(admin_user)) -> Any:
+def add_pool(
+    request: Request, body: dict[str, Any] = Body(...), user: UserModel = Depends(needs(roles.CREATE, roles.POOLS))
+) -> Any:
     name, slots, description = _pool_body(body, name_required=True)
     if slots is None:
         raise InvalidInputError("slots is required")
@@ -241,7 +262,7 @@ def patch_pool(
     pool_name: str,
     update_mask: list[str] | None = Query(None),
     body: dict[str, Any] = Body(...),
-    user: UserModel = Depends(admin_user),
+    user: UserModel = Depends(needs(roles.EDIT, roles.POOLS)),
 ) -> Any:
     """Change a pool's slots or description, or rename it (not default_pool); ``update_mask`` limits the change."""
     if update_mask is not None:
@@ -259,7 +280,9 @@ def patch_pool(
 
 
 @router.delete("/pools/{pool_name}", status_code=204, tags=["Pool"])
-def delete_pool(request: Request, pool_name: str, user: UserModel = Depends(admin_user)) -> Response:
+def delete_pool(
+    request: Request, pool_name: str, user: UserModel = Depends(needs(roles.DELETE, roles.POOLS))
+) -> Response:
     if pool_name == DEFAULT_POOL:
         raise InvalidInputError("Default Pool can't be deleted (every task without a pool uses it)")
     service(request).store.delete_pool(pool_name)

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import Body, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from dockyard import roles
 from dockyard.errors import InvalidInputError
 from dockyard.runids import check_run_id
 from dockyard.runs import notify_scheduler
@@ -24,9 +25,9 @@ from dockyard.web.api_v1.common import (
     MAX_PAGE,
     Paging,
     Router,
-    admin_user,
     api_user,
     date_range,
+    needs,
     paging,
     queries,
     run_json,
@@ -109,7 +110,7 @@ def trigger(
     request: Request,
     dag_id: str,
     body: dict[str, Any] = Body(default_factory=dict),
-    user: UserModel = Depends(admin_user),
+    user: UserModel = Depends(needs(roles.CREATE, roles.DAG_RUNS)),
 ) -> dict[str, Any]:
     conf = body.get("conf", {})
     if conf is None:
@@ -135,7 +136,9 @@ def get_run(request: Request, dag_id: str, run_id: str, user: UserModel = Depend
 
 
 @router.delete("/dags/{dag_id}/dagRuns/{run_id}", status_code=204)
-def delete_run(request: Request, dag_id: str, run_id: str, user: UserModel = Depends(admin_user)) -> Response:
+def delete_run(
+    request: Request, dag_id: str, run_id: str, user: UserModel = Depends(needs(roles.DELETE, roles.DAG_RUNS))
+) -> Response:
     service(request).store.delete_run(dag_id, run_id)
     record_event(request, "delete_dag_run", dag_id=dag_id, run_id=run_id)
     return Response(status_code=204)
@@ -146,7 +149,11 @@ SETTABLE_RUN_STATES = ("success", "failed", "queued")
 
 @router.patch("/dags/{dag_id}/dagRuns/{run_id}", response_model=schemas.DagRun)
 def set_run_state(
-    request: Request, dag_id: str, run_id: str, body: dict[str, Any] = Body(...), user: UserModel = Depends(admin_user)
+    request: Request,
+    dag_id: str,
+    run_id: str,
+    body: dict[str, Any] = Body(...),
+    user: UserModel = Depends(needs(roles.EDIT, roles.DAG_RUNS)),
 ) -> dict[str, Any]:
     """Airflow's ``UpdateDagRunState``: ``{"state": "success" | "failed" | "queued"}``."""
     state = body.get("state")
@@ -162,7 +169,11 @@ def set_run_state(
     "/dags/{dag_id}/dagRuns/{run_id}/clear", response_model=None, responses={200: {"model": schemas.ClearedRun}}
 )
 def clear_run(
-    request: Request, dag_id: str, run_id: str, body: dict[str, Any] = Body(...), user: UserModel = Depends(admin_user)
+    request: Request,
+    dag_id: str,
+    run_id: str,
+    body: dict[str, Any] = Body(...),
+    user: UserModel = Depends(needs(roles.EDIT, roles.DAG_RUNS)),
 ) -> dict[str, Any]:
     """Run every task of the run again. ``dry_run`` (Airflow's default: true) lists the task instances that
     would be cleared; otherwise the answer is the run."""

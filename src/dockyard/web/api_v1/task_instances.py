@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import Body, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from dockyard import roles
 from dockyard.errors import InvalidInputError, NotFoundError
 from dockyard.operators.base import TriggerRule
 from dockyard.readiness import Counts, Decision, decide
@@ -24,10 +25,10 @@ from dockyard.web.api_v1.common import (
     MAX_PAGE,
     Paging,
     Router,
-    admin_user,
     api_user,
     date_range,
     iso,
+    needs,
     paging,
     queries,
     service,
@@ -191,7 +192,7 @@ def set_ti_state(
     run_id: str,
     task_id: str,
     body: dict[str, Any] = Body(...),
-    user: UserModel = Depends(admin_user),
+    user: UserModel = Depends(needs(roles.EDIT, roles.TASK_INSTANCES)),
 ) -> dict[str, Any]:
     """Airflow's ``UpdateTaskInstance``: ``{"new_state": "success" | "failed", "dry_run": false}``."""
     ti = queries(request).task_instance(dag_id, run_id, task_id)
@@ -217,7 +218,10 @@ class UpdateTaskInstancesState(BaseModel):
 
 @router.post("/dags/{dag_id}/updateTaskInstancesState", response_model=schemas.TaskInstanceReferenceCollection)
 def update_tis_state(
-    request: Request, dag_id: str, form: UpdateTaskInstancesState = Body(...), user: UserModel = Depends(admin_user)
+    request: Request,
+    dag_id: str,
+    form: UpdateTaskInstancesState = Body(...),
+    user: UserModel = Depends(needs(roles.EDIT, roles.TASK_INSTANCES)),
 ) -> dict[str, Any]:
     """Mark one task, and its relatives and other runs as asked, success or failed (``dry_run`` by default,
     as in Airflow: only list what would change)."""
@@ -271,7 +275,10 @@ class ClearTaskInstances(BaseModel):
 
 @router.post("/dags/{dag_id}/clearTaskInstances", response_model=schemas.TaskInstanceReferenceCollection)
 def clear(
-    request: Request, dag_id: str, form: ClearTaskInstances = Body(...), user: UserModel = Depends(admin_user)
+    request: Request,
+    dag_id: str,
+    form: ClearTaskInstances = Body(...),
+    user: UserModel = Depends(needs(roles.EDIT, roles.TASK_INSTANCES)),
 ) -> dict[str, Any]:
     """Run task instances again, chosen by Airflow's options; ``dry_run`` only lists them."""
     svc = service(request)
