@@ -15,6 +15,7 @@ from dockyard.scheduler import scheduler_running, trigger_run
 from dockyard.settings import Settings
 from dockyard.store import Store
 from dockyard.store.engines import list_statuses
+from dockyard.web.waiting import why_waiting
 from tests.helpers import wait_for, write_dag
 from tests.tls_engine import TlsEngine
 
@@ -56,6 +57,7 @@ def test_a_task_waits_visibly_for_room_and_refusals_name_the_largest_engine(smal
     settings, store = small_pool
     write_dag(settings.dags_folder, "admission", ADMISSION)
     seen: set[str] = set()
+    shown: set[str] = set()  # what the task instance's panel in the UI says
     with scheduler_running(settings, store) as scheduler:
         run = trigger_run(settings, store, scheduler.dags["admission"])
 
@@ -63,6 +65,8 @@ def test_a_task_waits_visibly_for_room_and_refusals_name_the_largest_engine(smal
             for ti in store.list_task_instances("admission", run.run_id):
                 if ti.waiting_reason:
                     seen.add(f"{ti.task_id}: {ti.waiting_reason}")
+                    why = why_waiting(store, scheduler.dags["admission"], store.get_run("admission", run.run_id), ti)
+                    shown.update(why.reasons if why else ())
             return store.get_run("admission", run.run_id).state in ("success", "failed")
 
         wait_for(done, 120, "the run to finish")
@@ -75,6 +79,7 @@ def test_a_task_waits_visibly_for_room_and_refusals_name_the_largest_engine(smal
     assert one.end_date is not None and other.start_date is not None and other.start_date >= one.end_date, (
         "two 200 MB tasks ran at once on a 256 MB engine"
     )
+    assert any(r.startswith("Waiting for resources: needs 200 MB memory") for r in shown), shown
     assert tis["second"].waiting_reason is None  # cleared once it started
     huge = store.list_tries("admission", run.run_id, "huge")[-1]
     assert tis["huge"].state == "failed" and "needs 1 GB memory" in (huge.error or "")

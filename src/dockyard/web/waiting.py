@@ -77,6 +77,8 @@ def why_waiting(store: Store, dag: SerializedDag, run: DagRunModel, ti: TaskInst
         reasons.append(
             f"Pool {pool.name} is full: {pool.used} of {pool.slots} slot(s) taken, the task needs {pool.needs}."
         )
+    if ti.waiting_reason:  # the engine pool has no room for what the task asks (the scheduler's words)
+        reasons.append(ti.waiting_reason[0].upper() + ti.waiting_reason[1:] + ".")
     if state == TaskState.UP_FOR_RETRY.value and ti.next_retry_at and ti.next_retry_at > dt.datetime.now(dt.UTC):
         reasons.append(f"The next try waits for its retry delay, until {ti.next_retry_at.isoformat()}.")
     return Waiting(upstream=upstream, rule=rule, rule_met=rule_met, pool=pool, reasons=reasons)
