@@ -182,14 +182,15 @@ tls_client_key = "{tls_engine.key}"
         assert remote.running == 1 and remote.used.memory >= 3800 * MB
         assert admit(Resources(0, 512 * MB, 0), "default", [local, remote]) == local
         assert admit(Resources(0, 512 * MB, 0), "remote", [local, remote]) == WaitingForResources(
-            f"waiting for resources: needs 0.5 GB memory, largest free {_gb(remote.free.memory)} GB on remote"
+            f"waiting for resources: needs 512 MB memory, largest free {_mb(remote.free.memory)} MB on remote"
         )
     finally:
         client.remove_container(container["Id"], force=True)
 
 
-def _gb(size: int) -> str:
-    return f"{size / 1024**3:.2f}".rstrip("0").rstrip(".")
+def _mb(size: int) -> str:
+    """Memory below 1 GB as the waiting reason spells it."""
+    return f"{size / 1024**2:.2f}".rstrip("0").rstrip(".")
 
 
 @dataclass

@@ -41,13 +41,15 @@ def _page(request: Request, user: UserModel, *, editing: dict[str, Any] | None =
 
 @router.get("/variables", response_class=HTMLResponse)
 def variables_page(request: Request) -> HTMLResponse:
-    return _page(request, user_of(request))
+    user = user_of(request)
+    require(user, roles.READ, roles.VARIABLES)
+    return _page(request, user)
 
 
 @router.get("/variables/export")
 def export_variables(request: Request) -> Response:
     """Every variable as ``{"key": "value"}`` in a file to download; sensitive values as ``***``."""
-    user_of(request)
+    require(user_of(request), roles.READ, roles.VARIABLES)
     data = {row["key"]: row["value"] for row in variables_of(request).shown()}
     return JSONResponse(data, headers={"Content-Disposition": 'attachment; filename="variables.json"'})
 
