@@ -134,3 +134,13 @@ DEFAULT_ENGINE_RETRY_SECONDS = 1.0
 DEFAULT_WEB_SHUTDOWN_SECONDS = 10
 """How long ``dockyard webserver`` waits for open connections after SIGTERM or Ctrl-C before it closes them (a
 browser's kept-alive HTTPS connection would otherwise hold the shutdown forever)."""
+
+DEFAULT_ENGINE_MODE = "container"
+"""How a task's container runs on the default engine (``DOCKYARD_ENGINE_MODE``): ``container`` (one container on
+that engine) or ``swarm`` (a one-shot Docker Swarm service, placed by the swarm on any of its nodes)."""
+
+DEFAULT_SERVICE_PREFIX = "airflow"
+"""The start of a Swarm service's name when the task names none (Airflow's ``DockerSwarmOperator`` default)."""
+
+DEFAULT_SWARM_POLL_SECONDS = 0.25
+"""Between two looks at a Swarm service's tasks while a try runs (the engine has no wait call for a service)."""

@@ -23,6 +23,7 @@ from dockyard import faults
 from dockyard.connections import Connections, parse_bool
 from dockyard.container import ContainerResult, DockerRuntime, RunControl, build_spec, labels_for
 from dockyard.container.control import StopReason
+from dockyard.container.dispatch import EngineRuntime, engine_mode
 from dockyard.container.options import ContainerOptions
 from dockyard.container.policy import Policy
 from dockyard.container.runtime import Abandoned
@@ -109,7 +110,7 @@ class TaskRunner:
     def __init__(
         self,
         settings: Settings,
-        runtime: DockerRuntime | None = None,
+        runtime: DockerRuntime | EngineRuntime | None = None,
         *,
         instance: str | None = None,
         variables: Callable[[str], str | None] | None = None,
@@ -119,12 +120,14 @@ class TaskRunner:
         self.instance = instance
         self.variables = variables
         self.connections = connections
-        self.runtime = runtime or DockerRuntime(
+        runtime = runtime or DockerRuntime(
             docker_host=settings.docker_host,
             stop_grace_seconds=settings.stop_grace_seconds,
             policy=Policy.from_settings(settings),
             host_tmp_dir=settings.host_tmp_dir,
         )
+        self.runtime = runtime if isinstance(runtime, EngineRuntime) else EngineRuntime(runtime)
+        """Runs each try as a container or a Swarm service, by its engine's mode."""
 
     def log_path(self, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1) -> Path:
         return log_path_for(self.settings.logs_folder, dag_id, run_id, task_id, try_number, map_index)
@@ -289,6 +292,7 @@ class TaskRunner:
                 default_docker_url=self.settings.default_docker_url,
                 registry_auth=registry_auth,
                 docker_config=str(self.settings.docker_config) if self.settings.docker_config else None,
+                **engine_mode(prepared.options, overrides, self.settings.engine_mode),
             )
             for secret in spec.secrets:
                 masker.add(secret)

@@ -137,6 +137,10 @@ class Settings:
     """``DOCKYARD_FAULT_KILL_AT``: test-only; the step of a try at which the process kills itself
     (:mod:`dockyard.faults`). Never set outside the fault tests."""
 
+    engine_mode: str = defaults.DEFAULT_ENGINE_MODE
+    """``DOCKYARD_ENGINE_MODE``: ``container`` or ``swarm`` (every container task on the default engine runs as a
+    one-shot Docker Swarm service; the engine must be a swarm manager)."""
+
     def with_dags_folder(self, folder: Path) -> Settings:
         return dataclasses.replace(self, dags_folder=folder)
 
@@ -225,6 +229,7 @@ class Settings:
             task_image=env.get("DOCKYARD_TASK_IMAGE", "").strip() or defaults.DEFAULT_TASK_IMAGE,
             host_dags_folder=_host_path(env, "DOCKYARD_HOST_DAGS_FOLDER"),
             fault_kill_at=_fault_point(env),
+            engine_mode=_engine_mode(env),
         )
 
 
@@ -298,6 +303,17 @@ def _fault_point(env: Mapping[str, str]) -> str | None:
     if raw and raw not in KILL_POINTS:
         raise ConfigError(f"DOCKYARD_FAULT_KILL_AT={raw!r} is not a step of a try; use one of {', '.join(KILL_POINTS)}")
     return raw or None
+
+
+def _engine_mode(env: Mapping[str, str]) -> str:
+    """``DOCKYARD_ENGINE_MODE``: how tasks run on the default engine, ``container`` or ``swarm``."""
+    raw = env.get("DOCKYARD_ENGINE_MODE", "").strip().lower() or defaults.DEFAULT_ENGINE_MODE
+    if raw not in ("container", "swarm"):
+        raise ConfigError(
+            f"DOCKYARD_ENGINE_MODE={env['DOCKYARD_ENGINE_MODE']!r} is not known; use 'container' (each task a "
+            "container) or 'swarm' (each task a one-shot Docker Swarm service)"
+        )
+    return raw
 
 
 def _check_driver(database_url: str) -> None:
