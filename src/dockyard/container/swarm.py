@@ -327,15 +327,16 @@ class SwarmRuntime:
             raise
 
     def _logs(self, client: docker.APIClient, spec: ContainerSpec, service_id: str) -> bytes:
-        """The service's whole log so far (every task's output, stdout and stderr as they came)."""
+        """The service's whole log so far (every task's output, stdout and stderr as they came). Read in one
+        response, not docker-py's stream, which leaves its socket open once drained."""
+        params = {"follow": False, "stdout": True, "stderr": True, "timestamps": False, "tail": "all"}
+        failure = f"the swarm manager could not read the log of service {service_id[:12]}"
         try:
-            with self.clients.errors(
-                spec.engine, f"the swarm manager could not read the log of service {service_id[:12]}"
-            ):
-                chunks = client.service_logs(
-                    service_id, stdout=True, stderr=True, follow=False, is_tty=spec.options.tty
-                )
-                return b"".join(chunks)
+            with self.clients.errors(spec.engine, failure):
+                response = client._get(client._url("/services/{0}/logs", service_id), params=params, stream=False)
+                if spec.options.tty:
+                    return bytes(client._result(response, binary=True))
+                return b"".join(client._multiplexed_buffer_helper(response))
         except EngineNotFoundError:
             return b""
 
@@ -422,11 +423,7 @@ def _networks_of(network_mode: str | None) -> list[dict[str, Any]] | None:
 
 def _ignored(spec: ContainerSpec) -> list[str]:
     """Notes for the task log about container options a service runs without (docs/swarm.md says why)."""
-    notes = []
-    if spec.options.mount_tmp_dir:
-        notes.append(
-            "Note: a Swarm service gets no temporary host folder (mount_tmp_dir); its node may be another machine"
-        )
+    notes: list[str] = []
     if spec.options.cpus != 1.0:
         notes.append("Note: cpus (CPU shares) has no meaning for a Swarm service; use cpu_limit or container_resources")
     if spec.options.force_pull:
