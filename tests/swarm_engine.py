@@ -111,12 +111,13 @@ def swarm_engine_at(root: Path, name: str) -> Iterator[SwarmEngine]:
         engine = SwarmEngine(url=url, client=client, process=process, root=root)
         yield engine
     finally:
-        if client is not None:
+        if client is not None and process.poll() is None:
             with contextlib.suppress(docker.errors.DockerException, requests.RequestException):
                 for service in client.services():
                     client.remove_service(service["ID"])
             with contextlib.suppress(docker.errors.DockerException, requests.RequestException):
                 client.leave_swarm(force=True)
+        if client is not None:
             client.close()
         if engine is not None:
             engine.stop()

@@ -147,6 +147,7 @@ class SwarmRuntime:
         exit_code: int | None = None
         token: int | None = None
         deadline: float | None = None
+        lost = False
         # The supervising thread itself removes the service once it sees the cancel (within one poll), so that
         # it can read the last of the log first.
         control._attach(lambda: None, lambda: None)
@@ -213,6 +214,8 @@ class SwarmRuntime:
         except EngineError as exc:
             if control.abandoned:
                 raise Abandoned(service_id) from exc
+            # A manager that is gone (or no manager any more) took its services with it: nothing to remove.
+            lost = isinstance(exc, EngineUnreachableError) or exc.status == NOT_A_MANAGER
             raise
         finally:
             if token is not None:
@@ -221,7 +224,7 @@ class SwarmRuntime:
             if not control.abandoned:
                 ok = finished and exit_code is not None and (exit_code == 0 or exit_code in spec.skip_on_exit_code)
                 due = spec.auto_remove == "force" or (spec.auto_remove == "success" and ok)
-                if not finished:
+                if not finished and not lost:
                     self._remove(client, spec.engine, service_id)  # removing a service is what stops it
                 elif defer_removal:
                     control.removal_due = due
