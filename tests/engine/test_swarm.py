@@ -289,13 +289,15 @@ def test_a_swarm_that_goes_away_mid_try_fails_the_try_without_hanging(tmp_path: 
             threading.Timer(1.5, swarm.leave).start()
             started = time.monotonic()
             left = run(runner, dag, task, control)
-            assert left.state is TaskState.FAILED and time.monotonic() - started < 15
+            assert left.state is TaskState.FAILED and time.monotonic() - started < 30
             assert "is not a Docker Swarm manager" in left.message or "removed from outside" in left.message
             swarm.client.init_swarm(advertise_addr="127.0.0.1", listen_addr="127.0.0.1:2377")
-            threading.Timer(1.5, swarm.stop).start()
+            stopping = threading.Timer(1.5, swarm.stop)
+            stopping.start()
             started = time.monotonic()
             stopped = run(runner, dag, swarm_task(dag, "again", command="sleep 60"))
-            assert stopped.state is TaskState.FAILED and time.monotonic() - started < 40
+            stopping.join()
+            assert stopped.state is TaskState.FAILED and time.monotonic() - started < 60
             # A stopping engine first drops its swarm (the manager answers 503), then stops answering at all.
             assert any(
                 words in stopped.message
