@@ -96,9 +96,15 @@ class EngineRuntime:
         """Run ``spec`` as a container or as a Swarm service, by ``spec.engine.mode``."""
         if not self._is_service(spec.engine, ""):
             return self.containers.run(
-                spec, on_lines, say=say, timeout=timeout, control=control, on_created=on_created,
-                on_started=on_started, defer_removal=defer_removal,
-            )  # fmt: skip
+                spec,
+                on_lines,
+                say=say,
+                timeout=timeout,
+                control=control,
+                on_created=on_created,
+                on_started=on_started,
+                defer_removal=defer_removal,
+            )
 
         def created(service_id: str) -> None:
             self._remember(service_id)
@@ -106,9 +112,15 @@ class EngineRuntime:
                 on_created(service_id)
 
         return self.swarm.run(
-            spec, on_lines, say=say, timeout=timeout, control=control, on_created=created,
-            on_started=on_started, defer_removal=defer_removal,
-        )  # fmt: skip
+            spec,
+            on_lines,
+            say=say,
+            timeout=timeout,
+            control=control,
+            on_created=created,
+            on_started=on_started,
+            defer_removal=defer_removal,
+        )
 
     def resume(
         self,
@@ -127,9 +139,15 @@ class EngineRuntime:
             self.swarm if self._is_service(spec.engine, container_id) else self.containers
         )
         return runtime.resume(
-            spec, container_id, on_lines, skip_lines=skip_lines, say=say, timeout=timeout, control=control,
+            spec,
+            container_id,
+            on_lines,
+            skip_lines=skip_lines,
+            say=say,
+            timeout=timeout,
+            control=control,
             defer_removal=defer_removal,
-        )  # fmt: skip
+        )
 
     def managed_containers(self, engine: EngineConfig, instance: str) -> list[dict[str, Any]]:
         """dockyard's containers and Swarm services on ``engine`` (id, state, labels; a service has

@@ -98,9 +98,17 @@ class SwarmRuntime:
         if on_created is not None:
             on_created(service_id)
         return self._supervise(
-            client, spec, service_id, on_lines, timeout=timeout, control=control, say=say,
-            on_started=on_started, defer_removal=defer_removal, skip_lines=0,
-        )  # fmt: skip
+            client,
+            spec,
+            service_id,
+            on_lines,
+            timeout=timeout,
+            control=control,
+            say=say,
+            on_started=on_started,
+            defer_removal=defer_removal,
+            skip_lines=0,
+        )
 
     def resume(
         self,
@@ -122,9 +130,17 @@ class SwarmRuntime:
             name = client.inspect_service(service_id)["Spec"].get("Name", service_id[:12])
         say(f"Re-attached to Swarm service {name} ({service_id[:12]}) after a restart of the scheduler")
         return self._supervise(
-            client, spec, service_id, on_lines, timeout=timeout, control=control, say=say,
-            on_started=None, defer_removal=defer_removal, skip_lines=skip_lines,
-        )  # fmt: skip
+            client,
+            spec,
+            service_id,
+            on_lines,
+            timeout=timeout,
+            control=control,
+            say=say,
+            on_started=None,
+            defer_removal=defer_removal,
+            skip_lines=skip_lines,
+        )
 
     def _supervise(
         self,
