@@ -154,3 +154,13 @@ reported unhealthy (with the reason) instead of holding up the scheduler's pass.
 DEFAULT_BACKFILL_DELAY_ON_LIMIT_SECONDS = 1.0
 """How long ``dags backfill`` waits, once its ``--max-active-runs`` were all busy and one ended, before it starts
 the next run (Airflow's ``--delay-on-limit``)."""
+
+DEFAULT_ENGINE_MODE = "container"
+"""How a task's container runs on the default engine (``DOCKYARD_ENGINE_MODE``): ``container`` (one container on
+that engine) or ``swarm`` (a one-shot Docker Swarm service, placed by the swarm on any of its nodes)."""
+
+DEFAULT_SERVICE_PREFIX = "airflow"
+"""The start of a Swarm service's name when the task names none (Airflow's ``DockerSwarmOperator`` default)."""
+
+DEFAULT_SWARM_POLL_SECONDS = 0.25
+"""Between two looks at a Swarm service's tasks while a try runs (the engine has no wait call for a service)."""

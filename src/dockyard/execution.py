@@ -23,6 +23,7 @@ from dockyard import faults
 from dockyard.connections import Connections, parse_bool
 from dockyard.container import ContainerResult, DockerRuntime, RunControl, build_spec, labels_for
 from dockyard.container.control import StopReason
+from dockyard.container.dispatch import EngineRuntime, engine_mode
 from dockyard.container.options import ContainerOptions
 from dockyard.container.policy import Policy
 from dockyard.container.runtime import Abandoned
@@ -114,7 +115,7 @@ class TaskRunner:
     def __init__(
         self,
         settings: Settings,
-        runtime: DockerRuntime | None = None,
+        runtime: DockerRuntime | EngineRuntime | None = None,
         *,
         instance: str | None = None,
         variables: Callable[[str], str | None] | None = None,
@@ -124,12 +125,14 @@ class TaskRunner:
         self.instance = instance
         self.variables = variables
         self.connections = connections
-        self.runtime = runtime or DockerRuntime(
+        runtime = runtime or DockerRuntime(
             docker_host=settings.docker_host,
             stop_grace_seconds=settings.stop_grace_seconds,
             policy=Policy.from_settings(settings),
             host_tmp_dir=settings.host_tmp_dir,
         )
+        self.runtime = runtime if isinstance(runtime, EngineRuntime) else EngineRuntime(runtime)
+        """Runs each try as a container or a Swarm service, by its engine's mode."""
 
     def log_path(self, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1) -> Path:
         return log_path_for(self.settings.logs_folder, dag_id, run_id, task_id, try_number, map_index)
@@ -288,6 +291,9 @@ class TaskRunner:
             options = ContainerOptions.from_json(prepared.options)
             overrides: dict[str, Any] = {}
             registry_auth = self._docker_connection(prepared.docker_conn_id, ctx.task_id, options, overrides, masker)
+            modes = engine_mode(prepared.options, overrides, self.settings.engine_mode)
+            if request.engine is not None and "service" not in modes and "docker_url" not in overrides:
+                modes["mode"] = request.engine.mode  # the pool's engine runs containers or services
             spec = build_spec(
                 options.render(overrides) if overrides else options,
                 labels=labels_for(ctx.dag_id, ctx.task_id, ctx.run_id, ctx.try_number, self.instance, ctx.map_index),
@@ -295,6 +301,7 @@ class TaskRunner:
                 registry_auth=registry_auth,
                 docker_config=str(self.settings.docker_config) if self.settings.docker_config else None,
                 placed_on=request.engine,
+                **modes,
             )
             for secret in spec.secrets:
                 masker.add(secret)

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from dockyard.container import DockerRuntime
+from dockyard.container.dispatch import EngineRuntime
 from dockyard.container.spec import LABEL_PREFIX
 from dockyard.errors import DockyardError
 from dockyard.states import TaskState
@@ -26,7 +27,7 @@ EXITED = ("exited", "dead")
 SUCCEEDED = (TaskState.SUCCESS.value, TaskState.SKIPPED.value)
 
 
-def remove_recorded(store: Store, runtime: DockerRuntime, containers: Iterable[dict[str, Any]]) -> int:
+def remove_recorded(store: Store, runtime: DockerRuntime | EngineRuntime, containers: Iterable[dict[str, Any]]) -> int:
     """Remove those of ``containers`` (as :meth:`Scheduler.reconcile` lists them, claimed by no running try)
     that have exited and whose try is recorded, or gone with its run, where ``auto_remove`` says so.
     Returns how many were removed; an engine that fails is logged, never raised."""

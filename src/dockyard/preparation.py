@@ -352,9 +352,10 @@ def prepare(
     else:
         options = cast(DockerOperator, task).options.render(rendered)
     timeout = task.execution_timeout.total_seconds() if task.execution_timeout else None
+    service = getattr(task, "service_options", None)  # a DockerSwarmOperator's service around the container
     return PreparedTry(
         kind="container",
-        options=options.to_json(),
+        options={**options.to_json(), **({"service": service.to_json()} if service is not None else {})},
         rendered=masker.mask_value(rendered),
         secrets=sorted({*masker.collected, *registered_secrets()}),
         do_xcom_push=bool(task.do_xcom_push or task.needs_result),

@@ -197,6 +197,11 @@ class Scheduler:
         self._wake_socket: socket.socket | None = None
         self.datasets = DatasetScheduling(store)
         self.engine_pool = load_pool(settings.engines_file, default_docker_url=settings.default_docker_url)
+        if settings.engines_file is None:  # the one default engine runs tasks as DOCKYARD_ENGINE_MODE says
+            self.engine_pool = tuple(
+                dataclasses.replace(d, config=dataclasses.replace(d.config, mode=settings.engine_mode))
+                for d in self.engine_pool
+            )
         self.engine_statuses: list[EngineStatus] = []
         """The engines' last statuses (empty: admission is off, as in ``dags test`` without an engines file)."""
         self.reservations: dict[TIKey, Reservation] = {}

@@ -145,6 +145,10 @@ class Settings:
     """``DOCKYARD_ENGINES``: a TOML file listing the engine pool (:mod:`dockyard.container.pool`); unset: one
     engine, ``default``, at ``DOCKER_HOST`` or the local socket."""
 
+    engine_mode: str = defaults.DEFAULT_ENGINE_MODE
+    """``DOCKYARD_ENGINE_MODE``: ``container`` or ``swarm`` (every container task on the default engine runs as a
+    one-shot Docker Swarm service; the engine must be a swarm manager)."""
+
     def with_dags_folder(self, folder: Path) -> Settings:
         return dataclasses.replace(self, dags_folder=folder)
 
@@ -240,6 +244,7 @@ class Settings:
             host_dags_folder=_host_path(env, "DOCKYARD_HOST_DAGS_FOLDER"),
             fault_kill_at=_fault_point(env),
             engines_file=_engines_file(env),
+            engine_mode=_engine_mode(env),
         )
 
 
@@ -324,6 +329,17 @@ def _engines_file(env: Mapping[str, str]) -> Path | None:
     if not path.is_file():
         raise ConfigError(f"DOCKYARD_ENGINES={raw!r} is not a file; point it at a TOML file of [[engine]] tables")
     return path
+
+
+def _engine_mode(env: Mapping[str, str]) -> str:
+    """``DOCKYARD_ENGINE_MODE``: how tasks run on the default engine, ``container`` or ``swarm``."""
+    raw = env.get("DOCKYARD_ENGINE_MODE", "").strip().lower() or defaults.DEFAULT_ENGINE_MODE
+    if raw not in ("container", "swarm"):
+        raise ConfigError(
+            f"DOCKYARD_ENGINE_MODE={env['DOCKYARD_ENGINE_MODE']!r} is not known; use 'container' (each task a "
+            "container) or 'swarm' (each task a one-shot Docker Swarm service)"
+        )
+    return raw
 
 
 def _check_driver(database_url: str) -> None:

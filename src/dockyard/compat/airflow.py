@@ -37,6 +37,7 @@ from dockyard.operators.branch import (
     ShortCircuitOperator,
 )
 from dockyard.operators.docker import DockerOperator
+from dockyard.operators.docker_swarm import DockerSwarmOperator
 from dockyard.operators.edges import EdgeModifier, Label
 from dockyard.operators.orchestration import EmailOperator, LatestOnlyOperator, TriggerDagRunOperator
 from dockyard.operators.python import PythonOperator
@@ -261,7 +262,6 @@ EDGES = {"Label": Label, "EdgeModifier": EdgeModifier}
 DECORATORS = {"task": task, "task_group": task_group, "setup": _setup, "teardown": _teardown}
 DATASETS = {"Dataset": datasets.Dataset, "DatasetAll": datasets.DatasetAll, "DatasetAny": datasets.DatasetAny}
 ASSETS = {"Asset": datasets.Asset, "AssetAll": datasets.AssetAll, "AssetAny": datasets.AssetAny}
-SWARM_ADVICE = "Use DockerOperator; Docker Swarm placement is not available yet."
 MODULES: dict[str, dict[str, Any]] = {
     "airflow": {"DAG": DAG, "AirflowException": AirflowException, "__version__": "2.10.0+dockyard"},
     "airflow.models": {"DAG": DAG, "BaseOperator": BaseOperator, "Variable": Variable, "Param": Param},
@@ -307,9 +307,7 @@ MODULES: dict[str, dict[str, Any]] = {
     "airflow.providers.docker": {},
     "airflow.providers.docker.operators": {},
     "airflow.providers.docker.operators.docker": DOCKER,
-    "airflow.providers.docker.operators.docker_swarm": {
-        "DockerSwarmOperator": unsupported("DockerSwarmOperator", SWARM_ADVICE)
-    },
+    "airflow.providers.docker.operators.docker_swarm": {"DockerSwarmOperator": DockerSwarmOperator},
     "airflow.operators": {},
     "airflow.operators.docker_operator": DOCKER,
     "airflow.operators.empty": {"EmptyOperator": EmptyOperator},

@@ -7,6 +7,7 @@ options it imports no docker-py; the runtime turns it into Engine API calls.
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from typing import Any
 from dockyard.container import values as v
 from dockyard.container.mounts import MountOption
 from dockyard.container.options import ContainerOptions
+from dockyard.container.service_options import ServiceOptions, check_service
 from dockyard.errors import ContainerSpecError
 
 LABEL_PREFIX = "dockyard."
@@ -34,6 +36,8 @@ class EngineConfig:
     tls_hostname: str | bool | None = None
     tls_ssl_version: str | None = None
     mode: str = "container"
+    """``container`` runs each try as a container; ``swarm`` as a one-shot Swarm service (the engine is a
+    manager of a swarm, which places the service's task on one of its nodes)."""
 
     @property
     def uses_tls(self) -> bool:
@@ -65,6 +69,8 @@ class ContainerSpec:
     registry_auth: RegistryAuth | None = None
     docker_config: str | None = None
     """The folder of the Docker CLI's ``config.json``, read (with its credential helpers) before each pull."""
+    service: ServiceOptions | None = None
+    """The Swarm service around the container, when ``engine.mode`` is ``swarm``."""
 
     @property
     def image(self) -> str:
@@ -121,12 +127,16 @@ def build_spec(
     registry_auth: RegistryAuth | None = None,
     docker_config: str | None = None,
     placed_on: EngineConfig | None = None,
+    mode: str | None = None,
+    service: ServiceOptions | None = None,
 ) -> ContainerSpec:
     """Validate rendered options (a :class:`ContainerOptions`, or option name -> value) into a spec.
 
     ``labels`` are dockyard's own labels (dag, task, run, try); they win over user labels of the same
     name, and their task id names the task in any error. ``placed_on`` is the engine the pool admitted the
-    task to; a task whose ``docker_url`` names its engine keeps that one.
+    task to; a task whose ``docker_url`` names its engine keeps that one. ``mode`` (``container`` or ``swarm``)
+    says how the engine runs the try; ``service`` adds a Swarm service's own options (a swarm mode without them
+    runs the container's options as a service).
     """
     task_id = labels.get(f"{LABEL_PREFIX}task_id", "")
     if isinstance(values, ContainerOptions):
@@ -143,6 +153,11 @@ def build_spec(
             engine = placed_on
     except ContainerSpecError as exc:
         raise exc.for_task(task_id) from None
+    if mode is not None and mode != engine.mode:
+        engine = dataclasses.replace(engine, mode=mode)
+    if engine.mode == "swarm":
+        check_service(options, task_id=task_id)
+        service = service or ServiceOptions()
     return ContainerSpec(
         options=options,
         labels={**options.labels, **labels},
@@ -150,6 +165,7 @@ def build_spec(
         engine=engine,
         registry_auth=registry_auth,
         docker_config=docker_config,
+        service=service,
     )
 
 

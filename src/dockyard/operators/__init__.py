@@ -4,6 +4,7 @@ from dockyard.operators.base import BaseOperator, EmptyOperator, TriggerRule, ch
 from dockyard.operators.bash import BashOperator
 from dockyard.operators.branch import BranchPythonOperator, ShortCircuitOperator
 from dockyard.operators.docker import DockerOperator
+from dockyard.operators.docker_swarm import DockerSwarmOperator
 from dockyard.operators.edges import Label
 from dockyard.operators.orchestration import LatestOnlyOperator, TriggerDagRunOperator
 from dockyard.operators.python import PythonOperator
@@ -14,6 +15,7 @@ __all__ = [
     "BashOperator",
     "BranchPythonOperator",
     "DockerOperator",
+    "DockerSwarmOperator",
     "EmptyOperator",
     "ExternalPythonOperator",
     "Label",
