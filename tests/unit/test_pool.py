@@ -251,3 +251,16 @@ def test_container_limits_read_nano_cpus_quota_memory_and_gpus() -> None:
     assert container_limits({"CpuQuota": 50_000, "CpuPeriod": 100_000, "CpuShares": 4096}) == Resources(0.5, 0, 0)
     gpus = {"DeviceRequests": [{"Driver": "", "Count": -1, "Capabilities": [["gpu"]]}]}
     assert container_limits(gpus).gpus == ALL_GPUS
+
+
+def test_tasks_that_ask_for_nothing_spread_to_the_least_busy_engine() -> None:
+    engines = [status("a"), status("b", memory=32 * GB)]
+    nothing = Resources()
+    placed: list[Reservation] = []
+    for n in range(4):
+        chosen = admit(nothing, "default", engines, placed)
+        assert isinstance(chosen, EngineStatus)
+        placed.append(Reservation(chosen.name, f"etl/r/t{n}/-1/1", nothing))
+    assert sorted(r.engine for r in placed) == ["a", "a", "b", "b"]
+    asking = admit(Resources(0, 1 * GB, 0), "default", engines, placed)
+    assert isinstance(asking, EngineStatus) and asking.name == "b"  # a request goes where most memory is free

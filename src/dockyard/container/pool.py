@@ -429,6 +429,10 @@ class EngineStatus:
         unseen = sum(waiting, Resources()) if waiting else Resources()
         return (self.free - unseen).at_least_zero()
 
+    def busy(self, reserved: Iterable[Reservation]) -> int:
+        """dockyard's tasks running here, and those admitted here that the engine does not show yet."""
+        return self.running + sum(1 for r in reserved if r.engine == self.name and r.key not in self.task_keys)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain values, as the store keeps them."""
         return {
@@ -456,9 +460,10 @@ def admit(
     """The engine to run a task on, or why it waits.
 
     ``wanted`` is the task's queue (or :func:`wanted_labels`). Among the healthy engines that serve it and have
-    room for the request, the one with the most free memory wins (then the most free CPUs, then the name), so
-    tasks spread over the pool. A request that no engine serving the queue could ever hold, or a queue no engine
-    serves, raises :class:`~dockyard.errors.ContainerSpecError` (the task fails instead of waiting forever).
+    room for the request, the one with the most free memory wins (then the most free CPUs, then the name); a
+    task that asks for nothing goes to the engine with the fewest dockyard tasks, so tasks spread over the pool.
+    A request that no engine serving the queue could ever hold, or a queue no engine serves, raises
+    :class:`~dockyard.errors.ContainerSpecError` (the task fails instead of waiting forever).
     """
     labels = frozenset({wanted}) if isinstance(wanted, str) else wanted
     reserved = [r for r in reserved]
@@ -486,6 +491,8 @@ def admit(
         )
     fitting = [s for s in healthy if s not in too_big and request.for_engine(s.capacity).fits_in(s.room(reserved))]
     if fitting:
+        if not (request.memory or request.cpus or request.gpus):  # asks for nothing: the least busy engine
+            return max(fitting, key=lambda s: (-s.busy(reserved), s.room(reserved).memory, _reverse(s.name)))
         return max(fitting, key=lambda s: (s.room(reserved).memory, s.room(reserved).cpus, _reverse(s.name)))
     possible = [s for s in healthy if s not in too_big]
     if not possible:
