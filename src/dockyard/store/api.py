@@ -394,14 +394,7 @@ class Store(MappedInstances):
         values: dict[str, Any] = {"engine": engine} if engine else {"waiting_reason": waiting}
         with self.session() as s:
             s.execute(
-                sa.update(TaskInstanceModel)
-                .where(
-                    TaskInstanceModel.dag_id == dag_id,
-                    TaskInstanceModel.run_id == run_id,
-                    TaskInstanceModel.task_id == task_id,
-                    TaskInstanceModel.map_index == map_index,
-                )
-                .values(**values)
+                sa.update(TaskInstanceModel).where(*_instance_key(dag_id, run_id, task_id, map_index)).values(**values)
             )
 
     def launchable(self, now: dt.datetime) -> list[tuple[DagRunModel, TaskInstanceModel]]:
@@ -572,13 +565,7 @@ class Store(MappedInstances):
         with self.session() as s:
             s.execute(
                 sa.update(TaskInstanceModel)
-                .where(
-                    TaskInstanceModel.dag_id == dag_id,
-                    TaskInstanceModel.run_id == run_id,
-                    TaskInstanceModel.task_id == task_id,
-                    TaskInstanceModel.map_index == map_index,
-                    TaskInstanceModel.try_number == try_number,
-                )
+                .where(*_instance_key(dag_id, run_id, task_id, map_index), TaskInstanceModel.try_number == try_number)
                 .values(container_id=container_id)
             )
             s.execute(
@@ -594,13 +581,7 @@ class Store(MappedInstances):
         with self.session() as s:
             s.execute(
                 sa.update(TaskInstanceModel)
-                .where(
-                    TaskInstanceModel.dag_id == dag_id,
-                    TaskInstanceModel.run_id == run_id,
-                    TaskInstanceModel.task_id == task_id,
-                    TaskInstanceModel.map_index == map_index,
-                    TaskInstanceModel.try_number == try_number,
-                )
+                .where(*_instance_key(dag_id, run_id, task_id, map_index), TaskInstanceModel.try_number == try_number)
                 .values(rendered=rendered)
             )
 
@@ -1023,6 +1004,16 @@ class Store(MappedInstances):
     def get_variable_row(self, key: str) -> VariableModel | None:
         with self.session() as s:
             return s.get(VariableModel, key)
+
+
+def _instance_key(dag_id: str, run_id: str, task_id: str, map_index: int) -> tuple[sa.ColumnElement[bool], ...]:
+    """The conditions that pick one task instance's row."""
+    return (
+        TaskInstanceModel.dag_id == dag_id,
+        TaskInstanceModel.run_id == run_id,
+        TaskInstanceModel.task_id == task_id,
+        TaskInstanceModel.map_index == map_index,
+    )
 
 
 def _try_key(
