@@ -136,6 +136,13 @@ def test_jobs_check_reads_the_schedulers_heartbeats(sqlite_dockyard: Dockyard) -
     jobs.finish(store, first)
     store.close()
     assert "No alive jobs found" in sqlite_dockyard("jobs", "check", ok=False).stderr
+    listed = json.loads(sqlite_dockyard("dags", "list-jobs", "-o", "json").stdout)
+    assert [(j["id"], j["job_type"], j["state"]) for j in sorted(listed, key=lambda j: j["id"])] == [
+        (first, "SchedulerJob", "success"),
+        (first + 1, "SchedulerJob", "running"),
+    ]
+    running = json.loads(sqlite_dockyard("dags", "list-jobs", "--state", "running", "-o", "json").stdout)
+    assert [j["id"] for j in running] == [first + 1]
     other = sqlite_dockyard("jobs", "check", "--job-type", "TriggererJob", ok=False)
     assert other.exit_code == 1 and "dockyard runs no TriggererJob" in other.stderr
 

@@ -13,6 +13,7 @@ import click
 from sqlalchemy.engine import make_url
 
 from dockyard.cli.common import confirm_or_stop, fail, friendly, open_store, parse_logical_date
+from dockyard.cli.output import emit, output_option
 from dockyard.errors import DockyardError
 from dockyard.settings import Settings
 from dockyard.store.db import create_db_engine, current_revision, head_revision, migrate, safe_url
@@ -263,3 +264,34 @@ def jobs_check(
     if len(alive) > 1 and not allow_multiple:
         fail(f"Found {len(alive)} alive jobs. Expected only one.")
     click.echo("Found one alive job." if len(alive) == 1 else f"Found {len(alive)} alive jobs.")
+
+
+@click.command("list-jobs")
+@click.option("--state", type=click.Choice(["running", "success", "failed"]), help="Only jobs in this state.")
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True, help="At most this many jobs.")
+@output_option
+@click.pass_obj
+@friendly
+def dags_list_jobs(settings: Settings, state: str | None, limit: int, output: str) -> None:
+    """List the jobs: schedulers, and the processes of `dags test` and `tasks run`, newest heartbeat first."""
+    from dockyard.store import jobs as job_records
+
+    store = open_store(settings)
+    try:
+        found = job_records.list_jobs(store, state=state, limit=limit)
+    finally:
+        store.close()
+    rows = [
+        {
+            "id": j.id,
+            "dag_id": None,
+            "state": j.state,
+            "job_type": j.job_type,
+            "hostname": j.hostname,
+            "start_date": j.start_date,
+            "end_date": j.end_date,
+            "latest_heartbeat": j.latest_heartbeat,
+        }
+        for j in found
+    ]
+    emit(rows, output, empty="No jobs yet: no scheduler has run on this database.")

@@ -25,7 +25,7 @@ from dockyard.cli.config import config
 from dockyard.cli.connections import connections, rotate_fernet_key
 from dockyard.cli.dag_info import register_dag_commands
 from dockyard.cli.dags import dags
-from dockyard.cli.database import db, jobs
+from dockyard.cli.database import dags_list_jobs, db, jobs
 from dockyard.cli.engines import engines
 from dockyard.cli.info import cheat_sheet, info, version
 from dockyard.cli.pools import pools
@@ -76,6 +76,7 @@ for _command in (
     cli.add_command(_command)
 register_dag_commands(dags)
 dags.add_command(dags_backfill)
+dags.add_command(dags_list_jobs)
 register_task_commands(tasks)
 
 

@@ -16,7 +16,6 @@ NOT_HERE: dict[str, str] = {
     "(databases, clouds); dockyard needs none",
     "dag-processor": "dockyard parses DAG files in the scheduler's own child processes (with time and memory "
     "limits); there is no separate DAG processor to start",
-    "dags list-jobs": "dockyard keeps no job table; `dockyard jobs check` reads the scheduler's heartbeat",
     "dags show-dependencies": "dockyard has no datasets, the source of Airflow's cross-DAG dependency graph",
     "db check-migrations": "every dockyard command migrates a new database itself; `dockyard db check` says "
     "whether the schema is at the newest revision",
@@ -65,6 +64,10 @@ _NO_DAEMON = "dockyard runs in the foreground; run it as a service (compose, sys
 _FORWARD_ONLY = "dockyard migrates to its newest schema only"
 
 FLAGS_NOT_HERE: dict[str, dict[str, str]] = {
+    "dags list-jobs": {
+        "-d": "dockyard's jobs are its scheduler processes and `dags test`/`tasks run`; none belongs to one DAG",
+        "--dag-id": "dockyard's jobs are its scheduler processes and `dags test`/`tasks run`; none belongs to one DAG",
+    },
     "dags backfill": {
         "-x": "dockyard never pickles DAGs",
         "--donot-pickle": "dockyard never pickles DAGs",
