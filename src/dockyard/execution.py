@@ -67,6 +67,18 @@ class TryOutcome:
     pushed: dict[str, Any] | None = None
     """XComs the task's callable pushed under keys of its own (``ti.xcom_push`` in its container)."""
 
+    def fail(self, exc: DockyardError) -> str:
+        """The try failed with ``exc``; returns the line its log says so with."""
+        self.state, self.xcom, self.message, self.error = TaskState.FAILED, None, str(exc), exc
+        return f"ERROR: {exc}"
+
+    def say(self, text: str) -> None:
+        """Add dockyard's line ``text`` to the try's log (for work done after the container, in the scheduler)."""
+        if self.log_path is not None:
+            log = TaskLog(self.log_path, masker_for_try())
+            log.say(text)
+            log.close()
+
 
 def xcom_value(task: PreparedTry, result: ContainerResult) -> Any:
     """Airflow's rules: nothing without do_xcom_push; the result file; every line; or the last line."""

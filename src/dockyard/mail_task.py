@@ -19,9 +19,7 @@ from dockyard.connections import Connections
 from dockyard.errors import DockyardError, TaskError
 from dockyard.execution import TryOutcome
 from dockyard.mail import send, sender_of
-from dockyard.masking import masker_for_try
 from dockyard.states import TaskState
-from dockyard.tasklog import TaskLog
 
 
 def compose_mail(plan: dict[str, Any], sender: str) -> MIMEMultipart:
@@ -57,11 +55,6 @@ def send_email_task(connections: Connections, outcome: TryOutcome) -> TryOutcome
         outcome.state, outcome.xcom = TaskState.SUCCESS, None
         said = f"Sent email {plan.get('subject')!r} to {', '.join(everyone)}"
     except DockyardError as exc:
-        outcome.state, outcome.xcom, outcome.message = TaskState.FAILED, None, str(exc)
-        outcome.error = exc
-        said = f"ERROR: {exc}"
-    if outcome.log_path is not None:
-        log = TaskLog(outcome.log_path, masker_for_try())
-        log.say(said)
-        log.close()
+        said = outcome.fail(exc)
+    outcome.say(said)
     return outcome

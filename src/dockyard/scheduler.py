@@ -217,7 +217,7 @@ class Scheduler:
             if not self.several:
                 self._take_lock()
             self._listen()
-        self.job_id = jobs.register(self.store, "LocalTaskJob" if self.fixed_dags else "SchedulerJob")
+        self.job_id = self._register()
         self._last_job_beat = time.monotonic()
         threading.Thread(target=self._beat_forever, name="dockyard-heartbeat", daemon=True).start()
         if not self.fixed_dags or self.settings.engines_file is not None:
@@ -338,6 +338,10 @@ class Scheduler:
         except Exception:  # one bad pass (a bug) must not stop the scheduler
             log.exception("scheduler pass failed; the next pass tries again")
 
+    def _register(self) -> int:
+        """A new job for this process: a scheduler, or the one-off process of ``dags test`` / ``tasks run``."""
+        return jobs.register(self.store, "LocalTaskJob" if self.fixed_dags else "SchedulerJob")
+
     def _beat_forever(self) -> None:
         """The job's heartbeat, from its own thread: a long pass (a slow parse, a busy database) must not
         make a live scheduler look dead to the others."""
@@ -385,7 +389,7 @@ class Scheduler:
             # Found dead by another scheduler (a pause longer than the threshold): our tries are its now
             # (_check_stops lets go of them); go on as a new job.
             log.error("scheduler job %d was taken over by another scheduler; going on as a new job", self.job_id)
-            self.job_id = jobs.register(self.store, "LocalTaskJob" if self.fixed_dags else "SchedulerJob")
+            self.job_id = self._register()
             self._taken_over.clear()
         taken = jobs.take_over(self.store, self.job_id, threshold=self.settings.scheduler_health_check_threshold)
         if taken:
@@ -1042,7 +1046,7 @@ class Scheduler:
         """Take over the tries of schedulers that are gone (on SQLite: every other one) and match them with
         the containers they left on the engines."""
         if self.job_id is None:
-            self.job_id = jobs.register(self.store, "LocalTaskJob" if self.fixed_dags else "SchedulerJob")
+            self.job_id = self._register()
         taken = jobs.take_over(
             self.store,
             self.job_id,

@@ -21,14 +21,12 @@ from typing import Any
 from dockyard.container import RunControl
 from dockyard.errors import ConflictError, DockyardError, NotFoundError, TaskError
 from dockyard.execution import TryOutcome
-from dockyard.masking import masker_for_try
 from dockyard.runs import trigger_run
 from dockyard.serialized import SerializedDag
 from dockyard.settings import Settings
 from dockyard.states import TaskState
 from dockyard.store import Store
 from dockyard.store.api import KeyedXCom
-from dockyard.tasklog import TaskLog
 
 
 def _parse_date(text: str | None) -> dt.datetime:
@@ -60,13 +58,8 @@ def trigger_dag_run(
         outcome.state, outcome.xcom, outcome.message = TaskState.SKIPPED, None, str(skip)
         said = f"Skipped: {skip}"
     except DockyardError as exc:
-        outcome.state, outcome.xcom, outcome.message = TaskState.FAILED, None, str(exc)
-        outcome.error = exc
-        said = f"ERROR: {exc}"
-    if outcome.log_path is not None:
-        log = TaskLog(outcome.log_path, masker_for_try())
-        log.say(said)
-        log.close()
+        said = outcome.fail(exc)
+    outcome.say(said)
     return outcome
 
 
