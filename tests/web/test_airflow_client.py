@@ -1,5 +1,5 @@
 """Airflow's official Python client (``apache-airflow-client`` 2.10, the last line for ``/api/v1``) against a
-running dockyard: every operation of the client that dockyard has, on SQLite and on PostgreSQL.
+running dockyard, on SQLite and on PostgreSQL (datasets, mapped instances and roles: the next file).
 
 The client checks each answer against the types of Airflow's ``v1.yaml`` as it reads it, so a field of the
 wrong type or a missing required field fails here as it would fail a user's script.

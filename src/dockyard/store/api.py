@@ -492,8 +492,10 @@ class Store(MappedInstances):
         state: TaskState | None,
         *,
         only_if: Iterable[str | None] | None = None,
+        map_index: int | None = None,
     ) -> int:
-        """Set the state of several task instances (e.g. upstream_failed); returns how many changed."""
+        """Set the state of several task instances (e.g. upstream_failed), every instance of a mapped task or only
+        the one at ``map_index``; returns how many changed."""
         ids = list(task_ids)
         if not ids:
             return 0
@@ -503,6 +505,8 @@ class Store(MappedInstances):
                 TaskInstanceModel.run_id == run_id,
                 TaskInstanceModel.task_id.in_(ids),
             )
+            if map_index is not None:
+                query = query.where(TaskInstanceModel.map_index == map_index)
             if only_if is not None:
                 query = query.where(_state_in(only_if))
             values: dict[str, Any] = {"state": state.value if state else None}

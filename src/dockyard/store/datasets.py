@@ -64,6 +64,48 @@ def _dataset(s: Session, uri: str, now: dt.datetime) -> DatasetModel:
     return row
 
 
+def _add_event(
+    s: Session,
+    dataset: DatasetModel,
+    now: dt.datetime,
+    source: tuple[str, str, str] | None,
+    extra: dict[str, Any] | None,
+) -> tuple[DatasetEventModel, list[str]]:
+    """Add an event of ``dataset`` and queue it for each active, unpaused DAG scheduled on it; returns the event
+    and those dag_ids."""
+    dag_id, run_id, task_id = source or (None, None, None)
+    event = DatasetEventModel(
+        dataset_id=dataset.id,
+        extra=dict(extra or {}),
+        source_dag_id=dag_id,
+        source_task_id=task_id,
+        source_run_id=run_id,
+        source_map_index=-1,
+        timestamp=now,
+    )
+    s.add(event)
+    consumers = s.scalars(
+        sa.select(DatasetReferenceModel.dag_id)
+        .join(DagModel, DagModel.dag_id == DatasetReferenceModel.dag_id)
+        .where(
+            DatasetReferenceModel.dataset_id == dataset.id,
+            DatasetReferenceModel.task_id == "",
+            DagModel.is_active.is_(True),
+            DagModel.is_paused.is_(False),
+        )
+    ).all()
+    waiting = set(
+        s.scalars(
+            sa.select(DatasetDagRunQueueModel.target_dag_id).where(DatasetDagRunQueueModel.dataset_id == dataset.id)
+        )
+    )
+    for consumer in consumers:
+        if consumer not in waiting:  # the first event since the last run keeps its time
+            s.add(DatasetDagRunQueueModel(dataset_id=dataset.id, target_dag_id=consumer, created_at=now))
+    s.flush()
+    return event, list(consumers)
+
+
 class DatasetStore:
     """Named operations on the dataset tables, each one transaction of ``store``."""
 
@@ -106,44 +148,22 @@ class DatasetStore:
         """An event for each dataset of ``uris`` updated by task ``source`` (dag_id, run_id, task_id), and each
         active, unpaused DAG scheduled on it gets the dataset queued (as Airflow). Returns the queued dag_ids."""
         now = utcnow()
-        dag_id, run_id, task_id = source
         queued: list[str] = []
         with self.store.session() as s:
             for uri in uris:
-                dataset = _dataset(s, uri, now)
-                s.add(
-                    DatasetEventModel(
-                        dataset_id=dataset.id,
-                        extra=dict(extra or {}),
-                        source_dag_id=dag_id,
-                        source_task_id=task_id,
-                        source_run_id=run_id,
-                        source_map_index=-1,
-                        timestamp=now,
-                    )
-                )
-                consumers = s.scalars(
-                    sa.select(DatasetReferenceModel.dag_id)
-                    .join(DagModel, DagModel.dag_id == DatasetReferenceModel.dag_id)
-                    .where(
-                        DatasetReferenceModel.dataset_id == dataset.id,
-                        DatasetReferenceModel.task_id == "",
-                        DagModel.is_active.is_(True),
-                        DagModel.is_paused.is_(False),
-                    )
-                ).all()
-                waiting = set(
-                    s.scalars(
-                        sa.select(DatasetDagRunQueueModel.target_dag_id).where(
-                            DatasetDagRunQueueModel.dataset_id == dataset.id
-                        )
-                    )
-                )
-                for consumer in consumers:
-                    if consumer not in waiting:  # the first event since the last run keeps its time
-                        s.add(DatasetDagRunQueueModel(dataset_id=dataset.id, target_dag_id=consumer, created_at=now))
-                    queued.append(consumer)
+                queued += _add_event(s, _dataset(s, uri, now), now, source, extra)[1]
         return queued
+
+    def create_event(self, uri: str, extra: dict[str, Any] | None) -> EventRecord | None:
+        """An event of the known dataset ``uri`` posted through the API (no source task), which queues the
+        dataset for its consumers as a task's event does; None if no DAG names ``uri`` and it had no event."""
+        now = utcnow()
+        with self.store.session() as s:
+            dataset = s.scalars(sa.select(DatasetModel).where(DatasetModel.uri == uri)).first()
+            if dataset is None:
+                return None
+            event, _ = _add_event(s, dataset, now, None, {**(extra or {}), "from_rest_api": True})
+            return EventRecord(event, uri)
 
     # -- consumers -----------------------------------------------------------------------------------------
     def queued(self) -> dict[str, dict[str, dt.datetime]]:
@@ -159,6 +179,44 @@ class DatasetStore:
         for dag_id, uri, created_at in rows:
             found.setdefault(dag_id, {})[uri] = created_at
         return found
+
+    def queued_events(
+        self, *, dag_id: str | None = None, uri: str | None = None, before: dt.datetime | None = None
+    ) -> list[tuple[str, str, dt.datetime]]:
+        """The queue as Airflow's API shows it: ``(uri, dag_id, created_at)`` of each dataset a consumer DAG has
+        had events of since its last dataset-triggered run, narrowed to ``dag_id``, ``uri``, queued before
+        ``before``."""
+        query = sa.select(DatasetModel.uri, DatasetDagRunQueueModel.target_dag_id, DatasetDagRunQueueModel.created_at)
+        query = _queue_filter(
+            query.join(DatasetModel, DatasetModel.id == DatasetDagRunQueueModel.dataset_id), dag_id, uri, before
+        )
+        with self.store.session() as s:
+            rows = s.execute(query.order_by(DatasetDagRunQueueModel.target_dag_id, DatasetModel.uri)).all()
+        return [(uri_, dag, created) for uri_, dag, created in rows]
+
+    def delete_queued_events(
+        self, *, dag_id: str | None = None, uri: str | None = None, before: dt.datetime | None = None
+    ) -> int:
+        """Empty the queue entries that :meth:`queued_events` shows for the same arguments; returns how many."""
+        with self.store.session() as s:
+            keys = s.execute(
+                _queue_filter(
+                    sa.select(DatasetDagRunQueueModel.dataset_id, DatasetDagRunQueueModel.target_dag_id).join(
+                        DatasetModel, DatasetModel.id == DatasetDagRunQueueModel.dataset_id
+                    ),
+                    dag_id,
+                    uri,
+                    before,
+                )
+            ).all()
+            for dataset_id, target in keys:
+                s.execute(
+                    sa.delete(DatasetDagRunQueueModel).where(
+                        DatasetDagRunQueueModel.dataset_id == dataset_id,
+                        DatasetDagRunQueueModel.target_dag_id == target,
+                    )
+                )
+            return len(keys)
 
     def create_triggered_run(self, dag_id: str, logical_date: dt.datetime) -> DagRunModel | None:
         """Create the consumer's queued ``dataset_triggered`` run at ``logical_date`` (the latest queue time), with
@@ -268,14 +326,28 @@ class DatasetStore:
             return None if row is None else _with_references(s, row)
 
     def list_events(
-        self, *, limit: int, offset: int, filters: Mapping[str, Any], order_by: str = "timestamp"
+        self,
+        *,
+        limit: int,
+        offset: int,
+        filters: Mapping[str, Any],
+        order_by: str = "timestamp",
+        triggered: tuple[str, str] | None = None,
     ) -> tuple[list[EventRecord], int]:
         """A page of events matching ``filters`` (``dataset_id``, ``source_dag_id``, ``source_task_id``,
-        ``source_run_id``, ``source_map_index``), with the runs each triggered, and how many match."""
+        ``source_run_id``, ``source_map_index``) and, with ``triggered`` (dag_id, run_id), that triggered that
+        run, with the runs each triggered, and how many match."""
         with self.store.session() as s:
             query = sa.select(DatasetEventModel, DatasetModel.uri).join(
                 DatasetModel, DatasetModel.id == DatasetEventModel.dataset_id
             )
+            if triggered is not None:
+                of_run = (
+                    sa.select(DagRunDatasetEventModel.event_id)
+                    .join(DagRunModel, DagRunModel.id == DagRunDatasetEventModel.dag_run_id)
+                    .where(DagRunModel.dag_id == triggered[0], DagRunModel.run_id == triggered[1])
+                )
+                query = query.where(DatasetEventModel.id.in_(of_run))
             for name, value in filters.items():
                 if value is not None:
                     query = query.where(getattr(DatasetEventModel, name) == value)
@@ -298,6 +370,16 @@ ORDER_FIELDS = {
     DatasetEventModel: ("id", "dataset_id", "source_dag_id", "source_task_id", "source_run_id", "timestamp"),
 }
 """The columns ``order_by`` may name (``-name`` for descending), as Airflow's API allows."""
+
+
+def _queue_filter(query: Any, dag_id: str | None, uri: str | None, before: dt.datetime | None) -> Any:
+    if dag_id is not None:
+        query = query.where(DatasetDagRunQueueModel.target_dag_id == dag_id)
+    if uri is not None:
+        query = query.where(DatasetModel.uri == uri)
+    if before is not None:
+        query = query.where(DatasetDagRunQueueModel.created_at < before)
+    return query
 
 
 def _order(model: Any, order_by: str) -> sa.ColumnElement[Any]:

@@ -462,8 +462,8 @@ class Queries:
             self.store.get_task_instance(dag_id, run_id, task_id, map_index)  # the 404 that names them
         return found[0]
 
-    def tries(self, dag_id: str, run_id: str, task_id: str) -> list[TaskTryModel]:
-        return self.store.list_tries(dag_id, run_id, task_id)
+    def tries(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> list[TaskTryModel]:
+        return self.store.list_tries(dag_id, run_id, task_id, map_index)
 
     # -- import errors and pools -------------------------------------------------------------------
     def import_errors(

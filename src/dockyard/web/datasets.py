@@ -4,6 +4,11 @@
 ``GET /api/v1/datasets/{uri}`` shows one (the URI percent-encoded, as Airflow's clients send it), and
 ``GET /api/v1/datasets/events`` lists events (filtered by ``dataset_id``, ``source_dag_id``, ``source_task_id``,
 ``source_run_id``, ``source_map_index``) with the runs each one triggered. Filtering and paging happen in SQL.
+
+``POST /api/v1/datasets/events`` records an event by hand (and queues the dataset for its consumers), the
+``queuedEvent`` routes show and empty the queue of datasets each consumer DAG waits on (per DAG, per dataset, or
+both; ``before`` narrows to entries queued earlier), and ``GET .../dagRuns/{run}/upstreamDatasetEvents`` lists the
+events that triggered a run.
 """
 
 from __future__ import annotations
@@ -11,11 +16,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, Response
+from pydantic import ConfigDict
 
+from dockyard import roles
 from dockyard.store.datasets import ORDER_FIELDS, DatasetRecord, DatasetStore, EventRecord
 from dockyard.store.models import DatasetEventModel, DatasetModel
 from dockyard.web.api import api_user, service
+from dockyard.web.api_v1.common import needs
+from dockyard.web.api_v1.events import record_event
 from dockyard.web.api_v1.schemas import Shape
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(api_user)])
@@ -81,6 +90,23 @@ class DatasetEvent(Shape):
 class DatasetEventCollection(Shape):
     dataset_events: list[DatasetEvent]
     total_entries: int
+
+
+class QueuedEvent(Shape):
+    uri: str
+    dag_id: str
+    created_at: str | None = None
+
+
+class QueuedEventCollection(Shape):
+    datasets: list[QueuedEvent]
+    total_entries: int
+
+
+class CreateDatasetEvent(Shape):
+    model_config = ConfigDict(extra="forbid")
+    dataset_uri: str
+    extra: dict[str, Any] | None = None
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -191,6 +217,115 @@ def list_dataset_events(
     }
     records, total = _store(request).list_events(
         limit=limit, offset=offset, filters=filters, order_by=_order(DatasetEventModel, order_by)
+    )
+    return {"dataset_events": [event_json(r) for r in records], "total_entries": total}
+
+
+@router.post("/datasets/events", response_model=DatasetEvent)
+def create_dataset_event(
+    request: Request,
+    body: CreateDatasetEvent = Body(...),
+    user: object = Depends(needs(roles.CREATE, roles.DATASETS)),
+) -> dict[str, Any]:
+    """Record an event of a known dataset by hand; the DAGs scheduled on it get it queued, as after a task's."""
+    record = _store(request).create_event(body.dataset_uri, body.extra)
+    if record is None:
+        raise HTTPException(
+            status_code=404,
+            detail=f"no dataset {body.dataset_uri[:200]!r}; an event can be posted only for a dataset a DAG names "
+            "(GET /api/v1/datasets lists them)",
+        )
+    record_event(request, "dataset.create", extra={"dataset_uri": body.dataset_uri})
+    return event_json(record)
+
+
+def _when(before: dt.datetime | None) -> dt.datetime | None:
+    """``before`` as an aware time (one without a zone is UTC, as the rest of the API reads times)."""
+    if before is not None and before.tzinfo is None:
+        return before.replace(tzinfo=dt.timezone.utc)
+    return before
+
+
+def _queue(request: Request, dag_id: str | None, uri: str | None, before: dt.datetime | None) -> dict[str, Any]:
+    found = _store(request).queued_events(dag_id=dag_id, uri=uri, before=_when(before))
+    if not found:
+        raise HTTPException(status_code=404, detail=_nothing_queued(dag_id, uri))
+    events = [{"uri": u, "dag_id": d, "created_at": _iso(created)} for u, d, created in found]
+    return {"datasets": events, "total_entries": len(events)}
+
+
+def _unqueue(request: Request, dag_id: str | None, uri: str | None, before: dt.datetime | None) -> Response:
+    if not _store(request).delete_queued_events(dag_id=dag_id, uri=uri, before=_when(before)):
+        raise HTTPException(status_code=404, detail=_nothing_queued(dag_id, uri))
+    record_event(request, "dataset.delete_queued_events", dag_id=dag_id, extra={"dataset_uri": uri})
+    return Response(status_code=204)
+
+
+def _nothing_queued(dag_id: str | None, uri: str | None) -> str:
+    named = " and ".join(
+        part for part in (f"DAG {dag_id!r}" if dag_id else "", f"dataset {uri[:200]!r}" if uri else "") if part
+    )
+    return f"no queued dataset event for {named}; a DAG's datasets are queued by events since its last run"
+
+
+BEFORE = Query(None, description="only entries queued before this time")
+
+
+@router.get("/dags/{dag_id}/datasets/queuedEvent", response_model=QueuedEventCollection)
+def get_dag_queued_events(request: Request, dag_id: str, before: dt.datetime | None = BEFORE) -> dict[str, Any]:
+    return _queue(request, dag_id, None, before)
+
+
+@router.delete("/dags/{dag_id}/datasets/queuedEvent", status_code=204, response_class=Response)
+def delete_dag_queued_events(
+    request: Request,
+    dag_id: str,
+    before: dt.datetime | None = BEFORE,
+    user: object = Depends(needs(roles.DELETE, roles.DATASETS)),
+) -> Response:
+    return _unqueue(request, dag_id, None, before)
+
+
+@router.get("/dags/{dag_id}/datasets/queuedEvent/{uri:path}", response_model=QueuedEvent)
+def get_dag_queued_event(
+    request: Request, dag_id: str, uri: str, before: dt.datetime | None = BEFORE
+) -> dict[str, Any]:
+    entries: list[dict[str, Any]] = _queue(request, dag_id, uri, before)["datasets"]
+    return entries[0]
+
+
+@router.delete("/dags/{dag_id}/datasets/queuedEvent/{uri:path}", status_code=204, response_class=Response)
+def delete_dag_queued_event(
+    request: Request,
+    dag_id: str,
+    uri: str,
+    before: dt.datetime | None = BEFORE,
+    user: object = Depends(needs(roles.DELETE, roles.DATASETS)),
+) -> Response:
+    return _unqueue(request, dag_id, uri, before)
+
+
+@router.get("/datasets/queuedEvent/{uri:path}", response_model=QueuedEventCollection)
+def get_dataset_queued_events(request: Request, uri: str, before: dt.datetime | None = BEFORE) -> dict[str, Any]:
+    return _queue(request, None, uri, before)
+
+
+@router.delete("/datasets/queuedEvent/{uri:path}", status_code=204, response_class=Response)
+def delete_dataset_queued_events(
+    request: Request,
+    uri: str,
+    before: dt.datetime | None = BEFORE,
+    user: object = Depends(needs(roles.DELETE, roles.DATASETS)),
+) -> Response:
+    return _unqueue(request, None, uri, before)
+
+
+@router.get("/dags/{dag_id}/dagRuns/{run_id}/upstreamDatasetEvents", response_model=DatasetEventCollection)
+def get_upstream_dataset_events(request: Request, dag_id: str, run_id: str) -> dict[str, Any]:
+    """The dataset events that triggered a run (none for a run not triggered by datasets)."""
+    service(request).store.get_run(dag_id, run_id)  # 404 naming the DAG and run
+    records, total = _store(request).list_events(
+        limit=MAX_PAGE, offset=0, filters={}, order_by="timestamp", triggered=(dag_id, run_id)
     )
     return {"dataset_events": [event_json(r) for r in records], "total_entries": total}
 

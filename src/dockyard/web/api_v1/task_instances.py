@@ -173,15 +173,17 @@ def check_new_state(state: object) -> str:
 
 
 def mark(request: Request, dag_id: str, tis: list[TaskInstanceRecord], state: str) -> None:
-    """Set ``state`` on ``tis``; a running one has its container stopped by the scheduler."""
+    """Set ``state`` on ``tis`` (an instance of a mapped task alone); a running one has its container stopped by
+    the scheduler."""
     store = service(request).store
-    by_run: dict[str, list[str]] = defaultdict(list)
+    by_run: dict[tuple[str, int | None], list[str]] = defaultdict(list)
     for ti in tis:
-        by_run[ti.run_id].append(ti.task_id)
-    for run_id, task_ids in by_run.items():
-        store.set_ti_state(dag_id, run_id, task_ids, TaskState(state))
+        by_run[(ti.run_id, ti.map_index if ti.map_index >= 0 else None)].append(ti.task_id)
+    for (run_id, map_index), task_ids in by_run.items():
+        store.set_ti_state(dag_id, run_id, task_ids, TaskState(state), map_index=map_index)
         for task_id in task_ids:
-            record_event(request, f"mark_{state}", dag_id=dag_id, run_id=run_id, task_id=task_id)
+            where = {"map_index": map_index} if map_index is not None else None
+            record_event(request, f"mark_{state}", dag_id=dag_id, run_id=run_id, task_id=task_id, extra=where)
     notify_scheduler(service(request).settings)
 
 
@@ -195,11 +197,31 @@ def set_ti_state(
     user: UserModel = Depends(needs(roles.EDIT, roles.TASK_INSTANCES)),
 ) -> dict[str, Any]:
     """Airflow's ``UpdateTaskInstance``: ``{"new_state": "success" | "failed", "dry_run": false}``."""
-    ti = queries(request).task_instance(dag_id, run_id, task_id)
+    return _set_state(request, dag_id, run_id, task_id, -1, body)
+
+
+@router.patch(TI_PATH + "/{map_index:int}", response_model=schemas.TaskInstanceReference)
+def set_mapped_ti_state(
+    request: Request,
+    dag_id: str,
+    run_id: str,
+    task_id: str,
+    map_index: int,
+    body: dict[str, Any] = Body(...),
+    user: UserModel = Depends(needs(roles.EDIT, roles.TASK_INSTANCES)),
+) -> dict[str, Any]:
+    """``UpdateTaskInstance`` for one instance of a mapped task (Airflow's ``patchMappedTaskInstance``)."""
+    return _set_state(request, dag_id, run_id, task_id, map_index, body)
+
+
+def _set_state(
+    request: Request, dag_id: str, run_id: str, task_id: str, map_index: int, body: dict[str, Any]
+) -> dict[str, Any]:
+    ti = queries(request).task_instance(dag_id, run_id, task_id, map_index)
     state = check_new_state(body.get("new_state"))
     if not body.get("dry_run", False):
         mark(request, dag_id, [ti], state)
-        ti = queries(request).task_instance(dag_id, run_id, task_id)
+        ti = queries(request).task_instance(dag_id, run_id, task_id, map_index)
     return {**ti_reference(ti), "state": ti.state}
 
 
@@ -323,9 +345,20 @@ def try_json(ti: TaskInstanceRecord, row: Any) -> dict[str, Any]:
 def list_tries(
     request: Request, dag_id: str, run_id: str, task_id: str, user: UserModel = Depends(api_user)
 ) -> dict[str, Any]:
+    return _tries(request, dag_id, run_id, task_id, -1)
+
+
+@router.get(TI_PATH + "/{map_index:int}/tries", response_model=schemas.TaskInstanceCollection)
+def list_mapped_tries(
+    request: Request, dag_id: str, run_id: str, task_id: str, map_index: int, user: UserModel = Depends(api_user)
+) -> dict[str, Any]:
+    return _tries(request, dag_id, run_id, task_id, map_index)
+
+
+def _tries(request: Request, dag_id: str, run_id: str, task_id: str, map_index: int) -> dict[str, Any]:
     q = queries(request)
-    ti = q.task_instance(dag_id, run_id, task_id)
-    tries = [try_json(ti, row) for row in q.tries(dag_id, run_id, task_id)]
+    ti = q.task_instance(dag_id, run_id, task_id, map_index)
+    tries = [try_json(ti, row) for row in q.tries(dag_id, run_id, task_id, map_index)]
     return {"task_instances": tries, "total_entries": len(tries)}
 
 
@@ -333,12 +366,30 @@ def list_tries(
 def get_try(
     request: Request, dag_id: str, run_id: str, task_id: str, try_number: int, user: UserModel = Depends(api_user)
 ) -> dict[str, Any]:
+    return _try(request, dag_id, run_id, task_id, -1, try_number)
+
+
+@router.get(TI_PATH + "/{map_index:int}/tries/{try_number}", response_model=schemas.TaskInstance)
+def get_mapped_try(
+    request: Request,
+    dag_id: str,
+    run_id: str,
+    task_id: str,
+    map_index: int,
+    try_number: int,
+    user: UserModel = Depends(api_user),
+) -> dict[str, Any]:
+    return _try(request, dag_id, run_id, task_id, map_index, try_number)
+
+
+def _try(request: Request, dag_id: str, run_id: str, task_id: str, map_index: int, try_number: int) -> dict[str, Any]:
     q = queries(request)
-    ti = q.task_instance(dag_id, run_id, task_id)
-    for row in q.tries(dag_id, run_id, task_id):
+    ti = q.task_instance(dag_id, run_id, task_id, map_index)
+    for row in q.tries(dag_id, run_id, task_id, map_index):
         if row.try_number == try_number:
             return try_json(ti, row)
-    raise NotFoundError(f"task {task_id!r} of run {run_id!r} has no try {try_number}; it has {ti.try_number}")
+    named = f"task {task_id!r}" + (f" [{map_index}]" if map_index >= 0 else "")
+    raise NotFoundError(f"{named} of run {run_id!r} has no try {try_number}; it has {ti.try_number}")
 
 
 @router.get(TI_PATH + "/dependencies", response_model=schemas.DependencyCollection)
@@ -346,8 +397,20 @@ def dependencies(
     request: Request, dag_id: str, run_id: str, task_id: str, user: UserModel = Depends(api_user)
 ) -> dict[str, Any]:
     """Why the task instance does not run now, in Airflow's words for each unmet dependency."""
+    return _dependencies(request, dag_id, run_id, task_id, -1)
+
+
+@router.get(TI_PATH + "/{map_index:int}/dependencies", response_model=schemas.DependencyCollection)
+def mapped_dependencies(
+    request: Request, dag_id: str, run_id: str, task_id: str, map_index: int, user: UserModel = Depends(api_user)
+) -> dict[str, Any]:
+    """Why one instance of a mapped task does not run now."""
+    return _dependencies(request, dag_id, run_id, task_id, map_index)
+
+
+def _dependencies(request: Request, dag_id: str, run_id: str, task_id: str, map_index: int) -> dict[str, Any]:
     q = queries(request)
-    ti = q.task_instance(dag_id, run_id, task_id)
+    ti = q.task_instance(dag_id, run_id, task_id, map_index)
     run = q.run(dag_id, run_id)
     dag = service(request).dag(dag_id)
     found: list[dict[str, str]] = []
