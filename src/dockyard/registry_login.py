@@ -15,6 +15,7 @@ Example::
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -30,8 +31,13 @@ ENGINE_KEYS = ("docker_url", "api_version", "tls_")
 """The extra keys of a docker connection that choose the engine (as they do for a task using it)."""
 
 REFUSED = (401, 403)
-"""The engine's status when the registry answered and refused the login; any other failure of ``/auth`` is
-the engine not reaching the registry (an unknown host, a closed port, TLS)."""
+"""The statuses of a registry that answered and refused the login; any other failure of ``/auth`` is the
+engine not reaching the registry (an unknown host, a closed port, TLS)."""
+
+REGISTRY_STATUS = re.compile(r"failed with status: (\d{3})\b")
+"""Where an engine before API 1.42 (Docker 20.10) puts the registry's own status: it answers a refused login
+with 500 and the text ``login attempt to http://host/v2/ failed with status: 401 Unauthorized``. The one place
+a message is read: that engine gives the registry's answer nowhere else; newer engines answer 401 themselves."""
 
 
 @dataclass(frozen=True)
@@ -118,7 +124,7 @@ def _login_failure(conn: Connection, registry: str, where: str, exc: EngineError
             f"{exc}. The registry {registry} did not answer the engine at {where} in time: check the host and port, "
             "and that the engine's network reaches the registry"
         )
-    if exc.status in REFUSED:
+    if _registry_status(exc) in REFUSED:
         return (
             f"registry {registry} refused the login of {conn.login!r} (connection {conn.conn_id!r}): {exc}. "
             "Check the login and password (for Google's registries the login is _json_key and the password "
@@ -129,6 +135,14 @@ def _login_failure(conn: Connection, registry: str, where: str, exc: EngineError
         f"{exc}. Check the host and port (e.g. registry.example.com:5000), that the registry runs, and that the "
         "engine's network and DNS reach it"
     )
+
+
+def _registry_status(exc: EngineError) -> int | None:
+    """The registry's status for a failed login: the engine's, or the one an older engine quotes."""
+    if exc.status in REFUSED:
+        return exc.status
+    quoted = REGISTRY_STATUS.search(str(exc))
+    return int(quoted.group(1)) if quoted else exc.status
 
 
 def _engine_name(engine: EngineConfig) -> str:
