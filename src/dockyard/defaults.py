@@ -164,3 +164,11 @@ DEFAULT_SERVICE_PREFIX = "airflow"
 
 DEFAULT_SWARM_POLL_SECONDS = 0.25
 """Between two looks at a Swarm service's tasks while a try runs (the engine has no wait call for a service)."""
+
+DEFAULT_CONNECTION_TEST_WAIT_SECONDS = 15.0
+"""How long the web server waits for a scheduler to answer a connection test (a registry login needs the
+engine, which only the scheduler reaches) before it says no scheduler answered."""
+
+DEFAULT_CONNECTION_TEST_LOGIN_SECONDS = 10.0
+"""Seconds the engine may take over a connection test's registry login: less than the web server's wait, so a
+registry that never answers is reported as such rather than as a missing scheduler."""

@@ -43,6 +43,7 @@ from typing import IO, Any
 from dockyard import defaults, sensing
 from dockyard.branching import skipped_after
 from dockyard.compat import airflow as airflow_compat
+from dockyard.connection_requests import answer_connection_tests
 from dockyard.connections import Connections
 from dockyard.container import RunControl
 from dockyard.container.control import StopReason
@@ -333,6 +334,7 @@ class Scheduler:
             if time.monotonic() - self._last_heartbeat >= defaults.DEFAULT_SCHEDULER_HEARTBEAT_SECONDS:
                 self._last_heartbeat = time.monotonic()
                 self.store.set_meta("scheduler_heartbeat", now.isoformat())
+            answer_connection_tests(self.settings, self.store, self.runner.runtime.clients)
         except StoreError as exc:
             log.error("scheduler pass failed, retrying: %s", exc)
         except Exception:  # one bad pass (a bug) must not stop the scheduler

@@ -30,21 +30,33 @@ def test_a_docker_connection_is_tested_by_its_engine_and_registry(
               "--conn-port", port, "--conn-login", LOGIN, "--conn-password", PASSWORD)  # fmt: skip
     _dockyard(tmp_path, "connections", "add", "wrong", "--conn-type", "docker", "--conn-host", host,
               "--conn-port", port, "--conn-login", LOGIN, "--conn-password", "not-the-pass-81d")  # fmt: skip
-    _dockyard(tmp_path, "connections", "add", "engine_only", "--conn-type", "docker")
+    _dockyard(tmp_path, "connections", "add", "engine_only", "--conn-type", "docker",
+              "--conn-extra", '{"docker_url": "unix:///var/run/docker.sock"}')  # fmt: skip
+    _dockyard(tmp_path, "connections", "add", "no_host", "--conn-type", "docker")
     _dockyard(tmp_path, "connections", "add", "nowhere", "--conn-type", "docker",
               "--conn-extra", '{"docker_url": "tcp://127.0.0.1:1"}')  # fmt: skip
+    _dockyard(tmp_path, "connections", "add", "closed", "--conn-type", "docker", "--conn-host", "127.0.0.1",
+              "--conn-port", "1", "--conn-login", LOGIN, "--conn-password", PASSWORD)  # fmt: skip
     _dockyard(tmp_path, "connections", "add", "db", "--conn-uri", "postgres://u:p@db:5432/x")
-    assert _dockyard(tmp_path, "connections", "test", "good").stdout.strip() == "Connection success!"
-    assert _dockyard(tmp_path, "connections", "test", "engine_only").stdout.strip() == "Connection success!"
+    good = _dockyard(tmp_path, "connections", "test", "good")
+    assert good.exit_code == 0 and good.stdout.startswith("Connection success!\n")
+    assert f"Logged in to registry {registry.address} as 'robot'" in good.stdout and PASSWORD not in good.output
+    engine_only = _dockyard(tmp_path, "connections", "test", "engine_only")
+    assert engine_only.exit_code == 0 and "names no registry to log in to" in engine_only.stdout
+    no_host = _dockyard(tmp_path, "connections", "test", "no_host")
+    assert no_host.exit_code == 1 and "connection 'no_host' has no host: set it to the registry" in no_host.stderr
     wrong = _dockyard(tmp_path, "connections", "test", "wrong")
     assert (
         wrong.exit_code == 1
         and "Connection failed!" in wrong.stderr
-        and f"login to registry {registry.address}" in wrong.stderr
+        and f"registry {registry.address} refused the login of 'robot'" in wrong.stderr
     )
     assert "not-the-pass-81d" not in wrong.output
     nowhere = _dockyard(tmp_path, "connections", "test", "nowhere")
     assert nowhere.exit_code == 1 and "Connection failed!" in nowhere.stderr and "127.0.0.1:1" in nowhere.stderr
+    closed = _dockyard(tmp_path, "connections", "test", "closed")
+    assert closed.exit_code == 1 and "could not reach registry 127.0.0.1:1" in closed.stderr
+    assert PASSWORD not in closed.output
     other = _dockyard(tmp_path, "connections", "test", "db")
     assert other.exit_code == 1 and "dockyard tests docker connections only" in other.stderr
     missing = _dockyard(tmp_path, "connections", "test", "nope")

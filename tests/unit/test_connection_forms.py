@@ -32,7 +32,7 @@ def test_a_docker_form_gives_a_docker_connection() -> None:
         "pw",
     )
     assert conn.extra_dejson == {"note": 1, "email": "ci@example.com", "reauth": True}
-    assert "dockyard connections test reg" in check_message(conn)
+    assert check_message(conn) == "Connection reg (docker) is well-formed."
 
 
 def test_an_edit_keeps_the_password_and_masked_extras() -> None:

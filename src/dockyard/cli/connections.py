@@ -208,42 +208,20 @@ def rotate_fernet_key(settings: Settings) -> None:
 @click.pass_obj
 @friendly
 def connections_test(settings: Settings, conn_id: str) -> None:
-    """Test a connection: a docker connection's engine must answer and its registry accept its login.
+    """Test a docker connection: the engine its tasks use logs in to its registry, as before a pull.
 
-    Exits 1 when the test fails; the password never appears in the message.
+    Exits 1 when the test fails, saying what failed (the engine, the registry's host, the login) and what
+    would be right; the password never appears in the message.
     """
     from dockyard.container.engine import EngineClients
-    from dockyard.container.spec import engine_config
-    from dockyard.errors import DockyardError
+    from dockyard.registry_login import check_docker_login
 
     conn = _connections(settings).get(conn_id)
-    if (conn.conn_type or "").lower() != "docker":
-        fail(
-            f"connection {conn_id!r} is of type {conn.conn_type!r}: dockyard tests docker connections only "
-            "(a registry login and an engine), the only kind its tasks use"
-        )
-    extra = conn.extra_dejson
     clients = EngineClients(docker_host=settings.docker_host)
     try:
-        engine = engine_config(
-            {k: v for k, v in extra.items() if k.startswith(("docker_url", "tls_"))}, settings.default_docker_url
-        )
-        with clients.errors(engine, f"the engine of connection {conn_id!r} did not answer"):
-            client = clients.get(engine)
-            client.ping()
-        if conn.host:
-            registry = f"{conn.host}:{conn.port}" if conn.port else conn.host
-            failure = f"login to registry {registry} as {conn.login!r} failed"
-            with clients.errors(engine, failure, secrets=conn.secrets()):
-                client.login(
-                    username=conn.login or "",
-                    password=conn.password or "",
-                    email=extra.get("email"),
-                    registry=registry,
-                    reauth=True,
-                )
-    except DockyardError as exc:
-        fail(f"Connection failed!\n{exc}")
+        result = check_docker_login(conn, clients, settings.default_docker_url)
     finally:
         clients.close()
-    click.echo("Connection success!")
+    if not result.ok:
+        fail(f"Connection failed!\n{result.message}")
+    click.echo(f"Connection success!\n{result.message}")

@@ -471,3 +471,19 @@ class ParsingRequestModel(Base):
 
     fileloc: Mapped[str] = mapped_column(String(1000), primary_key=True)
     requested_at: Mapped[dt.datetime]
+
+
+class ConnectionTestModel(Base):
+    """A connection test the web server asks a scheduler to run (the web reaches no engine): the connection
+    travels Fernet-encrypted in ``secret``, which the answer clears; the asker deletes the row once read."""
+
+    __tablename__ = "connection_test"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conn_id: Mapped[str] = mapped_column(String(250))
+    secret: Mapped[str | None] = mapped_column(Text)
+    requested_at: Mapped[dt.datetime]
+    taken_at: Mapped[dt.datetime | None]
+    status: Mapped[str | None] = mapped_column(String(20))
+    """None until answered, then ``success`` or ``failed``."""
+    message: Mapped[str | None] = mapped_column(Text)

@@ -20,9 +20,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dockyard import defaults
+from dockyard.connection_requests import ask_scheduler
 from dockyard.connections import Connection, parse_bool
-from dockyard.errors import InvalidConnectionError
+from dockyard.errors import InvalidConnectionError, StoreError
 from dockyard.masking import is_sensitive_name
+from dockyard.registry_login import LoginResult
+from dockyard.settings import Settings
+from dockyard.store import Store
+from dockyard.web.api_v1.monitor import heartbeat_is_recent
 from dockyard.web.inputs import check_connection_fields
 
 MASK = "***"
@@ -211,11 +216,17 @@ def read_connection_form(form: Mapping[str, str], stored: Connection | None) -> 
 
 
 def check_message(conn: Connection) -> str:
-    """What the form's Check button says of a well-formed connection."""
-    found = f"Connection {conn.conn_id} ({conn.conn_type}) is well-formed."
-    if conn.conn_type == "docker":
-        found += (
-            " The registry login itself is tested where the engine is, with "
-            f"`dockyard connections test {conn.conn_id}`: the web server reaches no engine or registry."
-        )
-    return found
+    """What the form's Test button says of a well-formed connection (a docker connection's login follows)."""
+    return f"Connection {conn.conn_id} ({conn.conn_type}) is well-formed."
+
+
+def login_test(settings: Settings, store: Store, conn: Connection) -> LoginResult | None:
+    """A docker connection's registry login, made by a scheduler (the web server reaches no engine); None for
+    the other types, which are only checked for form. Blocks up to the scheduler's answer."""
+    if (conn.conn_type or "").lower() != "docker":
+        return None
+    try:
+        beat = store.get_meta("scheduler_heartbeat")
+    except StoreError:
+        beat = None
+    return ask_scheduler(settings, store, conn, scheduler_seen=heartbeat_is_recent(beat))

@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
 from dockyard import roles
@@ -18,6 +19,7 @@ from dockyard.web.connection_forms import (
     STANDARD_FIELDS,
     check_message,
     form_type,
+    login_test,
     read_connection_form,
     shown_extras,
 )
@@ -106,20 +108,27 @@ async def save_connection(request: Request) -> Response:
 
 @router.post("/connections/check", response_class=HTMLResponse)
 async def check_connection(request: Request) -> Response:
-    """Whether the form describes a well-formed connection, without saving it (the form's Check button)."""
+    """Whether the form describes a well-formed connection and, for a docker connection, whether the engine can
+    log in to its registry with it (a scheduler logs in), without saving it (the form's Test button). The
+    password may be the one typed into the form: it reaches the scheduler encrypted, as stored ones are."""
     user = user_of(request)
     form = await request.form()
     check_csrf(request, str(form.get("csrf", "")))
     require(user, roles.EDIT, roles.CONNECTIONS)
     sent = {k: str(v) for k, v in form.items() if k != "csrf"}
+    svc = service(request)
+    login = None
     try:
-        stored = service(request).connections.find(sent.get("conn_id", "").strip())
-        message, ok = check_message(read_connection_form(sent, stored)), True
+        stored = svc.connections.find(sent.get("conn_id", "").strip())
+        conn = read_connection_form(sent, stored)
+        message, ok = check_message(conn), True
     except DockyardError as exc:
         message, ok = str(exc)[:500], False
+    if ok:  # waits for a scheduler's answer in a worker thread, not in the event loop
+        login = await run_in_threadpool(login_test, svc.settings, svc.store, conn)
     if is_fragment(request):
-        return render(request, "connection_check.html", user, message=message, ok=ok)
-    flash(request, message)
+        return render(request, "connection_check.html", user, message=message, ok=ok, login=login)
+    flash(request, message if login is None else f"{message} {login.message}")
     target = f"/connections/{quote(sent.get('conn_id', ''))}/edit" if sent.get("mode") == "edit" else "/connections"
     return back(target)
 

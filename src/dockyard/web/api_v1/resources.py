@@ -17,6 +17,7 @@ from dockyard.variables import Variables
 from dockyard.web.api_v1 import schemas
 from dockyard.web.api_v1.common import Paging, Router, needs, paging, queries, service
 from dockyard.web.api_v1.events import record_event
+from dockyard.web.connection_forms import login_test
 from dockyard.web.inputs import check_connection_fields
 
 router = Router()
@@ -70,15 +71,25 @@ def test_connection(
     body: dict[str, Any] = Body(...),
     user: UserModel = Depends(needs(roles.CREATE, roles.CONNECTIONS)),
 ) -> Any:
-    """Whether the connection is well-formed (its type, port and extra JSON). The web server reaches no remote
-    service on a user's behalf (Airflow disables this test by default for the same reason)."""
+    """Whether the connection is well-formed (its type, port and extra JSON) and, for a docker connection,
+    whether the engine its tasks use can log in to its registry: a scheduler logs in (the web server reaches
+    no engine), and the answer says so when no scheduler answered. A body of only ``connection_id`` tests
+    the stored connection (passwords are write-only, so a client cannot send it back)."""
     conn_id = body.get("connection_id") or "test_connection"
+    svc = service(request)
     try:
-        conn = conn_from_body(str(conn_id), body)
+        if set(body) == {"connection_id"}:
+            conn = svc.connections.get(str(conn_id))
+        else:
+            conn = conn_from_body(str(conn_id), body)
         conn.extra_dejson  # noqa: B018 - an extra that is not a JSON object is the test's failure
     except (InvalidConnectionError, InvalidInputError) as exc:
         return {"status": False, "message": str(exc)}
-    return {"status": True, "message": f"connection {conn.conn_id!r} of type {conn.conn_type!r} is well-formed"}
+    formed = f"connection {conn.conn_id!r} of type {conn.conn_type!r} is well-formed"
+    login = login_test(svc.settings, svc.store, conn)
+    if login is None:
+        return {"status": True, "message": formed}
+    return {"status": login.ok, "message": f"{formed}. {login.message}"}
 
 
 @router.get("/connections/{conn_id}", response_model=schemas.Connection, tags=["Connection"])
