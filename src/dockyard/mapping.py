@@ -23,9 +23,8 @@ from __future__ import annotations
 
 import inspect
 import math
-import warnings
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from dockyard.dag import DAG, closest, current_dag
 from dockyard.errors import DagDefinitionError, UnknownArgumentError, UnmappableResultError
@@ -355,13 +354,6 @@ class MappedOperator(BaseOperator):
         """``op_kwargs`` for ``@task`` functions (their arguments are mapped), else None (the operator's own)."""
         for upstream in expand_input.references():
             upstream >> self
-        if _container_sensor(self) and self.partial_kwargs.get("mode") == "reschedule":
-            warnings.warn(
-                f"task {self.task_id!r}: a mapped sensor's instances poke in mode='poke' (each in its own container, "
-                "waiting and timing out on its own); mode='reschedule' is honoured for sensors that are not mapped",
-                UserWarning,
-                stacklevel=4,
-            )
 
     @classmethod
     def accepted_arguments(cls) -> frozenset[str]:
@@ -383,8 +375,6 @@ class MappedOperator(BaseOperator):
             kwargs[self.into] = {**dict(kwargs.get(self.into) or {}), **values}
         else:
             kwargs.update(values)
-        if _container_sensor(self) and kwargs.get("mode") == "reschedule":
-            kwargs["mode"] = "poke"  # reschedule records belong to unmapped instances: each instance pokes on
         name = kwargs.get("container_name")
         if isinstance(name, str) and name and "container_name" not in values:
             kwargs["container_name"] = f"{name}-{map_index}"  # every instance's container needs its own name
@@ -427,24 +417,26 @@ def serialized_fields(task: BaseOperator) -> dict[str, Any]:
     }
 
 
-def _container_sensor(task: MappedOperator) -> bool:
-    from dockyard.operators.sensors import BaseSensorOperator
-
-    return issubclass(task.operator_class, BaseSensorOperator) and task.operator_class.runs_in_container
-
-
 def mapped_sensor_spec(task: MappedOperator) -> dict[str, Any] | None:
-    """A mapped sensor's stored timing (a poke of the user's, in the task image), as its instances have it;
-    None for other mapped tasks. Each instance pokes in its own container in poke mode, so each waits and
-    times out on its own (see :meth:`MappedOperator.unmap`)."""
-    if not _container_sensor(task):
-        return None
+    """A mapped sensor's stored timing, as its instances have it from ``partial()``; None for other mapped
+    tasks. Each instance is a task instance of its own: in poke mode it pokes in its own container (or
+    scheduler thread), in reschedule mode it is rescheduled on its own, with its own next poke time and timeout.
+    Every verdict carries the timing its instance poked by (:func:`dockyard.sensor_program.with_timing`), so
+    timing arguments given to ``expand()`` count too. A clock or store sensor's instance learns what it watches
+    when its try is prepared (``prepare``), since ``expand()`` may give it (``target_time=[...]``)."""
     from dockyard.operators.sensors import BaseSensorOperator
 
-    timing = {k: v for k, v in task.partial_kwargs.items() if k in SENSOR_TIMING - {"mode"} | {"do_xcom_push"}}
-    probe = cast(BaseSensorOperator, object.__new__(task.operator_class))
+    if not issubclass(task.operator_class, BaseSensorOperator):
+        return None
+    timing = {k: v for k, v in task.partial_kwargs.items() if k in SENSOR_TIMING | {"do_xcom_push"}}
+    if task.partial_kwargs.get("deferrable", getattr(task.operator_class, "deferrable_by_default", False)):
+        timing.setdefault("mode", "reschedule")  # no triggerer: a deferrable sensor waits in reschedule mode
+    probe = object.__new__(task.operator_class)
     BaseSensorOperator.__init__(probe, task_id=task.task_id, **timing)  # only the timing arguments, checked
-    return {**probe.sensor_spec(), "dag_id": task.dag.dag_id if task.dag is not None else ""}
+    dag_id = task.dag.dag_id if task.dag is not None else ""
+    if task.operator_class.runs_in_container:
+        return {**probe.sensor_spec(), "dag_id": dag_id}
+    return {**probe.timing(), "dag_id": dag_id, "prepare": True}
 
 
 # -- @task functions ---------------------------------------------------------------------------------------
