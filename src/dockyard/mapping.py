@@ -273,10 +273,12 @@ class OperatorPartial:
                         f"expand_kwargs() maps over a list of dicts (argument name -> value), got an element "
                         f"{item!r:.100}"
                     )
-                self._checked(item)
+                self._checked(item, one_instance=True)
         return self._mapped(ExpandInput(kwargs_list=value))
 
-    def _checked(self, mapped: dict[str, Any]) -> dict[str, Any]:
+    def _checked(self, mapped: dict[str, Any], *, one_instance: bool = False) -> dict[str, Any]:
+        """``mapped`` checked: arguments the operator takes, not given twice; each value a list to map over, or
+        (``one_instance``: an element of ``expand_kwargs()``) the plain value of one instance."""
         name = self.operator_class.__name__
         if not mapped:
             raise DagDefinitionError(f"{name}.expand() needs at least one argument to map over")
@@ -293,7 +295,8 @@ class OperatorPartial:
                 )
             if key in self.given:
                 raise DagDefinitionError(f"{name}: {key!r} is given to both partial() and expand(); give it once")
-            _check_mappable(value, f"{name}.expand() argument {key!r}")
+            if not one_instance:
+                _check_mappable(value, f"{name}.expand() argument {key!r}")
         return mapped
 
     def _mapped(self, expand_input: ExpandInput) -> MappedOperator:
