@@ -17,7 +17,7 @@ from dockyard.container.options import ContainerOptions
 from dockyard.decorators import python_task
 from dockyard.errors import DagDefinitionError
 from dockyard.operators.branch import BaseBranchOperator
-from dockyard.operators.scheduler_sensors import DateTimeSensor, DateTimeSensorAsync
+from dockyard.operators.scheduler_sensors import DateTimeSensor, DateTimeSensorAsync, ExternalTaskSensor
 from dockyard.operators.sensors import PythonSensor, sensor_task
 from dockyard.preparation import TryContext, prepare
 from dockyard.serialized import serialize_dag
@@ -149,6 +149,12 @@ def test_a_mapped_sensor_keeps_reschedule_mode_and_a_clock_sensor_learns_its_tar
             target_time=["2024-02-01T06:00:00", "{{ macros.ds_add(ds, 2) }}T06:00:00"]
         )
         DateTimeSensorAsync.partial(task_id="later").expand(target_time=["2024-02-01T06:00:00"])
+        ExternalTaskSensor.partial(task_id="ext", external_dag_id="up", mode="reschedule").expand(
+            external_task_id=["load", "publish"]
+        )
+        PythonSensor.partial(task_id="own", python_callable=ready).expand_kwargs(  # plain values, one per instance
+            [{"op_kwargs": {"region": "eu"}, "timeout": 5}, {"op_kwargs": {"region": "us"}, "timeout": 50}]
+        )
     tasks = serialize_dag(dag).task_dict
     assert ((tasks["w"].sensor or {})["mode"], tasks["w"].runs_container) == ("reschedule", True)
     clock = tasks["clock"].sensor or {}
@@ -170,6 +176,10 @@ def test_a_mapped_sensor_keeps_reschedule_mode_and_a_clock_sensor_learns_its_tar
         )
         targets.append(prepared.options["target"])
     assert targets == ["2024-02-01T06:00:00", "2024-02-02T06:00:00"]
+    context = TryContext(dag_id=dag.dag_id, task_id="ext", run_id="r", logical_date=WHEN, map_index=1)
+    watched = prepare(dag, dag.task_dict["ext"], context).options
+    assert (watched["kind"], watched["task_ids"], watched["mode"]) == ("external_task", ["publish"], "reschedule")
+    assert (tasks["own"].sensor or {})["timeout"] == 7 * 24 * 3600  # stored: the default; each verdict says its own
 
 
 def _everything(a: int, /, b: int, *rest: int, ds: str = "", **context: Any) -> None: ...
