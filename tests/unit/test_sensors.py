@@ -331,5 +331,8 @@ def test_async_sensors_wait_in_reschedule_mode_and_poke_mode_only_refuses_resche
         assert Careful(task_id="careful").mode == "poke"
         with pytest.raises(DagDefinitionError, match="Careful works in poke mode only"):
             Careful(task_id="eager", mode="reschedule")
+        mapped = Careful.partial(task_id="many", mode="reschedule").expand(poke_interval=[1, 2])
+    with pytest.raises(DagDefinitionError, match="'many': mode must be one of 'poke', got 'reschedule'"):
+        SerializedTask.of(mapped)  # a mapped one is refused when its DAG is stored, before any instance runs
     assert waiting.mode == "reschedule" and not SerializedTask.of(waiting).runs_container
     assert SerializedTask.of(marker).sensor is None
