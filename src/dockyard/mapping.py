@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from dockyard.dag import DAG, closest, current_dag
 from dockyard.errors import DagDefinitionError, UnknownArgumentError, UnmappableResultError
 from dockyard.operators.base import BaseOperator
+from dockyard.sensor_program import TIMING
 from dockyard.taskgroup import current_group
 
 if TYPE_CHECKING:
@@ -329,9 +330,7 @@ def _with_defaults(operator_class: type[BaseOperator], kwargs: dict[str, Any]) -
     return result
 
 
-SENSOR_TIMING = frozenset(
-    {"poke_interval", "timeout", "soft_fail", "mode", "exponential_backoff", "max_wait", "silent_fail", "never_fail"}
-)
+SENSOR_TIMING = frozenset(TIMING)
 """A sensor's arguments that decide when it pokes and how it ends (a mapped sensor's stored timing)."""
 
 
