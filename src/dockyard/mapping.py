@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import inspect
 import math
-import warnings
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from dockyard.dag import DAG, closest, current_dag
 from dockyard.errors import DagDefinitionError, UnknownArgumentError, UnmappableResultError
 from dockyard.operators.base import BaseOperator
+from dockyard.sensor_program import TIMING
 from dockyard.taskgroup import current_group
 
 if TYPE_CHECKING:
@@ -274,10 +274,12 @@ class OperatorPartial:
                         f"expand_kwargs() maps over a list of dicts (argument name -> value), got an element "
                         f"{item!r:.100}"
                     )
-                self._checked(item)
+                self._checked(item, one_instance=True)
         return self._mapped(ExpandInput(kwargs_list=value))
 
-    def _checked(self, mapped: dict[str, Any]) -> dict[str, Any]:
+    def _checked(self, mapped: dict[str, Any], *, one_instance: bool = False) -> dict[str, Any]:
+        """``mapped`` checked: arguments the operator takes, not given twice; each value a list to map over, or
+        (``one_instance``: an element of ``expand_kwargs()``) the plain value of one instance."""
         name = self.operator_class.__name__
         if not mapped:
             raise DagDefinitionError(f"{name}.expand() needs at least one argument to map over")
@@ -294,7 +296,8 @@ class OperatorPartial:
                 )
             if key in self.given:
                 raise DagDefinitionError(f"{name}: {key!r} is given to both partial() and expand(); give it once")
-            _check_mappable(value, f"{name}.expand() argument {key!r}")
+            if not one_instance:
+                _check_mappable(value, f"{name}.expand() argument {key!r}")
         return mapped
 
     def _mapped(self, expand_input: ExpandInput) -> MappedOperator:
@@ -327,9 +330,7 @@ def _with_defaults(operator_class: type[BaseOperator], kwargs: dict[str, Any]) -
     return result
 
 
-SENSOR_TIMING = frozenset(
-    {"poke_interval", "timeout", "soft_fail", "mode", "exponential_backoff", "max_wait", "silent_fail", "never_fail"}
-)
+SENSOR_TIMING = frozenset(TIMING)
 """A sensor's arguments that decide when it pokes and how it ends (a mapped sensor's stored timing)."""
 
 
@@ -355,13 +356,6 @@ class MappedOperator(BaseOperator):
         """``op_kwargs`` for ``@task`` functions (their arguments are mapped), else None (the operator's own)."""
         for upstream in expand_input.references():
             upstream >> self
-        if _container_sensor(self) and self.partial_kwargs.get("mode") == "reschedule":
-            warnings.warn(
-                f"task {self.task_id!r}: a mapped sensor's instances poke in mode='poke' (each in its own container, "
-                "waiting and timing out on its own); mode='reschedule' is honoured for sensors that are not mapped",
-                UserWarning,
-                stacklevel=4,
-            )
 
     @classmethod
     def accepted_arguments(cls) -> frozenset[str]:
@@ -383,8 +377,6 @@ class MappedOperator(BaseOperator):
             kwargs[self.into] = {**dict(kwargs.get(self.into) or {}), **values}
         else:
             kwargs.update(values)
-        if _container_sensor(self) and kwargs.get("mode") == "reschedule":
-            kwargs["mode"] = "poke"  # reschedule records belong to unmapped instances: each instance pokes on
         name = kwargs.get("container_name")
         if isinstance(name, str) and name and "container_name" not in values:
             kwargs["container_name"] = f"{name}-{map_index}"  # every instance's container needs its own name
@@ -427,24 +419,26 @@ def serialized_fields(task: BaseOperator) -> dict[str, Any]:
     }
 
 
-def _container_sensor(task: MappedOperator) -> bool:
-    from dockyard.operators.sensors import BaseSensorOperator
-
-    return issubclass(task.operator_class, BaseSensorOperator) and task.operator_class.runs_in_container
-
-
 def mapped_sensor_spec(task: MappedOperator) -> dict[str, Any] | None:
-    """A mapped sensor's stored timing (a poke of the user's, in the task image), as its instances have it;
-    None for other mapped tasks. Each instance pokes in its own container in poke mode, so each waits and
-    times out on its own (see :meth:`MappedOperator.unmap`)."""
-    if not _container_sensor(task):
-        return None
+    """A mapped sensor's stored timing, as its instances have it from ``partial()``; None for other mapped
+    tasks. Each instance is a task instance of its own: in poke mode it pokes in its own container (or
+    scheduler thread), in reschedule mode it is rescheduled on its own, with its own next poke time and timeout.
+    Every verdict carries the timing its instance poked by (:func:`dockyard.sensor_program.with_timing`), so
+    timing arguments given to ``expand()`` count too. A clock or store sensor's instance learns what it watches
+    when its try is prepared (``prepare``), since ``expand()`` may give it (``target_time=[...]``)."""
     from dockyard.operators.sensors import BaseSensorOperator
 
-    timing = {k: v for k, v in task.partial_kwargs.items() if k in SENSOR_TIMING - {"mode"} | {"do_xcom_push"}}
-    probe = cast(BaseSensorOperator, object.__new__(task.operator_class))
+    if not issubclass(task.operator_class, BaseSensorOperator):
+        return None
+    timing = {k: v for k, v in task.partial_kwargs.items() if k in SENSOR_TIMING | {"do_xcom_push"}}
+    if task.partial_kwargs.get("deferrable", getattr(task.operator_class, "deferrable_by_default", False)):
+        timing.setdefault("mode", "reschedule")  # no triggerer: a deferrable sensor waits in reschedule mode
+    probe = object.__new__(task.operator_class)
     BaseSensorOperator.__init__(probe, task_id=task.task_id, **timing)  # only the timing arguments, checked
-    return {**probe.sensor_spec(), "dag_id": task.dag.dag_id if task.dag is not None else ""}
+    dag_id = task.dag.dag_id if task.dag is not None else ""
+    if task.operator_class.runs_in_container:
+        return {**probe.sensor_spec(), "dag_id": dag_id}
+    return {**probe.timing(), "dag_id": dag_id, "prepare": True}
 
 
 # -- @task functions ---------------------------------------------------------------------------------------

@@ -654,7 +654,7 @@ class Scheduler:
             try:
                 if ti.state == TaskState.UP_FOR_RESCHEDULE.value:  # the next poke: the same try number
                     try_number = sensor_records.claim_poke(
-                        self.store, key.dag_id, key.run_id, key.task_id, job_id=self.job_id
+                        self.store, key.dag_id, key.run_id, key.task_id, map_index=key.map_index, job_id=self.job_id
                     )
                 else:
                     try_number = self.store.claim_try(
@@ -922,7 +922,8 @@ class Scheduler:
             outcome = _mappable_or_failed(dag, task.task_id, outcome)
         retry_allowed = True
         if task is not None and task.sensor is not None and outcome.state is TaskState.SUCCESS:
-            settled = sensing.settle_try(self.store, (key.dag_id, key.run_id, key.task_id), try_number, task, outcome)
+            instance = (key.dag_id, key.run_id, key.task_id, key.map_index)
+            settled = sensing.settle_try(self.store, instance, try_number, task, outcome)
             if settled is None:  # rescheduled: nothing is held until the next poke is due
                 return _Committed(recorded=False, state=TaskState.UP_FOR_RESCHEDULE, retry_at=None)
             outcome.state, outcome.xcom, retry_allowed = settled.state, settled.xcom, settled.retry
@@ -1211,8 +1212,9 @@ class Scheduler:
         each: dict[str, list[str | None]],
         now: dt.datetime,
     ) -> list[TaskInstanceModel]:
-        """The instances of an expanded mapped task that are ready to run (the scheduled ones, and those
-        cleared or due for a retry whose trigger rule allows it); cleared entirely, it expands anew."""
+        """The instances of an expanded mapped task that are ready to run (the scheduled ones, those cleared
+        or due for a retry whose trigger rule allows it, and sensor instances due for their next poke); cleared
+        entirely, it expands anew."""
         group = instances[task.task_id]
         if all(ti.state is None for ti in group):
             self.store.collapse_mapped(run.dag_id, run.run_id, task.task_id)
@@ -1239,7 +1241,9 @@ class Scheduler:
                     group[[g.map_index for g in group].index(ti.map_index)] = ti
         each[task.task_id] = [ti.state for ti in group]
         states[task.task_id] = combined_state(each[task.task_id])
-        return [ti for ti in group if ti.state == TaskState.SCHEDULED.value]
+        rescheduled = TaskState.UP_FOR_RESCHEDULE.value  # an instance of a sensor whose next poke is due
+        due = [ti for ti in group if ti.state == rescheduled and (ti.next_retry_at is None or ti.next_retry_at <= now)]
+        return [ti for ti in group if ti.state == TaskState.SCHEDULED.value] + due
 
     # -- helpers for dags test -------------------------------------------------------------------
     def run_until_done(self, dag_id: str, run_id: str, *, on_pass: Callable[[], None] | None = None) -> str:

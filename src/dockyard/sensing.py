@@ -7,7 +7,8 @@ instance's state, with Airflow's rules:
 - ``done``: success, with the ``PokeReturnValue``'s ``xcom_value`` as the XCom;
 - ``waiting`` (reschedule mode): ``up_for_reschedule`` until the next poke time, which the store keeps; the
   try number stays, nothing is held in between; once ``timeout`` has passed since the first poke of the
-  first try (retries do not restart it, a clear does), the sensor times out instead;
+  first try (retries do not restart it, a clear does), the sensor times out instead. Each instance of a mapped
+  sensor is a task instance of its own here: its own pokes, next poke time and timeout;
 - ``timeout`` and ``fail``: failed without retries, or skipped with ``soft_fail``;
 - ``error`` (an external task failed): failed (retried as ``retries`` allow), or skipped with ``soft_fail``;
 - ``skip``: skipped.
@@ -31,7 +32,16 @@ import pendulum
 from dockyard.container.control import RunControl, StopReason
 from dockyard.container.runtime import Abandoned
 from dockyard.errors import DagDefinitionError, NotFoundError, TaskCancelledError, TaskTimeoutError
-from dockyard.sensor_program import DONE, FAIL, TIMEOUT, WAITING, next_poke_interval, timed_out, timeout_message
+from dockyard.sensor_program import (
+    DONE,
+    FAIL,
+    TIMEOUT,
+    WAITING,
+    next_poke_interval,
+    timed_out,
+    timeout_message,
+    with_timing,
+)
 from dockyard.states import TaskState
 from dockyard.store.sensors import count_in_states, poke_history, reschedule_try
 from dockyard.timetable import decode_timezone
@@ -62,7 +72,9 @@ class Settlement:
 def settle(
     spec: Mapping[str, Any], verdict: Mapping[str, Any], *, started_at: dt.datetime, poke_count: int, now: dt.datetime
 ) -> Settlement:
-    """The state a sensor's verdict leads to (see the module docstring); pure, so every rule is tested fast."""
+    """The state a sensor's verdict leads to (see the module docstring); pure, so every rule is tested fast.
+    The timing the verdict carries (the poking instance's own) wins over the stored ``spec``."""
+    spec = {**spec, **(verdict.get("timing") or {})}
     kind = verdict.get("sensor")
     message = str(verdict.get("message") or "")
     if kind == DONE:
@@ -102,7 +114,7 @@ def poke_once(
 ) -> tuple[dict[str, Any], str]:
     """One poke of a clock or store sensor: ``(verdict, what it waits for)``, the latter as "until ..." or
     "for ..." (the task log says "waiting until 2024-02-01T06:00:00+00:00")."""
-    kind = spec["kind"]
+    kind = spec.get("kind")
     if kind == "time_delta":
         end = context.data_interval[1] if context.data_interval else context.logical_date
         target = end + dt.timedelta(seconds=float(spec["delta"]))
@@ -170,7 +182,20 @@ def poke_loop(
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(UTC),
 ) -> dict[str, Any]:
     """Poke a clock or store sensor: once in reschedule mode, else until done or timed out (poke mode, which
-    holds this executor thread as Airflow's poke mode holds a worker slot). Returns the verdict."""
+    holds this executor thread as Airflow's poke mode holds a worker slot). Returns the verdict, with the timing
+    it was poked by (``spec``: a mapped instance's own)."""
+    return with_timing(_poke_until(spec, context, store, say, control, execution_timeout, clock), spec)
+
+
+def _poke_until(
+    spec: Mapping[str, Any],
+    context: TryContext,
+    store: Store,
+    say: Callable[[str], None],
+    control: RunControl | None,
+    execution_timeout: float | None,
+    clock: Callable[[], dt.datetime],
+) -> dict[str, Any]:
     started = time.monotonic()
     deadline = started + execution_timeout if execution_timeout is not None else None
     count = 1
@@ -206,27 +231,31 @@ def _sleep(seconds: float, control: RunControl | None, deadline: float | None) -
 
 
 def settle_try(
-    store: Store, key: tuple[str, str, str], try_number: int, task: SerializedTask, outcome: TryOutcome
+    store: Store, key: tuple[str, str, str, int], try_number: int, task: SerializedTask, outcome: TryOutcome
 ) -> Settlement | None:
-    """Settle a sensor try's verdict against what the store knows of its earlier pokes; a reschedule is
-    recorded here (and None returned), every other end is the caller's to record as for any task."""
-    dag_id, run_id, task_id = key
+    """Settle a sensor try's verdict against what the store knows of the earlier pokes of its task instance
+    (``key`` is ``(dag_id, run_id, task_id, map_index)``: each instance of a mapped sensor has its own); a
+    reschedule is recorded here (and None returned), every other end is the caller's to record as for any task."""
+    dag_id, run_id, task_id, map_index = key
     spec, retries = task.sensor or {}, task.retries
     verdict = outcome.xcom if isinstance(outcome.xcom, dict) else {}
     now = dt.datetime.now(UTC)
     started_at, count, poked_at = now, 1, now - dt.timedelta(seconds=outcome.duration)
     if verdict.get("sensor") == WAITING:
-        ti = store.get_task_instance(dag_id, run_id, task_id)
+        ti = store.get_task_instance(dag_id, run_id, task_id, map_index)
         first_try = ti.max_tries - retries + 1  # the first try since the last clear
-        first, earlier = poke_history(store, dag_id, run_id, task_id, first_try=first_try, try_number=try_number)
+        first, earlier = poke_history(
+            store, dag_id, run_id, task_id, first_try=first_try, try_number=try_number, map_index=map_index
+        )
         started_at, count = first or ti.start_date or now, earlier + 1
         if earlier == 0 and ti.start_date is not None:  # the try's first poke began when the try did
             poked_at = ti.start_date
     settled = settle(spec, verdict, started_at=started_at, poke_count=count, now=now)
     if settled.reschedule_at is None:
         return settled
-    at, container = settled.reschedule_at, outcome.container_id
-    reschedule_try(store, dag_id, run_id, task_id, try_number, at=at, poked_at=poked_at, container_id=container)
+    container = outcome.container_id
+    instance = (store, dag_id, run_id, task_id, try_number)
+    reschedule_try(*instance, at=settled.reschedule_at, map_index=map_index, poked_at=poked_at, container_id=container)
     return None
 
 

@@ -12,6 +12,7 @@ The container writes one *verdict* to the result file (read back with ``retrieve
     {"sensor": "timeout", "message": ...} # poke mode: the timeout passed (soft_fail makes it a skip)
     {"sensor": "fail", "message": ...}    # poke raised AirflowFailException or AirflowSensorTimeout
 
+each with the sensor's timing under ``"timing"`` (:func:`with_timing`),
 and exits 99 (skipped) when poke raises ``AirflowSkipException``, or when it raises anything with
 ``never_fail=True``. Any other error ends the container with exit code 1: the task fails and is retried
 as its ``retries`` allow, as in Airflow.
@@ -43,6 +44,18 @@ FAIL = "fail"
 SKIP_EXIT_CODE = 99
 LONGEST_INTERVAL = datetime.timedelta.max.total_seconds() - 1
 """The longest wait exponential backoff can reach (Airflow caps it at what a ``timedelta`` holds)."""
+TIMING = (
+    "mode",
+    "poke_interval",
+    "timeout",
+    "exponential_backoff",
+    "max_wait",
+    "soft_fail",
+    "silent_fail",
+    "never_fail",
+)
+"""The timing every verdict carries back, so that it is settled by the timing of the instance that poked (the
+instances of a mapped sensor may each have their own, e.g. ``.expand(timeout=[60, 600])``)."""
 
 
 # -- timing: pure rules, shared with the scheduler ---------------------------------------------
@@ -76,6 +89,11 @@ def timeout_message(timing: Mapping[str, Any], run_duration: float) -> str:
         f"Sensor has timed out; run duration of {run_duration:.1f} seconds exceeds the specified timeout of "
         f"{float(timing['timeout']):g}."
     )
+
+
+def with_timing(verdict: Mapping[str, Any], timing: Mapping[str, Any]) -> dict[str, Any]:
+    """``verdict`` with the sensor's own timing (:data:`TIMING`) in it, under ``"timing"``."""
+    return {**verdict, "timing": {k: timing[k] for k in TIMING if k in timing}}
 
 
 def verdict_of(value: Any) -> tuple[bool, Any]:
@@ -175,6 +193,7 @@ def _poke_function(runner: Mapping[str, Any], payload: dict[str, Any], module: A
 
 
 def _finish(payload: dict[str, Any], verdict: dict[str, Any]) -> None:
+    verdict = with_timing(verdict, payload["sensor"])
     pushed = getattr(_RUNNER.get("_context", {}).get("ti"), "pushed", None)
     if pushed and verdict["sensor"] == DONE:  # ti.xcom_push in poke(): kept when the sensor succeeds
         verdict = {_RUNNER["PUSHED"]: pushed, _RUNNER["RESULT"]: verdict}

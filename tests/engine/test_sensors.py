@@ -1,6 +1,7 @@
 """Sensors under the scheduler, on the real engine and on SQLite and PostgreSQL: user pokes in containers of the
 task image (poke and reschedule mode), clock and store sensors in the scheduler, timeouts, soft_fail and the
-try number of a rescheduled sensor, from DAG files written as Airflow users write them."""
+try number of a rescheduled sensor, mapped sensors rescheduled per instance, from DAG files written as Airflow
+users write them."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from dockyard.scheduler import scheduler_running, trigger_run
 from dockyard.settings import Settings
 from dockyard.store import Store
 from dockyard.store.models import TaskRescheduleModel
+from dockyard.store.sensors import Reschedule, list_reschedules
 from tests.engine.test_scheduler import env, finished, states  # noqa: F401 - env is a fixture
 from tests.engine.test_task_image import CONFIG
 from tests.helpers import labelled, wait_for, write_dag
@@ -285,3 +287,99 @@ def test_a_rescheduled_sensor_survives_a_scheduler_restart_with_its_try_number(
     # exited container is not removed (the runtime skips removal once a try is abandoned); that race is the
     # runtime's and concerns every kind of task.
     assert [c["Status"] for c in labelled(engine, dag_id="restart") if c["State"] == "running"] == []
+
+
+MAPPED_DAG = """
+from airflow import DAG
+from airflow.sensors.date_time import DateTimeSensor
+from airflow.sensors.filesystem import FileSensor
+from airflow.sensors.python import PythonSensor
+
+CONFIG = {config}
+
+
+def landed(region):
+    import os
+    return os.path.exists(f"/work/{{region}}")
+
+
+with DAG("mapped", start_date=START, schedule=None,
+         default_args={{"executor_config": {{**CONFIG, "mounts": ["{work}:/work:ro"]}}, "retry_delay": 0}}) as dag:
+    PythonSensor.partial(task_id="regions", python_callable=landed, mode="reschedule", poke_interval=2,
+                         soft_fail=True, retries=2).expand_kwargs([
+        {{"op_kwargs": {{"region": "eu"}}, "timeout": 300}},
+        {{"op_kwargs": {{"region": "us"}}, "timeout": 300}},
+        {{"op_kwargs": {{"region": "apac"}}, "timeout": 15}},  # its own timeout, from its own first poke
+    ])
+    FileSensor.partial(task_id="files", mode="reschedule", poke_interval=2, timeout=300).expand(
+        filepath=["/work/eu", "/work/us"])
+    DateTimeSensor.partial(task_id="clocks", mode="reschedule", poke_interval=1, timeout=120).expand(
+        target_time=["{{{{ data_interval_end + macros.timedelta(seconds=20) }}}}",
+                     "{{{{ data_interval_end + macros.timedelta(seconds=35) }}}}"])
+"""
+
+
+def instance_states(store: Store, dag_id: str, run_id: str, task_id: str) -> list[str | None]:
+    return [ti.state for ti in store.list_mapped(dag_id, run_id, task_id)[0]]
+
+
+def idle(store: Store, engine: docker.APIClient, run_id: str) -> bool:
+    """Whether an instance of ``regions`` waits for its next poke with no container (the state is read again
+    after the containers: the state is committed before a poke's container is removed)."""
+    before = instance_states(store, "mapped", run_id, "regions")
+    for index, state in enumerate(before):
+        if state == "up_for_reschedule" and not labelled(
+            engine, dag_id="mapped", task_id="regions", map_index=str(index)
+        ):
+            return instance_states(store, "mapped", run_id, "regions")[index] == "up_for_reschedule"
+    return False
+
+
+def test_each_instance_of_a_mapped_sensor_is_rescheduled_on_its_own(
+    env: tuple[Settings, Store],  # noqa: F811
+    engine: docker.APIClient,
+    work: Path,
+) -> None:
+    settings, store = env
+    write_dag(settings.dags_folder, "mapped", MAPPED_DAG.format(config=CONFIG, work=work))
+    when = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+    def pokes(task_id: str, index: int) -> list[Reschedule]:
+        return list_reschedules(store, "mapped", run.run_id, task_id, map_index=index)
+
+    with scheduler_running(settings, store) as scheduler:
+        run = trigger_run(settings, store, scheduler.dags["mapped"], logical_date=when)
+        # Seven sensors and four parallelism slots: between pokes an instance holds no slot, thread or container.
+        wait_for(lambda: idle(store, engine, run.run_id), 120, "an instance waiting for its next poke, holding nothing")
+        wait_for(
+            lambda: all(pokes("regions", i) for i in (0, 1)) and all(pokes("files", i) for i in (0, 1)),
+            120,
+            "an unmet poke of every instance that waits for a file",
+        )
+        (work / "eu").write_text("landed")
+        wait_for(lambda: instance_states(store, "mapped", run.run_id, "regions")[0] == "success", 120, "eu")
+        assert instance_states(store, "mapped", run.run_id, "regions")[1] != "success"
+        eu_pokes = len(pokes("regions", 0))
+        wait_for(lambda: len(pokes("regions", 1)) > eu_pokes, 60, "us to poke again after eu succeeded")
+        (work / "us").write_text("landed")
+        wait_for(lambda: finished(store, "mapped", run.run_id), 180, "the mapped sensors' run")
+    assert finished(store, "mapped", run.run_id) == "success"
+    assert instance_states(store, "mapped", run.run_id, "regions") == ["success", "success", "skipped"]
+    assert instance_states(store, "mapped", run.run_id, "files") == ["success", "success"]
+    assert instance_states(store, "mapped", run.run_id, "clocks") == ["success", "success"]
+    for task_id, count in (("regions", 3), ("files", 2), ("clocks", 2)):
+        for index in range(count):  # reschedules keep the try number, per instance
+            assert [t.try_number for t in store.list_tries("mapped", run.run_id, task_id, index)] == [1]
+            rows = pokes(task_id, index)
+            assert rows and {(r.map_index, r.try_number) for r in rows} == {(index, 1)}, (task_id, index)
+            ti = store.get_task_instance("mapped", run.run_id, task_id, index)
+            assert ti.try_number == 1 and ti.start_date == rows[0].start_date  # started at its own first poke
+    assert len(pokes("regions", 1)) > len(pokes("regions", 0))  # us waited longer than eu
+    assert len(pokes("clocks", 1)) > len(pokes("clocks", 0))  # each instance its own target time
+    apac = store.get_task_instance("mapped", run.run_id, "regions", 2)
+    [tried] = store.list_tries("mapped", run.run_id, "regions", 2)
+    assert "exceeds the specified timeout of 15" in (tried.error or "") and "soft_fail" in (tried.error or "")
+    assert apac.end_date is not None
+    waited = (apac.end_date - pokes("regions", 2)[0].start_date).total_seconds()
+    assert 15 < waited < 120  # its own timeout (15 s, from expand_kwargs), not the others' 300 s
+    assert [c for c in labelled(engine, dag_id="mapped") if c["State"] == "running"] == []

@@ -94,6 +94,18 @@ def late_now() -> dt.datetime:
     return WHEN + dt.timedelta(days=1)
 
 
+def test_the_timing_a_verdict_carries_wins_over_the_stored_one() -> None:
+    """A mapped sensor's instance may have its own timing (``expand(timeout=...)``): its verdict says which."""
+    started, now = WHEN, WHEN + dt.timedelta(seconds=90)
+    own = {"timeout": 60.0, "soft_fail": True, "poke_interval": 5.0}
+    settled = settle(TIMING, {"sensor": "waiting", "timing": own}, started_at=started, poke_count=2, now=now)
+    assert settled.state is TaskState.SKIPPED and "timeout of 60" in settled.message
+    settled = settle(
+        TIMING, {"sensor": "waiting", "timing": {"poke_interval": 5.0}}, started_at=started, poke_count=2, now=now
+    )
+    assert settled.reschedule_at == now + dt.timedelta(seconds=5)
+
+
 def test_done_pushes_the_xcom_value_unless_do_xcom_push_is_off() -> None:
     done = {"sensor": "done", "xcom": {"rows": 3}}
     assert settle(TIMING, done, started_at=WHEN, poke_count=1, now=WHEN).xcom == {"rows": 3}
@@ -319,5 +331,8 @@ def test_async_sensors_wait_in_reschedule_mode_and_poke_mode_only_refuses_resche
         assert Careful(task_id="careful").mode == "poke"
         with pytest.raises(DagDefinitionError, match="Careful works in poke mode only"):
             Careful(task_id="eager", mode="reschedule")
+        mapped = Careful.partial(task_id="many", mode="reschedule").expand(poke_interval=[1, 2])
+    with pytest.raises(DagDefinitionError, match="'many': mode must be one of 'poke', got 'reschedule'"):
+        SerializedTask.of(mapped)  # a mapped one is refused when its DAG is stored, before any instance runs
     assert waiting.mode == "reschedule" and not SerializedTask.of(waiting).runs_container
     assert SerializedTask.of(marker).sensor is None

@@ -17,6 +17,7 @@ from dockyard.container.options import ContainerOptions
 from dockyard.decorators import python_task
 from dockyard.errors import DagDefinitionError
 from dockyard.operators.branch import BaseBranchOperator
+from dockyard.operators.scheduler_sensors import DateTimeSensor, DateTimeSensorAsync, ExternalTaskSensor
 from dockyard.operators.sensors import PythonSensor, sensor_task
 from dockyard.preparation import TryContext, prepare
 from dockyard.serialized import serialize_dag
@@ -139,8 +140,46 @@ def test_a_mapped_sensor_is_stored_as_a_sensor_that_pokes_in_each_instance() -> 
     assert (wait["mode"], wait["poke_interval"], wait["timeout"], wait["soft_fail"]) == ("poke", 2.0, 30.0, True)
     assert wait["dag_id"] == dag.dag_id and wait["kind"] == "container"
     assert (tasks["ready"].sensor or {})["push"] is False
-    with make_dag(), pytest.warns(UserWarning, match="mapped sensor's instances poke in mode='poke'"):
+
+
+def test_a_mapped_sensor_keeps_reschedule_mode_and_a_clock_sensor_learns_its_target_per_instance() -> None:
+    with make_dag() as dag:  # no warning (warnings are errors in the tests): reschedule mode is kept per instance
         PythonSensor.partial(task_id="w", python_callable=ready, mode="reschedule").expand(op_kwargs=[{"region": "x"}])
+        DateTimeSensor.partial(task_id="clock", mode="reschedule", poke_interval=5, timeout=60).expand(
+            target_time=["2024-02-01T06:00:00", "{{ macros.ds_add(ds, 2) }}T06:00:00"]
+        )
+        DateTimeSensorAsync.partial(task_id="later").expand(target_time=["2024-02-01T06:00:00"])
+        ExternalTaskSensor.partial(task_id="ext", external_dag_id="up", mode="reschedule").expand(
+            external_task_id=["load", "publish"]
+        )
+        PythonSensor.partial(task_id="own", python_callable=ready).expand_kwargs(  # plain values, one per instance
+            [{"op_kwargs": {"region": "eu"}, "timeout": 5}, {"op_kwargs": {"region": "us"}, "timeout": 50}]
+        )
+    tasks = serialize_dag(dag).task_dict
+    assert ((tasks["w"].sensor or {})["mode"], tasks["w"].runs_container) == ("reschedule", True)
+    clock = tasks["clock"].sensor or {}
+    assert (clock["mode"], clock["poke_interval"], clock["prepare"], tasks["clock"].runs_container) == (
+        "reschedule",
+        5.0,
+        True,
+        False,
+    )
+    assert (tasks["later"].sensor or {})["mode"] == "reschedule"  # deferrable: no triggerer, reschedule mode
+    targets = []
+    for index in (0, 1):  # each instance's target (and timing) comes from its own preparation
+        context = TryContext(dag_id=dag.dag_id, task_id="clock", run_id="r", logical_date=WHEN, map_index=index)
+        prepared = prepare(dag, dag.task_dict["clock"], context)
+        assert (prepared.kind, prepared.options["kind"], prepared.options["mode"]) == (
+            "sensor",
+            "date_time",
+            "reschedule",
+        )
+        targets.append(prepared.options["target"])
+    assert targets == ["2024-02-01T06:00:00", "2024-02-02T06:00:00"]
+    context = TryContext(dag_id=dag.dag_id, task_id="ext", run_id="r", logical_date=WHEN, map_index=1)
+    watched = prepare(dag, dag.task_dict["ext"], context).options
+    assert (watched["kind"], watched["task_ids"], watched["mode"]) == ("external_task", ["publish"], "reschedule")
+    assert (tasks["own"].sensor or {})["timeout"] == 7 * 24 * 3600  # stored: the default; each verdict says its own
 
 
 def _everything(a: int, /, b: int, *rest: int, ds: str = "", **context: Any) -> None: ...

@@ -64,10 +64,11 @@ class SchedulerSensor(BaseSensorOperator):
         return {**self.timing(), **self.watched(), "prepare": self.needs_preparing()}
 
     def sensor_values(self, context: Mapping[str, Any], rendered: Mapping[str, Any]) -> dict[str, Any]:
-        """The watched values with this try's templates rendered (called in the preparing child)."""
+        """The timing and the watched values with this try's templates rendered (called in the preparing child):
+        an instance of a mapped sensor has its own, from ``expand()``."""
         for name, value in rendered.items():
             setattr(self, name, value)
-        return self.watched()
+        return {**self.timing(), **self.watched()}
 
 
 class TimeDeltaSensor(SchedulerSensor):
@@ -237,6 +238,9 @@ class ExternalTaskSensor(SchedulerSensor):
 class _Deferred:
     """Airflow's ``*Async`` sensors defer to its triggerer; here they wait in reschedule mode, which likewise
     holds nothing between pokes."""
+
+    deferrable_by_default: ClassVar[bool] = True
+    """What a mapped task of this class stores as its mode before any instance is made."""
 
     def __init__(self, *, end_from_trigger: bool = False, **kwargs: Any) -> None:
         kwargs.setdefault("deferrable", True)

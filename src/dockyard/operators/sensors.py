@@ -375,4 +375,5 @@ def poke_mode_only(cls: type[BaseSensorOperator]) -> type[BaseSensorOperator]:
         original(self, *args, **kwargs)
 
     cls.__init__ = init  # type: ignore[method-assign]
+    cls.valid_modes = ("poke",)  # also refuses reschedule mode where __init__ is bypassed (a mapped task's timing)
     return cls

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from dockyard.states import TaskState
-from dockyard.store.models import TaskInstanceModel, XComModel
+from dockyard.store.models import TaskInstanceModel, TaskRescheduleModel, XComModel
 
 NOT_MAPPED = -1
 
@@ -82,6 +82,15 @@ class MappedInstances:
             }
             for row in rows:
                 s.delete(row)
+            # The new instances count their tries from the start: pokes of the old ones must not time them out.
+            s.execute(
+                sa.delete(TaskRescheduleModel).where(
+                    TaskRescheduleModel.dag_id == dag_id,
+                    TaskRescheduleModel.run_id == run_id,
+                    TaskRescheduleModel.task_id == task_id,
+                    TaskRescheduleModel.map_index >= 0,
+                )
+            )
             s.flush()
             s.add(TaskInstanceModel(dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=NOT_MAPPED, **keep))
 

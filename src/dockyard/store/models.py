@@ -329,14 +329,15 @@ class TaskRescheduleModel(Base):
             name="task_reschedule_dag_run_fkey",
             ondelete="CASCADE",
         ),
-        Index("idx_task_reschedule_ti", "dag_id", "run_id", "task_id", "try_number"),
+        Index("idx_task_reschedule_ti", "dag_id", "run_id", "task_id", "map_index", "try_number"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     dag_id: Mapped[str] = mapped_column(String(250))
     run_id: Mapped[str] = mapped_column(String(250))
     task_id: Mapped[str] = mapped_column(String(250))
-    map_index: Mapped[int] = mapped_column(Integer, default=-1)
+    map_index: Mapped[int] = mapped_column(Integer, default=-1, server_default="-1")
+    """The mapped instance that poked (-1: the task is not mapped); each instance reschedules on its own."""
     try_number: Mapped[int] = mapped_column(Integer)
     start_date: Mapped[dt.datetime]
     end_date: Mapped[dt.datetime]
