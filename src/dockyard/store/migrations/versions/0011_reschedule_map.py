@@ -2,15 +2,15 @@
 index that finds a task instance's reschedules covering it, so each instance of a mapped sensor in reschedule mode
 reads only its own pokes (Airflow's ``task_reschedule`` is keyed the same way).
 
-Revision ID: 0010_reschedule_map
-Revises: 0009_notes
+Revision ID: 0011_reschedule_map
+Revises: 0010_conn_tests
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010_reschedule_map"
-down_revision = "0009_notes"
+revision = "0011_reschedule_map"
+down_revision = "0010_conn_tests"
 branch_labels = None
 depends_on = None
 
