@@ -17,6 +17,7 @@ from dockyard.settings import Settings
 from dockyard.store import Store
 from dockyard.store.models import TaskRescheduleModel
 from dockyard.store.sensors import Reschedule, list_reschedules
+from dockyard.web.waiting import why_waiting
 from tests.engine.test_scheduler import env, finished, states  # noqa: F401 - env is a fixture
 from tests.engine.test_task_image import CONFIG
 from tests.helpers import labelled, wait_for, write_dag
@@ -137,6 +138,10 @@ def test_user_pokes_run_in_the_task_image_in_poke_and_reschedule_mode(
             120,
             "file_arrives to wait for its next poke with no container held",
         )
+        waiting = store.get_task_instance("sensors", run.run_id, "file_arrives")
+        why = why_waiting(store, scheduler.dags["sensors"], store.get_run("sensors", run.run_id), waiting)
+        assert why is not None and "condition was not met" in why.reasons[-1]
+        assert "the next poke is due at" in why.reasons[-1]  # what the task panel shows between pokes
         (work / "arrived").write_text("yes")
         wait_for(lambda: finished(store, "sensors", run.run_id), 180, "the sensors' run")
     assert states(store, "sensors", run.run_id) == {

@@ -20,8 +20,14 @@ from dockyard.states import RunState, TaskState
 from dockyard.store import Store
 from dockyard.store.models import DagRunModel, TaskInstanceModel
 
-NOT_STARTED = (None, TaskState.SCHEDULED.value, TaskState.QUEUED.value, TaskState.UP_FOR_RETRY.value)
-"""The states in which a task instance has yet to run its (next) try."""
+NOT_STARTED = (
+    None,
+    TaskState.SCHEDULED.value,
+    TaskState.QUEUED.value,
+    TaskState.UP_FOR_RETRY.value,
+    TaskState.UP_FOR_RESCHEDULE.value,
+)
+"""The states in which a task instance has yet to run its (next) try, or a sensor its next poke."""
 
 
 @dataclass(frozen=True)
@@ -81,4 +87,19 @@ def why_waiting(store: Store, dag: SerializedDag, run: DagRunModel, ti: TaskInst
         reasons.append(ti.waiting_reason[0].upper() + ti.waiting_reason[1:] + ".")
     if state == TaskState.UP_FOR_RETRY.value and ti.next_retry_at and ti.next_retry_at > dt.datetime.now(dt.UTC):
         reasons.append(f"The next try waits for its retry delay, until {ti.next_retry_at.isoformat()}.")
+    if state == TaskState.UP_FOR_RESCHEDULE.value:
+        reasons.append(_next_poke(store, ti))
     return Waiting(upstream=upstream, rule=rule, rule_met=rule_met, pool=pool, reasons=reasons)
+
+
+def _next_poke(store: Store, ti: TaskInstanceModel) -> str:
+    """A sensor in reschedule mode between pokes: how many found nothing, and when the next one is due."""
+    from dockyard.store.sensors import list_reschedules
+
+    pokes = list_reschedules(store, ti.dag_id, ti.run_id, ti.task_id, map_index=ti.map_index, try_number=ti.try_number)
+    if not pokes:
+        return "The sensor waits for its next poke."
+    return (
+        f"The sensor's condition was not met at {len(pokes)} poke(s); "
+        f"the next poke is due at {pokes[-1].reschedule_date.isoformat()}."
+    )
