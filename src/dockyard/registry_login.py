@@ -49,6 +49,11 @@ class LoginResult:
     tested: bool = True
     """False when no test could be made (no scheduler answered the web server): ``ok`` is then False too."""
 
+    @property
+    def sentence(self) -> str:
+        """The message as a sentence of its own (it follows "... is well-formed." in the UI and the API)."""
+        return self.message[:1].upper() + self.message[1:]
+
 
 def check_docker_login(
     conn: Connection,

@@ -128,7 +128,7 @@ async def check_connection(request: Request) -> Response:
         login = await run_in_threadpool(login_test, svc.settings, svc.store, conn)
     if is_fragment(request):
         return render(request, "connection_check.html", user, message=message, ok=ok, login=login)
-    flash(request, message if login is None else f"{message} {login.message}")
+    flash(request, message if login is None else f"{message} {login.sentence}")
     target = f"/connections/{quote(sent.get('conn_id', ''))}/edit" if sent.get("mode") == "edit" else "/connections"
     return back(target)
 

@@ -89,7 +89,7 @@ def test_connection(
     login = login_test(svc.settings, svc.store, conn)
     if login is None:
         return {"status": True, "message": formed}
-    return {"status": login.ok, "message": f"{formed}. {login.message}"}
+    return {"status": login.ok, "message": f"{formed}. {login.sentence}"}
 
 
 @router.get("/connections/{conn_id}", response_model=schemas.Connection, tags=["Connection"])
