@@ -382,7 +382,7 @@ class DockerRuntime:
             if token is not None:
                 self._watchdog.unschedule(token)
             control._detach()
-            control.usage = self.usage.finish(container_id)
+            control.usage = self.usage.finish(container_id, resolve=not control.abandoned)
             if not control.abandoned:
                 if not finished:
                     self._stop(client, spec.engine, container_id)

@@ -128,14 +128,15 @@ class UsageSampler:
                 self._thread.start()
             self._cond.notify()
 
-    def finish(self, container_id: str) -> ContainerUsage | None:
-        """Stop sampling ``container_id`` and return its figures (``None``: it was never watched). The image
-        digest is looked up here when the sampler had no time to (a container that ended at once)."""
+    def finish(self, container_id: str, *, resolve: bool = True) -> ContainerUsage | None:
+        """Stop sampling ``container_id`` and return its figures (``None``: it was never watched). With
+        ``resolve``, the image digest is looked up here when the sampler had no time to (a container that
+        ended at once)."""
         with self._cond:
             watched = self._watched.pop(container_id, None)
         if watched is None:
             return None
-        if not watched.resolved:
+        if resolve and not watched.resolved:
             watched.usage.image_digest = self._digest(watched, container_id)
         return watched.usage
 
@@ -162,11 +163,11 @@ class UsageSampler:
             with self._cond:
                 if self._watched.get(container_id) is watched:
                     watched.usage.image_digest, watched.resolved = digest, True
-        client = self.clients.get(watched.engine)
         from docker.utils import version_gte
 
-        one_shot = True if version_gte(client.api_version, "1.41") else None
         try:
+            client = self.clients.get(watched.engine)
+            one_shot = True if version_gte(client.api_version, "1.41") else None
             with self.clients.errors(watched.engine, f"the engine could not read the stats of {container_id[:12]}"):
                 stats = client.stats(container_id, stream=False, one_shot=one_shot)
         except EngineError:
@@ -186,8 +187,8 @@ class UsageSampler:
     def _digest(self, watched: _Watched, container_id: str) -> str | None:
         """The digest of the image the container was created from (by the container's image ID, so a tag
         moved since does not matter; by the image's name if the container is already gone)."""
-        client = self.clients.get(watched.engine)
         try:
+            client = self.clients.get(watched.engine)
             try:
                 with self.clients.errors(watched.engine, f"the engine could not inspect container {container_id[:12]}"):
                     reference = str(client.inspect_container(container_id)["Image"])
