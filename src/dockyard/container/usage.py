@@ -122,7 +122,9 @@ class UsageSampler:
     def watch(self, engine: EngineConfig, image: str, container_id: str) -> None:
         """Start sampling ``container_id`` (just started, or re-attached after a restart)."""
         with self._cond:
-            self._watched[container_id] = _Watched(engine, image)
+            # The digest is looked up at once; the first stats wait half a period, as a container that ends
+            # sooner has nothing worth a sample and the engine is busy starting others.
+            self._watched[container_id] = _Watched(engine, image, due=time.monotonic() + self.interval / 2)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="dockyard-usage", daemon=True)
                 self._thread.start()
@@ -144,25 +146,31 @@ class UsageSampler:
         while True:
             with self._cond:
                 now = time.monotonic()
-                due = [(cid, w) for cid, w in self._watched.items() if w.due <= now]
+                due = [(cid, w, w.due <= now) for cid, w in self._watched.items() if w.due <= now or not w.resolved]
                 if not due:
                     soonest = min((w.due for w in self._watched.values()), default=None)
                     self._cond.wait(None if soonest is None else max(soonest - now, 0.01))
                     continue
-                for _, watched in due:
-                    watched.due = now + self.interval
-            for container_id, watched in due:
+                for _, watched, sampled in due:
+                    watched.due = now + self.interval if sampled else watched.due
+            for container_id, watched, sampled in due:
                 try:
-                    self._sample(container_id, watched)
+                    self._sample(container_id, watched, stats_due=sampled)
                 except Exception:  # the sampler must outlive any one container's failure
                     logger.exception("sampling the usage of container %s failed", container_id[:12])
 
-    def _sample(self, container_id: str, watched: _Watched) -> None:
+    def _sample(self, container_id: str, watched: _Watched, *, stats_due: bool) -> None:
         if not watched.resolved:
-            digest = self._digest(watched, container_id)
-            with self._cond:
-                if self._watched.get(container_id) is watched:
-                    watched.usage.image_digest, watched.resolved = digest, True
+            digest = None
+            try:
+                digest = self._digest(watched, container_id)
+            finally:
+                with self._cond:
+                    watched.resolved = True  # found or not: asked once, so a failure cannot spin the loop
+                    if self._watched.get(container_id) is watched:
+                        watched.usage.image_digest = digest
+        if not stats_due:
+            return
         from docker.utils import version_gte
 
         try:
