@@ -202,6 +202,7 @@ class DockerRuntime:
         try:
             container_id = self._create(client, spec, tmp_host, say)
             control.container_id = container_id
+            self.usage.watch(spec.engine, spec.image, container_id)  # from creation: the digest is read meanwhile
             if on_created is not None:
                 on_created(container_id)
             # Attach before start, as `docker run` does: the output comes straight from the container's
@@ -214,7 +215,6 @@ class DockerRuntime:
                 failure = f"the engine could not start the container of {spec.image} (command {spec.command_text()})"
                 with self.clients.errors(spec.engine, failure):
                     client.start(container_id)
-                self.usage.watch(spec.engine, spec.image, container_id)
                 say(f"Started container {container_id[:12]} (image {spec.image}, command {spec.command_text()})")
                 if on_started is not None:
                     on_started(container_id)
@@ -232,6 +232,8 @@ class DockerRuntime:
                 defer_removal=defer_removal,
             )
         finally:
+            if control.container_id is not None:  # not followed (attach failed): stop sampling it all the same
+                self.usage.finish(control.container_id, resolve=False)
             if tmp_host is not None and not control.abandoned:
                 shutil.rmtree(tmp_host, ignore_errors=True)
 
