@@ -17,7 +17,6 @@ from dockyard.connections import Connection, Connections
 from dockyard.container import DockerRuntime, RunControl, build_spec, labels_for
 from dockyard.container.control import Abandoned
 from dockyard.container.spec import ContainerSpec
-from dockyard.container.usage import pick_digest
 from dockyard.execution import TaskRunner
 from dockyard.settings import Settings
 from dockyard.states import TaskState
@@ -155,10 +154,3 @@ def test_an_image_from_a_registry_is_named_by_its_registry_digest(
     assert outcome.usage is not None
     assert outcome.usage.image_digest in engine.inspect_image(image)["RepoDigests"]
     assert str(outcome.usage.image_digest).startswith(f"{registry.address}/{registry.image}@sha256:")
-
-
-def test_the_digest_is_the_registry_one_for_the_image_repository() -> None:
-    inspected = {"Id": "sha256:aa", "RepoDigests": ["mirror/app@sha256:11", "127.0.0.1:5000/team/app@sha256:22"]}
-    assert pick_digest("127.0.0.1:5000/team/app:1.4", inspected) == "127.0.0.1:5000/team/app@sha256:22"
-    assert pick_digest("other/app", inspected) == "mirror/app@sha256:11"
-    assert pick_digest("local:dev", {"Id": "sha256:aa", "RepoDigests": []}) == "sha256:aa"
