@@ -113,7 +113,9 @@ def test_the_grid_shows_a_mapped_task_as_one_row_counting_its_instances(
     page: Page, usage_site: Site, fanned: str
 ) -> None:
     page.goto(usage_site.url + f"/dags/usage_mapped?run_id={quote(fanned, safe='')}")
-    expect(page.locator("#grid tbody th.task-col", has_text="fan")).to_have_count(1)
+    fan_row = page.locator("#grid tbody th.task-col", has_text="fan")
+    expect(fan_row).to_have_count(1)
+    expect(fan_row.locator(".mapped-mark")).to_have_text("[ ]")
     cell = page.locator("#grid a.mapped-cell")
     expect(cell).to_have_count(1)
     expect(cell.locator(".mapped-count")).to_have_text("3/5")

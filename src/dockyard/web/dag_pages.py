@@ -59,6 +59,7 @@ def task_rows(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "label": parts[-1],
                 "depth": len(parts) - 1,
                 "parents": [".".join(parts[:d]) for d in range(1, len(parts))],
+                "mapped": task.get("mapping") is not None,
             }
         )
     return rows
