@@ -45,6 +45,10 @@ DEFAULT_POOL_SLOTS = 128
 DEFAULT_STOP_GRACE_SECONDS = 10
 """Seconds a container gets between SIGTERM and SIGKILL when dockyard stops it."""
 
+DEFAULT_USAGE_SAMPLE_SECONDS = 1.0
+"""How often the runtime reads a running container's stats for its peak memory and CPU time (the engine's own
+collection period: sampling faster sees nothing new)."""
+
 DEFAULT_ERROR_TAIL_LINES = 20
 """How many of the last output lines a failed task's error message carries."""
 

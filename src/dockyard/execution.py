@@ -28,6 +28,7 @@ from dockyard.container.options import ContainerOptions
 from dockyard.container.policy import Policy
 from dockyard.container.runtime import Abandoned
 from dockyard.container.spec import EngineConfig, RegistryAuth
+from dockyard.container.usage import ContainerUsage
 from dockyard.dag import DAG
 from dockyard.errors import (
     ContainerFailedError,
@@ -66,6 +67,8 @@ class TryOutcome:
     """A mapped instance's name from ``map_index_template``."""
     pushed: dict[str, Any] | None = None
     """XComs the task's callable pushed under keys of its own (``ti.xcom_push`` in its container)."""
+    usage: ContainerUsage | None = None
+    """What the try's container used (image digest, peak memory, CPU time); None without a container."""
 
     def fail(self, exc: DockyardError) -> str:
         """The try failed with ``exc``; returns the line its log says so with."""
@@ -387,6 +390,7 @@ class TaskRunner:
             outcome.duration = time.monotonic() - started
             log.close()
         outcome.container_id = outcome.container_id or control.container_id
+        outcome.usage = control.usage
         if on_finished is not None:
             if outcome.container_id is not None:
                 faults.reached(kill_at, "exited")

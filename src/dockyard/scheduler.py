@@ -89,6 +89,7 @@ from dockyard.store import sensors as sensor_records
 from dockyard.store.db import sqlite_file
 from dockyard.store.models import DagRunModel, TaskInstanceModel
 from dockyard.store.retry import WriteAbandoned, retry_write
+from dockyard.store.usage import TryUsage, record_usage
 from dockyard.timetable import DataInterval
 from dockyard.triggering import trigger_dag_run
 from dockyard.variables import variable_source
@@ -961,6 +962,9 @@ class Scheduler:
             rendered_map_index=outcome.rendered_map_index,
             pushed=outcome.pushed,  # ti.xcom_push inside the container
         )
+        if outcome.usage is not None:  # what the container used, on the try's row (written again on a retried write)
+            used = TryUsage(outcome.usage.image_digest, outcome.usage.peak_memory_bytes, outcome.usage.cpu_time_seconds)
+            record_usage(self.store, (key.dag_id, key.run_id, key.task_id, key.map_index), try_number, used)
         recorded = self.store.finish_try(
             key.dag_id, key.run_id, key.task_id, try_number, result, retry_at=retry_at, map_index=key.map_index
         )

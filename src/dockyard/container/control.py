@@ -14,7 +14,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dockyard.container.usage import ContainerUsage
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +87,8 @@ class RunControl:
         self.removal_due = False
         """``auto_remove`` asks for the finished container to go (set when its removal was deferred)."""
         self._remover: Callable[[], None] | None = None
+        self.usage: ContainerUsage | None = None
+        """What the container used (image digest, peak memory, CPU time), set when the runtime lets go of it."""
 
     @property
     def cancelled(self) -> bool:

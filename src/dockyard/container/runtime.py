@@ -39,6 +39,7 @@ from dockyard.container.output import LineSplitter, decode_result
 from dockyard.container.policy import Policy, check_policy
 from dockyard.container.recovery import engine_back, in_background, with_removal_label
 from dockyard.container.spec import LABEL_PREFIX, ContainerSpec, EngineConfig
+from dockyard.container.usage import UsageSampler
 from dockyard.errors import (
     ContainerSpecError,
     EngineError,
@@ -88,6 +89,8 @@ class DockerRuntime:
         """How long a running try waits for an engine that stopped answering before the try fails."""
         self.tail_lines = tail_lines
         self._watchdog = Watchdog()
+        self.usage = UsageSampler(self.clients)
+        """Peak memory, CPU time and image digest of each running try, read off the watcher threads."""
 
     def close(self) -> None:
         self.clients.close()
@@ -199,6 +202,7 @@ class DockerRuntime:
         try:
             container_id = self._create(client, spec, tmp_host, say)
             control.container_id = container_id
+            self.usage.watch(spec.engine, spec.image, container_id)  # from creation: the digest is read meanwhile
             if on_created is not None:
                 on_created(container_id)
             # Attach before start, as `docker run` does: the output comes straight from the container's
@@ -228,6 +232,8 @@ class DockerRuntime:
                 defer_removal=defer_removal,
             )
         finally:
+            if control.container_id is not None:  # not followed (attach failed): stop sampling it all the same
+                self.usage.finish(control.container_id, resolve=False)
             if tmp_host is not None and not control.abandoned:
                 shutil.rmtree(tmp_host, ignore_errors=True)
 
@@ -256,6 +262,7 @@ class DockerRuntime:
             state = info["State"]["Status"]
             say(f"Re-attached to container {container_id[:12]} ({state}) after a restart of the scheduler")
             output = client.logs(container_id, stdout=True, stderr=True, stream=True, follow=state == "running")
+        self.usage.watch(spec.engine, spec.image, container_id)  # from here on: figures of a resumed try are partial
         try:
             return self._supervise(
                 client,
@@ -377,6 +384,7 @@ class DockerRuntime:
             if token is not None:
                 self._watchdog.unschedule(token)
             control._detach()
+            control.usage = self.usage.finish(container_id, resolve=not control.abandoned)
             if not control.abandoned:
                 if not finished:
                     self._stop(client, spec.engine, container_id)

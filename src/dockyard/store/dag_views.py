@@ -1,6 +1,6 @@
 """Read-only queries for a DAG's history views: task durations over its latest runs, its runs per day for the
-calendar, and how many instances each mapped task has in a run. Each is one grouped SQL query, so a DAG with
-thousands of runs costs the same page time as one with ten.
+calendar, how many instances each mapped task has in a run and, for the grid, in which states. Each is one
+grouped SQL query, so a DAG with thousands of runs costs the same page time as one with ten.
 
 Example::
 
@@ -12,6 +12,7 @@ Example::
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -122,3 +123,25 @@ def mapped_counts(store: Store, dag_id: str, run_id: str) -> dict[str, int]:
             .group_by(TaskInstanceModel.task_id)
         ).all()
     return {str(task_id): int(count) for task_id, count in rows}
+
+
+def mapped_states(store: Store, dag_id: str, run_ids: Sequence[str]) -> dict[tuple[str, str], dict[str, int]]:
+    """How many instances of each mapped task have each state, by ``(run_id, task_id)``, in ``run_ids``: one
+    grouped query for the whole grid. An instance that has no state yet counts under ``"none"``.
+
+    Example: ``{("manual__1", "square"): {"success": 3, "running": 2}}``.
+    """
+    with store.session() as s:
+        rows = s.execute(
+            sa.select(TaskInstanceModel.run_id, TaskInstanceModel.task_id, TaskInstanceModel.state, sa.func.count())
+            .where(
+                TaskInstanceModel.dag_id == dag_id,
+                TaskInstanceModel.run_id.in_(list(run_ids)),
+                TaskInstanceModel.map_index >= 0,
+            )
+            .group_by(TaskInstanceModel.run_id, TaskInstanceModel.task_id, TaskInstanceModel.state)
+        ).all()
+    found: dict[tuple[str, str], dict[str, int]] = {}
+    for run_id, task_id, state, count in rows:
+        found.setdefault((str(run_id), str(task_id)), {})[str(state) if state else "none"] = int(count)
+    return found

@@ -192,6 +192,11 @@ class TaskTryModel(Base):
     exit_code: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     hostname: Mapped[str | None] = mapped_column(String(1000))
+    # What the try's container used, sampled from the engine while it ran (dockyard.container.usage).
+    image_digest: Mapped[str | None] = mapped_column(String(1000))
+    """The image's registry digest (``repo@sha256:...``), or its ID (``sha256:...``) for a local image."""
+    peak_memory_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    cpu_time_seconds: Mapped[float | None] = mapped_column(Float)
 
 
 class XComModel(Base):

@@ -17,7 +17,7 @@ from dockyard import roles
 from dockyard.errors import DockyardError
 from dockyard.serialized import SerializedDag
 from dockyard.store import Store
-from dockyard.store.dag_views import mapped_counts
+from dockyard.store.dag_views import mapped_counts, mapped_states
 from dockyard.store.models import DagModel, DagRunModel, UserModel
 from dockyard.store.views import RunFilter, run_page, task_states
 from dockyard.web.security import check_csrf, require
@@ -59,6 +59,7 @@ def task_rows(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "label": parts[-1],
                 "depth": len(parts) - 1,
                 "parents": [".".join(parts[:d]) for d in range(1, len(parts))],
+                "mapped": task.get("mapping") is not None,
             }
         )
     return rows
@@ -75,10 +76,42 @@ def group_state(states: list[str | None]) -> str | None:
     return None
 
 
+def mapped_cell(counts: dict[str, int]) -> dict[str, Any]:
+    """A mapped task's grid cell from how many of its instances have each state: the count that succeeded of
+    the total, the most telling state (as a group's cell), and the stacked bar's segments in that order.
+
+    Example: ``{"success": 3, "running": 2}`` gives the label ``3/5``, state ``running`` and segments
+    ``[("running", 2, 40.0), ("success", 3, 60.0)]``; ``{"success": 5}`` gives ``5/5 ✓``.
+    """
+    total = sum(counts.values())
+    order = [*STATE_WEIGHT, *sorted(set(counts) - set(STATE_WEIGHT))]
+    segments = [(state, counts[state], round(100 * counts[state] / total, 1)) for state in order if state in counts]
+    done = counts.get("success", 0)
+    return {
+        "total": total,
+        "done": done,
+        "state": group_state(list(counts)) or "none",
+        "segments": segments,
+        "label": f"{done}/{total}" + (" ✓" if done == total else ""),
+        "title": f"{total} mapped instances: " + ", ".join(f"{count} {state}" for state, count, _ in segments),
+    }
+
+
 def _selected_run(svc_store: Store, dag_id: str, run_id: str | None, grid: list[DagRunModel]) -> DagRunModel | None:
     if run_id:
         return svc_store.get_run(dag_id, run_id)  # unknown: a 404 page naming the way to list runs
     return grid[-1] if grid else None
+
+
+def _cell_state(
+    tis: dict[tuple[str, str], Any], mapped: dict[tuple[str, str], dict[str, Any]], key: tuple[str, str]
+) -> str | None:
+    """A task's state in a run: a mapped task's most telling instance state, else its task instance's state."""
+    if key in mapped:
+        state = str(mapped[key]["state"])
+        return None if state == "none" else state
+    ti = tis.get(key)
+    return str(ti.state) if ti is not None and ti.state else None
 
 
 def grid_context(request: Request, dag: DagModel, offset: int, run_id: str | None) -> dict[str, Any]:
@@ -87,6 +120,10 @@ def grid_context(request: Request, dag: DagModel, offset: int, run_id: str | Non
     runs = list(reversed(found.rows))  # oldest on the left, as in Airflow's grid
     selected = _selected_run(store, dag.dag_id, run_id, runs)
     tis = task_states(store, dag.dag_id, [r.run_id for r in runs])
+    # A mapped task is one row; its cell counts its instances by state (one grouped query for the grid).
+    mapped = {
+        key: mapped_cell(counts) for key, counts in mapped_states(store, dag.dag_id, [r.run_id for r in runs]).items()
+    }
     tasks = dag.structure.get("tasks", [])
     rows = task_rows(tasks)
     cells: dict[tuple[str, str], str | None] = {}
@@ -94,17 +131,17 @@ def grid_context(request: Request, dag: DagModel, offset: int, run_id: str | Non
         for row in rows:
             if row["group"]:
                 members = [t["task_id"] for t in tasks if t["task_id"].startswith(row["id"] + ".")]
-                states = [tis[(run.run_id, m)].state if (run.run_id, m) in tis else None for m in members]
-                cells[(run.run_id, row["id"])] = group_state([str(s) if s else None for s in states])
+                states = [_cell_state(tis, mapped, (run.run_id, m)) for m in members]
+                cells[(run.run_id, row["id"])] = group_state(states)
             else:
-                ti = tis.get((run.run_id, row["id"]))
-                cells[(run.run_id, row["id"])] = str(ti.state) if ti and ti.state else None
+                cells[(run.run_id, row["id"])] = _cell_state(tis, mapped, (run.run_id, row["id"]))
     return {
         "dag": dag,
         "runs": runs,
         "selected": selected,
         "rows": rows,
         "cells": cells,
+        "mapped": mapped,
         "offset": found.offset,
         "paging": pages_of(found.total, found.offset, found.limit),
         "live": any(str(r.state) in ("queued", "running") for r in runs),

@@ -58,7 +58,18 @@ def seconds_text(seconds: float) -> str:
     return f"{minutes} min {rest} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
 
 
+def memory_text(size: int | None) -> str:
+    """Bytes as a person reads them, in decimal units as the page labels them: ``71.1 MB``, ``2.15 GB``."""
+    if size is None:
+        return ""
+    if size >= 1_000_000_000:
+        return f"{size / 1e9:.2f} GB"
+    return f"{size / 1e6:.1f} MB"
+
+
 templates.env.filters["markdown"] = markdown
+templates.env.filters["memory_text"] = memory_text
+templates.env.filters["seconds_text"] = seconds_text
 templates.env.filters["when"] = when
 templates.env.globals["duration"] = duration
 templates.env.globals["legend"] = LEGEND

@@ -1,7 +1,8 @@
 """Typed response bodies of ``/api/v1`` (Airflow 2's stable REST API names and types), so the OpenAPI
 document has models and a client generated from it gets classes, not untyped objects.
 
-Fields dockyard adds (``container_id``, ``exit_code``) are allowed as extras; clients of Airflow ignore them.
+Fields dockyard adds (``container_id``, ``exit_code``; on a try also ``image_digest``, ``peak_memory_bytes`` and
+``cpu_time_seconds``) are allowed as extras; clients of Airflow ignore them.
 """
 
 from __future__ import annotations

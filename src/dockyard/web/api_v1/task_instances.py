@@ -338,6 +338,9 @@ def try_json(ti: TaskInstanceRecord, row: Any) -> dict[str, Any]:
         "hostname": row.hostname or "",
         "container_id": row.container_id,
         "exit_code": row.exit_code,
+        "image_digest": row.image_digest,
+        "peak_memory_bytes": row.peak_memory_bytes,
+        "cpu_time_seconds": row.cpu_time_seconds,
     }
 
 
