@@ -16,6 +16,7 @@ from dockyard import roles
 from dockyard.errors import InvalidInputError
 from dockyard.store.models import UserModel
 from dockyard.store.queries import DagRecord, Queries, RunRecord, TaskInstanceRecord
+from dockyard.web.api_v1.file_tokens import sign_file
 from dockyard.web.security import basic_user, check_csrf, require, require_admin, session_user
 from dockyard.web.service import Service
 
@@ -115,8 +116,9 @@ def date_range(low: dt.datetime | None, high: dt.datetime | None, name: str) -> 
     return low, high
 
 
-def dag_json(row: DagRecord) -> dict[str, Any]:
-    """Airflow's ``DAG`` schema; what dockyard has no use for (pickles, subDAGs, owners) keeps Airflow's empty value."""
+def dag_json(row: DagRecord, secret: str) -> dict[str, Any]:
+    """Airflow's ``DAG`` schema; what dockyard has no use for (pickles, subDAGs, owners) keeps Airflow's empty value.
+    ``secret`` signs the DAG file's ``file_token``."""
     return {
         "dag_id": row.dag_id,
         "dag_display_name": row.dag_id,
@@ -131,7 +133,7 @@ def dag_json(row: DagRecord) -> dict[str, Any]:
         "pickle_id": None,
         "default_view": "grid",
         "fileloc": row.fileloc,
-        "file_token": file_token(row.fileloc),
+        "file_token": sign_file(row.fileloc, secret),
         "owners": [],
         "description": row.description,
         **present(
@@ -150,11 +152,9 @@ def dag_json(row: DagRecord) -> dict[str, Any]:
     }
 
 
-def file_token(fileloc: str) -> str:
-    """The opaque token of a DAG file that ``GET /dagSources/{file_token}`` takes (URL-safe base64 of the path)."""
-    import base64
-
-    return base64.urlsafe_b64encode(fileloc.encode()).decode().rstrip("=")
+def secret_of(request: Request) -> str:
+    """The web server's secret key (it signs sessions and file_tokens)."""
+    return request.app.state.secret_key  # type: ignore[no-any-return]
 
 
 def run_json(run: RunRecord) -> dict[str, Any]:
