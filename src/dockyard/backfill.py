@@ -278,6 +278,7 @@ def run_backfill(
     )
     not_before = 0.0
     stuck: frozenset[tuple[str, str, int]] = frozenset()
+    stuck_passes = 0
     scheduler.start()
     # The backfill's own limit, tasks and options hold here, not the DAG's (Airflow's --max-active-runs, -t, ...);
     # set after start, so the stored DAG stays as its file defines it.
@@ -317,11 +318,13 @@ def run_backfill(
                         on_finished(step, state)
             may_start = pending and len(active) < limit and not (first_alone and active)
             if active and not may_start:
-                # stuck twice in a row, a scheduling pass between: a task that just finished had its chance
+                # the same task instances stuck over several scheduling passes: a task that had just finished,
+                # or a pass that failed on the database, had its chance to move them
                 now_stuck = _stuck(store, scheduler, dag.dag_id, active)
-                if now_stuck and now_stuck == stuck:
-                    raise _deadlocked(store, scheduler.dags[dag.dag_id], active, now_stuck, len(pending))
+                stuck_passes = stuck_passes + 1 if now_stuck and now_stuck == stuck else 0
                 stuck = now_stuck
+                if stuck_passes >= _DEADLOCK_PASSES:
+                    raise _deadlocked(store, scheduler.dags[dag.dag_id], active, stuck, len(pending))
             if active or pending:
                 scheduler.wake.wait(0.5)
                 scheduler.wake.clear()
@@ -331,6 +334,9 @@ def run_backfill(
 
 
 FINISHED_RUN_STATES = (RunState.SUCCESS.value, RunState.FAILED.value)
+
+_DEADLOCK_PASSES = 2
+"""How many more scheduling passes must find the same task instances stuck before the backfill is deadlocked."""
 
 
 def _running(scheduler: Scheduler, run_id: str) -> bool:
@@ -363,14 +369,17 @@ def _deadlocked(
     """Mark the deadlocked runs failed (as Airflow's backfill leaves them) and say which task instances could
     not run and why."""
     blocked: list[str] = []
-    names = {(run_id, task_id) for run_id, task_id, _ in stuck}
     for step in active:
         run = store.get_run(dag.dag_id, step.run_id)
-        states = {ti.task_id: ti.state for ti in store.list_task_instances(dag.dag_id, step.run_id)}
-        for task in dag.tasks:
-            if (step.run_id, task.task_id) in names:
-                why = _why_blocked(store, dag, task, run, states)
-                blocked.append(f"<TaskInstance: {dag.dag_id}.{task.task_id} {step.run_id} [none]>: {why}")
+        tis = store.list_task_instances(dag.dag_id, step.run_id)
+        states = {ti.task_id: ti.state for ti in tis}
+        for ti in tis:
+            if (step.run_id, ti.task_id, ti.map_index) not in stuck:
+                continue
+            task = dag.task_dict.get(ti.task_id)
+            why = _why_blocked(store, dag, task, run, states) if task else "not one of the tasks this backfill runs"
+            index = f" map_index={ti.map_index}" if ti.map_index >= 0 else ""
+            blocked.append(f"<TaskInstance: {dag.dag_id}.{ti.task_id} {step.run_id}{index} [none]>: {why}")
         store.finish_run(dag.dag_id, step.run_id, RunState.FAILED)
     past = any("depends_on_past" in line for line in blocked)
     message = (
