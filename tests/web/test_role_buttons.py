@@ -10,22 +10,15 @@ from collections.abc import Callable
 import pytest
 import requests
 
-from dockyard.processor import DagProcessor
-from dockyard.users import create_user
-from tests.web.conftest import ADMIN, VIEWER, SecureSite, csrf_of
+from tests.web.conftest import ADMIN, OP, USER, VIEWER, SecureSite, csrf_of, with_roles
 
-OP = ("otto", "op-pass-12345")
-USER = ("ulla", "user-pass-12345")
 RUN = "/dags/secure_demo/runs/b1"
 
 
 @pytest.fixture
 def site(make_site: Callable[..., SecureSite]) -> SecureSite:
     """``secure_demo`` with a run ``b1`` (task ``t``), a variable and a connection, and a user of each role."""
-    made = make_site()
-    DagProcessor(made.settings, made.store).refresh()
-    create_user(made.store, *OP, "op")
-    create_user(made.store, *USER, "user")
+    made = with_roles(make_site())
     assert made.api("POST", "/dags/secure_demo/dagRuns", json={"dag_run_id": "b1"}).ok
     made.store.start_run("secure_demo", "b1", [{"task_id": "t", "retries": 0, "pool": "default_pool"}])
     assert made.api("POST", "/variables", json={"key": "v1", "value": "x"}).ok

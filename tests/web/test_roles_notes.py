@@ -15,10 +15,8 @@ from dockyard.store.notes import MAX_NOTE_LENGTH
 from dockyard.users import create_user
 from dockyard.web.api_v1.file_tokens import sign_file
 from dockyard.web.security import secret_key
-from tests.web.conftest import ADMIN, VIEWER, SecureSite, csrf_of
+from tests.web.conftest import ADMIN, OP, USER, VIEWER, SecureSite, csrf_of, with_roles
 
-OP = ("otto", "op-pass-12345")
-USER = ("ulla", "user-pass-12345")
 PUBLIC = ("pia", "public-pass-12345")
 EVERYONE = {"admin": ADMIN, "op": OP, "user": USER, "viewer": VIEWER}
 
@@ -26,10 +24,7 @@ EVERYONE = {"admin": ADMIN, "op": OP, "user": USER, "viewer": VIEWER}
 @pytest.fixture
 def site(make_site: Callable[..., SecureSite]) -> SecureSite:
     """A server whose store knows the DAG ``secure_demo`` (parsed once) and a user of each role."""
-    made = make_site()
-    DagProcessor(made.settings, made.store).refresh()
-    create_user(made.store, *OP, "op")
-    create_user(made.store, *USER, "user")
+    made = with_roles(make_site())
     create_user(made.store, *PUBLIC, "public")
     return made
 
