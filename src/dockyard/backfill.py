@@ -18,6 +18,10 @@
   ``mark_success`` marks every task successful without running it; ``pool`` puts every task in that pool;
   ``disable_retry`` fails a task at its first failed try; ``ignore_first_depends_on_past`` lets the first date
   run without looking at the run before it (the other dates wait until it is done).
+- A backfill whose remaining task instances can never run stops, as Airflow's does ("BackfillJob is
+  deadlocked"): typically a ``depends_on_past`` task whose run before failed. Once nothing runs or waits for a
+  slot, a retry or a reschedule, and no further date may start, :func:`run_backfill` marks its unfinished runs
+  failed and raises :class:`BackfillDeadlockError` naming each blocked task instance and why it cannot run.
 
 Example::
 
@@ -32,16 +36,16 @@ import datetime as dt
 import enum
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from dockyard import defaults
-from dockyard.errors import DagDefinitionError, InvalidInputError
+from dockyard.errors import BackfillDeadlockError, DagDefinitionError, InvalidInputError
 from dockyard.scheduler import Scheduler
 from dockyard.serialized import SerializedDag, SerializedTask
 from dockyard.settings import Settings
-from dockyard.states import RunState, TaskState
+from dockyard.states import FINISHED_STATES, RunState, TaskState
 from dockyard.store import Store
 from dockyard.store.models import DagRunModel
 from dockyard.store.pools import assign_pool
@@ -230,10 +234,11 @@ def prepare_existing(store: Store, dag: SerializedDag, plan: list[Step], options
         if step.action is Action.RESET:
             cleared += store.clear(dag.dag_id, step.run_id, dag.task_ids, retries)
         elif step.action is Action.RERUN:
+            # and those that never ran: a deadlocked backfill leaves them without a state in a failed run
             again = [
                 ti.task_id
                 for ti in store.list_task_instances(
-                    dag.dag_id, step.run_id, states=[TaskState.FAILED, TaskState.UPSTREAM_FAILED]
+                    dag.dag_id, step.run_id, states=[TaskState.FAILED, TaskState.UPSTREAM_FAILED, None]
                 )
             ]
             cleared += store.clear(dag.dag_id, step.run_id, again, retries)
@@ -272,6 +277,8 @@ def run_backfill(
         tasks=tuple(dataclasses.replace(t, depends_on_past=False, wait_for_downstream=False) for t in as_run.tasks),
     )
     not_before = 0.0
+    stuck: frozenset[tuple[str, str, int]] = frozenset()
+    stuck_passes = 0
     scheduler.start()
     # The backfill's own limit, tasks and options hold here, not the DAG's (Airflow's --max-active-runs, -t, ...);
     # set after start, so the stored DAG stays as its file defines it.
@@ -309,6 +316,15 @@ def run_backfill(
                         pending = []
                     if on_finished is not None:
                         on_finished(step, state)
+            may_start = pending and len(active) < limit and not (first_alone and active)
+            if active and not may_start:
+                # the same task instances stuck over several scheduling passes: a task that had just finished,
+                # or a pass that failed on the database, had its chance to move them
+                now_stuck = _stuck(store, scheduler, dag.dag_id, active)
+                stuck_passes = stuck_passes + 1 if now_stuck and now_stuck == stuck else 0
+                stuck = now_stuck
+                if stuck_passes >= _DEADLOCK_PASSES:
+                    raise _deadlocked(store, scheduler.dags[dag.dag_id], active, stuck, len(pending))
             if active or pending:
                 scheduler.wake.wait(0.5)
                 scheduler.wake.clear()
@@ -319,9 +335,90 @@ def run_backfill(
 
 FINISHED_RUN_STATES = (RunState.SUCCESS.value, RunState.FAILED.value)
 
+_DEADLOCK_PASSES = 2
+"""How many more scheduling passes must find the same task instances stuck before the backfill is deadlocked."""
+
 
 def _running(scheduler: Scheduler, run_id: str) -> bool:
     return any(key.run_id == run_id for key in scheduler.running)
+
+
+_FINISHED = frozenset(state.value for state in FINISHED_STATES)
+_PAST_OK = (TaskState.SUCCESS.value, TaskState.SKIPPED.value)
+
+
+def _stuck(store: Store, scheduler: Scheduler, dag_id: str, active: list[Step]) -> frozenset[tuple[str, str, int]]:
+    """The task instances of the active runs that have no state while nothing else can move: none runs, none
+    is scheduled, queued or waiting for a retry or a reschedule (empty when something can)."""
+    if any(_running(scheduler, step.run_id) for step in active):
+        return frozenset()
+    found: set[tuple[str, str, int]] = set()
+    for step in active:
+        if store.get_run(dag_id, step.run_id).state != RunState.RUNNING.value:
+            return frozenset()  # queued: its task instances are made at its start
+        tis = store.list_task_instances(dag_id, step.run_id)
+        if not tis or any(ti.state is not None and ti.state not in _FINISHED for ti in tis):
+            return frozenset()
+        found |= {(step.run_id, ti.task_id, ti.map_index) for ti in tis if ti.state is None}
+    return frozenset(found)
+
+
+def _deadlocked(
+    store: Store, dag: SerializedDag, active: list[Step], stuck: frozenset[tuple[str, str, int]], not_started: int
+) -> BackfillDeadlockError:
+    """Mark the deadlocked runs failed (as Airflow's backfill leaves them) and say which task instances could
+    not run and why."""
+    blocked: list[str] = []
+    for step in active:
+        run = store.get_run(dag.dag_id, step.run_id)
+        tis = store.list_task_instances(dag.dag_id, step.run_id)
+        states = {ti.task_id: ti.state for ti in tis}
+        for ti in tis:
+            if (step.run_id, ti.task_id, ti.map_index) not in stuck:
+                continue
+            task = dag.task_dict.get(ti.task_id)
+            why = _why_blocked(store, dag, task, run, states) if task else "not one of the tasks this backfill runs"
+            index = f" map_index={ti.map_index}" if ti.map_index >= 0 else ""
+            blocked.append(f"<TaskInstance: {dag.dag_id}.{ti.task_id} {step.run_id}{index} [none]>: {why}")
+        store.finish_run(dag.dag_id, step.run_id, RunState.FAILED)
+    past = any("depends_on_past" in line for line in blocked)
+    message = (
+        f"BackfillUnfinished: the backfill of {dag.dag_id} is deadlocked: none of its remaining task instances "
+        "can run. These tasks are deadlocked:\n  "
+        + "\n  ".join(blocked)
+        + f"\nTheir runs were marked failed: {', '.join(step.run_id for step in active)}"
+        + (f"; {not_started} later date(s) were not started." if not_started else ".")
+    )
+    if past:
+        message += (
+            '\nSome of the deadlocked tasks could not run because of "depends_on_past": clear the failed task of '
+            "the run before them (`dockyard tasks clear`), or run the backfill again with "
+            "-I/--ignore-first-depends-on-past (its first date does not look at the run before it) and "
+            "--rerun-failed-tasks (runs these runs again)."
+        )
+    return BackfillDeadlockError(message, blocked)
+
+
+def _why_blocked(
+    store: Store, dag: SerializedDag, task: SerializedTask, run: DagRunModel, states: Mapping[str, str | None]
+) -> str:
+    """Why a task instance without a state cannot run: an upstream task that cannot run either, or
+    ``depends_on_past`` and the same task (``wait_for_downstream``: and its downstream) in the run before."""
+    waiting = [u for u in task.upstream if states.get(u) not in _FINISHED]
+    if waiting:
+        return f"waits for {', '.join(waiting)}, which cannot run either"
+    if task.depends_on_past:
+        earlier = store.runs_between(dag.dag_id, _EPOCH, run.logical_date - dt.timedelta(microseconds=1))
+        if earlier:
+            before = earlier[-1]
+            watched = {task.task_id, *(task.downstream if task.wait_for_downstream else ())}
+            found = [ti for ti in store.list_task_instances(dag.dag_id, before.run_id) if ti.task_id in watched]
+            bad = [f"{ti.task_id} is {ti.state or 'none'}" for ti in found if ti.state not in _PAST_OK]
+            return f"depends_on_past, and in the run before it ({before.run_id}, {before.state}) {', '.join(bad)}"
+    return "its dependencies are met, yet it was not started"
+
+
+_EPOCH = dt.datetime(1, 1, 1, tzinfo=dt.timezone.utc)
 
 
 __all__ = [

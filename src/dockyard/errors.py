@@ -31,6 +31,7 @@
     ├── InvalidInputError            a request, form or command-line value is malformed
     │   └── InvalidRunIdError        a dag_run_id has characters or a length that is not allowed
     ├── TooManyAttemptsError         logins failed too often; wait before trying again
+    ├── BackfillDeadlockError        no task of a backfill can run (Airflow's BackfillUnfinished: deadlocked)
     └── TaskSkipped                  not a failure: the task ends as ``skipped`` (skip_on_exit_code)
 
 Errors from docker-py and requests are translated in one place,
@@ -222,6 +223,15 @@ class InvalidInputError(DockyardError):
 
 class InvalidRunIdError(InvalidInputError):
     """A ``dag_run_id`` that could break a path, a header or a page: see :mod:`dockyard.runids`."""
+
+
+class BackfillDeadlockError(DockyardError):
+    """A backfill stopped because none of its remaining task instances can ever run (``blocked``: one line
+    each, naming the task instance and why); its unfinished runs were marked failed."""
+
+    def __init__(self, message: str, blocked: Sequence[str]) -> None:
+        super().__init__(message)
+        self.blocked = tuple(blocked)
 
 
 class TooManyAttemptsError(DockyardError):

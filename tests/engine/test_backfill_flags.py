@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 
 from dockyard.settings import Settings
 from dockyard.store import Store
-from tests.helpers import write_dag
+from tests.helpers import labelled, write_dag
 
 pytestmark = pytest.mark.engine
 
@@ -153,3 +154,36 @@ def test_ignore_first_depends_on_past_dag_regex_and_subdir(dy: Backfills) -> Non
     assert "no DAG id matches '^nothing'" in none
     dy.backfill("elsewhere", "2024-01-01", "-S", str(dy.tmp_path / "other"))
     assert dy.run_of("elsewhere", "2024-01-01")[0] == "success"
+
+
+def test_a_deadlocked_backfill_stops_and_names_the_blocked_task_instances(
+    dy: Backfills, engine: docker.APIClient
+) -> None:
+    # the first date fails; the second, which runs beside it, can never run its step (depends_on_past)
+    dy.cli("variables", "set", "bad_day", "2024-02-01")
+    started = time.monotonic()
+    said = dy.backfill("past", "2024-02-01", "--disable-retry", last="2024-02-02", code=1)
+    assert time.monotonic() - started < 120, "the deadlock was not seen"
+    dy.cli("variables", "delete", "bad_day")
+    assert "BackfillUnfinished: the backfill of past is deadlocked" in said
+    failed, first, second = (f"backfill__2024-02-0{day}T00:00:00+00:00" for day in (1, 2, 3))
+    assert (
+        f"<TaskInstance: past.step {first} [none]>: depends_on_past, and in the run before it ({failed}, failed) "
+        "step is failed"
+    ) in said
+    assert "-I/--ignore-first-depends-on-past" in said and "--rerun-failed-tasks" in said
+    assert dy.run_of("past", "2024-02-01")[1]["step"][0] == "failed"
+    state, tis = dy.run_of("past", "2024-02-02")
+    assert state == "failed" and tis["step"][:2] == (None, 0)
+
+    # the run before the range is stuck that way: no date of the range can run
+    said = dy.backfill("past", "2024-02-03", last="2024-02-04", code=1)
+    assert f"<TaskInstance: past.step {second} [none]>: depends_on_past, and in the run before it ({first}" in said
+    assert "step is none" in said and "Their runs were marked failed" in said
+    for day in ("2024-02-03", "2024-02-04"):  # failed runs whose step never ran, no container started
+        assert dy.run_of("past", day)[0] == "failed" and dy.run_of("past", day)[1]["step"][:2] == (None, 0)
+    assert not labelled(engine, dag_id="past", run_id=second)
+
+    # what the message advises runs the deadlocked dates
+    dy.backfill("past", "2024-02-02", "-I", "--rerun-failed-tasks", last="2024-02-04")
+    assert {dy.run_of("past", f"2024-02-0{day}")[0] for day in (2, 3, 4)} == {"success"}

@@ -19,6 +19,7 @@ import requests
 import uvicorn
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from dockyard.processor import DagProcessor
 from dockyard.scheduler import Scheduler
 from dockyard.settings import Settings
 from dockyard.store import Store
@@ -28,6 +29,8 @@ from tests.helpers import write_dag
 
 ADMIN = ("ada", "admin-pass-1234")
 VIEWER = ("vic", "viewer-pass-1234")
+OP = ("otto", "op-pass-12345")
+USER = ("ulla", "user-pass-12345")
 
 
 @dataclass
@@ -195,6 +198,14 @@ with DAG("secure_demo", start_date=START, schedule=None, default_args=ARGS) as d
     DockerOperator(task_id="t", command="echo hi", private_environment={"MY_TOKEN": "canary-7f3a9"},
                    environment={"PLAIN": "visible-value", "API_KEY": "canary-key-1"})
 """
+
+
+def with_roles(site: SecureSite) -> SecureSite:
+    """``site`` with ``secure_demo`` parsed once and an Op and a User beside its Admin and Viewer."""
+    DagProcessor(site.settings, site.store).refresh()
+    create_user(site.store, *OP, "op")
+    create_user(site.store, *USER, "user")
+    return site
 
 
 @pytest.fixture

@@ -3,18 +3,20 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from dockyard.processor import DagProcessor
 from dockyard.store.notes import MAX_NOTE_LENGTH
 from dockyard.users import create_user
-from tests.web.conftest import ADMIN, VIEWER, SecureSite, csrf_of
+from dockyard.web.api_v1.file_tokens import sign_file
+from dockyard.web.security import secret_key
+from tests.web.conftest import ADMIN, OP, USER, VIEWER, SecureSite, csrf_of, with_roles
 
-OP = ("otto", "op-pass-12345")
-USER = ("ulla", "user-pass-12345")
 PUBLIC = ("pia", "public-pass-12345")
 EVERYONE = {"admin": ADMIN, "op": OP, "user": USER, "viewer": VIEWER}
 
@@ -22,10 +24,7 @@ EVERYONE = {"admin": ADMIN, "op": OP, "user": USER, "viewer": VIEWER}
 @pytest.fixture
 def site(make_site: Callable[..., SecureSite]) -> SecureSite:
     """A server whose store knows the DAG ``secure_demo`` (parsed once) and a user of each role."""
-    made = make_site()
-    DagProcessor(made.settings, made.store).refresh()
-    create_user(made.store, *OP, "op")
-    create_user(made.store, *USER, "user")
+    made = with_roles(make_site())
     create_user(made.store, *PUBLIC, "public")
     return made
 
@@ -162,3 +161,41 @@ def test_parse_dag_file_asks_the_processor_to_parse_the_file_again(site: SecureS
     unknown = site.api("PUT", "/parseDagFile/bm90LWEtZGFnLWZpbGU")
     assert unknown.status_code == 404 and unknown.json()["title"] == "Not Found"
     assert site.api("PUT", "/parseDagFile/%%%").status_code == 404
+
+
+def test_file_tokens_are_signed_with_the_servers_secret_key(make_site: Callable[..., SecureSite]) -> None:
+    site = make_site()
+    DagProcessor(site.settings, site.store).refresh()
+    dag = site.api("GET", "/dags/secure_demo").json()
+    token, fileloc = dag["file_token"], dag["fileloc"]
+    source = site.api("GET", f"/dagSources/{token}", headers={"Accept": "application/json"})
+    assert source.status_code == 200 and 'DAG("secure_demo"' in source.json()["content"]
+
+    def refused(made_up: str) -> None:
+        for method, path in (("GET", "/dagSources/"), ("PUT", "/parseDagFile/")):
+            answer = site.api(method, path + made_up)
+            assert answer.status_code == 404, (method, made_up, answer.text)
+            assert answer.json()["title"] == "Not Found" and answer.json()["status"] == 404
+
+    def b64(text: str) -> str:
+        return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+    signature = token.rpartition(".")[2]
+    refused(b64(fileloc))  # the path alone, as tokens were before they were signed
+    refused(f"{b64('/etc/passwd')}.{signature}")  # another path under a real signature
+    refused(f"{b64(fileloc)}.{signature[:-2]}AA")  # a changed signature
+    refused(f"{token}x")
+    detail = site.api("GET", f"/dagSources/{b64('/etc/passwd')}.{signature}").json()["detail"]
+    assert "not one this server gave" in detail and "GET /dags gives each DAG's file_token" in detail
+
+    # signed with the right key, but not the file of a stored DAG: still refused
+    key = secret_key(site.settings.home, site.settings.secret_key)
+    other = Path(fileloc).with_name("not_a_dag.py")
+    other.write_text("SECRET = 1\n")
+    refused(sign_file(str(other), key))
+    assert site.api("GET", f"/dagSources/{sign_file(fileloc, key)}").status_code == 200
+
+    # a server with another key gives other tokens and refuses this one
+    elsewhere = make_site(DOCKYARD_SECRET_KEY="another-secret-key-for-this-test")
+    assert elsewhere.api("GET", "/dags/secure_demo").json()["file_token"] != token
+    assert elsewhere.api("GET", f"/dagSources/{token}").status_code == 404

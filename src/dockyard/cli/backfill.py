@@ -109,7 +109,8 @@ def dags_backfill(
 
     Dates that have a run already keep it: a success is done, a failed run stays failed unless
     --rerun-failed-tasks (or --reset-dagruns) runs it again. A failed run stops the backfill unless
-    --continue-on-failures. Works on paused DAGs too. Exits 1 if a run failed.
+    --continue-on-failures. Works on paused DAGs too. Exits 1 if a run failed, or if the backfill is
+    deadlocked (no remaining task can run, e.g. depends_on_past after a failure): then it names each blocked task.
     """
     if start is None and end is None:
         raise click.UsageError("give the range: dockyard dags backfill DAG_ID -s 2024-01-01 [-e 2024-01-07]")

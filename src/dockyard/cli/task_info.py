@@ -6,7 +6,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -110,27 +114,51 @@ def unmet_dependencies(
     return unmet
 
 
-def _locate(
-    settings: Settings, dag_id: str, task_id: str, date_or_run_id: str, subdir: Path | None
-) -> tuple[SerializedDag, Store, DagRunModel]:
-    dag, store = dag_from(settings, dag_id, subdir)
-    dag.task(task_id)
-    return dag, store, find_run(store, dag_id, date_or_run_id)
+@dataclass(frozen=True)
+class Target:
+    """The task instance a command names (``DAG_ID TASK_ID EXECUTION_DATE_OR_RUN_ID [-S] [--map-index]``), its
+    DAG read and its task checked: what every command here starts from."""
+
+    dag: SerializedDag
+    store: Store
+    task_id: str
+    date_or_run_id: str
+    map_index: int = -1
+
+    def run(self) -> DagRunModel:
+        """The run it names; NotFoundError naming how to list the runs otherwise."""
+        return find_run(self.store, self.dag.dag_id, self.date_or_run_id)
+
+    def instance(self, run: DagRunModel) -> TaskInstanceModel:
+        return _task_instance(self.store, run, self.task_id, self.map_index)
 
 
-def tasks_state(
-    settings: Settings,
-    dag_id: str,
-    task_id: str,
-    execution_date_or_run_id: str,
-    subdir: Path | None,
-    map_index: int = -1,
-) -> None:
+def _targeted(function: Callable[..., None]) -> Callable[..., None]:
+    """A command's callback from the arguments click parses to the :class:`Target` they name."""
+
+    @functools.wraps(function)
+    def command(
+        settings: Settings,
+        dag_id: str,
+        task_id: str,
+        execution_date_or_run_id: str,
+        subdir: Path | None,
+        map_index: int = -1,
+        **options: Any,
+    ) -> None:
+        dag, store = dag_from(settings, dag_id, subdir)
+        dag.task(task_id)  # an unknown task: an error naming the DAG's tasks
+        function(settings, Target(dag, store, task_id, execution_date_or_run_id, map_index), **options)
+
+    return command
+
+
+def tasks_state(settings: Settings, target: Target) -> None:
     """Get the status of a task instance (a mapped task's instance by ``--map-index``; without it, how many
     of its instances are in each state)."""
-    _, store, run = _locate(settings, dag_id, task_id, execution_date_or_run_id, subdir)
-    if map_index < 0:
-        instances, total = store.list_mapped(dag_id, run.run_id, task_id, limit=100_000)
+    store, run, task_id = target.store, target.run(), target.task_id
+    if target.map_index < 0:
+        instances, total = store.list_mapped(run.dag_id, run.run_id, task_id, limit=100_000)
         if total:
             counts: dict[str, int] = {}
             for ti in instances:
@@ -138,20 +166,13 @@ def tasks_state(
             shown = ", ".join(f"{state}: {n}" for state, n in sorted(counts.items()))
             click.echo(f"mapped into {total} instances ({shown}); pick one with --map-index")
             return
-    click.echo(str(_task_instance(store, run, task_id, map_index).state))
+    click.echo(str(target.instance(run).state))
 
 
-def tasks_failed_deps(
-    settings: Settings,
-    dag_id: str,
-    task_id: str,
-    execution_date_or_run_id: str,
-    subdir: Path | None,
-    map_index: int = -1,
-) -> None:
+def tasks_failed_deps(settings: Settings, target: Target) -> None:
     """Returns the unmet dependencies for a task instance: why it does not run now."""
-    dag, store, run = _locate(settings, dag_id, task_id, execution_date_or_run_id, subdir)
-    unmet = unmet_dependencies(store, dag, run, _task_instance(store, run, task_id, map_index))
+    run = target.run()
+    unmet = unmet_dependencies(target.store, target.dag, run, target.instance(run))
     if not unmet:
         click.echo("Task instance dependencies are all met.")
         return
@@ -189,29 +210,24 @@ def _context(
     )
 
 
-def tasks_render(
-    settings: Settings,
-    dag_id: str,
-    task_id: str,
-    execution_date_or_run_id: str,
-    subdir: Path | None,
-    map_index: int = -1,
-) -> None:
+def tasks_render(settings: Settings, target: Target) -> None:
     """Render a task instance's template(s) (secrets masked as ***), without running it."""
-    dag, store = dag_from(settings, dag_id, subdir)
-    dag.task(task_id)
-    when = date_or_none(execution_date_or_run_id)
-    run = run_at(store, dag_id, execution_date_or_run_id, when)
+    dag_id, named = target.dag.dag_id, target.date_or_run_id
+    when = date_or_none(named)
+    run = run_at(target.store, dag_id, named, when)
     if run is None and when is None:
         fail(
-            f"{execution_date_or_run_id!r} is neither a run of {dag_id} nor a date; give a run id "
+            f"{named!r} is neither a run of {dag_id} nor a date; give a run id "
             f"(`dockyard dags list-runs -d {dag_id}`) or a date like 2024-01-31"
         )
-    prepared = prepare_in_child(settings, _context(dag, task_id, run, when or dt.datetime.now(dt.UTC), map_index))
+    context = _context(target.dag, target.task_id, run, when or dt.datetime.now(dt.UTC), target.map_index)
+    prepared = prepare_in_child(settings, context)
     print_rendered(prepared.rendered)
 
 
-def _arguments(function: click.decorators.FC) -> click.decorators.FC:
+def _arguments(function: Callable[..., None]) -> Any:
+    """A command's arguments and options in front of ``function(settings, target, **options)``."""
+    command: Any = _targeted(function)
     for decorator in reversed(
         (
             click.argument("dag_id"),
@@ -222,8 +238,8 @@ def _arguments(function: click.decorators.FC) -> click.decorators.FC:
             friendly,
         )
     ):
-        function = decorator(function)
-    return function
+        command = decorator(command)
+    return command
 
 
 def register_task_commands(tasks: click.Group) -> None:
@@ -256,10 +272,7 @@ _RUN_OPTIONS = (
 
 def _run_command(
     settings: Settings,
-    dag_id: str,
-    task_id: str,
-    execution_date_or_run_id: str,
-    subdir: Path | None,
+    target: Target,
     force: bool,
     ignore_all_dependencies: bool,
     ignore_dependencies: bool,
@@ -270,10 +283,11 @@ def _run_command(
     """Run a single task instance now, in this process, and record its try (retries, XCom, log)."""
     from dockyard.scheduler import Scheduler
 
-    dag, store, run = _locate(settings, dag_id, task_id, execution_date_or_run_id, subdir)
+    dag, store, task_id, run = target.dag, target.store, target.task_id, target.run()
+    dag_id = dag.dag_id
     if store.list_mapped(dag_id, run.run_id, task_id, limit=1)[1]:
         fail(f"task {task_id!r} is mapped: the scheduler runs its instances; `tasks run` runs tasks that are not")
-    ti = _task_instance(store, run, task_id)
+    ti = target.instance(run)
     if ti.state == TaskState.RUNNING.value:
         raise ConflictError(f"task {task_id!r} of run {run.run_id!r} is running already (try {ti.try_number})")
     ignore_past = ignore_depends_on_past or depends_on_past == "ignore"

@@ -233,26 +233,26 @@ def _change_role(settings: Settings, username: str | None, email: str | None, ro
     )
 
 
-@users.command("add-role")
-@click.option("-u", "--username")
-@click.option("-e", "--email")
-@click.option("-r", "--role", required=True, help=f"One of {', '.join(AIRFLOW_ROLES)}.")
-@click.pass_obj
-@friendly
-def users_add_role(settings: Settings, username: str | None, email: str | None, role: str) -> None:
-    """Add role to a user (a dockyard user has one role: this one replaces the old)."""
-    _change_role(settings, username, email, role, remove=False)
+def _role_command(name: str, help_text: str, *, remove: bool) -> click.Command:
+    """``users add-role`` and ``users remove-role``: Airflow's same options, one change each way."""
+
+    @click.option("-u", "--username")
+    @click.option("-e", "--email")
+    @click.option("-r", "--role", required=True, help=f"One of {', '.join(AIRFLOW_ROLES)}.")
+    @click.pass_obj
+    @friendly
+    def change(settings: Settings, username: str | None, email: str | None, role: str) -> None:
+        _change_role(settings, username, email, role, remove=remove)
+
+    return users.command(name, help=help_text)(change)
 
 
-@users.command("remove-role")
-@click.option("-u", "--username")
-@click.option("-e", "--email")
-@click.option("-r", "--role", required=True, help=f"One of {', '.join(AIRFLOW_ROLES)}.")
-@click.pass_obj
-@friendly
-def users_remove_role(settings: Settings, username: str | None, email: str | None, role: str) -> None:
-    """Remove role from a user (refused for the user's only role)."""
-    _change_role(settings, username, email, role, remove=True)
+users_add_role = _role_command(
+    "add-role", "Add role to a user (a dockyard user has one role: this one replaces the old).", remove=False
+)
+users_remove_role = _role_command(
+    "remove-role", "Remove role from a user (refused for the user's only role).", remove=True
+)
 
 
 @users.command("export")

@@ -18,6 +18,7 @@ router = APIRouter()
 @router.get("/pools", response_class=HTMLResponse)
 def pools_page(request: Request) -> HTMLResponse:
     user = user_of(request)
+    require(user, roles.READ, roles.POOLS)  # as GET /api/v1/pools: Op and Admin
     store = service(request).store
     _, used = store.running_counts()
     pools = [{"pool": p, "used": used.get(p.name, 0)} for p in store.list_pools()]

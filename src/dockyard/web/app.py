@@ -61,11 +61,13 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
     app = FastAPI(title="dockyard", version=__version__, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.service = Service(settings, store)
     app.state.guard = Guard(settings)
+    # one key signs the sessions and the API's file_tokens (api_v1.file_tokens), as Airflow's secret_key does
+    app.state.secret_key = secret_key(settings.home, settings.secret_key)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(PageEventLog)  # inside the sessions: it reads the logged-in user
     app.add_middleware(
         SessionMiddleware,
-        secret_key=secret_key(settings.home, settings.secret_key),
+        secret_key=app.state.secret_key,
         session_cookie="dockyard_session",
         same_site="lax",
         https_only=settings.secure_cookies,

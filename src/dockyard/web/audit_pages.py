@@ -8,7 +8,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from dockyard import roles
 from dockyard.store.queries import EventFilter, Queries
+from dockyard.web.security import require
 from dockyard.web.ui import pages_of, render, service, user_of
 
 router = APIRouter()
@@ -20,6 +22,7 @@ EVENTS_PER_PAGE = 50
 def audit_page(request: Request, dag_id: str = "", event: str = "", offset: int = 0) -> HTMLResponse:
     """One page of the event log, filtered and paged in the database."""
     user = user_of(request)
+    require(user, roles.READ, roles.AUDIT_LOGS)
     wanted = EventFilter(dag_id=dag_id.strip() or None, event=event.strip() or None)
     offset = max(offset, 0)
     found = Queries(service(request).store).events(

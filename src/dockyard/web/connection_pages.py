@@ -29,9 +29,10 @@ from dockyard.web.ui import back, flash, is_fragment, render, service, user_of
 router = APIRouter()
 
 
-def _admin(request: Request) -> UserModel:
+def _allowed(request: Request, action: str) -> UserModel:
+    """The signed-in user, if their role may do ``action`` on connections (Airflow's Op and Admin)."""
     user = user_of(request)
-    require(user, roles.EDIT, roles.CONNECTIONS)
+    require(user, action, roles.CONNECTIONS)
     return user
 
 
@@ -76,12 +77,12 @@ def _page(
 
 @router.get("/connections", response_class=HTMLResponse)
 def connections_page(request: Request) -> HTMLResponse:
-    return _page(request, _admin(request), editing=None)
+    return _page(request, _allowed(request, roles.READ), editing=None)
 
 
 @router.get("/connections/{conn_id}/edit", response_class=HTMLResponse)
 def edit_connection(request: Request, conn_id: str) -> HTMLResponse:
-    user = _admin(request)
+    user = _allowed(request, roles.EDIT)
     return _page(request, user, editing=service(request).connections.get(conn_id))  # unknown: the 404 page
 
 
@@ -92,9 +93,9 @@ async def save_connection(request: Request) -> Response:
     user = user_of(request)
     form = await request.form()
     check_csrf(request, str(form.get("csrf", "")))
-    require(user, roles.EDIT, roles.CONNECTIONS)
     sent = {k: str(v) for k, v in form.items() if k != "csrf"}
     editing = sent.get("mode") == "edit"
+    require(user, roles.EDIT if editing else roles.CREATE, roles.CONNECTIONS)
     svc = service(request)
     try:
         stored = svc.connections.find(sent.get("conn_id", "").strip()) if editing else None
@@ -114,7 +115,7 @@ async def check_connection(request: Request) -> Response:
     user = user_of(request)
     form = await request.form()
     check_csrf(request, str(form.get("csrf", "")))
-    require(user, roles.EDIT, roles.CONNECTIONS)
+    require(user, roles.CREATE, roles.CONNECTIONS)  # Airflow's "test connection" takes can_create
     sent = {k: str(v) for k, v in form.items() if k != "csrf"}
     svc = service(request)
     login = None
@@ -137,7 +138,7 @@ async def check_connection(request: Request) -> Response:
 def delete_connection(request: Request, conn_id: str, csrf: str = Form("")) -> Response:
     user = user_of(request)
     check_csrf(request, csrf)
-    require(user, roles.EDIT, roles.CONNECTIONS)
+    require(user, roles.DELETE, roles.CONNECTIONS)
     service(request).connections.delete(conn_id)
     flash(request, f"Connection {conn_id} was deleted.")
     return back("/connections")

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from dockyard import roles
 from dockyard.errors import ConflictError, InvalidInputError
 from dockyard.runs import notify_scheduler
 from dockyard.serialized import SerializedDag
@@ -25,6 +26,17 @@ from dockyard.store import Store
 from dockyard.store.views import runs_around, task_states
 
 ACTIONS = ("clear", "success", "failed", "delete", "stop")
+
+
+def right_for(action: str, task_id: str | None) -> tuple[str, str]:
+    """The ``(action, resource)`` right an action takes, in Airflow's names (:mod:`dockyard.roles`): deleting a
+    run takes can_delete on DAG Runs, changing a run can_edit on DAG Runs, changing a task instance can_edit on
+    Task Instances. The pages show a button only to those who hold its right, and the routes check it again."""
+    if action == "delete":
+        return roles.DELETE, roles.DAG_RUNS
+    return roles.EDIT, roles.DAG_RUNS if task_id is None else roles.TASK_INSTANCES
+
+
 FAILED_STATES = ("failed", "upstream_failed")
 
 

@@ -14,12 +14,11 @@ from urllib.parse import quote
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
-from dockyard import roles
 from dockyard.errors import DockyardError
 from dockyard.states import RunState
 from dockyard.store.models import DagRunModel, TaskInstanceModel
 from dockyard.store.views import RunFilter, run_page
-from dockyard.web.run_actions import carry_out, options_from, plan_action
+from dockyard.web.run_actions import carry_out, options_from, plan_action, right_for
 from dockyard.web.security import check_csrf, require
 from dockyard.web.ui import back, flash, is_fragment, pages_of, render, service, user_of
 from dockyard.web.waiting import NOT_STARTED, why_waiting
@@ -115,7 +114,7 @@ def run_details(request: Request, dag_id: str, run_id: str) -> HTMLResponse:
 def confirm(request: Request, dag_id: str, run_id: str, action: str, task_id: str | None = None) -> HTMLResponse:
     """The dry run: what an action would change, with its options; the dialog's Confirm carries it out."""
     user = user_of(request)
-    require(user, roles.EDIT, roles.TASK_INSTANCES)
+    require(user, *right_for(action, task_id or None))
     svc = service(request)
     dag = svc.dag(dag_id)
     options = options_from(
@@ -131,11 +130,11 @@ async def act(request: Request, dag_id: str, run_id: str) -> Response:
     user = user_of(request)
     form = await request.form()
     check_csrf(request, str(form.get("csrf", "")))
-    require(user, roles.EDIT, roles.TASK_INSTANCES)
-    svc = service(request)
-    dag = svc.dag(dag_id)
     action = str(form.get("action", ""))
     task_id = str(form.get("task_id", "")) or None
+    require(user, *right_for(action, task_id))
+    svc = service(request)
+    dag = svc.dag(dag_id)
     options = options_from([(k, str(v)) for k, v in form.multi_items()], first_time=False, action=action)
     plan = plan_action(svc.store, dag, action, run_id, task_id=task_id, options=options)
     changed = carry_out(svc.settings, svc.store, dag, plan)

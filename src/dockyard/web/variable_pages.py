@@ -79,7 +79,7 @@ def save_variable(
     """Set a variable. Editing a sensitive one with the value left empty keeps its value."""
     user = user_of(request)
     check_csrf(request, csrf)
-    require(user, roles.EDIT, roles.VARIABLES)
+    require(user, roles.EDIT if mode == "edit" else roles.CREATE, roles.VARIABLES)
     variables = variables_of(request)
     try:
         if mode == "edit" and not value and is_sensitive_name(key):
@@ -112,7 +112,7 @@ async def import_variables(request: Request) -> Response:
     user = user_of(request)
     async with request.form() as form:  # closes the uploaded file's spool
         check_csrf(request, str(form.get("csrf", "")))
-        require(user, roles.EDIT, roles.VARIABLES)
+        require(user, roles.CREATE, roles.VARIABLES)  # as Airflow's import: can_create
         upload = form.get("file")
         if_exists = str(form.get("if_exists", "overwrite"))
         try:
@@ -148,7 +148,7 @@ def _import(variables: Variables, found: dict[str, str], if_exists: str) -> tupl
 def delete_variable(request: Request, key: str, csrf: str = Form("")) -> Response:
     user = user_of(request)
     check_csrf(request, csrf)
-    require(user, roles.EDIT, roles.VARIABLES)
+    require(user, roles.DELETE, roles.VARIABLES)
     variables_of(request).delete(key)
     flash(request, f"Variable {key} was deleted.")
     return back("/variables")

@@ -8,14 +8,16 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
 
 from dockyard import roles
 from dockyard.errors import InvalidInputError
 from dockyard.store.models import UserModel
 from dockyard.store.queries import DagRecord, Queries, RunRecord, TaskInstanceRecord
+from dockyard.web.api_v1.file_tokens import sign_file
 from dockyard.web.security import basic_user, check_csrf, require, require_admin, session_user
 from dockyard.web.service import Service
 
@@ -115,8 +117,70 @@ def date_range(low: dt.datetime | None, high: dt.datetime | None, name: str) -> 
     return low, high
 
 
-def dag_json(row: DagRecord) -> dict[str, Any]:
-    """Airflow's ``DAG`` schema; what dockyard has no use for (pickles, subDAGs, owners) keeps Airflow's empty value."""
+class DateRanges(TypedDict):
+    """What a store filter of runs or task instances takes of :class:`DateBounds`."""
+
+    logical_date: tuple[Any, Any]
+    start_date: tuple[Any, Any]
+    end_date: tuple[Any, Any]
+
+
+class DateBounds(BaseModel):
+    """The date bounds a list of runs or task instances takes (Airflow's ``execution_date_gte`` and its
+    siblings), in a query or in the body of a ``.../list`` request."""
+
+    execution_date_gte: dt.datetime | None = None
+    execution_date_lte: dt.datetime | None = None
+    start_date_gte: dt.datetime | None = None
+    start_date_lte: dt.datetime | None = None
+    end_date_gte: dt.datetime | None = None
+    end_date_lte: dt.datetime | None = None
+
+    def ranges(self) -> DateRanges:
+        """The ``logical_date``, ``start_date`` and ``end_date`` ranges of a store filter (a reversed one: 400)."""
+        return {
+            "logical_date": date_range(self.execution_date_gte, self.execution_date_lte, "execution_date"),
+            "start_date": date_range(self.start_date_gte, self.start_date_lte, "start_date"),
+            "end_date": date_range(self.end_date_gte, self.end_date_lte, "end_date"),
+        }
+
+
+class ListForm(DateBounds):
+    """What the bodies of Airflow's ``.../list`` requests share: paging, order and the date bounds."""
+
+    model_config = ConfigDict(extra="forbid")
+    order_by: str | None = None
+    page_offset: int = Field(0, ge=0, le=MAX_OFFSET)
+    page_limit: int = Field(100, ge=1, le=MAX_PAGE)
+
+    @classmethod
+    def fields_of(cls, page: Paging, dates: DateBounds) -> dict[str, Any]:
+        """The shared fields of a ``GET`` list's query, for the form its ``.../list`` twin takes."""
+        return {"order_by": page.order_by, "page_offset": page.offset, "page_limit": page.limit, **dates.model_dump()}
+
+
+def date_bounds(
+    execution_date_gte: dt.datetime | None = Query(None),
+    execution_date_lte: dt.datetime | None = Query(None),
+    start_date_gte: dt.datetime | None = Query(None),
+    start_date_lte: dt.datetime | None = Query(None),
+    end_date_gte: dt.datetime | None = Query(None),
+    end_date_lte: dt.datetime | None = Query(None),
+) -> DateBounds:
+    """The date bounds of a ``GET`` list, from its query."""
+    return DateBounds(
+        execution_date_gte=execution_date_gte,
+        execution_date_lte=execution_date_lte,
+        start_date_gte=start_date_gte,
+        start_date_lte=start_date_lte,
+        end_date_gte=end_date_gte,
+        end_date_lte=end_date_lte,
+    )
+
+
+def dag_json(row: DagRecord, secret: str) -> dict[str, Any]:
+    """Airflow's ``DAG`` schema; what dockyard has no use for (pickles, subDAGs, owners) keeps Airflow's empty value.
+    ``secret`` signs the DAG file's ``file_token``."""
     return {
         "dag_id": row.dag_id,
         "dag_display_name": row.dag_id,
@@ -131,7 +195,7 @@ def dag_json(row: DagRecord) -> dict[str, Any]:
         "pickle_id": None,
         "default_view": "grid",
         "fileloc": row.fileloc,
-        "file_token": file_token(row.fileloc),
+        "file_token": sign_file(row.fileloc, secret),
         "owners": [],
         "description": row.description,
         **present(
@@ -150,11 +214,9 @@ def dag_json(row: DagRecord) -> dict[str, Any]:
     }
 
 
-def file_token(fileloc: str) -> str:
-    """The opaque token of a DAG file that ``GET /dagSources/{file_token}`` takes (URL-safe base64 of the path)."""
-    import base64
-
-    return base64.urlsafe_b64encode(fileloc.encode()).decode().rstrip("=")
+def secret_of(request: Request) -> str:
+    """The web server's secret key (it signs sessions and file_tokens)."""
+    return request.app.state.secret_key  # type: ignore[no-any-return]
 
 
 def run_json(run: RunRecord) -> dict[str, Any]:

@@ -3,7 +3,6 @@ imported (the web server does not run DAG code)."""
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 from pathlib import Path
 from typing import Any
@@ -27,10 +26,12 @@ from dockyard.web.api_v1.common import (
     paging,
     present,
     queries,
+    secret_of,
     service,
     wants_text,
 )
 from dockyard.web.api_v1.events import record_event
+from dockyard.web.api_v1.file_tokens import read_file_token
 from dockyard.web.source import mask_source
 
 router = Router(tags=["DAG"])
@@ -65,7 +66,7 @@ def list_dags(
 ) -> dict[str, Any]:
     flt = DagFilter(tags=tags or (), only_active=only_active, paused=paused, dag_id_pattern=dag_id_pattern)
     found = queries(request).dags(flt, order_by=page.order_by, limit=page.limit, offset=page.offset)
-    dags = [dag_json(d) for d in found.items]
+    dags = [dag_json(d, secret_of(request)) for d in found.items]
     if fields:
         unknown = sorted(set(fields) - set(dags[0] if dags else fields))
         if unknown:
@@ -93,13 +94,13 @@ def patch_dags(
     for dag in found.items:
         store.set_paused(dag.dag_id, paused)
         record_event(request, "paused" if paused else "unpaused", dag_id=dag.dag_id)
-    changed = [dag_json(DagRecord(**{**d.__dict__, "is_paused": paused})) for d in found.items]
+    changed = [dag_json(DagRecord(**{**d.__dict__, "is_paused": paused}), secret_of(request)) for d in found.items]
     return {"dags": changed, "total_entries": found.total}
 
 
 @router.get("/dags/{dag_id}", response_model=schemas.Dag)
 def get_dag(request: Request, dag_id: str, user: UserModel = Depends(api_user)) -> dict[str, Any]:
-    return dag_json(one_dag(request, dag_id))
+    return dag_json(one_dag(request, dag_id), secret_of(request))
 
 
 @router.patch("/dags/{dag_id}", response_model=schemas.Dag)
@@ -113,7 +114,7 @@ def patch_dag(
     paused = paused_from(body, update_mask)
     service(request).store.set_paused(dag_id, paused)
     record_event(request, "paused" if paused else "unpaused", dag_id=dag_id)
-    return dag_json(one_dag(request, dag_id))
+    return dag_json(one_dag(request, dag_id), secret_of(request))
 
 
 @router.delete("/dags/{dag_id}", status_code=204)
@@ -139,7 +140,7 @@ def dag_details(request: Request, dag_id: str, user: UserModel = Depends(api_use
     row = one_dag(request, dag_id)
     dag = service(request).dag(dag_id)
     return {
-        **dag_json(row),
+        **dag_json(row, secret_of(request)),
         "timezone": "UTC",
         "catchup": dag.catchup,
         "orientation": "LR",
@@ -236,11 +237,9 @@ def dag_source(request: Request, file_token: str, user: UserModel = Depends(api_
 
 
 def dag_file_of(request: Request, file_token: str) -> str:
-    """The DAG file a ``file_token`` names; NotFoundError unless it is the file of a stored DAG."""
-    try:
-        fileloc = base64.urlsafe_b64decode(file_token + "=" * (-len(file_token) % 4)).decode()
-    except ValueError:  # not base64, not ASCII, or not UTF-8 once decoded
-        raise NotFoundError(f"file_token {file_token!r} is not the file_token of a DAG") from None
+    """The DAG file a ``file_token`` names; NotFoundError unless this server signed the token and the file is
+    the file of a stored DAG."""
+    fileloc = read_file_token(file_token, secret_of(request))
     if not queries(request).dag_filelocs(fileloc):
         raise NotFoundError(f"file_token {file_token!r} names no DAG file; GET /dags gives each DAG's file_token")
     return fileloc

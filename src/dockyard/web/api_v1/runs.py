@@ -4,11 +4,9 @@ run's state, clear a run."""
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 from typing import Any
 
 from fastapi import Body, Depends, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
 
 from dockyard import roles
 from dockyard.errors import InvalidInputError
@@ -21,12 +19,13 @@ from dockyard.store.queries import RunFilter, TaskInstanceFilter
 from dockyard.web.api_v1 import schemas
 from dockyard.web.api_v1.common import (
     ANY,
-    MAX_OFFSET,
     MAX_PAGE,
+    DateBounds,
+    ListForm,
     Paging,
     Router,
     api_user,
-    date_range,
+    date_bounds,
     needs,
     paging,
     queries,
@@ -46,48 +45,21 @@ def list_runs(
     dag_id: str,
     page: Paging = Depends(paging),
     state: list[str] | None = Query(None),
-    execution_date_gte: dt.datetime | None = Query(None),
-    execution_date_lte: dt.datetime | None = Query(None),
-    start_date_gte: dt.datetime | None = Query(None),
-    start_date_lte: dt.datetime | None = Query(None),
-    end_date_gte: dt.datetime | None = Query(None),
-    end_date_lte: dt.datetime | None = Query(None),
+    dates: DateBounds = Depends(date_bounds),
     user: UserModel = Depends(api_user),
 ) -> dict[str, Any]:
     """The runs of one DAG, or of every DAG with ``~`` as the dag_id."""
     if dag_id != ANY:
         queries(request).check_dag(dag_id)
-    form = ListDagRunsForm(
-        order_by=page.order_by,
-        page_offset=page.offset,
-        page_limit=page.limit,
-        dag_ids=None if dag_id == ANY else [dag_id],
-        states=state,
-        execution_date_gte=execution_date_gte,
-        execution_date_lte=execution_date_lte,
-        start_date_gte=start_date_gte,
-        start_date_lte=start_date_lte,
-        end_date_gte=end_date_gte,
-        end_date_lte=end_date_lte,
-    )
+    form = ListDagRunsForm(dag_ids=None if dag_id == ANY else [dag_id], states=state, **ListForm.fields_of(page, dates))
     return list_runs_batch(request, form, user)
 
 
-class ListDagRunsForm(BaseModel):
+class ListDagRunsForm(ListForm):
     """Airflow's body of ``POST /dags/~/dagRuns/list``."""
 
-    model_config = ConfigDict(extra="forbid")
-    order_by: str | None = None
-    page_offset: int = Field(0, ge=0, le=MAX_OFFSET)
-    page_limit: int = Field(100, ge=1, le=MAX_PAGE)
     dag_ids: list[str] | None = None
     states: list[str] | None = None
-    execution_date_gte: dt.datetime | None = None
-    execution_date_lte: dt.datetime | None = None
-    start_date_gte: dt.datetime | None = None
-    start_date_lte: dt.datetime | None = None
-    end_date_gte: dt.datetime | None = None
-    end_date_lte: dt.datetime | None = None
 
 
 @router.post("/dags/~/dagRuns/list", response_model=schemas.DagRunCollection)
@@ -97,9 +69,7 @@ def list_runs_batch(
     flt = RunFilter(
         dag_ids=form.dag_ids,
         states=form.states,
-        logical_date=date_range(form.execution_date_gte, form.execution_date_lte, "execution_date"),
-        start_date=date_range(form.start_date_gte, form.start_date_lte, "start_date"),
-        end_date=date_range(form.end_date_gte, form.end_date_lte, "end_date"),
+        **form.ranges(),
     )
     found = queries(request).runs(flt, order_by=form.order_by, limit=form.page_limit, offset=form.page_offset)
     return {"dag_runs": [run_json(r) for r in found.items], "total_entries": found.total}

@@ -21,11 +21,12 @@ from dockyard.store.queries import TaskInstanceFilter, TaskInstanceRecord
 from dockyard.web.api_v1 import schemas
 from dockyard.web.api_v1.common import (
     ANY,
-    MAX_OFFSET,
-    MAX_PAGE,
+    DateBounds,
+    ListForm,
     Paging,
     Router,
     api_user,
+    date_bounds,
     date_range,
     iso,
     needs,
@@ -52,12 +53,7 @@ def list_tis(
     state: list[str] | None = Query(None, description="task states; 'none' for not yet scheduled"),
     pool: list[str] | None = Query(None),
     queue: list[str] | None = Query(None),
-    execution_date_gte: dt.datetime | None = Query(None),
-    execution_date_lte: dt.datetime | None = Query(None),
-    start_date_gte: dt.datetime | None = Query(None),
-    start_date_lte: dt.datetime | None = Query(None),
-    end_date_gte: dt.datetime | None = Query(None),
-    end_date_lte: dt.datetime | None = Query(None),
+    dates: DateBounds = Depends(date_bounds),
     duration_gte: float | None = Query(None),
     duration_lte: float | None = Query(None),
     user: UserModel = Depends(api_user),
@@ -69,33 +65,21 @@ def list_tis(
     elif dag_id != ANY:
         queries(request).check_dag(dag_id)
     form = ListTaskInstanceForm(
-        page_offset=page.offset,
-        page_limit=page.limit,
-        order_by=page.order_by,
+        **ListForm.fields_of(page, dates),
         dag_ids=None if dag_id == ANY else [dag_id],
         dag_run_ids=None if run_id == ANY else [run_id],
         state=list(state) if state is not None else None,
         pool=pool,
         queue=queue,
-        execution_date_gte=execution_date_gte,
-        execution_date_lte=execution_date_lte,
-        start_date_gte=start_date_gte,
-        start_date_lte=start_date_lte,
-        end_date_gte=end_date_gte,
-        end_date_lte=end_date_lte,
         duration_gte=duration_gte,
         duration_lte=duration_lte,
     )
     return list_tis_batch(request, form, user)
 
 
-class ListTaskInstanceForm(BaseModel):
+class ListTaskInstanceForm(ListForm):
     """Airflow's body of ``POST /dags/~/dagRuns/~/taskInstances/list``."""
 
-    model_config = ConfigDict(extra="forbid")
-    page_offset: int = Field(0, ge=0, le=MAX_OFFSET)
-    page_limit: int = Field(100, ge=1, le=MAX_PAGE)
-    order_by: str | None = None
     dag_ids: list[str] | None = None
     dag_run_ids: list[str] | None = None
     task_ids: list[str] | None = None
@@ -103,12 +87,6 @@ class ListTaskInstanceForm(BaseModel):
     pool: list[str] | None = None
     queue: list[str] | None = None
     executor: list[str] | None = None
-    execution_date_gte: dt.datetime | None = None
-    execution_date_lte: dt.datetime | None = None
-    start_date_gte: dt.datetime | None = None
-    start_date_lte: dt.datetime | None = None
-    end_date_gte: dt.datetime | None = None
-    end_date_lte: dt.datetime | None = None
     duration_gte: float | None = None
     duration_lte: float | None = None
 
@@ -124,9 +102,7 @@ def list_tis_batch(
         states=form.state,
         pools=form.pool,
         queues=form.queue,
-        logical_date=date_range(form.execution_date_gte, form.execution_date_lte, "execution_date"),
-        start_date=date_range(form.start_date_gte, form.start_date_lte, "start_date"),
-        end_date=date_range(form.end_date_gte, form.end_date_lte, "end_date"),
+        **form.ranges(),
         duration=(form.duration_gte, form.duration_lte),
     )
     found = queries(request).task_instances(flt, order_by=form.order_by, limit=form.page_limit, offset=form.page_offset)
