@@ -15,6 +15,7 @@ Example::
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
     from dockyard.dag import DAG
     from dockyard.operators.base import BaseOperator
     from dockyard.store import Store
+
+log = logging.getLogger(__name__)
 
 XComLookup = Callable[[str, str, str], Any]
 """``(dag_id, task_id, key) -> value`` for ``ti.xcom_pull`` within the same run."""
@@ -452,29 +455,44 @@ class _LazyStore:
         return self._store
 
 
+_RENDERING_MODULES = (
+    "dockyard.connections",
+    "dockyard.datasets",
+    "dockyard.mapping",
+    "dockyard.operators.orchestration",
+    "dockyard.operators.task_image",
+    "dockyard.templating",
+    "encodings.idna",
+    "encodings.unicode_escape",
+    "jinja2.ext",
+)
+"""Modules a try's rendering imports on first use (not yet imported by a DAG file that only builds the DAG)."""
+
+
 def warm_up(settings: Settings) -> None:
     """In a preparation worker, once its DAG file is imported: do what every try would otherwise do in a cold
     process (open the store, compile the lookups templates make, import what rendering uses), so that the
     children it forks for the tries start warm. Runs dockyard's code only, never the DAG file's."""
     global _worker_store
-    import dockyard.connections
-    import dockyard.datasets
-    import dockyard.mapping
-    import dockyard.operators.orchestration
-    import dockyard.operators.task_image
-    import dockyard.templating  # noqa: F401 - imported for the children's sake
+    import importlib
+
     from dockyard.store import Store
     from dockyard.variables import variable_source
 
-    store = Store.open(settings, migrate_schema=False)
+    for name in _RENDERING_MODULES:
+        importlib.import_module(name)
+    try:
+        store = Store.open(settings, migrate_schema=False)
+    except DockyardError:  # a database URL that is wrong: the tries that need the store say so
+        return
     try:  # keys that match nothing: only the statements' compilation is wanted
         store.get_xcom("", "", "")
         store.latest_xcom("", "return_value", run_id="", task_ids=[""])
         store.list_mapped("", "", "", limit=1)
         store.list_xcoms("", "")
         variable_source(settings, store)("")
-    except DockyardError:
-        pass  # a database that is away now is the tries' own error to report
+    except Exception:  # a database that is away now is an error of the tries that need it, not of the worker
+        log.debug("warming up the store failed", exc_info=True)
     finally:
         store.engine.dispose()  # no connection crosses a fork: each child opens its own
     _worker_store = store
