@@ -211,7 +211,7 @@ class _Worker:
         self.process.join()
 
     def retire(self) -> None:
-        """Let an idle worker go: closing its pipe ends it (it is reaped with the next child started)."""
+        """Let an idle worker go: closing its pipe ends it (the fork server, its parent, reaps it)."""
         self.conn.close()
 
 

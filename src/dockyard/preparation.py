@@ -2,9 +2,10 @@
 
 Rendering a task's templates needs its operator object (user macros and filters, template files, the
 task's own attributes), and callbacks are the user's functions: both import the DAG file. The scheduler
-does both in a child process (:mod:`dockyard.isolation`) through :func:`prepare_in_child` and
-:func:`callback_in_child`; what comes back is plain JSON (:class:`PreparedTry`), from which the scheduler's
-thread runs the container. ``tasks test`` and tests that build a DAG in memory call :func:`prepare` directly.
+does both in a child process through :func:`prepare_in_child` and :func:`callback_in_child`, forked from a
+worker that holds the DAG file imported (:mod:`dockyard.dag_worker`); what comes back is plain JSON
+(:class:`PreparedTry`), from which the scheduler's thread runs the container. ``tasks test`` and tests that
+build a DAG in memory call :func:`prepare` directly.
 
 Example::
 
