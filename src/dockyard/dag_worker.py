@@ -136,7 +136,10 @@ def _worker_main(conn: Connection, settings: Settings, fileloc: str, memory_mb: 
             _held = (fileloc, dags)
             gc.freeze()  # the imported objects stay put: a request's child copies no page for their refcounts' sake
         reply.update(_serve(conn, function, args, deadline, timeout, what, memory_mb))
-        conn.send_bytes(json.dumps(reply).encode())
+        try:
+            conn.send_bytes(json.dumps(reply).encode())
+        except OSError:  # the parent ended meanwhile: nobody is left to serve
+            return
 
 
 def _serve(
@@ -155,7 +158,6 @@ def _serve(
         try:
             os.close(read_end)
             conn.close()  # only the worker answers the parent; a dead worker must read as a closed pipe
-            gc.disable()  # short-lived: a collection would only copy the worker's pages
             data = outcome(function, args, memory_mb)
             with os.fdopen(write_end, "wb") as out:
                 out.write(data)
