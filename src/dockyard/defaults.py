@@ -74,6 +74,14 @@ DEFAULT_DAG_PROCESSOR_PROCESSES = 2
 DEFAULT_DAG_FILE_MEMORY_MB = 1024
 """Address space one DAG file's import may use before it fails as an import error."""
 
+DEFAULT_PREPARATION_WORKERS = 8
+"""Idle preparation workers kept (each holds one DAG file imported, so a try does not import it again); 0 gives
+every try a child of its own that imports the file."""
+
+DEFAULT_PREPARATION_WORKER_IDLE_SECONDS = 300
+"""A preparation worker unused for this long is stopped: it frees its memory, and the next try imports the file
+again (so a helper module's change is seen at the latest then)."""
+
 DEFAULT_SCHEDULER_HEALTH_SECONDS = 30
 """A scheduler whose last successful pass is older than this is reported unhealthy."""
 

@@ -37,6 +37,7 @@ PRELOAD = [
     "dockyard.isolation",
     "dockyard.processor",
     "dockyard.preparation",
+    "dockyard.dag_worker",
     "dockyard.dagbag",
     "dockyard.execution",
     "dockyard.compat.airflow",
@@ -71,6 +72,12 @@ def _fork_server() -> ForkServerContext:
         return _context
 
 
+def fork_context() -> ForkServerContext:
+    """The fork server's context (started on first use), for children that serve many calls
+    (:mod:`dockyard.dag_worker`)."""
+    return _fork_server()
+
+
 def _nothing() -> None:
     """The warm-up child: starting it waits until the fork server is ready."""
 
@@ -83,6 +90,12 @@ def _child_main(
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in a terminal reaches the parent, which stops us
     if streams:  # the function reports as it goes: emit(message) sends one JSON message to the parent
         args = (*args, lambda message: send.send_bytes(json.dumps(message).encode()))
+    send.send_bytes(outcome(function, args, memory_mb))
+    send.close()
+
+
+def outcome(function: Callable[..., Any], args: tuple[Any, ...], memory_mb: int) -> bytes:
+    """``function(*args)`` as the JSON a child sends back: ``{"ok": result}`` or ``{"error": reason}``."""
     try:
         payload = {"ok": function(*args)}
     except MemoryError:
@@ -90,11 +103,9 @@ def _child_main(
     except BaseException as exc:  # noqa: BLE001 - whatever the user's code raises is the result, not a crash
         payload = {"error": f"{type(exc).__name__}: {exc}"}
     try:
-        data = json.dumps(payload).encode()
+        return json.dumps(payload).encode()
     except (TypeError, ValueError) as exc:
-        data = json.dumps({"error": f"the result could not be sent: {exc}"}).encode()
-    send.send_bytes(data)
-    send.close()
+        return json.dumps({"error": f"the result could not be sent: {exc}"}).encode()
 
 
 @dataclass
@@ -141,13 +152,18 @@ def ended(call: ChildCall) -> str:
     if call.process.is_alive():
         call.process.kill()
         call.process.join()
-    code = call.process.exitcode
+    return describe_exit(call.process.exitcode, call.what, call.memory_mb)
+
+
+def describe_exit(code: int | None, what: str, memory_mb: int) -> str:
+    """Why a process ended without a result, in words: ``code`` is its exit status, or minus the signal that
+    ended it (as ``Process.exitcode`` has it)."""
     if code is not None and code < 0:
         name = signal.Signals(-code).name
         if -code == signal.SIGKILL:
-            return f"killed ({name}) while {call.what}: it may have used more than {call.memory_mb} MB"
-        return f"crashed ({name}) while {call.what}"
-    return f"exited with status {code} while {call.what}"
+            return f"killed ({name}) while {what}: it may have used more than {memory_mb} MB"
+        return f"crashed ({name}) while {what}"
+    return f"exited with status {code} while {what}"
 
 
 def collect(call: ChildCall) -> Any:

@@ -2,9 +2,10 @@
 
 Rendering a task's templates needs its operator object (user macros and filters, template files, the
 task's own attributes), and callbacks are the user's functions: both import the DAG file. The scheduler
-does both in a child process (:mod:`dockyard.isolation`) through :func:`prepare_in_child` and
-:func:`callback_in_child`; what comes back is plain JSON (:class:`PreparedTry`), from which the scheduler's
-thread runs the container. ``tasks test`` and tests that build a DAG in memory call :func:`prepare` directly.
+does both in a child process through :func:`prepare_in_child` and :func:`callback_in_child`, forked from a
+worker that holds the DAG file imported (:mod:`dockyard.dag_worker`); what comes back is plain JSON
+(:class:`PreparedTry`), from which the scheduler's thread runs the container. ``tasks test`` and tests that
+build a DAG in memory call :func:`prepare` directly.
 
 Example::
 
@@ -15,6 +16,7 @@ Example::
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
     from dockyard.dag import DAG
     from dockyard.operators.base import BaseOperator
     from dockyard.store import Store
+
+log = logging.getLogger(__name__)
 
 XComLookup = Callable[[str, str, str], Any]
 """``(dag_id, task_id, key) -> value`` for ``ti.xcom_pull`` within the same run."""
@@ -432,6 +436,11 @@ def template_config(settings: Settings) -> dict[str, dict[str, Any]]:
     }
 
 
+_worker_store: Store | None = None
+"""A preparation worker's store (:func:`warm_up`): the children it forks start with its ORM configured and its
+SQL compiled, and open connections of their own."""
+
+
 class _LazyStore:
     """Opens the store only when a DAG file or template asks for a variable, connection or XCom."""
 
@@ -443,8 +452,51 @@ class _LazyStore:
         if self._store is None:
             from dockyard.store import Store
 
-            self._store = Store.open(self.settings, migrate_schema=False)
+            self._store = _worker_store or Store.open(self.settings, migrate_schema=False)
         return self._store
+
+
+_RENDERING_MODULES = (
+    "dockyard.connections",
+    "dockyard.datasets",
+    "dockyard.mapping",
+    "dockyard.operators.orchestration",
+    "dockyard.operators.task_image",
+    "dockyard.templating",
+    "encodings.idna",
+    "encodings.unicode_escape",
+    "jinja2.ext",
+)
+"""Modules a try's rendering imports on first use (not yet imported by a DAG file that only builds the DAG)."""
+
+
+def warm_up(settings: Settings) -> None:
+    """In a preparation worker, once its DAG file is imported: do what every try would otherwise do in a cold
+    process (open the store, compile the lookups templates make, import what rendering uses), so that the
+    children it forks for the tries start warm. Runs dockyard's code only, never the DAG file's."""
+    global _worker_store
+    import importlib
+
+    from dockyard.store import Store
+    from dockyard.variables import variable_source
+
+    for name in _RENDERING_MODULES:
+        importlib.import_module(name)
+    try:
+        store = Store.open(settings, migrate_schema=False)
+    except DockyardError:  # a database URL that is wrong: the tries that need the store say so
+        return
+    try:  # keys that match nothing: only the statements' compilation is wanted
+        store.get_xcom("", "", "")
+        store.latest_xcom("", "return_value", run_id="", task_ids=[""])
+        store.list_mapped("", "", "", limit=1)
+        store.list_xcoms("", "")
+        variable_source(settings, store)("")
+    except Exception:  # a database that is away now is an error of the tries that need it, not of the worker
+        log.debug("warming up the store failed", exc_info=True)
+    finally:
+        store.engine.dispose()  # no connection crosses a fork: each child opens its own
+    _worker_store = store
 
 
 def configure_lookups(settings: Settings) -> _LazyStore:
@@ -466,16 +518,20 @@ def configure_lookups(settings: Settings) -> _LazyStore:
 
 
 def _load(fileloc: str, dag_id: str) -> DAG:
+    """The DAG ``dag_id`` of ``fileloc``: as this child's worker imported it, else imported now."""
+    from dockyard.dag_worker import held_dags
     from dockyard.dagbag import load_dag_file
 
-    for dag in load_dag_file(Path(fileloc)):
-        if dag.dag_id == dag_id:
-            return dag
+    found = held_dags(fileloc)
+    if found is None:
+        found = {dag.dag_id: dag for dag in load_dag_file(Path(fileloc))}
+    if dag_id in found:
+        return found[dag_id]
     raise DagDefinitionError(f"{fileloc} no longer defines the DAG {dag_id!r}")
 
 
 def _prepare_child(settings: Settings, context_json: dict[str, Any]) -> dict[str, Any]:
-    """Runs in the child: load the DAG file, prepare the try, return it as JSON."""
+    """Runs in the child: load the DAG file (unless its worker did), prepare the try, return it as JSON."""
     from dockyard.connections import Connections
 
     context = TryContext.from_json(context_json)
@@ -514,24 +570,35 @@ def _prepare_child(settings: Settings, context_json: dict[str, Any]) -> dict[str
 
 
 def prepare_in_child(settings: Settings, context: TryContext) -> PreparedTry:
-    """Prepare a try in a child process that imports the DAG file (time and memory limited)."""
+    """Prepare a try in a child process (time and memory limited): one forked from a worker that has the DAG
+    file imported already (:mod:`dockyard.dag_worker`), or with ``preparation_workers=0`` one that imports it."""
+    from dockyard.dag_worker import call_in_worker
     from dockyard.isolation import ChildFailed, run_in_child
 
+    what = f"preparing task {context.task_id!r} from {context.fileloc}"
     try:
-        data = run_in_child(
-            _prepare_child,
-            (settings, context.to_json()),
-            timeout=settings.dag_file_processor_timeout,
-            memory_mb=settings.dag_file_memory_mb,
-            what=f"preparing task {context.task_id!r} from {context.fileloc}",
-        )
+        if settings.preparation_workers > 0:
+            data = call_in_worker(settings, context.fileloc, _prepare_child, (settings, context.to_json()), what=what)
+        else:
+            data = run_in_child(
+                _prepare_child,
+                (settings, context.to_json()),
+                timeout=settings.dag_file_processor_timeout,
+                memory_mb=settings.dag_file_memory_mb,
+                what=what,
+            )
     except ChildFailed as exc:
         raise DagDefinitionError(f"task {context.task_id!r} could not be prepared: {exc}") from exc
     return PreparedTry.from_json(data)
 
 
 def _callback_child(
-    settings: Settings, fileloc: str, dag_id: str, task_id: str | None, name: str, info: dict[str, Any]
+    settings: Settings,
+    fileloc: str,
+    dag_id: str,
+    task_id: str | None,
+    name: str,
+    info: dict[str, Any],
 ) -> None:
     """Runs in the child: call the DAG's or the task's callback ``name`` with Airflow's context: the template
     context of the task instance (for a DAG's callback, its last failed one, else its last one), with
@@ -610,13 +677,19 @@ def _callback_context(
 def callback_in_child(
     settings: Settings, fileloc: str, dag_id: str, task_id: str | None, name: str, info: dict[str, Any]
 ) -> None:
-    """Run a user's callback in a child process; its failure is logged by the caller, never raised through."""
+    """Run a user's callback in a child process (one a worker forks, as for :func:`prepare_in_child`); its failure
+    is logged by the caller, never raised through."""
+    from dockyard.dag_worker import call_in_worker
     from dockyard.isolation import run_in_child
 
+    what = f"running {name} of {task_id or dag_id}"
+    if settings.preparation_workers > 0:
+        call_in_worker(settings, fileloc, _callback_child, (settings, fileloc, dag_id, task_id, name, info), what=what)
+        return
     run_in_child(
         _callback_child,
         (settings, fileloc, dag_id, task_id, name, info),
         timeout=settings.dag_file_processor_timeout,
         memory_mb=settings.dag_file_memory_mb,
-        what=f"running {name} of {task_id or dag_id}",
+        what=what,
     )

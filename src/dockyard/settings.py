@@ -74,6 +74,13 @@ class Settings:
     dag_file_memory_mb: int = defaults.DEFAULT_DAG_FILE_MEMORY_MB
     """``DOCKYARD_DAG_FILE_MEMORY_MB``: memory one DAG file's import may use (then it is an import error)."""
 
+    preparation_workers: int = defaults.DEFAULT_PREPARATION_WORKERS
+    """``DOCKYARD_PREPARATION_WORKERS``: idle workers kept that hold a DAG file imported for the tries that
+    follow (0: every try imports its DAG file in a child of its own)."""
+
+    preparation_worker_idle_seconds: int = defaults.DEFAULT_PREPARATION_WORKER_IDLE_SECONDS
+    """``DOCKYARD_PREPARATION_WORKER_IDLE_SECONDS``: a preparation worker unused for this long is stopped."""
+
     example_dags_folder: Path | None = None
     """The example DAGs shipped with dockyard (used by ``standalone`` when no DAG folder exists)."""
 
@@ -186,6 +193,15 @@ class Settings:
             ),
             dag_file_memory_mb=_whole_number(
                 env, "DOCKYARD_DAG_FILE_MEMORY_MB", defaults.DEFAULT_DAG_FILE_MEMORY_MB, minimum=64
+            ),
+            preparation_workers=_whole_number(
+                env, "DOCKYARD_PREPARATION_WORKERS", defaults.DEFAULT_PREPARATION_WORKERS, minimum=0
+            ),
+            preparation_worker_idle_seconds=_whole_number(
+                env,
+                "DOCKYARD_PREPARATION_WORKER_IDLE_SECONDS",
+                defaults.DEFAULT_PREPARATION_WORKER_IDLE_SECONDS,
+                minimum=1,
             ),
             base_url=base_url,
             secure_cookies=_flag(env, "DOCKYARD_SECURE_COOKIES", base_url.lower().startswith("https://")),
