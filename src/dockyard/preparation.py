@@ -517,13 +517,16 @@ def configure_lookups(settings: Settings) -> _LazyStore:
     return lazy
 
 
-def _load(fileloc: str, dag_id: str) -> DAG:
-    """The DAG ``dag_id`` of ``fileloc``: as this child's worker imported it, else imported now."""
+def _load(fileloc: str, dag_id: str, task_id: str | None = None) -> DAG:
+    """The DAG ``dag_id`` of ``fileloc``: as this child's worker imported it, else imported now. A worker's import
+    that lacks the DAG or ``task_id`` (the file reads a Variable at its top, say, and the DAG processor parsed it
+    again since) gives way to a fresh import, so a try never fails on what the scheduler already knows."""
     from dockyard.dag_worker import held_dags
     from dockyard.dagbag import load_dag_file
 
     found = held_dags(fileloc)
-    if found is None:
+    held = found is not None and dag_id in found and (task_id is None or task_id in found[dag_id].task_dict)
+    if found is None or not held:
         found = {dag.dag_id: dag for dag in load_dag_file(Path(fileloc))}
     if dag_id in found:
         return found[dag_id]
@@ -536,7 +539,7 @@ def _prepare_child(settings: Settings, context_json: dict[str, Any]) -> dict[str
 
     context = TryContext.from_json(context_json)
     lazy = configure_lookups(settings)
-    dag = _load(context.fileloc, context.dag_id)
+    dag = _load(context.fileloc, context.dag_id, context.task_id)
     task = dag.get_task(context.task_id)
 
     def xcom(dag_id: str, task_id: str, key: str) -> Any:

@@ -211,3 +211,39 @@ def test_a_dag_file_whose_import_hangs_times_out_and_a_fixed_file_prepares(setti
     assert time.monotonic() - started < 3 + 5
     _touch_later(path, original)
     assert _command(settings, "plain").startswith("echo 2024-01-01")
+
+
+GROWN = """
+import pathlib
+from datetime import datetime
+from airflow.models import Variable
+from dockyard import DAG, DockerOperator
+
+with (pathlib.Path(__file__).parent / "imports.log").open("a") as log:
+    log.write("import\\n")
+with DAG("grown", start_date=datetime(2024, 1, 1), schedule=None) as dag:
+    for name in Variable.get("steps", default_var="a").split(","):
+        DockerOperator(task_id=name, image="busybox", command=f"echo {name}")
+"""
+
+
+def test_a_task_the_workers_import_lacks_is_prepared_from_a_fresh_import(settings: Settings) -> None:
+    """A file whose tasks come from a Variable read at its top: the scheduler may know a task (the DAG processor
+    parsed the file again) that the worker's import does not have; that try imports the file afresh."""
+    path = settings.dags_folder / "grown.py"
+    path.write_text(GROWN)
+    logical = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+
+    def command(task_id: str) -> str:
+        context = TryContext("grown", task_id, "manual__1", logical, fileloc=str(path.resolve()))
+        return " ".join(prepare_in_child(settings, context).options["command"])
+
+    assert command("a") == "echo a"
+    store = Store.open(settings, migrate_schema=False)
+    try:
+        Variables(settings, store).set("steps", "a,b")
+    finally:
+        store.close()
+    assert command("b") == "echo b"  # not in the worker's import: imported again for this try
+    assert command("a") == "echo a"
+    assert _imports(settings) == 2  # the worker's import and the one fresh import
