@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
+import docker
 import pytest
 from airflow_client.client import ApiClient, Configuration
 from airflow_client.client.api import dag_run_api, dataset_api, role_api, task_instance_api
@@ -25,7 +26,7 @@ from airflow_client.client.model.update_task_instance import UpdateTaskInstance
 from airflow_client.client.model.update_task_state import UpdateTaskState
 
 from dockyard.settings import Settings
-from tests.helpers import wait_for, write_dag
+from tests.helpers import TEST_LABEL, TOKEN, wait_for, write_dag
 from tests.web.conftest import ADMIN, Site, running_site, wait_for_run
 from tests.web.test_airflow_client import status_of
 
@@ -49,7 +50,7 @@ with DAG("ds_mapped", start_date=START, schedule=None, default_args=ARGS) as dag
 
 
 @pytest.fixture
-def client(tmp_path: Path, database_url: str) -> Iterator[tuple[Site, ApiClient]]:
+def client(tmp_path: Path, database_url: str, engine: docker.APIClient) -> Iterator[tuple[Site, ApiClient]]:
     dags = tmp_path / "dags"
     write_dag(dags, "ds_producer", HEADER + PRODUCER)
     write_dag(dags, "ds_consumer", HEADER + CONSUMER)
@@ -69,6 +70,11 @@ def client(tmp_path: Path, database_url: str) -> Iterator[tuple[Site, ApiClient]
         config = Configuration(host=site.url + "/api/v1", username=ADMIN[0], password=ADMIN[1])
         with ApiClient(config) as api:
             yield site, api
+    # the failed instance's container is kept (auto_remove="success", as Airflow's); this test removes it
+    for container in engine.containers(
+        all=True, filters={"label": [f"{TEST_LABEL}={TOKEN}", "dockyard.dag_id=ds_mapped"]}
+    ):
+        engine.remove_container(container["Id"], force=True)
 
 
 def test_dataset_events_queue_and_upstream_events(client: tuple[Site, ApiClient]) -> None:
