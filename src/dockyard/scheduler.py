@@ -966,11 +966,16 @@ class Scheduler:
             used = TryUsage(outcome.usage.image_digest, outcome.usage.peak_memory_bytes, outcome.usage.cpu_time_seconds)
             record_usage(self.store, (key.dag_id, key.run_id, key.task_id, key.map_index), try_number, used)
         recorded = self.store.finish_try(
-            key.dag_id, key.run_id, key.task_id, try_number, result, retry_at=retry_at, map_index=key.map_index
+            key.dag_id,
+            key.run_id,
+            key.task_id,
+            try_number,
+            result,
+            retry_at=retry_at,
+            map_index=key.map_index,
+            skips=skips,  # in the same transaction as the branch's success
         )
         if recorded and task is not None and dag is not None:  # what the result decides for other tasks
-            if skips:
-                self.store.set_ti_state(key.dag_id, key.run_id, skips, TaskState.SKIPPED, only_if=[None])
             if state is TaskState.SUCCESS and task.outlets:
                 self.datasets.task_succeeded(dag, task.task_id, key.run_id)
         return _Committed(recorded=recorded, state=state, retry_at=retry_at)

@@ -95,6 +95,24 @@ def test_a_try_is_claimed_once_and_a_late_result_is_ignored(store: Store) -> Non
     assert [t.state for t in store.list_tries("etl", "r1", "a")] == ["success"]
 
 
+def test_a_branchs_skips_are_written_with_its_success(store: Store) -> None:
+    """The tasks a branch skips change in the transaction that records its success (a scheduler pass in between
+    would otherwise find them free to start); a task already on its way is left alone."""
+    started_run(store)
+    store.set_ti_state("etl", "r1", ["b"], None)
+    store.claim_try("etl", "r1", "a")
+    done = TryResult(state=TaskState.SUCCESS, xcom="b", push_xcom=True)
+    assert store.finish_try("etl", "r1", "a", 1, done, skips=["b"]) is True
+    b = store.get_task_instance("etl", "r1", "b")
+    assert (b.state, b.end_date is not None) == ("skipped", True)
+    store.clear("etl", "r1", ["a", "b"], {"a": 0, "b": 0})
+    store.set_ti_state("etl", "r1", ["a"], TaskState.SCHEDULED)
+    store.set_ti_state("etl", "r1", ["b"], TaskState.QUEUED)
+    store.claim_try("etl", "r1", "a")
+    assert store.finish_try("etl", "r1", "a", 2, done, skips=["b"]) is True
+    assert store.get_task_instance("etl", "r1", "b").state == "queued"  # already on its way: left alone
+
+
 def test_retry_then_success_keeps_every_try_and_the_xcom(store: Store) -> None:
     started_run(store)
     store.claim_try("etl", "r1", "a")

@@ -599,9 +599,12 @@ class Store(MappedInstances):
         *,
         retry_at: dt.datetime | None = None,
         map_index: int = -1,
+        skips: Sequence[str] = (),
     ) -> bool:
         """Record how a try ended. Ignored (returns False) if the task instance has moved on meanwhile
-        (cleared, or marked by a person), so a late result never overwrites a newer decision."""
+        (cleared, or marked by a person), so a late result never overwrites a newer decision. ``skips`` are the
+        tasks of the run that a successful branch or short circuit skips: skipped in the same transaction, so no
+        scheduler pass ever sees the branch done and those tasks still free to start."""
         now = utcnow()
         with self.session() as s:
             ti = s.get(TaskInstanceModel, (dag_id, run_id, task_id, map_index), with_for_update=True)
@@ -627,6 +630,17 @@ class Store(MappedInstances):
                     self._push_keys(s, (dag_id, run_id, task_id, map_index), result.xcom, now)
             if result.pushed and state is TaskState.SUCCESS:  # ti.xcom_push, whatever do_xcom_push says
                 self._push_keys(s, (dag_id, run_id, task_id, map_index), result.pushed, now)
+            if skips and state is TaskState.SUCCESS:
+                s.execute(
+                    sa.update(TaskInstanceModel)
+                    .where(
+                        TaskInstanceModel.dag_id == dag_id,
+                        TaskInstanceModel.run_id == run_id,
+                        TaskInstanceModel.task_id.in_(list(skips)),
+                        TaskInstanceModel.state.is_(None),
+                    )
+                    .values(state=TaskState.SKIPPED.value, end_date=now)
+                )
             self._close_try(s, (dag_id, run_id, task_id, map_index), try_number, result, now, state=state)
             return True
 
