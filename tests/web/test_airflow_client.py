@@ -7,6 +7,7 @@ wrong type or a missing required field fails here as it would fail a user's scri
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
 from collections.abc import Iterator
@@ -73,27 +74,35 @@ with DAG("client_report", start_date=START, schedule=None, default_args=ARGS, ta
 """
 
 
-@pytest.fixture
-def airflow(tmp_path: Path, database_url: str) -> Iterator[tuple[Site, ApiClient]]:
-    dags = tmp_path / "dags"
-    write_dag(dags, "client_etl", ETL)
-    write_dag(dags, "client_report", REPORT)
+@contextlib.contextmanager
+def client_of(tmp_path: Path, database_url: str, dags: dict[str, str]) -> Iterator[tuple[Site, ApiClient]]:
+    """A running dockyard over a DAG folder of ``dags`` (name: body), once it has parsed them all, and the
+    official client logged in to it as the admin."""
+    folder = tmp_path / "dags"
+    for name, body in dags.items():
+        write_dag(folder, name, body)
     settings = Settings.from_env(
         {
             "DOCKYARD_HOME": str(tmp_path / "home"),
-            "DOCKYARD_DAGS_FOLDER": str(dags),
+            "DOCKYARD_DAGS_FOLDER": str(folder),
             "DOCKYARD_DATABASE_URL": database_url,
             "DOCKYARD_STOP_GRACE_SECONDS": "1",
         }
     )
     with running_site(settings) as site:
         deadline = time.monotonic() + 60
-        while len(site.store.list_dags()) < 2:
+        while len(site.store.list_dags()) < len(dags):
             assert time.monotonic() < deadline, "the DAGs were not parsed"
             time.sleep(0.2)
         config = Configuration(host=site.url + "/api/v1", username=ADMIN[0], password=ADMIN[1])
         with ApiClient(config) as client:
             yield site, client
+
+
+@pytest.fixture
+def airflow(tmp_path: Path, database_url: str) -> Iterator[tuple[Site, ApiClient]]:
+    with client_of(tmp_path, database_url, {"client_etl": ETL, "client_report": REPORT}) as found:
+        yield found
 
 
 def status_of(call: object) -> int:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import docker
 import pytest
-from airflow_client.client import ApiClient, Configuration
+from airflow_client.client import ApiClient
 from airflow_client.client.api import dag_run_api, dataset_api, role_api, task_instance_api
 from airflow_client.client.exceptions import ApiException
 from airflow_client.client.model.action import Action
@@ -25,10 +25,9 @@ from airflow_client.client.model.role import Role
 from airflow_client.client.model.update_task_instance import UpdateTaskInstance
 from airflow_client.client.model.update_task_state import UpdateTaskState
 
-from dockyard.settings import Settings
-from tests.helpers import TEST_LABEL, TOKEN, wait_for, write_dag
-from tests.web.conftest import ADMIN, Site, running_site, wait_for_run
-from tests.web.test_airflow_client import status_of
+from tests.helpers import TEST_LABEL, TOKEN, wait_for
+from tests.web.conftest import Site, wait_for_run
+from tests.web.test_airflow_client import client_of, status_of
 
 pytestmark = pytest.mark.engine
 
@@ -51,25 +50,11 @@ with DAG("ds_mapped", start_date=START, schedule=None, default_args=ARGS) as dag
 
 @pytest.fixture
 def client(tmp_path: Path, database_url: str, engine: docker.APIClient) -> Iterator[tuple[Site, ApiClient]]:
-    dags = tmp_path / "dags"
-    write_dag(dags, "ds_producer", HEADER + PRODUCER)
-    write_dag(dags, "ds_consumer", HEADER + CONSUMER)
-    write_dag(dags, "ds_mapped", MAPPED)
-    settings = Settings.from_env(
-        {
-            "DOCKYARD_HOME": str(tmp_path / "home"),
-            "DOCKYARD_DAGS_FOLDER": str(dags),
-            "DOCKYARD_DATABASE_URL": database_url,
-            "DOCKYARD_STOP_GRACE_SECONDS": "1",
-        }
-    )
-    with running_site(settings) as site:
-        wait_for(lambda: len(site.store.list_dags()) == 3, timeout=60, what="the three DAGs to be parsed")
-        for dag_id in ("ds_producer", "ds_consumer", "ds_mapped"):
+    dags = {"ds_producer": HEADER + PRODUCER, "ds_consumer": HEADER + CONSUMER, "ds_mapped": MAPPED}
+    with client_of(tmp_path, database_url, dags) as (site, api):
+        for dag_id in dags:
             site.store.set_paused(dag_id, False)
-        config = Configuration(host=site.url + "/api/v1", username=ADMIN[0], password=ADMIN[1])
-        with ApiClient(config) as api:
-            yield site, api
+        yield site, api
     # the failed instance's container is kept (auto_remove="success", as Airflow's); this test removes it
     for container in engine.containers(
         all=True, filters={"label": [f"{TEST_LABEL}={TOKEN}", "dockyard.dag_id=ds_mapped"]}

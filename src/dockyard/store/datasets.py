@@ -186,12 +186,14 @@ class DatasetStore:
         """The queue as Airflow's API shows it: ``(uri, dag_id, created_at)`` of each dataset a consumer DAG has
         had events of since its last dataset-triggered run, narrowed to ``dag_id``, ``uri``, queued before
         ``before``."""
-        query = sa.select(DatasetModel.uri, DatasetDagRunQueueModel.target_dag_id, DatasetDagRunQueueModel.created_at)
-        query = _queue_filter(
-            query.join(DatasetModel, DatasetModel.id == DatasetDagRunQueueModel.dataset_id), dag_id, uri, before
+        query = (
+            sa.select(DatasetModel.uri, DatasetDagRunQueueModel.target_dag_id, DatasetDagRunQueueModel.created_at)
+            .join(DatasetModel, DatasetModel.id == DatasetDagRunQueueModel.dataset_id)
+            .where(*_queued(dag_id, uri, before))
+            .order_by(DatasetDagRunQueueModel.target_dag_id, DatasetModel.uri)
         )
         with self.store.session() as s:
-            rows = s.execute(query.order_by(DatasetDagRunQueueModel.target_dag_id, DatasetModel.uri)).all()
+            rows = s.execute(query).all()
         return [(uri_, dag, created) for uri_, dag, created in rows]
 
     def delete_queued_events(
@@ -199,24 +201,8 @@ class DatasetStore:
     ) -> int:
         """Empty the queue entries that :meth:`queued_events` shows for the same arguments; returns how many."""
         with self.store.session() as s:
-            keys = s.execute(
-                _queue_filter(
-                    sa.select(DatasetDagRunQueueModel.dataset_id, DatasetDagRunQueueModel.target_dag_id).join(
-                        DatasetModel, DatasetModel.id == DatasetDagRunQueueModel.dataset_id
-                    ),
-                    dag_id,
-                    uri,
-                    before,
-                )
-            ).all()
-            for dataset_id, target in keys:
-                s.execute(
-                    sa.delete(DatasetDagRunQueueModel).where(
-                        DatasetDagRunQueueModel.dataset_id == dataset_id,
-                        DatasetDagRunQueueModel.target_dag_id == target,
-                    )
-                )
-            return len(keys)
+            deleted = s.execute(sa.delete(DatasetDagRunQueueModel).where(*_queued(dag_id, uri, before)))
+            return int(deleted.rowcount)  # type: ignore[attr-defined]
 
     def create_triggered_run(self, dag_id: str, logical_date: dt.datetime) -> DagRunModel | None:
         """Create the consumer's queued ``dataset_triggered`` run at ``logical_date`` (the latest queue time), with
@@ -372,14 +358,16 @@ ORDER_FIELDS = {
 """The columns ``order_by`` may name (``-name`` for descending), as Airflow's API allows."""
 
 
-def _queue_filter(query: Any, dag_id: str | None, uri: str | None, before: dt.datetime | None) -> Any:
+def _queued(dag_id: str | None, uri: str | None, before: dt.datetime | None) -> list[sa.ColumnElement[bool]]:
+    """The conditions on ``dataset_dag_run_queue`` that pick a consumer's, a dataset's, or older entries."""
+    where: list[sa.ColumnElement[bool]] = []
     if dag_id is not None:
-        query = query.where(DatasetDagRunQueueModel.target_dag_id == dag_id)
+        where.append(DatasetDagRunQueueModel.target_dag_id == dag_id)
     if uri is not None:
-        query = query.where(DatasetModel.uri == uri)
+        where.append(DatasetDagRunQueueModel.dataset_id.in_(sa.select(DatasetModel.id).where(DatasetModel.uri == uri)))
     if before is not None:
-        query = query.where(DatasetDagRunQueueModel.created_at < before)
-    return query
+        where.append(DatasetDagRunQueueModel.created_at < before)
+    return where
 
 
 def _order(model: Any, order_by: str) -> sa.ColumnElement[Any]:
