@@ -127,7 +127,7 @@ def test_a_re_attached_try_is_sampled_again(engine: docker.APIClient) -> None:
     finally:
         if container_id:  # removed already when it succeeded (auto_remove="success"); a failure leaves it
             with contextlib.suppress(docker.errors.NotFound):
-                engine.remove_container(container_id, force=True)
+                engine.remove_container(container_id, force=True, v=True)
 
 
 def test_an_image_from_a_registry_is_named_by_its_registry_digest(

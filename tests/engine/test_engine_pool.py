@@ -130,7 +130,7 @@ with DAG("queues", start_date=START, schedule=None, default_args={**ARGS, "auto_
         assert [c["Id"] for c in remote] == [tis["there"].container_id]
     finally:
         for container in tls_engine.client.containers(all=True, filters={"label": "dockyard.dag_id=queues"}):
-            tls_engine.client.remove_container(container["Id"], force=True)
+            tls_engine.client.remove_container(container["Id"], force=True, v=True)
         for container in engine.containers(all=True, filters={"label": "dockyard.dag_id=queues"}):
-            engine.remove_container(container["Id"], force=True)
+            engine.remove_container(container["Id"], force=True, v=True)
         store.close()

@@ -101,4 +101,4 @@ def test_flow_operators_fail_alone_with_clear_reasons(
     assert store.get_xcom("flow_errors", run_id, "reset", key="trigger_run_id") == "fixed"
     assert store.get_run("target", "fixed").state in ("queued", "running", "failed")  # cleared, running again
     for container in labelled(engine):  # failed containers are kept: remove them here
-        engine.remove_container(container["Id"], force=True)
+        engine.remove_container(container["Id"], force=True, v=True)

@@ -91,7 +91,7 @@ def test_a_running_labelled_container_is_counted_with_its_limits(
         other = read_status(clients, LOCAL, "another-instance", cache=cache)
         assert other.running == 0 and other.used == during.used
     finally:
-        engine.remove_container(container["Id"], force=True)
+        engine.remove_container(container["Id"], force=True, v=True)
     after = read_status(clients, LOCAL, instance, cache=cache)
     assert after.running == 0 and after.used.memory == before.used.memory
 
@@ -185,7 +185,7 @@ tls_client_key = "{tls_engine.key}"
             f"waiting for resources: needs 512 MB memory, largest free {_mb(remote.free.memory)} MB on remote"
         )
     finally:
-        client.remove_container(container["Id"], force=True)
+        client.remove_container(container["Id"], force=True, v=True)
 
 
 def _mb(size: int) -> str:

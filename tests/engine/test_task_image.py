@@ -149,7 +149,7 @@ with DAG("bad_tasks", start_date=START, schedule=None, default_args={{"executor_
     assert a_set is not None
     assert "make_set() returned a value of type 'set'" in a_set
     for container in labelled(engine, dag_id="bad_tasks"):  # failed containers are kept: remove them here
-        engine.remove_container(container["Id"], force=True)
+        engine.remove_container(container["Id"], force=True, v=True)
 
 
 def test_the_task_image_setting_is_read(tmp_path: Path) -> None:

@@ -59,7 +59,7 @@ def client(tmp_path: Path, database_url: str, engine: docker.APIClient) -> Itera
     for container in engine.containers(
         all=True, filters={"label": [f"{TEST_LABEL}={TOKEN}", "dockyard.dag_id=ds_mapped"]}
     ):
-        engine.remove_container(container["Id"], force=True)
+        engine.remove_container(container["Id"], force=True, v=True)
 
 
 def test_dataset_events_queue_and_upstream_events(client: tuple[Site, ApiClient]) -> None:
